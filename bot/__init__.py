@@ -1,0 +1,1 @@
+"""ladderbot: walk sales prospects up a ladder of micro-commitments."""

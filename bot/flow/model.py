@@ -1,0 +1,170 @@
+"""The flow as data: what a marketer wrote, validated and normalised.
+
+Built by `bot.flow.loader` from YAML; read by `bot.flow.compile` and `bot.engine`.
+Every node keeps the line and column it came from so later checks can point at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class StepKind(StrEnum):
+    SURVEY = "survey"  # a question with choices ("question" is accepted as an alias)
+    INPUT = "input"  # a typed answer, checked by a validator
+    RESOURCE = "resource"  # a link (tracked) to something of value; the click is the commitment
+    WEBINAR = "webinar"  # pick a slot; reminders before it
+    TRIAL = "trial"  # a sign-up link (tracked); the click is the commitment
+    MESSAGE = "message"  # say something and move on
+    END = "end"  # the ladder is complete
+
+
+@dataclass(frozen=True)
+class Pos:
+    """Where a node stands in its file (1-based line and column)."""
+
+    file: str = "<flow>"
+    line: int = 0
+    col: int = 0
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`answers[var]` compared with `op` and `value` (op: eq, in, gt, gte, lt, lte, set)."""
+
+    var: str
+    op: str
+    value: str | float | tuple[str, ...] | bool
+
+
+@dataclass(frozen=True)
+class Route:
+    """Go to `to` when every condition holds (no conditions: always)."""
+
+    to: str
+    when: tuple[Condition, ...] = ()
+    pos: Pos = field(default=Pos(), compare=False)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button the prospect can press, or type (label, value or its number)."""
+
+    id: str  # short and stable: goes into Telegram callback data
+    label: str
+    value: str  # what is saved under the step's save_as
+    routes: tuple[Route, ...] = ()  # empty: the step's own routes apply
+    commits: bool = True  # False for a "not now": no commitment is recorded
+    pos: Pos = field(default=Pos(), compare=False)
+
+
+@dataclass(frozen=True)
+class Validator:
+    """How typed input is checked: kind is email, phone, number or text."""
+
+    kind: str = "text"
+    min: float | None = None  # number: smallest value; text: shortest length
+    max: float | None = None  # number: largest value; text: longest length
+    hint: str | None = None  # said when the answer does not pass
+
+
+@dataclass(frozen=True)
+class Nudge:
+    """One follow-up message, sent `after` the prospect went quiet."""
+
+    after: timedelta
+    say: str
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Follow-ups for a prospect who went quiet at a step."""
+
+    nudges: tuple[Nudge, ...] = ()
+    drop_after: timedelta | None = None  # after the last nudge: emit `dropped`
+    quiet_hours: tuple[int, int] | None = None  # minutes after midnight (start, end)
+    timezone: str = "UTC"
+    stale_after: timedelta | None = None  # a due item older than this is dropped, not sent
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """When to tell the sales team in Slack."""
+
+    slack_channel: str | None = None
+    on: tuple[str, ...] = ("completed",)  # domain event names or commitment names
+    score_at_least: int | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An A/B variant of a step's ask; the prospect keeps the one first drawn."""
+
+    id: str
+    ask: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    kind: StepKind
+    say: str | None = None  # sent first
+    ask: str | None = None  # the question / the call to action
+    choices: tuple[Choice, ...] = ()
+    save_as: str | None = None
+    validator: Validator | None = None  # input steps
+    url: str | None = None  # resource and trial: where the tracked link leads
+    button: str | None = None  # the link button's label
+    document: str | None = None  # resource: a file to send as well
+    slots: tuple[datetime, ...] = ()  # webinar
+    duration: timedelta = timedelta(minutes=30)  # webinar length (for the calendar file)
+    reminders: tuple[timedelta, ...] = ()  # webinar: before the booked slot
+    routes: tuple[Route, ...] = ()  # empty: continue with the next step in the file
+    commitment: str | None = None  # the name recorded when the prospect says yes here
+    score: int = 0  # lead score points for that commitment
+    follow_up: FollowUp | None = None  # overrides the flow's
+    variants: tuple[Variant, ...] = ()
+    pos: Pos = field(default=Pos(), compare=False)
+
+    @property
+    def waits(self) -> bool:
+        """Does this step wait for the prospect (anything but message and end)?"""
+        return self.kind not in (StepKind.MESSAGE, StepKind.END)
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    title: str
+    steps: tuple[Step, ...]
+    version: int = 0  # 0 until published
+    alerts: Alerts = Alerts()
+    follow_up: FollowUp | None = None
+    timezone: str = "UTC"
+    migrate: dict[str, str] = field(default_factory=dict)  # removed step id -> new step id
+    source: str = ""  # the YAML text, kept so a published version can be rebuilt
+    file: str = "<flow>"
+
+    @cached_property
+    def by_id(self) -> dict[str, Step]:
+        return {s.id: s for s in self.steps}
+
+    def step(self, step_id: str) -> Step:
+        """The step with this id (KeyError if none)."""
+        return self.by_id[step_id]
+
+    @property
+    def first(self) -> Step:
+        return self.steps[0]
+
+    @cached_property
+    def _following(self) -> dict[str, Step | None]:
+        return {s.id: n for s, n in zip(self.steps, (*self.steps[1:], None), strict=True)}
+
+    def next_in_file(self, step_id: str) -> Step | None:
+        """The step written after this one, if any."""
+        return self._following[step_id]

@@ -1,0 +1,315 @@
+"""Data that crosses the engine's boundary: conversations, inbound events, actions, domain events.
+
+All frozen; the engine returns new values instead of changing old ones.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    STOPPED = "stopped"  # the prospect opted out (/stop)
+    DROPPED = "dropped"  # went quiet after every follow-up
+    PAUSED = "paused"  # a salesperson took over the chat
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Who the prospect is, as the channel tells us."""
+
+    first_name: str = ""
+    last_name: str = ""
+    username: str = ""
+    language: str = ""
+    timezone: str = ""  # overrides the flow's time zone for quiet hours
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """A yes the prospect gave: `name` at `step`, at `at` (ISO 8601)."""
+
+    name: str
+    step: str
+    at: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One prospect in one flow: the whole state, stored as one Redis key."""
+
+    id: str  # "<channel>:<chat>", e.g. "telegram:42"
+    flow: str
+    version: int
+    step: str | None = None  # None: not started yet
+    status: Status = Status.ACTIVE
+    answers: dict[str, str] = field(default_factory=dict)
+    commitments: tuple[Commitment, ...] = ()
+    profile: Profile = Profile()
+    source: str = ""  # where the prospect came from (/start payload)
+    variants: dict[str, str] = field(default_factory=dict)  # step id -> variant id
+    invalid: int = 0  # unexpected answers at the current step
+    nudges: int = 0  # follow-ups sent at the current step
+    started_at: str = ""
+    updated_at: str = ""
+    step_at: str = ""  # when the current step was reached
+    revision: int = 0  # storage's optimistic-concurrency counter
+
+    @property
+    def channel(self) -> str:
+        return self.id.split(":", 1)[0]
+
+    @property
+    def chat(self) -> str:
+        return self.id.split(":", 1)[1]
+
+    @property
+    def score(self) -> int:
+        """Lead score: set by the engine in answers['_score'] as commitments are made."""
+        return int(self.answers.get("_score", "0"))
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        del data["revision"]
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes, revision: int = 0) -> Conversation:
+        data: dict[str, Any] = json.loads(text)
+        data["status"] = Status(data["status"])
+        data["profile"] = Profile(**data["profile"])
+        data["commitments"] = tuple(Commitment(**c) for c in data["commitments"])
+        return cls(**data, revision=revision)
+
+    def with_(self, **changes: Any) -> Conversation:
+        return replace(self, **changes)
+
+
+# --- inbound events: what happened, as the engine sees it -------------------------------------
+
+
+@dataclass(frozen=True)
+class Start:
+    """The prospect opened the bot (`/start <payload>`); payload is kept as the source."""
+
+    payload: str = ""
+
+
+@dataclass(frozen=True)
+class Text:
+    """The prospect typed something."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Press:
+    """The prospect pressed a button; the channel has already checked it was ours."""
+
+    step: str
+    choice: str
+
+
+@dataclass(frozen=True)
+class LinkOpened:
+    """The prospect opened the tracked link of `step`."""
+
+    step: str
+
+
+@dataclass(frozen=True)
+class Restart:
+    """`/restart`: begin the flow again, keeping nothing but the profile and source."""
+
+
+@dataclass(frozen=True)
+class Stop:
+    """`/stop`: the prospect opts out; no more messages, no more follow-ups."""
+
+
+@dataclass(frozen=True)
+class Help:
+    """`/help`: say where we are and how to answer."""
+
+
+@dataclass(frozen=True)
+class Due:
+    """A scheduled timer fired (a follow-up nudge, a drop, a webinar reminder)."""
+
+    timer: Timer
+
+
+@dataclass(frozen=True)
+class TakeOver:
+    """A salesperson took over the chat: the bot pauses."""
+
+    by: str
+
+
+@dataclass(frozen=True)
+class HandBack:
+    """The salesperson handed the chat back: the flow resumes where it was."""
+
+    by: str
+
+
+Event = Start | Text | Press | LinkOpened | Restart | Stop | Help | Due | TakeOver | HandBack
+
+
+# --- outbound actions: what the channel must do --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Button:
+    """A choice button: pressing it sends Press(step, choice)."""
+
+    label: str
+    step: str
+    choice: str
+
+
+@dataclass(frozen=True)
+class LinkButton:
+    """A link button; the channel makes it a tracked link whose opening sends LinkOpened(step)."""
+
+    label: str
+    step: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Say:
+    """Send a message to the prospect, with optional buttons (one per row)."""
+
+    text: str
+    buttons: tuple[Button | LinkButton, ...] = ()
+
+
+@dataclass(frozen=True)
+class SendDocument:
+    """Send a file (a resource step's `document`)."""
+
+    path: str
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class SendCalendar:
+    """Send an .ics calendar invitation for a booked webinar slot."""
+
+    title: str
+    start: str  # ISO 8601
+    minutes: int
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Tell the sales team (delivered through the outbox): `reason` is the event that matched."""
+
+    reason: str
+    channel: str | None  # Slack channel from the flow, None: the default
+
+
+@dataclass(frozen=True)
+class Relay:
+    """While a salesperson has taken over: pass the prospect's message to them (via the outbox)."""
+
+    text: str
+
+
+Action = Say | SendDocument | SendCalendar | Alert | Relay
+
+
+# --- timers ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timer:
+    """Something to do later for one conversation. `id` is unique per conversation and purpose,
+    so scheduling it again replaces it. The engine re-checks a due timer against the state, so a
+    timer that survived a cancel by accident does nothing."""
+
+    id: str
+    conversation: str
+    kind: str  # nudge | drop | reminder
+    due: str  # ISO 8601, UTC
+    step: str
+    seq: int = 0  # nudge number, or reminder index
+    stale_after: float | None = None  # seconds past due after which it is dropped, not sent
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Timer:
+        return cls(**json.loads(text))
+
+
+# --- domain events: what the business cares about (the event log) ---------------------------------
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """One line of the event log. `name` is one of: started, step_reached, answered, committed,
+    invalid_input, stale_press, nudged, reminded, completed, dropped, opted_out, restarted,
+    paused, resumed, forgotten."""
+
+    name: str
+    conversation: str
+    flow: str
+    version: int
+    step: str
+    at: str  # ISO 8601
+    data: dict[str, str] = field(default_factory=dict)
+
+    def fields(self) -> dict[str, str]:
+        """Flat string fields for a Redis Stream entry."""
+        return {
+            "name": self.name,
+            "conversation": self.conversation,
+            "flow": self.flow,
+            "version": str(self.version),
+            "step": self.step,
+            "at": self.at,
+            "data": json.dumps(self.data, separators=(",", ":")),
+        }
+
+    @classmethod
+    def from_fields(cls, f: dict[str, str]) -> DomainEvent:
+        return cls(
+            name=f["name"],
+            conversation=f["conversation"],
+            flow=f["flow"],
+            version=int(f["version"]),
+            step=f["step"],
+            at=f["at"],
+            data=json.loads(f.get("data") or "{}"),
+        )
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What the engine decided for one event."""
+
+    conversation: Conversation
+    actions: tuple[Action, ...] = ()
+    events: tuple[DomainEvent, ...] = ()
+    schedule: tuple[Timer, ...] = ()
+    cancel: tuple[str, ...] = ()  # timer ids
+    cancel_all: bool = False  # every pending timer of the conversation (e.g. after /stop)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.events or self.schedule or self.cancel)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")

@@ -1,0 +1,151 @@
+"""The application core wired to storage: what every channel adapter calls.
+
+load -> engine.step -> one atomic commit, retried on a concurrent change. No platform code here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot import engine
+from bot.clock import Clock, SystemClock
+from bot.errors import ConflictError, DuplicateUpdate, StorageError
+from bot.registry import FlowRegistry
+from bot.model import (
+    Action,
+    Alert,
+    Conversation,
+    DomainEvent,
+    Event,
+    Profile,
+    Relay,
+    Restart,
+    Start,
+    Status,
+    iso,
+)
+from storage.base import OutboxItem, StepWrite
+from storage.redis import RedisConversationStore
+
+log = logging.getLogger("ladderbot")
+
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one inbound event did: the messages for the prospect, and what happened."""
+
+    conversation: Conversation
+    actions: tuple[Action, ...] = ()
+    events: tuple[DomainEvent, ...] = ()
+    duplicate: bool = False
+
+
+class Ladder:
+    """Prospects' conversations: apply inbound events, persist each step atomically."""
+
+    def __init__(
+        self, redis: Redis, flows: FlowRegistry, clock: Clock | None = None
+    ) -> None:
+        self.redis = redis
+        self.flows = flows
+        self.clock = clock or SystemClock()
+        self.store = RedisConversationStore(redis)
+
+    async def handle(
+        self,
+        conversation_id: str,
+        event: Event,
+        *,
+        profile: Profile | None = None,
+        update_key: str | None = None,
+    ) -> Outcome:
+        """Apply `event` to the prospect's conversation and store the result.
+
+        `update_key` (e.g. "telegram:update:123") makes a redelivered update a no-op
+        (Outcome.duplicate). Raises StorageError when Redis stays unreachable, so a webhook
+        can answer non-2xx and be retried."""
+        try:
+            if update_key and await self.store.was_seen(update_key):
+                return Outcome(Conversation(id=conversation_id, flow="", version=0), duplicate=True)
+            for _ in range(MAX_ATTEMPTS):
+                conv = await self._conversation(conversation_id, event, profile)
+                flow = await self.flows.compiled(conv.flow, conv.version)
+                result = engine.step(flow, conv, event, self.clock.now())
+                write = StepWrite(
+                    conversation=result.conversation,
+                    events=result.events,
+                    schedule=result.schedule,
+                    cancel=result.cancel,
+                    cancel_all=result.cancel_all,
+                    outbox=tuple(self._outbox(result.conversation, result.actions)),
+                    seen=update_key,
+                )
+                try:
+                    stored = await self.store.commit(write)
+                except ConflictError:
+                    continue
+                except DuplicateUpdate:
+                    return Outcome(conv, duplicate=True)
+                return Outcome(stored, result.actions, result.events)
+        except RedisError as exc:
+            raise StorageError(f"Redis is unavailable: {exc}") from exc
+        raise StorageError(f"conversation {conversation_id} kept changing; gave up")
+
+    async def _conversation(
+        self, conversation_id: str, event: Event, profile: Profile | None
+    ) -> Conversation:
+        """The stored conversation, or a fresh one on the latest flow version when the
+        prospect starts (over), switches flow, or restarts."""
+        conv = await self.store.load(conversation_id)
+        flow_name = conv.flow if conv else None
+        source = conv.source if conv else ""
+        if isinstance(event, Start):
+            wanted, payload_source = self.flows.parse_start_payload(event.payload)
+            source = payload_source or source
+            fresh = conv is None or conv.status != Status.ACTIVE or conv.step is None
+            if wanted and wanted != flow_name:
+                flow_name, fresh = wanted, True
+        else:
+            fresh = conv is None or isinstance(event, Restart)
+        if fresh:
+            name = flow_name or self.flows.default_name
+            conv = Conversation(
+                id=conversation_id,
+                flow=name,
+                version=await self.flows.latest_version(name),
+                profile=conv.profile if conv else Profile(),
+                source=source,
+                revision=conv.revision if conv else 0,
+                started_at=iso(self.clock.now()),
+            )
+        assert conv is not None
+        if profile and profile != conv.profile:
+            conv = conv.with_(profile=profile)
+        return conv
+
+    def _outbox(self, conv: Conversation, actions: tuple[Action, ...]) -> list[OutboxItem]:
+        """Alerts and relayed messages leave through the outbox, in the same atomic write."""
+        items = []
+        for n, action in enumerate(actions):
+            if isinstance(action, Alert):
+                body = {
+                    "reason": action.reason,
+                    "slack_channel": action.channel,
+                    "conversation": json.loads(conv.to_json()),
+                }
+                kind = "alert"
+            elif isinstance(action, Relay):
+                body = {"text": action.text, "conversation": conv.id}
+                kind = "relay"
+            else:
+                continue
+            key = f"{conv.id}:{conv.revision + 1}:{n}"
+            items.append(OutboxItem(kind=kind, key=key, body=json.dumps(body)))
+        return items

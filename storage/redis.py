@@ -1,0 +1,193 @@
+"""The Redis backend of the storage contract: one Lua script makes each step atomic."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from bot.errors import ConflictError, DuplicateUpdate, UnknownFlow
+from bot.model import Conversation
+from storage import keys
+from storage.base import StepWrite
+
+SEEN_TTL_SECONDS = 7 * 24 * 3600
+EVENT_FIELDS = ("name", "conversation", "flow", "version", "step", "at", "data")
+OUTBOX_FIELDS = ("kind", "key", "body")
+
+# KEYS: conversation, conversation timers, events, timers due, timers body, outbox, seen
+# ARGV: expected revision, document, seen ttl, cancel_all,
+#       n events, 7 fields each; n timers, (id, score, body) each; n cancels, id each;
+#       n outbox, 3 fields each
+COMMIT = """
+local rev = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if rev ~= tonumber(ARGV[1]) then return 0 end
+if KEYS[7] ~= '' then
+  if redis.call('SET', KEYS[7], '1', 'NX', 'EX', tonumber(ARGV[3])) == false then return -1 end
+end
+redis.call('HSET', KEYS[1], 'v', rev + 1, 'doc', ARGV[2])
+local i = 5
+if ARGV[4] == '1' then
+  local ids = redis.call('SMEMBERS', KEYS[2])
+  for _, id in ipairs(ids) do
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('HDEL', KEYS[5], id)
+  end
+  redis.call('DEL', KEYS[2])
+end
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('XADD', KEYS[3], '*', 'name', ARGV[i], 'conversation', ARGV[i+1], 'flow', ARGV[i+2],
+             'version', ARGV[i+3], 'step', ARGV[i+4], 'at', ARGV[i+5], 'data', ARGV[i+6])
+  i = i + 7
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('ZADD', KEYS[4], ARGV[i+1], ARGV[i])
+  redis.call('HSET', KEYS[5], ARGV[i], ARGV[i+2])
+  redis.call('SADD', KEYS[2], ARGV[i])
+  i = i + 3
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('ZREM', KEYS[4], ARGV[i])
+  redis.call('HDEL', KEYS[5], ARGV[i])
+  redis.call('SREM', KEYS[2], ARGV[i])
+  i = i + 1
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  redis.call('XADD', KEYS[6], '*', 'kind', ARGV[i], 'key', ARGV[i+1], 'body', ARGV[i+2])
+  i = i + 3
+end
+return rev + 1
+"""
+
+
+def _epoch(iso_time: str) -> float:
+    return datetime.fromisoformat(iso_time).timestamp()
+
+
+class RedisConversationStore:
+    """Conversations as one hash each ({v: revision, doc: JSON}); see storage.base."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._commit = redis.register_script(COMMIT)
+
+    async def load(self, conversation_id: str) -> Conversation | None:
+        rev, doc = await self.redis.hmget(keys.conversation(conversation_id), ["v", "doc"])
+        if doc is None:
+            return None
+        return Conversation.from_json(doc, revision=int(rev))
+
+    async def commit(self, write: StepWrite) -> Conversation:
+        conv = write.conversation
+        args: list[str | int | float] = [
+            conv.revision,
+            conv.to_json(),
+            SEEN_TTL_SECONDS,
+            "1" if write.cancel_all else "0",
+            len(write.events),
+        ]
+        for event in write.events:
+            fields = event.fields()
+            args.extend(fields[name] for name in EVENT_FIELDS)
+        args.append(len(write.schedule))
+        for timer in write.schedule:
+            args.extend((timer.id, _epoch(timer.due), timer.to_json()))
+        args.append(len(write.cancel))
+        args.extend(write.cancel)
+        args.append(len(write.outbox))
+        for item in write.outbox:
+            args.extend((item.kind, item.key, item.body))
+        result = await self._commit(
+            keys=[
+                keys.conversation(conv.id),
+                keys.conversation_timers(conv.id),
+                keys.EVENTS,
+                keys.TIMERS_DUE,
+                keys.TIMERS_BODY,
+                keys.OUTBOX,
+                keys.seen(write.seen) if write.seen else "",
+            ],
+            args=args,
+        )
+        if result == 0:
+            raise ConflictError(f"conversation {conv.id} changed since revision {conv.revision}")
+        if result == -1:
+            raise DuplicateUpdate(f"update {write.seen} was processed before")
+        return conv.with_(revision=int(result))
+
+    async def was_seen(self, key: str) -> bool:
+        return bool(await self.redis.exists(keys.seen(key)))
+
+    async def forget(self, conversation_id: str) -> int:
+        """Erase the conversation, its timers and its event-log entries (a scan of the log)."""
+        erased = 0
+        timers = await self.redis.smembers(keys.conversation_timers(conversation_id))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if timers:
+                pipe.zrem(keys.TIMERS_DUE, *timers)
+                pipe.hdel(keys.TIMERS_BODY, *timers)
+            pipe.delete(
+                keys.conversation(conversation_id), keys.conversation_timers(conversation_id)
+            )
+            results = await pipe.execute()
+        erased += int(results[-1]) + len(timers)
+        last = "-"
+        while True:
+            batch = await self.redis.xrange(keys.EVENTS, min=last, max="+", count=1000)
+            if not batch:
+                break
+            ids = [eid for eid, fields in batch if fields.get("conversation") == conversation_id]
+            if ids:
+                erased += int(await self.redis.xdel(keys.EVENTS, *ids))
+            last = "(" + batch[-1][0]
+        return erased
+
+
+class RedisFlowCatalog:
+    """Published flow versions: hash lb:flow:<name> {latest, v:<n>: YAML, sha:<digest>: n}."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def publish(self, name: str, source: str) -> int:
+        key = keys.flow(name)
+        digest = "sha:" + hashlib.sha256(source.encode()).hexdigest()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    latest = await pipe.hget(key, "latest")
+                    if latest is not None and await pipe.hget(key, digest) == latest:
+                        return int(latest)
+                    version = int(latest or 0) + 1
+                    pipe.multi()
+                    pipe.hset(key, mapping={"latest": version, f"v:{version}": source})
+                    pipe.hset(key, digest, version)
+                    pipe.sadd(keys.FLOWS, name)
+                    await pipe.execute()
+                    return version
+                except WatchError:  # someone published meanwhile: look again
+                    continue
+
+    async def source(self, name: str, version: int) -> str:
+        text = await self.redis.hget(keys.flow(name), f"v:{version}")
+        if text is None:
+            raise UnknownFlow(f"flow {name!r} has no published version {version}")
+        return str(text)
+
+    async def latest(self, name: str) -> int | None:
+        value = await self.redis.hget(keys.flow(name), "latest")
+        return int(value) if value is not None else None
+
+    async def versions(self, name: str) -> list[int]:
+        fields = await self.redis.hkeys(keys.flow(name))
+        return sorted(int(f[2:]) for f in fields if f.startswith("v:"))
+
+    async def names(self) -> list[str]:
+        return sorted(await self.redis.smembers(keys.FLOWS))

@@ -1,0 +1,35 @@
+"""Fixtures that start real servers: redis-server (shared), flushed before each test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+
+from storage.connect import connect
+from tests.redis_server import RedisServer, shared_url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url, server = shared_url()
+    yield url
+    if server:
+        server.stop()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = connect(redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, for tests that stop or restart it."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
