@@ -1,0 +1,89 @@
+"""Which flows exist: the YAML files in FLOWS_DIR, their published versions, compiled once each.
+
+A conversation is pinned to the version it started on; published versions are kept, so a new
+version never breaks a prospect mid-flow."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from bot.errors import UnknownFlow
+from bot.flow.compile import CompiledFlow, compile_flow
+from bot.flow.loader import load_flow, parse_flow
+from bot.flow.model import Flow
+from storage.base import FlowCatalog
+
+PAYLOAD_SEPARATOR = "__"  # /start <flow>__<source>
+_PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{0,64}$")
+
+
+def flows_dir() -> Path:
+    return Path(os.environ.get("FLOWS_DIR", "flows"))
+
+
+def flow_files(directory: Path) -> list[Path]:
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+
+
+class FlowRegistry:
+    """Published flows, compiled on first use and cached per (name, version)."""
+
+    def __init__(self, catalog: FlowCatalog, default_name: str) -> None:
+        self.catalog = catalog
+        self.default_name = default_name
+        self._compiled: dict[tuple[str, int], CompiledFlow] = {}
+        self._names: set[str] = {default_name}
+
+    @classmethod
+    async def from_files(
+        cls, catalog: FlowCatalog, paths: list[Path], default_name: str | None = None
+    ) -> FlowRegistry:
+        """Validate and publish each file (a no-op when its text is already the latest version).
+
+        The first file's flow is the default for prospects whose /start names none."""
+        if not paths:
+            raise UnknownFlow("no flow files given (FLOWS_DIR holds no *.yaml)")
+        flows = [load_flow(path) for path in paths]
+        registry = cls(catalog, default_name or flows[0].name)
+        for flow in flows:
+            await registry.publish(flow)
+        return registry
+
+    async def publish(self, flow: Flow) -> int:
+        version = await self.catalog.publish(flow.name, flow.source)
+        self._names.add(flow.name)
+        self._compiled.setdefault((flow.name, version), compile_flow(replace(flow, version=version)))
+        return version
+
+    async def compiled(self, name: str, version: int) -> CompiledFlow:
+        key = (name, version)
+        found = self._compiled.get(key)
+        if found is None:
+            source = await self.catalog.source(name, version)
+            flow = replace(parse_flow(source, file=f"{name} v{version}"), version=version)
+            found = self._compiled[key] = compile_flow(flow)
+        return found
+
+    async def latest_version(self, name: str) -> int:
+        version = await self.catalog.latest(name)
+        if version is None:
+            raise UnknownFlow(f"flow {name!r} is not published")
+        return version
+
+    async def latest(self, name: str) -> CompiledFlow:
+        return await self.compiled(name, await self.latest_version(name))
+
+    def parse_start_payload(self, payload: str) -> tuple[str | None, str]:
+        """`/start` deep-link payload -> (flow name or None, source).
+
+        "<flow>__<source>", "<flow>" (when it names a known flow) or "<source>"."""
+        payload = payload.strip()
+        if not _PAYLOAD.match(payload):
+            return None, ""
+        head, sep, tail = payload.partition(PAYLOAD_SEPARATOR)
+        if head in self._names:
+            return head, tail
+        return None, payload
