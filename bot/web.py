@@ -1,0 +1,36 @@
+"""The one ASGI app of the web process: channel webhooks, tracked links, dashboard, health."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.app import Services
+from storage import keys
+
+
+def create_app(services: Services) -> Starlette:
+    async def healthz(_: Request) -> Response:
+        try:
+            await services.redis.ping()
+        except Exception as exc:  # any Redis failure means "not healthy"
+            return JSONResponse({"ok": False, "redis": str(exc)}, status_code=503)
+        return JSONResponse({"ok": True})
+
+    async def metrics(_: Request) -> Response:
+        """Prometheus text format: sizes of the queues that should not grow without bound."""
+        redis = services.redis
+        lines = [
+            f"ladder_events_total {await redis.xlen(keys.EVENTS)}",
+            f"ladder_timers_pending {await redis.zcard(keys.TIMERS_DUE)}",
+            f"ladder_outbox_length {await redis.xlen(keys.OUTBOX)}",
+        ]
+        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/metrics", metrics),
+    ]
+    return Starlette(routes=routes)
