@@ -92,7 +92,7 @@ class Conversation:
         return replace(self, **changes)
 
 
-# --- inbound events: what happened, as the engine sees it -------------------------------------
+# --- inbound events: what happened, as the engine sees it ---
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ class HandBack:
 Event = Start | Text | Press | LinkOpened | Restart | Stop | Help | Due | TakeOver | HandBack
 
 
-# --- outbound actions: what the channel must do --------------------------------------------------
+# --- outbound actions: what the channel must do ---
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ class Relay:
 Action = Say | SendDocument | SendCalendar | Alert | Relay
 
 
-# --- timers ----------------------------------------------------------------------------------------
+# --- timers ---
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ class Timer:
         return cls(**json.loads(text))
 
 
-# --- domain events: what the business cares about (the event log) ---------------------------------
+# --- domain events: what the business cares about (the event log) ---
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,9 @@ class FlowRegistry:
     async def publish(self, flow: Flow) -> int:
         version = await self.catalog.publish(flow.name, flow.source)
         self._names.add(flow.name)
-        self._compiled.setdefault((flow.name, version), compile_flow(replace(flow, version=version)))
+        self._compiled.setdefault(
+            (flow.name, version), compile_flow(replace(flow, version=version))
+        )
         return version
 
     async def compiled(self, name: str, version: int) -> CompiledFlow:
@@ -83,7 +85,7 @@ class FlowRegistry:
         payload = payload.strip()
         if not _PAYLOAD.match(payload):
             return None, ""
-        head, sep, tail = payload.partition(PAYLOAD_SEPARATOR)
+        head, _, tail = payload.partition(PAYLOAD_SEPARATOR)
         if head in self._names:
             return head, tail
         return None, payload

@@ -6,6 +6,7 @@ import logging
 import os
 from typing import Any
 
+import fakeredis
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -23,8 +24,6 @@ def connect(url: str | None = None) -> Redis:
     """A Redis client that retries connection hiccups with backoff before giving up."""
     url = url if url is not None else os.environ.get("REDIS_URL")
     if not url:
-        import fakeredis
-
         log.warning(EMBEDDED_WARNING)
         client: Redis = fakeredis.FakeAsyncRedis(decode_responses=True)
         return client

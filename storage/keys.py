@@ -8,6 +8,7 @@ PREFIX = "lb"
 EVENTS = f"{PREFIX}:events"  # Stream: the domain event log
 TIMERS_DUE = f"{PREFIX}:timers:due"  # sorted set: timer id -> due time (epoch seconds)
 TIMERS_BODY = f"{PREFIX}:timers:body"  # hash: timer id -> Timer JSON
+TIMERS_PROCESSING = f"{PREFIX}:timers:processing"  # sorted set: claimed id -> lease deadline
 OUTBOX = f"{PREFIX}:outbox"  # Stream: alerts and webhooks to deliver
 
 

@@ -81,7 +81,7 @@ class RedisConversationStore:
         rev, doc = await self.redis.hmget(keys.conversation(conversation_id), ["v", "doc"])
         if doc is None:
             return None
-        return Conversation.from_json(doc, revision=int(rev))
+        return Conversation.from_json(str(doc), revision=int(str(rev)))
 
     async def commit(self, write: StepWrite) -> Conversation:
         conv = write.conversation
@@ -142,10 +142,14 @@ class RedisConversationStore:
             batch = await self.redis.xrange(keys.EVENTS, min=last, max="+", count=1000)
             if not batch:
                 break
-            ids = [eid for eid, fields in batch if fields.get("conversation") == conversation_id]
+            ids = [
+                str(eid)
+                for eid, fields in batch
+                if (fields or {}).get("conversation") == conversation_id
+            ]
             if ids:
                 erased += int(await self.redis.xdel(keys.EVENTS, *ids))
-            last = "(" + batch[-1][0]
+            last = f"({batch[-1][0]!s}"
         return erased
 
 
@@ -166,7 +170,7 @@ class RedisFlowCatalog:
                     if latest is not None and await pipe.hget(key, digest) == latest:
                         return int(latest)
                     version = int(latest or 0) + 1
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hset(key, mapping={"latest": version, f"v:{version}": source})
                     pipe.hset(key, digest, version)
                     pipe.sadd(keys.FLOWS, name)
@@ -187,7 +191,7 @@ class RedisFlowCatalog:
 
     async def versions(self, name: str) -> list[int]:
         fields = await self.redis.hkeys(keys.flow(name))
-        return sorted(int(f[2:]) for f in fields if f.startswith("v:"))
+        return sorted(int(f[2:]) for f in map(str, fields) if f.startswith("v:"))
 
     async def names(self) -> list[str]:
-        return sorted(await self.redis.smembers(keys.FLOWS))
+        return sorted(map(str, await self.redis.smembers(keys.FLOWS)))

@@ -7,9 +7,9 @@ Every node keeps the line and column it came from so later checks can point at i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 
 
 class StepKind(StrEnum):

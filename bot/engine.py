@@ -1,0 +1,576 @@
+"""The engine: apply one inbound event to one conversation.
+
+Pure and synchronous: (compiled flow, conversation, event, now) -> StepResult (the new
+conversation, the messages to send, the domain events, the timers to set or cancel).
+No I/O and no awaits, so a step is cheap to retry when storage reports a concurrent change.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.errors import LadderError
+from bot.flow.compile import NEXT, CompiledFlow, choice_trigger
+from bot.flow.model import Choice, FollowUp, Step, StepKind
+from bot.flow.template import render
+from bot.model import (
+    Action,
+    Alert,
+    Button,
+    Commitment,
+    Conversation,
+    DomainEvent,
+    Due,
+    Event,
+    HandBack,
+    Help,
+    LinkButton,
+    LinkOpened,
+    Press,
+    Relay,
+    Restart,
+    Say,
+    SendCalendar,
+    SendDocument,
+    Start,
+    Status,
+    StepResult,
+    Stop,
+    TakeOver,
+    Text,
+    Timer,
+    iso,
+)
+from bot.validators import check
+
+MAX_HOPS = 64  # message steps passed through in one turn; the validator rejects real loops
+DEFAULT_LINK_LABEL = "Open"
+
+HELP = (
+    "I ask a few quick questions and share useful things along the way. "
+    "Tap a button or type your answer (the number of a choice works too).\n"
+    "/restart starts over, /stop and I won't message you again, /forget erases your data."
+)
+STALE_PRESS = "That button belongs to an earlier question. Here's where we are:"
+STOPPED = "Done. You won't hear from me again. Send /start if you change your mind."
+ALREADY_STOPPED = "You're unsubscribed. Send /start if you'd like to pick up again."
+FINISHED = "We're all done here, thank you! Send /restart to go through it again."
+PAUSED = "A colleague is with you in this chat now and will answer shortly."
+WELCOME_BACK = "Welcome back! Here's where we left off:"
+LINK_HINT = "Tap the button above to open it."
+
+
+def step(flow: CompiledFlow, conversation: Conversation, event: Event, now: datetime) -> StepResult:
+    """Apply `event` to `conversation`; see the module docstring."""
+    turn = _Turn(flow, conversation, now)
+    if conversation.step is None and isinstance(event, Text | Press | Help):
+        event = Start()  # a first message of any kind opens the flow
+    _HANDLERS[type(event)](turn, event)
+    return turn.result()
+
+
+class _Turn:
+    """The working state of one step: the conversation as it changes, and what to emit."""
+
+    def __init__(self, compiled: CompiledFlow, conversation: Conversation, now: datetime) -> None:
+        self.compiled = compiled
+        self.flow = compiled.flow
+        self.conv = conversation
+        self.now = now
+        self.at = iso(now)
+        self.actions: list[Action] = []
+        self.events: list[DomainEvent] = []
+        self.schedule: list[Timer] = []
+        self.cancel: list[str] = []
+        self.cancel_all = False
+
+    def result(self) -> StepResult:
+        conv = self.conv
+        if self.events:
+            conv = conv.with_(updated_at=self.at)
+        return StepResult(
+            conv,
+            tuple(self.actions),
+            tuple(self.events),
+            tuple(self.schedule),
+            tuple(self.cancel),
+            self.cancel_all,
+        )
+
+    # --- recording --------------------------------------------------------------------------
+
+    def emit(self, name: str, step_id: str | None = None, **data: str) -> None:
+        step_id = step_id if step_id is not None else (self.conv.step or "")
+        data = {"source": self.conv.source, **data}
+        variant = self.conv.variants.get(step_id)
+        if variant:
+            data["variant"] = variant
+        self.events.append(
+            DomainEvent(
+                name, self.conv.id, self.flow.name, self.conv.version, step_id, self.at, data
+            )
+        )
+        self.alert_on(name)
+
+    def alert_on(self, reason: str) -> None:
+        if reason in self.flow.alerts.on:
+            self.actions.append(Alert(reason, self.flow.alerts.slack_channel))
+
+    def say(self, text: str, buttons: tuple[Button | LinkButton, ...] = ()) -> None:
+        self.actions.append(Say(text, buttons))
+
+    def render(self, text: str) -> str:
+        conv, profile = self.conv, self.conv.profile
+        values = {
+            **conv.answers,
+            "first_name": profile.first_name or "there",
+            "last_name": profile.last_name,
+            "username": profile.username,
+            "source": conv.source,
+            "conversation_id": conv.id,
+            "flow": self.flow.name,
+            "score": str(conv.score),
+        }
+        return render(text, values)
+
+    # --- moving through the flow ---------------------------------------------------------------
+
+    def current(self) -> Step:
+        assert self.conv.step is not None
+        return self.flow.step(self.conv.step)
+
+    def enter(self, step_id: str) -> None:
+        """Reach `step_id`: say what it says, pass through message steps, wait at the rest."""
+        for _ in range(MAX_HOPS):
+            step = self.flow.step(step_id)
+            self.conv = self.conv.with_(step=step.id, step_at=self.at, invalid=0, nudges=0)
+            self.pick_variant(step)
+            self.emit("step_reached", kind=step.kind.value)
+            if step.kind == StepKind.END:
+                if step.say or step.ask:
+                    self.say(self.render(step.say or step.ask or ""))
+                self.complete()
+                return
+            if step.kind == StepKind.MESSAGE:
+                self.say(self.render(step.say or step.ask or ""))
+                following = self.compiled.route(step.id, NEXT, self.conv.answers)
+                if following is None:
+                    self.complete()
+                    return
+                step_id = following
+                continue
+            self.present(step, intro=step.say)
+            if step.document:
+                self.actions.append(SendDocument(step.document, step.button or ""))
+            self.follow_up(step, seq=1)
+            return
+        raise LadderError(f"flow {self.flow.name!r} loops through message steps at {step_id!r}")
+
+    def present(self, step: Step, intro: str | None = None, lead: str | None = None) -> None:
+        """Ask the step's question with its buttons (optionally after `intro`/`lead` text)."""
+        parts = [p for p in (lead, intro and self.render(intro), self.ask_text(step)) if p]
+        buttons: list[Button | LinkButton] = []
+        if step.kind in (StepKind.RESOURCE, StepKind.TRIAL) and step.url:
+            label = step.button or DEFAULT_LINK_LABEL
+            buttons.append(LinkButton(label, step.id, self.render(step.url)))
+        buttons.extend(Button(c.label, step.id, c.id) for c in self.choices(step))
+        self.say("\n\n".join(parts), tuple(buttons))
+
+    def ask_text(self, step: Step) -> str:
+        variant = self.conv.variants.get(step.id)
+        for v in step.variants:
+            if v.id == variant:
+                return self.render(v.ask)
+        return self.render(step.ask or "")
+
+    def pick_variant(self, step: Step) -> None:
+        """Draw an A/B variant once per prospect and step, deterministically (sticky)."""
+        if not step.variants or step.id in self.conv.variants:
+            return
+        digest = hashlib.sha256(f"{self.conv.id}|{self.flow.name}|{step.id}".encode()).digest()
+        point = int.from_bytes(digest[:8], "big") / 2**64 * sum(v.weight for v in step.variants)
+        chosen = step.variants[-1]
+        for variant in step.variants:
+            point -= variant.weight
+            if point < 0:
+                chosen = variant
+                break
+        self.conv = self.conv.with_(variants={**self.conv.variants, step.id: chosen.id})
+
+    def choices(self, step: Step) -> tuple[Choice, ...]:
+        """The step's choices; for a webinar, its upcoming slots first."""
+        if step.kind != StepKind.WEBINAR:
+            return step.choices
+        zone = ZoneInfo(self.flow.timezone)
+        slots = tuple(
+            Choice(id=f"slot{i}", label=_slot_label(slot, zone), value=iso(slot))
+            for i, slot in enumerate(step.slots)
+            if slot > self.now
+        )
+        return slots + step.choices
+
+    def choose(self, step: Step, choice: Choice) -> None:
+        answers = dict(self.conv.answers)
+        if step.save_as:
+            answers[step.save_as] = choice.value
+        self.conv = self.conv.with_(answers=answers)
+        self.emit("answered", choice=choice.id)
+        is_slot = step.kind == StepKind.WEBINAR and choice.id.startswith("slot")
+        if is_slot:
+            self.book(step, choice)
+        elif step.kind == StepKind.SURVEY and choice.commits:
+            self.commit(step, choice.value)
+        self.advance(step, choice_trigger(choice.id) if choice.routes else NEXT)
+
+    def advance(self, step: Step, trigger: str) -> None:
+        following = self.compiled.route(step.id, trigger, self.conv.answers)
+        if following is None:
+            self.complete()
+        else:
+            self.enter(following)
+
+    def commit(self, step: Step, value: str = "") -> None:
+        name = step.commitment or f"{step.id}_committed"
+        before = self.conv.score
+        score = before + step.score
+        self.conv = self.conv.with_(
+            commitments=(*self.conv.commitments, Commitment(name, step.id, self.at, value)),
+            answers={**self.conv.answers, "_score": str(score)},
+        )
+        self.emit("committed", commitment=name, score=str(step.score))
+        self.alert_on(name)
+        threshold = self.flow.alerts.score_at_least
+        if threshold is not None and before < threshold <= score:
+            self.actions.append(Alert("score", self.flow.alerts.slack_channel))
+
+    def book(self, step: Step, choice: Choice) -> None:
+        """A webinar slot was picked: record it, send the calendar file, set the reminders."""
+        slot = datetime.fromisoformat(choice.value)
+        answers = {**self.conv.answers, _booking_key(step): choice.value}
+        self.conv = self.conv.with_(answers=answers)
+        self.commit(step, choice.value)
+        minutes = int(step.duration.total_seconds() // 60)
+        self.actions.append(SendCalendar(self.flow.title, choice.value, minutes, step.ask or ""))
+        self.say(f"You're booked for {choice.label}. A calendar invite is on its way.")
+        for i, before in enumerate(step.reminders):
+            due = slot - before
+            if due > self.now:
+                self.schedule.append(self.timer(f"reminder:{i}", "reminder", due, step, seq=i))
+
+    def complete(self) -> None:
+        self.conv = self.conv.with_(status=Status.COMPLETED)
+        self.cancel.append(self.timer_id("nudge"))
+        self.emit("completed")
+
+    def reject(self, step: Step, hint: str) -> None:
+        """An answer we could not use: say why, ask again, and count it."""
+        self.conv = self.conv.with_(invalid=self.conv.invalid + 1)
+        self.emit("invalid_input", count=str(self.conv.invalid))
+        self.present(step, lead=hint)
+        self.follow_up(step, seq=1)
+
+    # --- follow-ups ---------------------------------------------------------------------------
+
+    def timer_id(self, purpose: str) -> str:
+        return f"{self.conv.id}:{purpose}"
+
+    def timer(self, purpose: str, kind: str, due: datetime, step: Step, seq: int) -> Timer:
+        stale = self.follow_up_of(step)
+        stale_after = stale.stale_after.total_seconds() if stale and stale.stale_after else None
+        return Timer(
+            self.timer_id(purpose), self.conv.id, kind, iso(due), step.id, seq, stale_after
+        )
+
+    def follow_up_of(self, step: Step) -> FollowUp | None:
+        return step.follow_up if step.follow_up is not None else self.flow.follow_up
+
+    def follow_up(self, step: Step, seq: int) -> None:
+        """Set the follow-up that fires if the prospect stays quiet at `step`: nudge `seq`, or
+        the drop after the last nudge. One follow-up timer per conversation: setting it again
+        replaces the pending one."""
+        config = self.follow_up_of(step)
+        if config is None:
+            self.cancel.append(self.timer_id("nudge"))
+            return
+        if seq <= len(config.nudges):
+            kind, delay = "nudge", config.nudges[seq - 1].after
+        elif config.drop_after is not None:
+            kind, delay = "drop", config.drop_after
+        else:
+            self.cancel.append(self.timer_id("nudge"))
+            return
+        due = self.outside_quiet_hours(self.now + delay, config)
+        self.schedule.append(self.timer("nudge", kind, due, step, seq))
+
+    def outside_quiet_hours(self, due: datetime, config: FollowUp) -> datetime:
+        if config.quiet_hours is None:
+            return due
+        zone = ZoneInfo(self.conv.profile.timezone or config.timezone or self.flow.timezone)
+        return _after_quiet_hours(due, config.quiet_hours, zone)
+
+
+def _after_quiet_hours(due: datetime, quiet: tuple[int, int], zone: ZoneInfo) -> datetime:
+    """Move `due` to the end of the quiet window when it falls inside it (local time)."""
+    start, end = quiet
+    local = due.astimezone(zone)
+    minute = local.hour * 60 + local.minute
+    inside = start <= minute < end if start <= end else (minute >= start or minute < end)
+    if not inside:
+        return due
+    wake = local.replace(hour=end // 60, minute=end % 60, second=0, microsecond=0)
+    if wake <= local:
+        wake += timedelta(days=1)
+    return wake.astimezone(due.tzinfo)
+
+
+def _booking_key(step: Step) -> str:
+    return step.save_as or f"{step.id}_slot"
+
+
+def _slot_label(slot: datetime, zone: ZoneInfo) -> str:
+    local = slot.astimezone(zone)
+    return f"{local:%a %d %b, %H:%M} ({local.tzname()})"
+
+
+# --- matching typed text to choices ---
+
+_NOISE = re.compile(r"[^\w\s]")
+
+
+def _normal(text: str) -> str:
+    return " ".join(_NOISE.sub(" ", text.casefold()).split())
+
+
+@lru_cache(maxsize=4096)
+def _match_table(choices: tuple[Choice, ...]) -> dict[str, int]:
+    table: dict[str, int] = {}
+    for i, choice in enumerate(choices):
+        table[str(i + 1)] = i
+        for name in (choice.label, choice.value, choice.id):
+            table.setdefault(_normal(name), i)
+    return table
+
+
+def match_choice(choices: tuple[Choice, ...], text: str) -> Choice | None:
+    """The choice a typed answer means: its number, label, value or id (case, spacing and
+    punctuation aside), a unique prefix, or a close spelling."""
+    if not choices:
+        return None
+    table = _match_table(choices)
+    said = _normal(text)
+    if not said:
+        return None
+    if said in table:
+        return choices[table[said]]
+    prefixed = {i for name, i in table.items() if not name.isdigit() and name.startswith(said)}
+    if len(prefixed) == 1:
+        return choices[prefixed.pop()]
+    close = difflib.get_close_matches(said, [n for n in table if not n.isdigit()], n=2, cutoff=0.75)
+    hits = {table[n] for n in close}
+    return choices[hits.pop()] if len(hits) == 1 else None
+
+
+def _choice_hint(choices: tuple[Choice, ...]) -> str:
+    labels = ", ".join(c.label for c in choices)
+    return f"Sorry, I didn't catch that. Tap a button or type one of: {labels} (or its number)."
+
+
+# --- handlers ---
+
+
+def _on_start(turn: _Turn, event: Start) -> None:
+    conv = turn.conv
+    if conv.step is None:
+        turn.emit("started", turn.flow.first.id)
+        turn.enter(turn.flow.first.id)
+    elif conv.status == Status.PAUSED:
+        turn.say(PAUSED)
+    else:
+        turn.present(turn.current(), lead=WELCOME_BACK)
+
+
+def _on_restart(turn: _Turn, _: Restart) -> None:
+    turn.cancel_all = True
+    turn.emit("restarted", turn.flow.first.id)
+    turn.emit("started", turn.flow.first.id)
+    turn.enter(turn.flow.first.id)
+
+
+def _on_stop(turn: _Turn, _: Stop) -> None:
+    if turn.conv.status == Status.STOPPED:
+        turn.say(ALREADY_STOPPED)
+        return
+    turn.conv = turn.conv.with_(status=Status.STOPPED)
+    turn.cancel_all = True
+    turn.emit("opted_out")
+    turn.say(STOPPED)
+
+
+def _on_help(turn: _Turn, _: Help) -> None:
+    if turn.conv.status == Status.ACTIVE and turn.conv.step is not None:
+        turn.present(turn.current(), lead=HELP)
+    else:
+        turn.say(HELP)
+
+
+def _closed(turn: _Turn) -> bool:
+    """Say why nothing happens when the conversation is not active; True if so."""
+    status = turn.conv.status
+    if status == Status.ACTIVE and turn.conv.step is not None:
+        return False
+    turn.say({Status.STOPPED: ALREADY_STOPPED, Status.PAUSED: PAUSED}.get(status, FINISHED))
+    return True
+
+
+def _on_text(turn: _Turn, event: Text) -> None:
+    if turn.conv.status == Status.PAUSED:
+        turn.actions.append(Relay(event.text))
+        turn.emit("relayed")
+        return
+    if _closed(turn):
+        return
+    step = turn.current()
+    choices = turn.choices(step)
+    choice = match_choice(choices, event.text)
+    if choice is not None:
+        turn.choose(step, choice)
+        return
+    if step.kind == StepKind.INPUT:
+        checked = check(step.validator, event.text)
+        if checked.value is None:
+            turn.reject(step, checked.hint or "")
+            return
+        if step.save_as:
+            turn.conv = turn.conv.with_(answers={**turn.conv.answers, step.save_as: checked.value})
+        turn.emit("answered")
+        turn.commit(step)
+        turn.advance(step, NEXT)
+    elif step.kind in (StepKind.RESOURCE, StepKind.TRIAL):
+        turn.reject(step, LINK_HINT)
+    else:
+        turn.reject(step, _choice_hint(choices))
+
+
+def _on_press(turn: _Turn, event: Press) -> None:
+    if turn.conv.status == Status.PAUSED:
+        turn.say(PAUSED)
+        return
+    if _closed(turn):
+        return
+    step = turn.current()
+    choice = next((c for c in turn.choices(step) if c.id == event.choice), None)
+    if event.step != step.id or choice is None:
+        turn.emit("stale_press", pressed=f"{event.step}:{event.choice}")
+        turn.present(step, lead=STALE_PRESS)
+        return
+    turn.choose(step, choice)
+
+
+def _on_link(turn: _Turn, event: LinkOpened) -> None:
+    if event.step not in turn.flow.by_id:
+        return
+    turn.emit("link_opened", event.step)
+    conv = turn.conv
+    if conv.status != Status.ACTIVE or conv.step != event.step:
+        return  # opened again later: recorded, nothing else changes
+    step = turn.current()
+    if step.kind in (StepKind.RESOURCE, StepKind.TRIAL):
+        turn.commit(step)
+        turn.advance(step, NEXT)
+
+
+def _on_due(turn: _Turn, event: Due) -> None:
+    timer, conv = event.timer, turn.conv
+    if timer.kind == "reminder":
+        _remind(turn, timer)
+        return
+    if conv.status != Status.ACTIVE or conv.step != timer.step or conv.nudges + 1 != timer.seq:
+        return  # the prospect moved on, or this timer was already handled
+    step = turn.current()
+    config = turn.follow_up_of(step)
+    if config is None:
+        return
+    late = (turn.now - datetime.fromisoformat(timer.due)).total_seconds()
+    turn.conv = conv.with_(nudges=timer.seq)
+    if timer.kind == "drop":
+        turn.conv = turn.conv.with_(status=Status.DROPPED)
+        turn.emit("dropped")
+        return
+    if timer.stale_after is not None and late > timer.stale_after:
+        turn.emit("follow_up_skipped", kind=timer.kind, seq=str(timer.seq), late=f"{late:.0f}")
+    else:
+        nudge = config.nudges[timer.seq - 1]
+        turn.present(step, lead=turn.render(nudge.say))
+        turn.emit("nudged", seq=str(timer.seq))
+    turn.follow_up(step, timer.seq + 1)
+
+
+def _remind(turn: _Turn, timer: Timer) -> None:
+    conv = turn.conv
+    if conv.status == Status.STOPPED or timer.step not in turn.flow.by_id:
+        return
+    step = turn.flow.step(timer.step)
+    booked = conv.answers.get(_booking_key(step))
+    if not booked or timer.seq >= len(step.reminders):
+        return
+    slot = datetime.fromisoformat(booked)
+    if iso(slot - step.reminders[timer.seq]) != timer.due:
+        return  # rebooked or restarted since
+    late = (turn.now - datetime.fromisoformat(timer.due)).total_seconds()
+    if (timer.stale_after is not None and late > timer.stale_after) or turn.now >= slot:
+        turn.emit("follow_up_skipped", timer.step, kind="reminder", seq=str(timer.seq))
+        return
+    label = _slot_label(slot, ZoneInfo(turn.flow.timezone))
+    turn.say(f"Reminder: {turn.flow.title} starts {_until(slot - turn.now)}, {label}.")
+    turn.emit("reminded", timer.step, seq=str(timer.seq))
+
+
+def _until(left: timedelta) -> str:
+    minutes = round(left.total_seconds() / 60)
+    if minutes < 90:
+        return f"in {minutes} minutes"
+    hours = round(minutes / 60)
+    return f"in {hours} hours" if hours < 36 else f"in {round(hours / 24)} days"
+
+
+def _on_take_over(turn: _Turn, event: TakeOver) -> None:
+    if turn.conv.status in (Status.STOPPED, Status.PAUSED):
+        return
+    turn.conv = turn.conv.with_(status=Status.PAUSED)
+    turn.cancel.append(turn.timer_id("nudge"))
+    turn.emit("paused", by=event.by)
+
+
+def _on_hand_back(turn: _Turn, event: HandBack) -> None:
+    if turn.conv.status != Status.PAUSED:
+        return
+    step = turn.current() if turn.conv.step else None
+    if step is None or step.kind == StepKind.END:
+        turn.conv = turn.conv.with_(status=Status.COMPLETED)
+        turn.emit("resumed", by=event.by)
+        return
+    turn.conv = turn.conv.with_(status=Status.ACTIVE, nudges=0, invalid=0)
+    turn.emit("resumed", by=event.by)
+    turn.present(step)
+    turn.follow_up(step, seq=1)
+
+
+_HANDLERS: dict[type, Callable[[_Turn, Any], None]] = {
+    Start: _on_start,
+    Restart: _on_restart,
+    Stop: _on_stop,
+    Help: _on_help,
+    Text: _on_text,
+    Press: _on_press,
+    LinkOpened: _on_link,
+    Due: _on_due,
+    TakeOver: _on_take_over,
+    HandBack: _on_hand_back,
+}
