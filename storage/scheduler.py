@@ -45,7 +45,8 @@ ACK = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) ~= tonumber(ARGV[3]) then return -1 end
 redis.call('ZREM', KEYS[1], ARGV[1])
-if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] and not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+local rescheduled = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] and not rescheduled then
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('SREM', KEYS[4], ARGV[1])
   return 1
