@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -28,12 +29,16 @@ class Services:
 
 
 async def build(
-    settings: Settings, clock: Clock | None = None, redis: Redis | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    redis: Redis | None = None,
+    paths: list[Path] | None = None,
 ) -> Services:
-    """Connect, validate and publish the flows in FLOWS_DIR (a no-op for unchanged files)."""
+    """Connect, validate and publish the flow files (default: FLOWS_DIR; publishing an
+    unchanged file is a no-op)."""
     clock = clock or SystemClock()
     redis = redis if redis is not None else connect(settings.redis_url)
     flows = await FlowRegistry.from_files(
-        RedisFlowCatalog(redis), flow_files(settings.flows_dir), settings.default_flow
+        RedisFlowCatalog(redis), paths or flow_files(settings.flows_dir), settings.default_flow
     )
     return Services(settings, redis, flows, Ladder(redis, flows, clock), clock)
