@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
@@ -154,7 +154,8 @@ class RedisConversationStore:
 
 
 class RedisFlowCatalog:
-    """Published flow versions: hash lb:flow:<name> {latest, v:<n>: YAML, sha:<digest>: n}."""
+    """Published flow versions: hash lb:flow:<name> {latest, v:<n>: YAML, at:<n>: published
+    time, sha:<digest>: n}."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -171,7 +172,15 @@ class RedisFlowCatalog:
                         return int(latest)
                     version = int(latest or 0) + 1
                     pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.hset(key, mapping={"latest": version, f"v:{version}": source})
+                    published = datetime.now(UTC).isoformat(timespec="seconds")
+                    pipe.hset(
+                        key,
+                        mapping={
+                            "latest": version,
+                            f"v:{version}": source,
+                            f"at:{version}": published,
+                        },
+                    )
                     pipe.hset(key, digest, version)
                     pipe.sadd(keys.FLOWS, name)
                     await pipe.execute()
@@ -192,6 +201,11 @@ class RedisFlowCatalog:
     async def versions(self, name: str) -> list[int]:
         fields = await self.redis.hkeys(keys.flow(name))
         return sorted(int(f[2:]) for f in map(str, fields) if f.startswith("v:"))
+
+    async def published(self, name: str) -> dict[int, str]:
+        """When each version was published (ISO 8601, UTC), by version."""
+        fields = await self.redis.hgetall(keys.flow(name))
+        return {int(f[3:]): str(at) for f, at in fields.items() if str(f).startswith("at:")}
 
     async def names(self) -> list[str]:
         return sorted(map(str, await self.redis.smembers(keys.FLOWS)))
