@@ -1,0 +1,417 @@
+"""Funnel analytics from the domain event log: where prospects drop off, per flow, version,
+source and A/B variant.
+
+The numbers are a pure function of a list of DomainEvents (`funnel`, `variant_stats`,
+`by_source`), so they can be checked by hand and property-tested; `read_events` is the only
+part that talks to Redis. Counts are of distinct conversations: a prospect who reaches a step
+twice (after /restart) counts once there.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import cast
+
+from redis.asyncio import Redis
+
+from bot.model import DomainEvent
+from storage import keys
+
+PAGE = 1000  # stream entries per XRANGE call
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Which prospects a funnel counts: one flow, optionally one version and one source."""
+
+    flow: str
+    version: int | None = None  # None: every version
+    source: str | None = None  # None: every source; "" is "came without a source"
+
+    def matches(self, event: DomainEvent) -> bool:
+        return (
+            event.flow == self.flow
+            and (self.version is None or event.version == self.version)
+            and (self.source is None or event.data.get("source", "") == self.source)
+        )
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """One rung of the funnel."""
+
+    step: str
+    reached: int  # conversations that reached the step
+    committed: int  # ... that made the step's commitment
+    dropped: int  # ... whose `dropped` event (quiet after every follow-up) is at this step
+    median_to_commit: timedelta | None  # reaching the step -> committing at it
+
+    @property
+    def drop_off(self) -> float:
+        """Share of those who reached the step that were dropped there (0..1)."""
+        return self.dropped / self.reached if self.reached else 0.0
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """Every step of a flow for one segment, in the flow's order, and conversion to the end."""
+
+    segment: Segment
+    steps: tuple[StepStats, ...]
+    started: int
+    completed: int
+
+    @property
+    def conversion(self) -> float:
+        """completed / started (0 when nobody started)."""
+        return self.completed / self.started if self.started else 0.0
+
+
+@dataclass(frozen=True)
+class VariantStats:
+    """How one A/B variant of a step's ask did, compared with the step's first variant."""
+
+    step: str
+    variant: str
+    reached: int
+    committed: int  # at this step
+    completed: int  # reached the end of the flow afterwards
+    commit_p: float | None  # two-proportion z-test against the first variant; None for it
+    complete_p: float | None
+
+    @property
+    def commit_rate(self) -> float:
+        return self.committed / self.reached if self.reached else 0.0
+
+    @property
+    def complete_rate(self) -> float:
+        return self.completed / self.reached if self.reached else 0.0
+
+
+def _moment(at: str) -> datetime:
+    moment = datetime.fromisoformat(at)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def funnel(events: Iterable[DomainEvent], segment: Segment, steps: Sequence[str] = ()) -> Funnel:
+    """The funnel of `segment`. `steps` gives the flow's step order (steps nobody reached show
+    as zeros); steps seen in the events but not listed follow in order of first appearance."""
+    order: dict[str, None] = dict.fromkeys(steps)
+    reached: dict[str, set[str]] = defaultdict(set)
+    committed: dict[str, set[str]] = defaultdict(set)
+    dropped: dict[str, set[str]] = defaultdict(set)
+    reached_at: dict[tuple[str, str], datetime] = {}
+    waits: dict[str, list[float]] = defaultdict(list)
+    started: set[str] = set()
+    completed: set[str] = set()
+    for event in events:
+        if not segment.matches(event):
+            continue
+        conv, step = event.conversation, event.step
+        if event.name == "started":
+            started.add(conv)
+        elif event.name == "completed":
+            completed.add(conv)
+        elif event.name == "step_reached":
+            order.setdefault(step)
+            reached[step].add(conv)
+            reached_at[conv, step] = _moment(event.at)
+        elif event.name == "committed" and conv not in committed[step]:
+            committed[step].add(conv)
+            since = reached_at.get((conv, step))
+            if since is not None:
+                waits[step].append((_moment(event.at) - since).total_seconds())
+        elif event.name == "dropped":
+            dropped[step].add(conv)
+    rows = tuple(
+        StepStats(
+            step=step,
+            reached=len(reached[step]),
+            committed=len(committed[step]),
+            dropped=len(dropped[step]),
+            median_to_commit=(
+                timedelta(seconds=statistics.median(waits[step])) if waits[step] else None
+            ),
+        )
+        for step in order
+    )
+    return Funnel(segment, rows, started=len(started), completed=len(completed))
+
+
+def sources(events: Iterable[DomainEvent], flow: str, version: int | None = None) -> list[str]:
+    """The sources prospects of this flow came from, sorted ("" for none)."""
+    segment = Segment(flow, version)
+    return sorted({e.data.get("source", "") for e in events if segment.matches(e)})
+
+
+def two_proportion_p(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float | None:
+    """Two-sided p-value of a pooled two-proportion z-test (None when it is undefined: an
+    empty group, or both groups all-hit or all-miss)."""
+    if n_a == 0 or n_b == 0:
+        return None
+    pooled = (hits_a + hits_b) / (n_a + n_b)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    if spread == 0:
+        return None
+    z = (hits_a / n_a - hits_b / n_b) / spread
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def variant_stats(events: Iterable[DomainEvent], segment: Segment) -> tuple[VariantStats, ...]:
+    """Per step with A/B variants, per variant (sorted by id; the first is the baseline):
+    conversion to the step's commitment and to the end, each with a z-test p-value."""
+    got: dict[tuple[str, str], set[str]] = defaultdict(set)  # (step, variant) -> conversations
+    committed: set[tuple[str, str]] = set()  # (conversation, step)
+    completed: set[str] = set()
+    for event in events:
+        if not segment.matches(event):
+            continue
+        variant = event.data.get("variant")
+        if variant and event.name == "step_reached":
+            got[event.step, variant].add(event.conversation)
+        elif event.name == "committed":
+            committed.add((event.conversation, event.step))
+        elif event.name == "completed":
+            completed.add(event.conversation)
+    by_step: dict[str, list[tuple[str, int, int, int]]] = defaultdict(list)
+    for (step, variant), convs in sorted(got.items()):
+        hits = sum((c, step) in committed for c in convs)
+        ends = sum(c in completed for c in convs)
+        by_step[step].append((variant, len(convs), hits, ends))
+    out: list[VariantStats] = []
+    for step, rows in by_step.items():
+        _, base_n, base_hits, base_ends = rows[0]
+        for i, (variant, n, hits, ends) in enumerate(rows):
+            out.append(
+                VariantStats(
+                    step,
+                    variant,
+                    reached=n,
+                    committed=hits,
+                    completed=ends,
+                    commit_p=two_proportion_p(hits, n, base_hits, base_n) if i else None,
+                    complete_p=two_proportion_p(ends, n, base_ends, base_n) if i else None,
+                )
+            )
+    return tuple(out)
+
+
+# --- reading the log -------------------------------------------------------------------------
+
+
+async def iter_events(redis: Redis) -> AsyncIterator[DomainEvent]:
+    """Every event in the log, oldest first, read in pages of PAGE entries."""
+    low = "-"
+    while True:
+        batch = cast(
+            list[tuple[str, dict[str, str]]],
+            await redis.xrange(keys.EVENTS, min=low, max="+", count=PAGE),
+        )
+        for _, fields in batch:
+            yield DomainEvent.from_fields(fields)
+        if len(batch) < PAGE:
+            return
+        low = "(" + batch[-1][0]
+
+
+async def read_events(
+    redis: Redis, flow: str | None = None, since: datetime | None = None
+) -> list[DomainEvent]:
+    """Events of `flow` (None: all) whose `at` is at or after `since` (naive means UTC).
+
+    Filters on the events' own time, not the stream ids: a moved clock (tests, `ladder chat
+    --speed`) writes times the ids do not follow. So it reads the whole log, a page at a time."""
+    since = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
+    return [
+        event
+        async for event in iter_events(redis)
+        if (flow is None or event.flow == flow) and (since is None or _moment(event.at) >= since)
+    ]
+
+
+# --- presenting it ---------------------------------------------------------------------------
+
+
+def duration(span: timedelta | None) -> str:
+    """A short human duration: 45s, 12m, 3.5h, 2.0d; "-" for none."""
+    if span is None:
+        return "-"
+    seconds = span.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def _align(rows: Sequence[Sequence[str]], left: int) -> list[str]:
+    """Rows as columns: the first `left` columns left-aligned, numbers right-aligned, and a
+    rule under the header row."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            cell.ljust(width) if i < left else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+TABLE_HEADER = ("step", "reached", "committed", "dropped", "drop-off %", "median to commit")
+
+
+def table(result: Funnel) -> str:
+    """The funnel as aligned text columns, then started/completed/conversion."""
+    rows = [TABLE_HEADER] + [
+        (
+            s.step,
+            str(s.reached),
+            str(s.committed),
+            str(s.dropped),
+            f"{100 * s.drop_off:.1f}",
+            duration(s.median_to_commit),
+        )
+        for s in result.steps
+    ]
+    lines = _align(rows, left=1)
+    lines.append(
+        f"started {result.started}, completed {result.completed}, "
+        f"conversion {100 * result.conversion:.1f}%"
+    )
+    return "\n".join(lines)
+
+
+def variant_table(rows: Sequence[VariantStats]) -> str:
+    """A/B results as aligned text: rates and p-values against each step's first variant."""
+
+    def p(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    cells = [("step", "variant", "reached", "commit %", "p", "complete %", "p")] + [
+        (
+            v.step,
+            v.variant,
+            str(v.reached),
+            f"{100 * v.commit_rate:.1f}",
+            p(v.commit_p),
+            f"{100 * v.complete_rate:.1f}",
+            p(v.complete_p),
+        )
+        for v in rows
+    ]
+    return "\n".join(_align(cells, left=2))
+
+
+CSV_HEADER = (
+    "flow",
+    "version",
+    "source",
+    "step",
+    "reached",
+    "committed",
+    "dropped",
+    "drop_off_pct",
+    "median_seconds_to_commit",
+)
+
+
+def to_csv(result: Funnel) -> str:
+    """The funnel as CSV, one row per step; version and source are "*" when not filtered."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    seg = result.segment
+    for s in result.steps:
+        median = s.median_to_commit
+        writer.writerow(
+            (
+                seg.flow,
+                "*" if seg.version is None else seg.version,
+                "*" if seg.source is None else seg.source,
+                s.step,
+                s.reached,
+                s.committed,
+                s.dropped,
+                f"{100 * s.drop_off:.1f}",
+                "" if median is None else f"{median.total_seconds():.0f}",
+            )
+        )
+    return out.getvalue()
+
+
+def chart(result: Funnel, path: Path) -> None:
+    """Draw the funnel as horizontal bars (reached, committed per step) into a PNG file."""
+    import matplotlib  # noqa: PLC0415 - an optional extra ("charts"), only needed here
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: PLC0415
+
+    names = [s.step for s in result.steps]
+    figure, axes = pyplot.subplots(figsize=(8, 1 + 0.5 * max(len(names), 1)))
+    try:
+        y = list(range(len(names)))
+        axes.barh(y, [s.reached for s in result.steps], color="#9ecae1", label="reached")
+        axes.barh(y, [s.committed for s in result.steps], color="#3182bd", label="committed")
+        axes.set_yticks(y, names)
+        axes.invert_yaxis()
+        axes.set_xlabel("prospects")
+        axes.set_title(
+            f"{result.segment.flow}: {result.completed}/{result.started} completed "
+            f"({100 * result.conversion:.1f}%)"
+        )
+        axes.legend(loc="lower right")
+        figure.tight_layout()
+        figure.savefig(path, format="png")
+    finally:
+        pyplot.close(figure)
+
+
+# --- for Slack ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TodaySummary:
+    """Today's funnels (since 00:00 UTC), one per flow that had events today."""
+
+    since: datetime
+    funnels: tuple[Funnel, ...]
+
+    def text(self) -> str:
+        """Slack mrkdwn: one line per flow, then reached -> committed per step."""
+        if not self.funnels:
+            return f"No prospect activity since {self.since:%Y-%m-%d %H:%M} UTC."
+        lines = []
+        for f in self.funnels:
+            lines.append(
+                f"*{f.segment.flow}*: {f.started} started, {f.completed} completed "
+                f"({100 * f.conversion:.0f}%)"
+            )
+            lines.extend(
+                f"  • {s.step}: {s.reached} reached, {s.committed} committed, {s.dropped} dropped"
+                for s in f.steps
+            )
+        return "\n".join(lines)
+
+
+async def today_funnel(redis: Redis, now: datetime, flow: str | None = None) -> TodaySummary:
+    """What Slack's `/ladder stats [flow]` shows: today's funnel of every flow (or one).
+
+    `now` comes from the caller's clock (services.clock.now()); "today" starts at 00:00 UTC of
+    it. Usage: `await today_funnel(services.redis, services.clock.now(), flow or None)`, then
+    post `.text()`."""
+    since = datetime.combine(now.astimezone(UTC).date(), time(), tzinfo=UTC)
+    events = await read_events(redis, flow, since)
+    names = sorted({e.flow for e in events})
+    return TodaySummary(since, tuple(funnel(events, Segment(name)) for name in names))
