@@ -1,0 +1,257 @@
+"""The outbox consumer against a real redis-server: delivery, backoff, dead letters, rate limits,
+several consumers, a consumer that vanished. The handler is the port the outbox delivers to."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import suppress
+
+from redis.asyncio import Redis
+
+from storage import keys
+from storage.base import OutboxItem
+from storage.outbox import (
+    GROUP,
+    RETRIES,
+    Outbox,
+    OutboxPolicy,
+    RetryLater,
+    Undeliverable,
+    deliver_outbox_once,
+    delivered_key,
+)
+
+FAST = OutboxPolicy(max_attempts=3, backoff=0.05, max_backoff=0.2, lease=0.4, batch=10)
+
+
+class Receiver:
+    """Records what it was given; fails the first `fail` calls per key with `error`."""
+
+    def __init__(self, fail: int = 0, error: Exception | None = None, delay: float = 0) -> None:
+        self.fail = fail
+        self.error = error or ConnectionError("receiver down")
+        self.delay = delay
+        self.calls: list[tuple[str, float]] = []
+        self.delivered: list[OutboxItem] = []
+        self.called = asyncio.Event()
+
+    async def __call__(self, item: OutboxItem) -> None:
+        self.calls.append((item.key, time.monotonic()))
+        self.called.set()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if sum(1 for key, _ in self.calls if key == item.key) <= self.fail:
+            raise self.error
+        self.delivered.append(item)
+
+
+async def add(redis: Redis, key: str, kind: str = "alert", body: str = '{"n":1}') -> str:
+    return str(await redis.xadd(keys.OUTBOX, {"kind": kind, "key": key, "body": body}))
+
+
+async def drain(outbox: Outbox, handler: Receiver, until: float = 3.0) -> None:
+    """Run passes until nothing is left in the outbox (or `until` seconds passed)."""
+    deadline = time.monotonic() + until
+    while await outbox.backlog() and time.monotonic() < deadline:
+        await outbox.deliver_once(handler)
+        await asyncio.sleep(0.01)
+
+
+async def test_an_item_is_delivered_acknowledged_and_marked(redis: Redis) -> None:
+    await add(redis, "k1", body='{"hello":"sales"}')
+    receiver = Receiver()
+    assert await deliver_outbox_once(redis, receiver, "w1", FAST) == 1
+    assert receiver.delivered == [OutboxItem("alert", "k1", '{"hello":"sales"}')]
+    assert await redis.xlen(keys.OUTBOX) == 0
+    assert await redis.exists(delivered_key("k1"))
+    assert (await redis.xpending(keys.OUTBOX, GROUP))["pending"] == 0
+    assert await deliver_outbox_once(redis, receiver, "w1", FAST) == 0
+
+
+async def test_items_added_before_the_group_exists_are_not_skipped(redis: Redis) -> None:
+    for n in range(3):
+        await add(redis, f"early{n}")
+    receiver = Receiver()
+    assert await Outbox(redis, "w1", FAST).deliver_once(receiver) == 3
+
+
+async def test_a_failure_is_retried_after_the_backoff_then_delivered(redis: Redis) -> None:
+    await add(redis, "k1")
+    receiver = Receiver(fail=2)
+    outbox = Outbox(redis, "w1", FAST)
+    assert await outbox.deliver_once(receiver) == 0
+    assert await outbox.deliver_once(receiver) == 0  # backoff (50 ms) not over: not retried
+    assert len(receiver.calls) == 1
+    await drain(outbox, receiver)
+    times = [at for _, at in receiver.calls]
+    assert len(times) == 3 and len(receiver.delivered) == 1
+    assert times[1] - times[0] >= 0.05  # first retry after `backoff`
+    assert times[2] - times[1] >= 0.1  # then doubled
+    assert not await redis.hlen(RETRIES)
+
+
+async def test_after_max_attempts_the_item_goes_to_dead_letters(redis: Redis) -> None:
+    await add(redis, "k1", body='{"x":1}')
+    receiver = Receiver(fail=99)
+    outbox = Outbox(redis, "w1", FAST)
+    await drain(outbox, receiver)
+    assert len(receiver.calls) == FAST.max_attempts
+    assert await outbox.dead_count() == 1
+    [dead] = await outbox.dead_letters()
+    assert dead.item == OutboxItem("alert", "k1", '{"x":1}')
+    assert dead.attempts == 3 and "receiver down" in dead.error
+    assert await outbox.backlog() == 0 and not await redis.hlen(RETRIES)
+
+
+async def test_an_undeliverable_item_is_dead_lettered_at_once(redis: Redis) -> None:
+    await add(redis, "k1")
+    outbox = Outbox(redis, "w1", FAST)
+    receiver = Receiver(fail=1, error=Undeliverable("no Slack channel configured"))
+    assert await outbox.deliver_once(receiver) == 0
+    [dead] = await outbox.dead_letters()
+    assert dead.error == "no Slack channel configured" and dead.attempts == 1
+    assert len(receiver.calls) == 1
+
+
+async def test_a_malformed_entry_is_dead_lettered_not_lost(redis: Redis) -> None:
+    await redis.xadd(keys.OUTBOX, {"kind": "alert"})
+    outbox = Outbox(redis, "w1", FAST)
+    receiver = Receiver()
+    assert await outbox.deliver_once(receiver) == 0
+    [dead] = await outbox.dead_letters()
+    assert "malformed outbox entry" in dead.error and dead.item.kind == "alert"
+    assert receiver.calls == []
+
+
+async def test_rate_limit_pauses_the_kind_without_counting_a_failure(redis: Redis) -> None:
+    await add(redis, "a1", kind="alert")
+    await add(redis, "a2", kind="alert")
+    await add(redis, "w1", kind="webhook")
+    receiver = Receiver(fail=1, error=RetryLater("429 from Slack", 0.3))
+    outbox = Outbox(redis, "w1", OutboxPolicy(max_attempts=1, backoff=0.05, lease=5))
+    assert await outbox.deliver_once(receiver) == 0  # a1 limited -> a2 waits too; w1 limited
+    assert [key for key, _ in receiver.calls] == ["a1", "w1"]
+    assert 0 < await redis.pttl("lb:outbox:pause:alert") <= 300
+    started = time.monotonic()
+    while await outbox.backlog() and time.monotonic() - started < 3:
+        await outbox.deliver_once(receiver)
+        await asyncio.sleep(0.02)
+    # max_attempts=1, yet nothing was dead-lettered: waiting on a rate limit is not a failure
+    assert sorted(i.key for i in receiver.delivered) == ["a1", "a2", "w1"]
+    assert await outbox.dead_count() == 0
+    first_a1, second_a1 = [at for key, at in receiver.calls if key == "a1"]
+    assert second_a1 - first_a1 >= 0.3
+
+
+async def test_two_consumers_deliver_each_item_exactly_once(redis: Redis, redis_url: str) -> None:
+    from storage.connect import connect
+
+    for n in range(200):
+        await add(redis, f"item{n}")
+    receiver = Receiver(delay=0.001)
+    other = connect(redis_url)
+    try:
+        a, b = Outbox(redis, "a", FAST), Outbox(other, "b", FAST)
+        counts = await asyncio.gather(*(drain_count(o, receiver) for o in (a, b)))
+    finally:
+        await other.aclose()
+    keys_delivered = [item.key for item in receiver.delivered]
+    assert sorted(keys_delivered) == sorted(f"item{n}" for n in range(200))
+    assert len(keys_delivered) == len(set(keys_delivered))
+    assert all(c > 0 for c in counts), counts  # both took part
+
+
+async def drain_count(outbox: Outbox, receiver: Receiver) -> int:
+    total = 0
+    for _ in range(100):
+        total += await outbox.deliver_once(receiver)
+        if not await outbox.backlog():
+            break
+    return total
+
+
+async def killed_mid_delivery(outbox: Outbox, hang: Receiver) -> None:
+    """Run a pass whose handler hangs, and cancel it once the handler started: the consumer
+    dies holding the item, as a killed worker would."""
+    hang.called.clear()
+    task = asyncio.create_task(outbox.deliver_once(hang))
+    await asyncio.wait_for(hang.called.wait(), 5)
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_an_item_of_a_vanished_consumer_is_taken_over_after_the_lease(redis: Redis) -> None:
+    await add(redis, "k1")
+    await killed_mid_delivery(Outbox(redis, "gone", FAST), Receiver(delay=10))
+    survivor = Outbox(redis, "alive", FAST)
+    receiver = Receiver()
+    assert await survivor.deliver_once(receiver) == 0  # still within the lease: left alone
+    await asyncio.sleep(FAST.lease)
+    assert await survivor.deliver_once(receiver) == 1
+    assert [i.key for i in receiver.delivered] == ["k1"]
+
+
+async def test_a_poison_item_that_kills_consumers_ends_in_dead_letters(redis: Redis) -> None:
+    await add(redis, "poison")
+    hang = Receiver(delay=10)
+    for n in range(FAST.max_attempts):
+        await killed_mid_delivery(Outbox(redis, f"victim{n}", FAST), hang)
+        await asyncio.sleep(FAST.lease)
+    outbox = Outbox(redis, "last", FAST)
+    assert await outbox.deliver_once(hang) == 0
+    assert len(hang.calls) == FAST.max_attempts
+    [dead] = await outbox.dead_letters()
+    assert "consumer lost" in dead.error and dead.attempts == FAST.max_attempts
+
+
+async def test_a_redelivered_item_already_delivered_is_only_acknowledged(redis: Redis) -> None:
+    """A consumer delivered and marked the item, then died before its XACK: the state that
+    crash leaves behind is built here, and the next consumer must not deliver again."""
+    entry = await add(redis, "k1")
+    await Outbox(redis, "x", FAST).ensure_group()
+    await redis.xreadgroup(GROUP, "crashed", {keys.OUTBOX: ">"})
+    await redis.set(delivered_key("k1"), entry)
+    await asyncio.sleep(FAST.lease)
+    receiver = Receiver()
+    assert await Outbox(redis, "next", FAST).deliver_once(receiver) == 0
+    assert receiver.calls == []
+    assert await redis.xlen(keys.OUTBOX) == 0
+    assert (await redis.xpending(keys.OUTBOX, GROUP))["pending"] == 0
+
+
+async def test_a_slow_handler_is_cut_off_at_half_the_lease_and_retried(redis: Redis) -> None:
+    await add(redis, "k1")
+    outbox = Outbox(redis, "w1", FAST)
+    slow = Receiver(delay=FAST.lease)
+    assert await outbox.deliver_once(slow) == 0
+    info = await redis.hget(RETRIES, (await redis.xrange(keys.OUTBOX))[0][0])
+    assert info is not None and "TimeoutError" in info
+    await drain(outbox, Receiver())
+    assert await outbox.backlog() == 0
+
+
+async def test_pending_retries_beyond_one_page_are_all_retried(redis: Redis) -> None:
+    policy = OutboxPolicy(max_attempts=5, backoff=0.02, max_backoff=0.02, lease=5, batch=2)
+    for n in range(7):
+        await add(redis, f"k{n}")
+    outbox = Outbox(redis, "w1", policy)
+    receiver = Receiver(fail=1)
+    await drain(outbox, receiver)
+    assert sorted(i.key for i in receiver.delivered) == sorted(f"k{n}" for n in range(7))
+
+
+async def test_run_delivers_until_stopped(redis: Redis) -> None:
+    outbox = Outbox(redis, "w1", FAST)
+    receiver = Receiver()
+    stop = asyncio.Event()
+    task = asyncio.create_task(outbox.run(receiver, stop, idle=0.01))
+    await add(redis, "late")
+    for _ in range(200):
+        if receiver.delivered:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 1)
+    assert [i.key for i in receiver.delivered] == ["late"]
