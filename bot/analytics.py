@@ -1,10 +1,10 @@
 """Funnel analytics from the domain event log: where prospects drop off, per flow, version,
 source and A/B variant.
 
-The numbers are a pure function of a list of DomainEvents (`funnel`, `variant_stats`,
-`by_source`), so they can be checked by hand and property-tested; `read_events` is the only
-part that talks to Redis. Counts are of distinct conversations: a prospect who reaches a step
-twice (after /restart) counts once there.
+The numbers are a pure function of a list of DomainEvents (`funnel`, `variant_stats`), so
+they can be checked by hand and property-tested; `read_events` is the only part that reads
+Redis, and `flow_stats` / `today_funnel` put the two together. Counts are of distinct
+conversations: a prospect who reaches a step twice (after /restart) counts once there.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import cast
 from redis.asyncio import Redis
 
 from bot.model import DomainEvent
+from bot.registry import FlowRegistry
 from storage import keys
 
 PAGE = 1000  # stream entries per XRANGE call
@@ -207,19 +208,25 @@ def variant_stats(events: Iterable[DomainEvent], segment: Segment) -> tuple[Vari
 # --- reading the log -------------------------------------------------------------------------
 
 
-async def iter_events(redis: Redis) -> AsyncIterator[DomainEvent]:
-    """Every event in the log, oldest first, read in pages of PAGE entries."""
+async def entries(redis: Redis, stream: str) -> AsyncIterator[dict[str, str]]:
+    """The fields of every entry of a Redis Stream, oldest first, in pages of PAGE."""
     low = "-"
     while True:
         batch = cast(
             list[tuple[str, dict[str, str]]],
-            await redis.xrange(keys.EVENTS, min=low, max="+", count=PAGE),
+            await redis.xrange(stream, min=low, max="+", count=PAGE),
         )
         for _, fields in batch:
-            yield DomainEvent.from_fields(fields)
+            yield fields
         if len(batch) < PAGE:
             return
         low = "(" + batch[-1][0]
+
+
+async def iter_events(redis: Redis) -> AsyncIterator[DomainEvent]:
+    """Every event in the log, oldest first."""
+    async for fields in entries(redis, keys.EVENTS):
+        yield DomainEvent.from_fields(fields)
 
 
 async def read_events(
@@ -254,7 +261,7 @@ def duration(span: timedelta | None) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
-def _align(rows: Sequence[Sequence[str]], left: int) -> list[str]:
+def align(rows: Sequence[Sequence[str]], left: int) -> list[str]:
     """Rows as columns: the first `left` columns left-aligned, numbers right-aligned, and a
     rule under the header row."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -285,7 +292,7 @@ def table(result: Funnel) -> str:
         )
         for s in result.steps
     ]
-    lines = _align(rows, left=1)
+    lines = align(rows, left=1)
     lines.append(
         f"started {result.started}, completed {result.completed}, "
         f"conversion {100 * result.conversion:.1f}%"
@@ -311,7 +318,7 @@ def variant_table(rows: Sequence[VariantStats]) -> str:
         )
         for v in rows
     ]
-    return "\n".join(_align(cells, left=2))
+    return "\n".join(align(cells, left=2))
 
 
 CSV_HEADER = (
@@ -376,6 +383,63 @@ def chart(result: Funnel, path: Path) -> None:
         figure.savefig(path, format="png")
     finally:
         pyplot.close(figure)
+
+
+@dataclass(frozen=True)
+class FlowStats:
+    """What `ladder stats` and the dashboard show for one flow."""
+
+    funnel: Funnel
+    by_source: tuple[Funnel, ...]
+    variants: tuple[VariantStats, ...]
+
+    def report(self) -> str:
+        """The terminal report: the funnel table, conversion per source, A/B results."""
+        seg = self.funnel.segment
+        parts = [
+            f"{seg.flow}  version {'all' if seg.version is None else seg.version}"
+            f"  source {'all' if seg.source is None else repr(seg.source)}\n" + table(self.funnel),
+        ]
+        if len(self.by_source) > 1:
+            rows = [("source", "started", "completed", "conversion %")] + [
+                (
+                    f.segment.source or "(none)",
+                    str(f.started),
+                    str(f.completed),
+                    f"{100 * f.conversion:.1f}",
+                )
+                for f in self.by_source
+            ]
+            parts.append("\n".join(align(rows, left=1)))
+        if self.variants:
+            parts.append(variant_table(self.variants))
+        return "\n\n".join(parts)
+
+
+async def flow_stats(
+    redis: Redis,
+    flows: FlowRegistry,
+    name: str,
+    *,
+    version: int | None = None,
+    source: str | None = None,
+    since: datetime | None = None,
+) -> FlowStats:
+    """Read the log and compute the funnel of one flow, its per-source conversion and its A/B
+    results. Steps are listed in the order of the version asked for (default: the latest);
+    UnknownFlow if the flow or version was never published."""
+    shown = version if version is not None else await flows.latest_version(name)
+    order = [s.id for s in (await flows.compiled(name, shown)).flow.steps]
+    events = await read_events(redis, name, since)
+    segment = Segment(name, version, source)
+    return FlowStats(
+        funnel(events, segment, order),
+        tuple(
+            funnel(events, Segment(name, version, s), order)
+            for s in ([source] if source is not None else sources(events, name, version))
+        ),
+        variant_stats(events, segment),
+    )
 
 
 # --- for Slack ---------------------------------------------------------------------------------

@@ -6,15 +6,28 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot import analytics, publish
 from bot.app import build
 from bot.channels.console import run_chat
-from bot.clock import ScaledClock
+from bot.clock import ScaledClock, SystemClock
 from bot.config import Settings
-from bot.errors import FlowErrors, LadderError
+from bot.errors import FlowErrors, LadderError, StorageError
+from bot.flow.loader import load_flow
 from bot.model import Profile
+from bot.registry import FlowRegistry
 from bot.worker import Worker
+from storage.connect import connect
+from storage.redis import RedisFlowCatalog
+
+T = TypeVar("T")
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -38,6 +51,65 @@ def _chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _on_redis(work: Callable[[Redis], Awaitable[T]]) -> T:
+    """Run `work` against REDIS_URL's Redis; an unreachable Redis becomes a StorageError."""
+
+    async def run() -> T:
+        redis = connect(Settings.from_env().redis_url)
+        try:
+            return await work(redis)
+        except RedisError as exc:
+            raise StorageError(f"Redis is unavailable: {exc}") from exc
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(run())
+
+
+def _since(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (e.g. 2026-12-01)") from None
+
+
+def _stats(args: argparse.Namespace) -> int:
+    stats = _on_redis(
+        lambda redis: analytics.flow_stats(
+            redis,
+            FlowRegistry(RedisFlowCatalog(redis), args.flow),
+            args.flow,
+            version=args.version,
+            source=args.source,
+            since=args.since,
+        )
+    )
+    sys.stdout.write(analytics.to_csv(stats.funnel) if args.csv else stats.report() + "\n")
+    if args.chart:
+        analytics.chart(stats.funnel, Path(args.chart))
+        print(f"chart written to {args.chart}", file=sys.stderr)
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    flow = load_flow(args.file)
+    report = _on_redis(lambda redis: publish.publish(redis, flow, SystemClock().now()))
+    print(report.text())
+    return 0
+
+
+def _versions(args: argparse.Namespace) -> int:
+    rows = _on_redis(lambda redis: publish.versions(redis, args.flow))
+    print(publish.versions_table(rows))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    data = _on_redis(lambda redis: publish.export(redis, args.prospect))
+    print(data.to_json())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ladder", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -52,6 +124,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=float, default=1.0, help="time runs this many times faster (3600: 1h/s)"
     )
     chat.set_defaults(handler=_chat)
+
+    stats = sub.add_parser("stats", help="the funnel of a flow: where prospects drop off")
+    stats.add_argument("flow", help="the flow name, e.g. webinar-ladder")
+    stats.add_argument("--version", type=int, help="only this version (default: all)")
+    stats.add_argument("--source", help="only prospects from this /start source")
+    stats.add_argument("--since", type=_since, help="only events from this date (UTC), ISO 8601")
+    stats.add_argument("--csv", action="store_true", help="print the table as CSV")
+    stats.add_argument("--chart", metavar="PNG", help="also draw the funnel into this PNG file")
+    stats.set_defaults(handler=_stats)
+
+    pub = sub.add_parser("publish", help="validate and store a new version of a flow")
+    pub.add_argument("file", help="the flow file; its `migrate:` moves in-flight prospects")
+    pub.set_defaults(handler=_publish)
+
+    versions = sub.add_parser("versions", help="published versions and their conversations")
+    versions.add_argument("flow", help="the flow name")
+    versions.set_defaults(handler=_versions)
+
+    export = sub.add_parser("export", help="everything stored about one prospect, as JSON")
+    export.add_argument("--prospect", required=True, help="conversation id, e.g. telegram:42")
+    export.set_defaults(handler=_export)
 
     return parser
 

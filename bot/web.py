@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import dashboard
 from bot.app import Services
 from storage import keys
 
@@ -33,4 +34,5 @@ def create_app(services: Services) -> Starlette:
         Route("/healthz", healthz),
         Route("/metrics", metrics),
     ]
+    routes += dashboard.routes(services)
     return Starlette(routes=routes)

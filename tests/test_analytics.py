@@ -3,9 +3,12 @@ on a population of prospects driven through the real Ladder service and redis-se
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import math
+import statistics
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,13 +19,18 @@ from redis.asyncio import Redis
 
 from bot import analytics
 from bot.analytics import Segment, funnel, two_proportion_p, variant_stats
+from bot.cli import main
 from bot.clock import ManualClock
-from bot.model import DomainEvent, Press, Start, Text, iso
-# from bot.registry import FlowRegistry
-# from bot.service import Ladder
+from bot.model import DomainEvent, Due, Press, Start, Status, Text, iso
+from bot.publish import pending_timers
+from bot.registry import FlowRegistry
+from bot.service import Ladder
+from storage import keys
 from storage.redis import RedisFlowCatalog
+from tests.redis_server import free_port
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+FLOW_FILE = Path(__file__).parent / "data" / "funnel.yaml"
 
 
 def ev(
@@ -30,6 +38,7 @@ def ev(
     conv: str,
     step: str,
     minutes: float = 0,
+    *,
     source: str = "",
     variant: str | None = None,
     version: int = 1,
@@ -42,17 +51,17 @@ def ev(
 
 
 def journey(
-    conv: str, path: list[str], commit: set[str], end: str, source: str = "", start: float = 0
+    conv: str, path: list[str], commit: set[str], end: str, *, source: str = "", start: float = 0
 ) -> list[DomainEvent]:
     """A prospect walking `path` from minute `start` (one step a minute), committing at
     `commit`, ending with `end` (completed, dropped or "" for in flight) at the last step."""
-    events = [ev("started", conv, path[0], start, source)]
+    events = [ev("started", conv, path[0], start, source=source)]
     for i, step in enumerate(path, start=int(start)):
-        events.append(ev("step_reached", conv, step, i, source))
+        events.append(ev("step_reached", conv, step, i, source=source))
         if step in commit:
-            events.append(ev("committed", conv, step, i + 0.5, source))
+            events.append(ev("committed", conv, step, i + 0.5, source=source))
     if end:
-        events.append(ev(end, conv, path[-1], start + len(path), source))
+        events.append(ev(end, conv, path[-1], start + len(path), source=source))
     return events
 
 
@@ -83,7 +92,11 @@ def test_counts_distinct_conversations_drops_and_median_time_to_commit() -> None
     result = funnel(events, Segment("f"), steps=["welcome", "email", "done"])
     rows = {s.step: s for s in result.steps}
     assert [s.step for s in result.steps] == ["welcome", "email", "done"]
-    assert (rows["welcome"].reached, rows["welcome"].committed, rows["welcome"].dropped) == (3, 3, 0)
+    assert (rows["welcome"].reached, rows["welcome"].committed, rows["welcome"].dropped) == (
+        3,
+        3,
+        0,
+    )
     assert rows["welcome"].median_to_commit == timedelta(minutes=4)  # 2, 4, 9
     assert (rows["email"].reached, rows["email"].committed, rows["email"].dropped) == (2, 1, 1)
     assert rows["email"].drop_off == 0.5
@@ -198,7 +211,7 @@ def populations(draw: st.DrawFn) -> list[DomainEvent]:
             commits.add(STEPS[depth - 1])
         source = draw(st.sampled_from(["", "ads", "mail"]))
         start = draw(st.integers(0, 10))
-        events.extend(journey(f"c{n}", STEPS[:depth], commits, end, source, start))
+        events.extend(journey(f"c{n}", STEPS[:depth], commits, end, source=source, start=start))
     return sorted(events, key=lambda e: e.at)
 
 
@@ -238,3 +251,222 @@ def test_p_value_is_a_probability_and_symmetric(n_a: int, n_b: int, data: st.Dat
     else:
         assert hits_a + hits_b in (0, n_a + n_b)
     assert not math.isnan(p or 0)
+
+
+# --- prospects driven through the real service and redis-server -------------------------------
+
+
+async def ladder_on(redis: Redis, clock: ManualClock, path: Path = FLOW_FILE) -> Ladder:
+    registry = await FlowRegistry.from_files(RedisFlowCatalog(redis), [path])
+    return Ladder(redis, registry, clock)
+
+
+async def go_quiet(ladder: Ladder, clock: ManualClock, conversation_id: str) -> None:
+    """The prospect says nothing more: their follow-ups fall due and fire until they drop."""
+    for _ in range(4):
+        conv = await ladder.store.load(conversation_id)
+        if conv is None or conv.status != Status.ACTIVE:
+            return
+        for timer in await pending_timers(ladder.redis, conversation_id):
+            clock.set(max(clock.now(), datetime.fromisoformat(timer.due)))
+            await ladder.handle(conversation_id, Due(timer))
+
+
+@dataclass(frozen=True)
+class Prospect:
+    id: str
+    source: str
+    variant: str
+    said_yes: bool
+    wait: timedelta  # from the ask to the yes
+    answered: bool  # typed their email (else went quiet at the email step)
+
+
+async def populate(ladder: Ladder, clock: ManualClock, n: int = 12) -> list[Prospect]:
+    """n prospects: the first half from "ads", the rest from "mail". Variant a always says yes,
+    variant b only for even i; of those who said yes, every fourth goes quiet at the email."""
+    prospects = []
+    for i in range(1, n + 1):
+        cid = f"telegram:{i}"
+        source = "ads" if i <= n // 2 else "mail"
+        out = await ladder.handle(cid, Start(source))
+        variant = out.conversation.variants["welcome"]
+        said_yes = variant == "a" or i % 2 == 0
+        answered = said_yes and i % 4 != 0
+        if said_yes:
+            clock.advance(timedelta(minutes=i))
+            await ladder.handle(cid, Press("welcome", "yes"))
+            clock.advance(timedelta(minutes=2))
+            if answered:
+                await ladder.handle(cid, Text(f"p{i}@example.com"))
+        if not answered:
+            await go_quiet(ladder, clock, cid)
+        prospects.append(Prospect(cid, source, variant, said_yes, timedelta(minutes=i), answered))
+    return prospects
+
+
+def expected_funnel(prospects: list[Prospect]) -> dict[str, tuple[int, int, int]]:
+    """(reached, committed, dropped) per step, from the script."""
+    yes = [p for p in prospects if p.said_yes]
+    done = [p for p in yes if p.answered]
+    return {
+        "welcome": (len(prospects), len(yes), len(prospects) - len(yes)),
+        "email": (len(yes), len(done), len(yes) - len(done)),
+        "done": (len(done), 0, 0),
+    }
+
+
+async def test_funnel_of_prospects_driven_through_the_service(redis: Redis) -> None:
+    clock = ManualClock(T0)
+    ladder = await ladder_on(redis, clock)
+    prospects = await populate(ladder, clock)
+    stats = await analytics.flow_stats(redis, ladder.flows, "funnel")
+    result = stats.funnel
+    assert {s.step: (s.reached, s.committed, s.dropped) for s in result.steps} == expected_funnel(
+        prospects
+    )
+    yes = [p for p in prospects if p.said_yes]
+    welcome, email, _ = result.steps
+    assert welcome.median_to_commit == statistics.median(p.wait for p in yes)
+    assert email.median_to_commit == timedelta(minutes=2)
+    assert (result.started, result.completed) == (12, sum(p.answered for p in prospects))
+
+    # per source: each split matches the script for its own prospects
+    for split in stats.by_source:
+        mine = [p for p in prospects if p.source == split.segment.source]
+        assert {s.step: (s.reached, s.committed, s.dropped) for s in split.steps} == (
+            expected_funnel(mine)
+        )
+    assert [f.segment.source for f in stats.by_source] == ["ads", "mail"]
+
+    # per variant: both were drawn, and each one's conversions match the script
+    variants = {v.variant: v for v in stats.variants}
+    assert set(variants) == {"a", "b"}
+    for v in variants.values():
+        mine = [p for p in prospects if p.variant == v.variant]
+        assert (v.step, v.reached, v.committed, v.completed) == (
+            "welcome",
+            len(mine),
+            sum(p.said_yes for p in mine),
+            sum(p.answered for p in mine),
+        )
+    a, b = variants["a"], variants["b"]
+    assert b.commit_p == two_proportion_p(b.committed, b.reached, a.committed, a.reached)
+    assert b.complete_p == two_proportion_p(b.completed, b.reached, a.completed, a.reached)
+
+    # filters: the one version (the same prospects), a source, and a time after everything
+    v1 = (await analytics.flow_stats(redis, ladder.flows, "funnel", version=1)).funnel
+    assert (v1.steps, v1.started, v1.completed) == (result.steps, result.started, result.completed)
+    ads = await analytics.flow_stats(redis, ladder.flows, "funnel", source="ads")
+    assert ads.funnel.started == 6
+    later = await analytics.flow_stats(
+        redis, ladder.flows, "funnel", since=clock.now() + timedelta(seconds=1)
+    )
+    assert [s.reached for s in later.funnel.steps] == [0, 0, 0]
+    report = stats.report()
+    assert "conversion" in report and "ads" in report and "welcome  a" in report
+
+
+async def test_today_funnel_for_slack(redis: Redis) -> None:
+    clock = ManualClock(T0)
+    ladder = await ladder_on(redis, clock)
+    prospects = await populate(ladder, clock, n=4)
+    today = await analytics.today_funnel(redis, clock.now())
+    assert today.since == datetime(2026, 12, 1, tzinfo=UTC)
+    (only,) = today.funnels
+    assert only.started == 4
+    done = sum(p.answered for p in prospects)
+    assert today.text().startswith(f"*funnel*: 4 started, {done} completed")
+    assert "  • welcome: 4 reached" in today.text()
+    tomorrow = await analytics.today_funnel(redis, clock.now() + timedelta(days=1))
+    assert tomorrow.funnels == ()
+    assert tomorrow.text() == "No prospect activity since 2026-12-02 00:00 UTC."
+    assert (await analytics.today_funnel(redis, clock.now(), flow="other")).funnels == ()
+
+
+async def test_reading_the_log_in_pages(redis: Redis) -> None:
+    written = [ev("step_reached", f"c{i}", "s1", i) for i in range(2 * analytics.PAGE + 5)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for event in written:
+            pipe.xadd(keys.EVENTS, event.fields())  # type: ignore[arg-type]
+        await pipe.execute()
+    assert await analytics.read_events(redis) == written
+    since = await analytics.read_events(
+        redis, "f", since=(T0 + timedelta(minutes=2000)).replace(tzinfo=None)
+    )
+    assert since == written[2000:]
+    assert await analytics.read_events(redis, "other") == []
+
+
+# --- `ladder stats` ------------------------------------------------------------------------------
+
+
+async def ladder_cli(monkeypatch: pytest.MonkeyPatch, redis_url: str, *argv: str) -> int:
+    """Run the `ladder` command in a thread (it runs its own event loop) against the test Redis."""
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    return await asyncio.to_thread(main, list(argv))
+
+
+async def test_stats_command_table_csv_and_chart(
+    redis: Redis,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(T0)
+    ladder = await ladder_on(redis, clock)
+    prospects = await populate(ladder, clock)
+    expected = expected_funnel(prospects)
+
+    assert await ladder_cli(monkeypatch, redis_url, "stats", "funnel") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "funnel  version all  source all"
+    assert out[1].split()[:4] == ["step", "reached", "committed", "dropped"]
+    for line, step in zip(out[3:6], ["welcome", "email", "done"], strict=True):
+        assert line.split()[:4] == [step, *map(str, expected[step])]
+
+    chart = tmp_path / "funnel.png"
+    code = await ladder_cli(
+        monkeypatch,
+        redis_url,
+        "stats",
+        "funnel",
+        "--source",
+        "mail",
+        "--version",
+        "1",
+        "--csv",
+        "--chart",
+        str(chart),
+    )
+    assert code == 0
+    captured = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(captured.out)))
+    mail = expected_funnel([p for p in prospects if p.source == "mail"])
+    assert [
+        (r["step"], int(r["reached"]), int(r["committed"]), int(r["dropped"])) for r in rows
+    ] == [(step, *counts) for step, counts in mail.items()]
+    assert {(r["flow"], r["version"], r["source"]) for r in rows} == {("funnel", "1", "mail")}
+    assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert f"chart written to {chart}" in captured.err
+
+
+async def test_stats_command_errors(
+    redis: Redis,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert await ladder_cli(monkeypatch, redis_url, "stats", "nope") == 1
+    assert "flow 'nope' is not published" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        await ladder_cli(monkeypatch, redis_url, "stats", "nope", "--since", "yesterday")
+    assert exit_.value.code == 2
+    assert "not a date: 'yesterday'" in capsys.readouterr().err
+    await ladder_on(redis, ManualClock(T0))
+    assert await ladder_cli(monkeypatch, redis_url, "stats", "funnel", "--version", "7") == 1
+    assert "has no published version 7" in capsys.readouterr().err
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    assert await ladder_cli(monkeypatch, dead, "stats", "funnel") == 1
+    assert "Redis is unavailable" in capsys.readouterr().err

@@ -1,0 +1,206 @@
+"""The read-only dashboard at /dashboard: per flow, the funnel as an inline SVG chart, A/B
+results and the step graph; and the latest completions.
+
+One self-contained HTML page (no scripts, no CDN: it works offline), behind DASHBOARD_TOKEN
+given as `?token=` or `Authorization: Bearer`, compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+from html import escape
+from typing import cast
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.analytics import FlowStats, Funnel, duration, flow_stats
+from bot.app import Services
+from bot.flow.compile import machine_config
+from bot.flow.model import Flow
+from bot.model import DomainEvent
+from storage import keys
+
+RECENT = 20  # completions listed
+RECENT_SCAN = 10_000  # newest log entries searched for them
+BAR_WIDTH = 420
+ROW = 26
+
+
+def authorized(request: Request, token: str) -> bool:
+    """Does the request carry the dashboard token (query or Bearer header)?"""
+    given = request.query_params.get("token", "")
+    header = request.headers.get("authorization", "")
+    if not given and header.lower().startswith("bearer "):
+        given = header[7:].strip()
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+def routes(services: Services) -> list[BaseRoute]:
+    """The dashboard's routes, for bot.web.create_app."""
+
+    async def page(request: Request) -> Response:
+        token = services.settings.dashboard_token
+        if not token:
+            return PlainTextResponse("dashboard disabled: set DASHBOARD_TOKEN", status_code=401)
+        if not authorized(request, token):
+            return PlainTextResponse(
+                "unauthorized: pass ?token= or Authorization: Bearer",
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        sections = []
+        for name in await services.flows.catalog.names():
+            stats = await flow_stats(services.redis, services.flows, name)
+            latest = await services.flows.latest(name)
+            sections.append(flow_section(stats, latest.flow))
+        recent = await recent_completions(services)
+        return HTMLResponse(render_page(sections, recent, services.clock.now()))
+
+    return [Route("/dashboard", page)]
+
+
+async def recent_completions(services: Services) -> list[DomainEvent]:
+    """The newest `completed` events, newest first (searching the newest RECENT_SCAN entries)."""
+    found: list[DomainEvent] = []
+    high = "+"
+    scanned = 0
+    while len(found) < RECENT and scanned < RECENT_SCAN:
+        batch = cast(
+            list[tuple[str, dict[str, str]]],
+            await services.redis.xrevrange(keys.EVENTS, max=high, min="-", count=1000),
+        )
+        if not batch:
+            break
+        scanned += len(batch)
+        found.extend(DomainEvent.from_fields(f) for _, f in batch if f.get("name") == "completed")
+        high = "(" + batch[-1][0]
+    return found[:RECENT]
+
+
+def funnel_svg(result: Funnel) -> str:
+    """Horizontal bars per step: reached (light) with committed (dark) over it."""
+    top = max((s.reached for s in result.steps), default=0) or 1
+    label_w, height = 150, ROW * len(result.steps) + 8
+    rows = []
+    for i, s in enumerate(result.steps):
+        y = 4 + i * ROW
+        reached = BAR_WIDTH * s.reached / top
+        committed = BAR_WIDTH * s.committed / top
+        rows.append(
+            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{escape(s.step)}</text>'
+            f'<rect x="{label_w}" y="{y}" width="{reached:.1f}" height="20" fill="#9ecae1"/>'
+            f'<rect x="{label_w}" y="{y}" width="{committed:.1f}" height="20" fill="#3182bd"/>'
+            f'<text x="{label_w + BAR_WIDTH + 8}" y="{y + 16}">{s.committed}/{s.reached}'
+            f" · dropped {s.dropped} · {duration(s.median_to_commit)}</text>"
+        )
+    width = label_w + BAR_WIDTH + 230
+    return (
+        f'<svg class="funnel" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" font-family="sans-serif" font-size="13" role="img" '
+        f'aria-label="funnel of {escape(result.segment.flow)}">{"".join(rows)}</svg>'
+    )
+
+
+def graph_svg(flow: Flow) -> str:
+    """The steps top to bottom, an arrow per possible move (from the compiled transitions);
+    moves to the next step go straight down, others arc on the right."""
+    index = {s.id: i for i, s in enumerate(flow.steps)}
+    edges = sorted(
+        {(t["source"], t["dest"]) for t in machine_config(flow)["transitions"]},
+        key=lambda e: (index[e[0]], index[e[1]]),
+    )
+    box_w, box_h, gap, left = 200, 30, 22, 10
+    step_y = {s.id: 10 + i * (box_h + gap) for i, s in enumerate(flow.steps)}
+    parts = [
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>'
+    ]
+    for s in flow.steps:
+        y = step_y[s.id]
+        parts.append(
+            f'<rect x="{left}" y="{y}" width="{box_w}" height="{box_h}" rx="6" fill="#f4f4f4" '
+            f'stroke="#888"/><text x="{left + 10}" y="{y + 20}">{escape(s.id)} '
+            f'<tspan fill="#777">({s.kind.value})</tspan></text>'
+        )
+    for n, (source, dest) in enumerate(edges):
+        y1, y2 = step_y[source], step_y[dest]
+        if index[dest] == index[source] + 1:
+            x = left + box_w / 2
+            parts.append(
+                f'<line x1="{x}" y1="{y1 + box_h}" x2="{x}" y2="{y2}" stroke="#555" '
+                'marker-end="url(#arrow)"/>'
+            )
+        else:
+            x = left + box_w
+            bend = x + 30 + 14 * (n % 8)
+            a, b = y1 + box_h / 2, y2 + box_h / 2
+            parts.append(
+                f'<path d="M{x},{a} C{bend},{a} {bend},{b} {x},{b}" fill="none" stroke="#555" '
+                'marker-end="url(#arrow)"/>'
+            )
+    height = 20 + len(flow.steps) * (box_h + gap)
+    return (
+        f'<svg class="graph" xmlns="http://www.w3.org/2000/svg" width="{left + box_w + 160}" '
+        f'height="{height}" font-family="sans-serif" font-size="13" role="img" '
+        f'aria-label="steps of {escape(flow.name)}">{"".join(parts)}</svg>'
+    )
+
+
+def flow_section(stats: FlowStats, flow: Flow) -> str:
+    f = stats.funnel
+    variants = "".join(
+        f"<tr><td>{escape(v.step)}</td><td>{escape(v.variant)}</td><td>{v.reached}</td>"
+        f"<td>{100 * v.commit_rate:.1f}%</td><td>{_p(v.commit_p)}</td>"
+        f"<td>{100 * v.complete_rate:.1f}%</td><td>{_p(v.complete_p)}</td></tr>"
+        for v in stats.variants
+    )
+    ab = (
+        "<h3>A/B variants</h3><table><tr><th>step</th><th>variant</th><th>reached</th>"
+        "<th>commit</th><th>p</th><th>complete</th><th>p</th></tr>" + variants + "</table>"
+        if variants
+        else ""
+    )
+    return (
+        f'<section id="flow-{escape(flow.name)}"><h2>{escape(flow.title or flow.name)} '
+        f"<small>{escape(flow.name)} v{flow.version}</small></h2>"
+        f'<p class="summary">{f.started} started · {f.completed} completed · '
+        f"conversion {100 * f.conversion:.1f}%</p>"
+        f'<div class="row"><div><h3>Funnel</h3>{funnel_svg(f)}</div>'
+        f"<div><h3>Steps</h3>{graph_svg(flow)}</div></div>{ab}</section>"
+    )
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+STYLE = """
+body{font-family:sans-serif;margin:24px;color:#222}
+h1{margin-top:0} small{color:#777;font-weight:normal}
+section{border-top:1px solid #ddd;padding-top:8px;margin-bottom:24px}
+.row{display:flex;gap:32px;flex-wrap:wrap}
+table{border-collapse:collapse} td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
+"""
+
+
+def render_page(sections: list[str], recent: list[DomainEvent], now: datetime) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(e.at)}</td><td>{escape(e.conversation)}</td><td>{escape(e.flow)} "
+        f"v{e.version}</td><td>{escape(e.data.get('source', '')) or '-'}</td></tr>"
+        for e in recent
+    )
+    completions = (
+        f"<table><tr><th>at</th><th>prospect</th><th>flow</th><th>source</th></tr>{rows}</table>"
+        if rows
+        else "<p>No completions yet.</p>"
+    )
+    body = "".join(sections) or "<p>No flow is published yet.</p>"
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>ladderbot dashboard</title><style>{STYLE}</style></head><body>"
+        f"<h1>ladderbot</h1><p>as of {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC</p>{body}"
+        f'<section id="recent"><h2>Recent completions</h2>{completions}</section></body></html>'
+    )
