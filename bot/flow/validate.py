@@ -1,0 +1,296 @@
+"""Checks over a flow's step graph, once its steps are built: unknown `go` targets, conditional
+`go` lists with no fallback, dead ends, unreachable steps, loops of message steps, and
+{variables} that are not built in or not saved on every path to the step that says them.
+
+`exits` and `ways` describe how a prospect leaves each step; `bot.flow.graph` draws them."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.errors import FlowError
+from bot.flow.compile import _step_routes
+from bot.flow.model import Condition, Flow, Pos, Route, Step, StepKind
+from bot.flow.template import BUILTIN_VARIABLES, variables
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ANSWER = {  # how a prospect leaves a step other than by a button
+    StepKind.INPUT: "answered",
+    StepKind.RESOURCE: "opened",
+    StepKind.TRIAL: "opened",
+    StepKind.WEBINAR: "booked",
+    StepKind.MESSAGE: "",
+}
+
+
+@dataclass(frozen=True)
+class TextUse:
+    """A text the bot says with its {variables} filled in: at `step` (None: at any step)."""
+
+    step: str | None
+    field: str
+    text: str
+    pos: Pos
+    where: str  # how a problem names its place, e.g. "step 'role'"
+
+
+@dataclass(frozen=True)
+class Exit:
+    """One way out of a step (a button, a typed answer, a click) and the answers it saves."""
+
+    label: str  # the choice's label; for the step's own way on: answered, opened, booked or ""
+    routes: tuple[Route, ...]
+    saves: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Way:
+    """An edge of the step graph."""
+
+    source: str
+    to: str
+    label: str
+    when: tuple[Condition, ...]
+    saves: frozenset[str]  # answers certainly saved when the prospect goes this way
+
+
+def booking_variable(step: Step) -> str:
+    """Where the engine saves a webinar's booked slot."""
+    return step.save_as or f"{step.id}_slot"
+
+
+def exits(flow: Flow, step: Step) -> list[Exit]:
+    """Every way out of `step`; a choice without its own `go` takes the step's way on."""
+    if step.kind == StepKind.END:
+        return []
+    own = _step_routes(flow, step)
+    saves = frozenset({step.save_as} if step.save_as else ())
+    found = []
+    if step.kind != StepKind.SURVEY:
+        answer = frozenset({booking_variable(step)}) if step.kind == StepKind.WEBINAR else saves
+        found.append(Exit(_ANSWER[step.kind], own, answer))
+    found.extend(Exit(c.label, c.routes or own, saves) for c in step.choices)
+    return found
+
+
+def ways(flow: Flow, step: Step) -> list[Way]:
+    """The edges out of `step`, one per exit and route; a condition that needs an answer
+    (anything but `set: false`) tells us that answer is saved along the way."""
+    return [
+        Way(step.id, route.to, exit_.label, route.when, exit_.saves | _asserted(route.when))
+        for exit_ in exits(flow, step)
+        for route in exit_.routes
+    ]
+
+
+def saved_variables(flow: Flow) -> frozenset[str]:
+    """Every answer some step saves."""
+    saved = {s.save_as for s in flow.steps if s.save_as}
+    saved |= {booking_variable(s) for s in flow.steps if s.kind == StepKind.WEBINAR}
+    return frozenset(saved)
+
+
+def check_flow(flow: Flow, texts: Sequence[TextUse]) -> list[FlowError]:
+    """Every problem of the step graph and of the texts' variables."""
+    checker = _Checker(flow)
+    checker.targets()
+    checker.dead_ends()
+    checker.unreachable()
+    checker.message_loops()
+    checker.conditions()
+    for use in texts:
+        checker.text(use)
+    return checker.errors
+
+
+def _asserted(when: tuple[Condition, ...]) -> frozenset[str]:
+    return frozenset(c.var for c in when if not (c.op == "set" and c.value is False))
+
+
+def _suggest(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _Checker:
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.errors: list[FlowError] = []
+        self.ways = {s.id: [w for w in ways(flow, s) if w.to in flow.by_id] for s in flow.steps}
+        self.reachable = self._reach(flow.first.id, lambda _: True)
+        self.saved = saved_variables(flow)
+        self.defined = self._must_be_saved()
+
+    def error(self, pos: Pos, message: str) -> None:
+        self.errors.append(FlowError(message, pos.file, pos.line, pos.col))
+
+    def _routes(self) -> Iterable[tuple[Step, tuple[Route, ...]]]:
+        for step in self.flow.steps:
+            yield step, step.routes
+            for choice in step.choices:
+                yield step, choice.routes
+
+    def targets(self) -> None:
+        ids = self.flow.by_id
+        for step, routes in self._routes():
+            for route in routes:
+                if route.to not in ids:
+                    self.error(
+                        route.pos,
+                        f"step {step.id!r}: go target {route.to!r} is not a step"
+                        f"{_suggest(route.to, ids)}",
+                    )
+            if routes and all(r.when for r in routes):
+                self.error(
+                    routes[-1].pos,
+                    f"step {step.id!r}: every `go` entry has an `if`, so a prospect matching "
+                    "none is stuck: end the list with a plain `- to: <step>`",
+                )
+
+    def dead_ends(self) -> None:
+        for step in self.flow.steps:
+            if any(not e.routes for e in exits(self.flow, step)):
+                self.error(
+                    step.pos,
+                    f"step {step.id!r} is a dead end: it is not an `end` step and nothing "
+                    "follows it (add `go:`, or an end step after it)",
+                )
+
+    def unreachable(self) -> None:
+        first = self.flow.first.id
+        for step in self.flow.steps:
+            if step.id not in self.reachable:
+                self.error(
+                    step.pos,
+                    f"step {step.id!r} is unreachable: no choice or go leads to it from {first!r}",
+                )
+
+    def message_loops(self) -> None:
+        """Message steps that lead back to themselves without a waiting step would make the
+        bot talk forever."""
+        talking = {s.id for s in self.flow.steps if s.kind == StepKind.MESSAGE}
+        reach = {
+            sid: self._reach(sid, lambda w: w.to in talking, include_start=False) for sid in talking
+        }
+        reported: set[frozenset[str]] = set()
+        for step in self.flow.steps:
+            if step.id not in talking or step.id not in reach[step.id]:
+                continue
+            loop = frozenset(t for t in reach[step.id] if step.id in reach[t])
+            if loop in reported:
+                continue
+            reported.add(loop)
+            names = ", ".join(repr(s.id) for s in self.flow.steps if s.id in loop)
+            what = "message step" if len(loop) == 1 else "message steps"
+            self.error(
+                step.pos,
+                f"{what} {names} loop forever: none of them waits for the prospect "
+                "(ask something on the way, or `go` elsewhere)",
+            )
+
+    def conditions(self) -> None:
+        for step, routes in self._routes():
+            for route in routes:
+                for condition in route.when:
+                    if condition.var not in self.saved:
+                        self.error(
+                            route.pos,
+                            f"step {step.id!r}: `if` tests {condition.var!r}, which no step "
+                            f"saves{_suggest(condition.var, self.saved)}",
+                        )
+
+    def text(self, use: TextUse) -> None:
+        where = f"{use.where}: " if use.where else ""
+        try:
+            names = list(dict.fromkeys(variables(use.text)))
+        except ValueError:
+            self.error(
+                use.pos,
+                f"{where}`{use.field}` has an unbalanced {{ or }} (write {{{{ or }}}} for a "
+                "brace itself)",
+            )
+            return
+        for name in names:
+            if not _NAME.fullmatch(name):
+                self.error(use.pos, f"{where}`{use.field}` has {{{name}}}, not a variable name")
+            elif name in BUILTIN_VARIABLES:
+                continue
+            elif name not in self.saved:
+                known = BUILTIN_VARIABLES | self.saved
+                self.error(
+                    use.pos,
+                    f"{where}`{use.field}` uses {{{name}}}, which is not built in and no step "
+                    f"saves{_suggest(name, known)}",
+                )
+            else:
+                self.saved_before(use, name, where)
+
+    def saved_before(self, use: TextUse, name: str, where: str) -> None:
+        """`name` must be saved on every path to where the text is said."""
+        if use.step is not None:
+            places = [use.step]
+        else:  # the flow's follow-up: said at every waiting step without its own
+            places = [s.id for s in self.flow.steps if s.waits and s.follow_up is None]
+        for place in places:
+            if place in self.reachable and name not in self.defined[place]:
+                path = self._path_without(name, place)
+                self.error(
+                    use.pos,
+                    f"{where}`{use.field}` uses {{{name}}}, which may not be saved yet at step "
+                    f"{place!r} (e.g. {' → '.join(path)})",
+                )
+                return
+
+    # --- graph helpers ------------------------------------------------------------------------
+
+    def _reach(
+        self, start: str, follow: Callable[[Way], bool], include_start: bool = True
+    ) -> set[str]:
+        seen: set[str] = {start} if include_start else set()
+        queue = deque([start])
+        while queue:
+            for way in self.ways[queue.popleft()]:
+                if follow(way) and way.to not in seen:
+                    seen.add(way.to)
+                    queue.append(way.to)
+        return seen
+
+    def _must_be_saved(self) -> dict[str, frozenset[str]]:
+        """For each reachable step: the answers saved on every path from the first step to it
+        (a forward must-be-defined dataflow, iterated to its fixed point)."""
+        first = self.flow.first.id
+        defined = {sid: self.saved for sid in self.reachable}
+        defined[first] = frozenset()
+        queue = deque(self.reachable)
+        while queue:
+            source = queue.popleft()
+            for way in self.ways[source]:
+                if way.to == first:
+                    continue
+                narrowed = defined[way.to] & (defined[source] | way.saves)
+                if narrowed != defined[way.to]:
+                    defined[way.to] = narrowed
+                    queue.append(way.to)
+        return defined
+
+    def _path_without(self, name: str, target: str) -> list[str]:
+        """A path from the first step to `target` along which `name` is never saved."""
+        first = self.flow.first.id
+        came_from: dict[str, str | None] = {first: None}
+        queue = deque([first])
+        while queue and target not in came_from:
+            source = queue.popleft()
+            for way in self.ways[source]:
+                if name not in way.saves and way.to not in came_from:
+                    came_from[way.to] = source
+                    queue.append(way.to)
+        path: list[str] = []
+        at: str | None = target if target in came_from else None
+        while at is not None:
+            path.append(at)
+            at = came_from[at]
+        return path[::-1] or [first, target]
