@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -210,7 +210,7 @@ class _Turn:
             return step.choices
         zone = ZoneInfo(self.flow.timezone)
         slots = tuple(
-            Choice(id=f"slot{i}", label=_slot_label(slot, zone), value=iso(slot))
+            Choice(id=f"slot{i}", label=_slot_label(slot, zone), value=iso(slot.astimezone(UTC)))
             for i, slot in enumerate(step.slots)
             if slot > self.now
         )
@@ -397,6 +397,16 @@ def _on_start(turn: _Turn, event: Start) -> None:
 
 
 def _on_restart(turn: _Turn, _: Restart) -> None:
+    turn.conv = turn.conv.with_(
+        step=None,
+        status=Status.ACTIVE,
+        answers={},
+        commitments=(),
+        variants={},
+        invalid=0,
+        nudges=0,
+        started_at=turn.at,
+    )
     turn.cancel_all = True
     turn.emit("restarted", turn.flow.first.id)
     turn.emit("started", turn.flow.first.id)

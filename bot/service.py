@@ -5,8 +5,10 @@ load -> engine.step -> one atomic commit, retried on a concurrent change. No pla
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import random
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -15,26 +17,32 @@ from redis.exceptions import RedisError
 from bot import engine
 from bot.clock import Clock, SystemClock
 from bot.errors import ConflictError, DuplicateUpdate, StorageError
-from bot.registry import FlowRegistry
 from bot.model import (
     Action,
     Alert,
     Conversation,
     DomainEvent,
     Event,
+    Help,
+    Press,
     Profile,
     Relay,
     Restart,
     Start,
     Status,
+    Stop,
+    Text,
     iso,
 )
+from bot.registry import FlowRegistry
 from storage.base import OutboxItem, StepWrite
 from storage.redis import RedisConversationStore
 
 log = logging.getLogger("ladderbot")
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 32  # optimistic retries when another process changed the conversation first
+CONFLICT_BACKOFF = 0.002  # seconds, times the attempt number, jittered
+PROSPECT_EVENTS = (Start, Text, Press, Help, Restart, Stop)
 
 
 @dataclass(frozen=True)
@@ -50,9 +58,7 @@ class Outcome:
 class Ladder:
     """Prospects' conversations: apply inbound events, persist each step atomically."""
 
-    def __init__(
-        self, redis: Redis, flows: FlowRegistry, clock: Clock | None = None
-    ) -> None:
+    def __init__(self, redis: Redis, flows: FlowRegistry, clock: Clock | None = None) -> None:
         self.redis = redis
         self.flows = flows
         self.clock = clock or SystemClock()
@@ -74,10 +80,14 @@ class Ladder:
         try:
             if update_key and await self.store.was_seen(update_key):
                 return Outcome(Conversation(id=conversation_id, flow="", version=0), duplicate=True)
-            for _ in range(MAX_ATTEMPTS):
+            for attempt in range(1, MAX_ATTEMPTS + 1):
                 conv = await self._conversation(conversation_id, event, profile)
+                if conv is None:  # a timer or a link of a forgotten prospect: nothing to do
+                    return Outcome(Conversation(id=conversation_id, flow="", version=0))
                 flow = await self.flows.compiled(conv.flow, conv.version)
                 result = engine.step(flow, conv, event, self.clock.now())
+                if not result.changed and result.conversation == conv and update_key is None:
+                    return Outcome(conv, result.actions)  # nothing to store
                 write = StepWrite(
                     conversation=result.conversation,
                     events=result.events,
@@ -90,6 +100,7 @@ class Ladder:
                 try:
                     stored = await self.store.commit(write)
                 except ConflictError:
+                    await asyncio.sleep(random.uniform(0, CONFLICT_BACKOFF * attempt))
                     continue
                 except DuplicateUpdate:
                     return Outcome(conv, duplicate=True)
@@ -100,10 +111,13 @@ class Ladder:
 
     async def _conversation(
         self, conversation_id: str, event: Event, profile: Profile | None
-    ) -> Conversation:
+    ) -> Conversation | None:
         """The stored conversation, or a fresh one on the latest flow version when the
-        prospect starts (over), switches flow, or restarts."""
+        prospect starts (over), switches flow, or restarts; None when there is none and the
+        event is not the prospect's own (a timer, a salesperson's action)."""
         conv = await self.store.load(conversation_id)
+        if conv is None and not isinstance(event, PROSPECT_EVENTS):
+            return None
         flow_name = conv.flow if conv else None
         source = conv.source if conv else ""
         if isinstance(event, Start):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TextIO
@@ -39,7 +39,7 @@ from bot.model import (
 from bot.service import Outcome
 from bot.worker import Worker
 
-COMMANDS = {"/start": Start, "/restart": Restart, "/stop": Stop, "/help": Help}
+COMMANDS: dict[str, Callable[[], Event]] = {"/restart": Restart, "/stop": Stop, "/help": Help}
 _WAIT = re.compile(r"^/wait\s+(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 CHAT_HELP = (

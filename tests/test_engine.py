@@ -1,0 +1,393 @@
+"""The engine, step by step, on a flow that uses every step kind (tests/data/ladder.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot import engine
+from bot.flow.compile import CompiledFlow, compile_flow
+from bot.flow.loader import load_flow
+from bot.model import (
+    Alert,
+    Button,
+    Conversation,
+    Due,
+    Event,
+    HandBack,
+    Help,
+    LinkButton,
+    LinkOpened,
+    Press,
+    Profile,
+    Relay,
+    Restart,
+    Say,
+    SendCalendar,
+    Start,
+    Status,
+    StepResult,
+    Stop,
+    TakeOver,
+    Text,
+    Timer,
+)
+
+FLOW_FILE = Path(__file__).parent / "data" / "ladder.yaml"
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
+
+
+@pytest.fixture(scope="module")
+def flow() -> CompiledFlow:
+    return compile_flow(replace(load_flow(FLOW_FILE), version=1))
+
+
+def new(flow: CompiledFlow, cid: str = "telegram:1") -> Conversation:
+    return Conversation(
+        id=cid, flow=flow.flow.name, version=1, profile=Profile(first_name="Pat"), source="ads"
+    )
+
+
+class Walk:
+    """A prospect walking the flow: each `send` applies one event and keeps the result."""
+
+    def __init__(self, flow: CompiledFlow, now: datetime = NOW, cid: str = "telegram:1") -> None:
+        self.flow = flow
+        self.now = now
+        self.conv = new(flow, cid)
+        self.last = StepResult(self.conv)
+
+    def send(self, event: Event) -> StepResult:
+        self.last = engine.step(self.flow, self.conv, event, self.now)
+        self.conv = self.last.conversation
+        return self.last
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.last.events]
+
+    def says(self) -> list[Say]:
+        return [a for a in self.last.actions if isinstance(a, Say)]
+
+    def buttons(self) -> tuple[Button | LinkButton, ...]:
+        return self.says()[-1].buttons
+
+
+def test_start_greets_and_asks_with_buttons(flow: CompiledFlow) -> None:
+    walk = Walk(flow)
+    walk.send(Start())
+    assert walk.conv.step == "welcome"
+    assert walk.names == ["started", "step_reached"]
+    say = walk.says()[0]
+    assert say.text == "Hi Pat!\n\nWant our 2-minute ROI checklist?"
+    assert [b.label for b in say.buttons] == ["Yes please", "Not now"]
+    assert all(e.data["source"] == "ads" for e in walk.last.events)
+
+
+def test_pressing_a_choice_commits_and_moves_on(flow: CompiledFlow) -> None:
+    walk = Walk(flow)
+    walk.send(Start())
+    walk.send(Press("welcome", "yes-please"))
+    assert walk.conv.step == "role"
+    assert walk.names == ["answered", "committed", "step_reached"]
+    assert walk.conv.commitments[0].name == "welcome_answered"
+    assert walk.conv.score == 5
+
+
+@pytest.mark.parametrize("typed", ["Yes please", "  yes   PLEASE! ", "1", "yes pleas", "yes"])
+def test_typed_text_matches_a_choice(flow: CompiledFlow, typed: str) -> None:
+    walk = Walk(flow)
+    walk.send(Start())
+    walk.send(Text(typed))
+    assert walk.conv.step == "role"
+
+
+def test_unexpected_text_reasks_with_a_hint_and_counts(flow: CompiledFlow) -> None:
+    walk = Walk(flow)
+    walk.send(Start())
+    walk.send(Text("what is this about?"))
+    assert walk.conv.step == "welcome"
+    assert walk.names == ["invalid_input"]
+    assert walk.says()[0].text.startswith("Sorry, I didn't catch that. Tap a button or type one")
+    assert "Yes please, Not now" in walk.says()[0].text
+    assert [b.label for b in walk.buttons()] == ["Yes please", "Not now"]
+    walk.send(Text("hmm"))
+    assert walk.conv.invalid == 2
+    assert walk.last.events[0].data["count"] == "2"
+
+
+def test_conditional_go_follows_the_saved_answer(flow: CompiledFlow) -> None:
+    founder, other = Walk(flow), Walk(flow, cid="telegram:2")
+    for walk, role in ((founder, "founder"), (other, "Marketer")):
+        walk.send(Start())
+        walk.send(Text("yes please"))
+        walk.send(Text(role))
+    assert founder.conv.step == "size"
+    assert founder.conv.answers["role"] == "Founder"
+    assert other.conv.step == "email"
+
+
+def test_input_validation_hints_then_saves_the_normalised_value(flow: CompiledFlow) -> None:
+    walk = Walk(flow)
+    for event in (Start(), Text("yes please"), Text("Founder")):
+        walk.send(event)
+    walk.send(Text("lots"))
+    assert walk.says()[0].text.startswith("Please answer with a number between 1 and 10000.")
+    walk.send(Text("20000"))
+    assert walk.says()[0].text.startswith("That number is out of range between 1 and 10000.")
+    walk.send(Text("1,200"))
+    assert walk.conv.answers["team_size"] == "1200"
+    assert walk.conv.step == "email"
+    walk.send(Text("pat@"))
+    assert "doesn't look like an email" in walk.says()[0].text
+    walk.send(Text("Pat@Example.COM"))
+    assert walk.conv.answers["email"] == "Pat@example.com"
+    assert walk.conv.step == "checklist"
+
+
+def reach(flow: CompiledFlow, step: str, cid: str = "telegram:1") -> Walk:
+    walk = Walk(flow, cid=cid)
+    script: list[Event] = [Start(), Text("yes please"), Text("Other"), Text("pat@example.com")]
+    for event in script:
+        if walk.conv.step == step:
+            break
+        walk.send(event)
+    if step in ("webinar", "trial", "done") and walk.conv.step == "checklist":
+        walk.send(LinkOpened("checklist"))
+    if step in ("trial", "done") and walk.conv.step == "webinar":
+        walk.send(Press("webinar", "slot0"))
+    assert walk.conv.step == step
+    return walk
+
+
+def test_resource_link_opened_is_the_commitment(flow: CompiledFlow) -> None:
+    walk = reach(flow, "checklist")
+    link = walk.buttons()[0]
+    assert isinstance(link, LinkButton)
+    assert (link.label, link.url) == ("Open the checklist", "https://example.com/checklist.pdf")
+    walk.send(Text("ok"))
+    assert walk.says()[0].text.startswith("Tap the button above to open it.")
+    walk.send(LinkOpened("checklist"))
+    assert walk.conv.step == "webinar"
+    assert walk.conv.commitments[-1].name == "resource_opened"
+
+
+def test_webinar_booking_sends_invite_sets_reminders_and_alerts(flow: CompiledFlow) -> None:
+    walk = reach(flow, "webinar")
+    labels = [b.label for b in walk.buttons()]
+    assert labels == [
+        "Tue 12 Jan, 16:00 (CET)",
+        "Thu 14 Jan, 10:00 (CET)",
+        "None of these work",
+    ]
+    walk.send(Press("webinar", "slot0"))
+    calendar = [a for a in walk.last.actions if isinstance(a, SendCalendar)]
+    assert [(c.title, c.start, c.minutes) for c in calendar] == [
+        ("Test ladder", "2027-01-12T15:00:00+00:00", 30)
+    ]
+    reminders = [t for t in walk.last.schedule if t.kind == "reminder"]
+    assert [(t.id, t.due) for t in reminders] == [
+        ("telegram:1:reminder:0", "2027-01-11T15:00:00+00:00"),
+        ("telegram:1:reminder:1", "2027-01-12T14:00:00+00:00"),
+    ]
+    assert Alert("webinar_booked", "#leads") in walk.last.actions
+    assert walk.conv.step == "trial"
+
+
+def test_trial_then_end_completes_and_alerts(flow: CompiledFlow) -> None:
+    walk = reach(flow, "trial")
+    link = walk.buttons()[0]
+    assert isinstance(link, LinkButton)
+    assert link.url == "https://app.example.com/signup?ref=telegram:1"
+    walk.send(LinkOpened("trial"))
+    assert walk.conv.status == Status.COMPLETED
+    assert walk.names[-2:] == ["step_reached", "completed"]
+    assert walk.says()[-1].text == "Thank you, Pat!"
+    assert Alert("completed", "#leads") in walk.last.actions
+    assert "telegram:1:nudge" in walk.last.cancel
+    walk.send(Text("hello?"))
+    assert walk.says()[0].text.startswith("We're all done here")
+
+
+def test_score_threshold_alerts_once(flow: CompiledFlow) -> None:
+    walk = reach(flow, "webinar")  # welcome 5 + role 5 + email 10 + checklist 10
+    assert walk.conv.score == 30
+    walk.send(Press("webinar", "slot1"))  # + 30 crosses 40
+    assert Alert("score", "#leads") in walk.last.actions
+    walk.send(LinkOpened("trial"))
+    assert Alert("score", "#leads") not in walk.last.actions
+
+
+def test_stale_and_forged_presses_change_nothing(flow: CompiledFlow) -> None:
+    walk = reach(flow, "role")
+    before = walk.conv
+    for press in (Press("welcome", "yes-please"), Press("role", "no-such-choice")):
+        walk.send(press)
+        assert walk.names == ["stale_press"]
+        assert walk.says()[0].text.startswith("That button belongs to an earlier question.")
+        assert walk.conv.step == before.step
+        assert walk.conv.answers == before.answers
+
+
+def test_link_opened_again_later_is_recorded_only(flow: CompiledFlow) -> None:
+    walk = reach(flow, "webinar")
+    before = walk.conv
+    walk.send(LinkOpened("checklist"))
+    assert walk.names == ["link_opened"]
+    assert walk.conv.step == before.step and walk.conv.commitments == before.commitments
+
+
+def test_stop_opts_out_and_cancels_every_follow_up(flow: CompiledFlow) -> None:
+    walk = reach(flow, "role")
+    walk.send(Stop())
+    assert walk.conv.status == Status.STOPPED
+    assert walk.last.cancel_all
+    assert walk.names == ["opted_out"]
+    walk.send(Text("Founder"))
+    assert walk.conv.step == "role"
+    assert walk.says()[0].text.startswith("You're unsubscribed")
+    due = Timer("telegram:1:nudge", "telegram:1", "nudge", "2026-12-02T09:00:00+00:00", "role", 1)
+    walk.send(Due(due))
+    assert walk.last.actions == () and walk.last.events == ()
+
+
+def test_restart_begins_again(flow: CompiledFlow) -> None:
+    walk = reach(flow, "email")
+    walk.send(Restart())
+    assert walk.names[:3] == ["restarted", "started", "step_reached"]
+    assert walk.conv.step == "welcome"
+    assert walk.last.cancel_all
+
+
+def test_help_explains_and_reasks(flow: CompiledFlow) -> None:
+    walk = reach(flow, "role")
+    walk.send(Help())
+    assert "/restart" in walk.says()[0].text
+    assert walk.says()[0].text.endswith("What's your role?")
+
+
+def test_first_text_of_a_new_prospect_starts_the_flow(flow: CompiledFlow) -> None:
+    walk = Walk(flow)
+    walk.send(Text("hi"))
+    assert walk.conv.step == "welcome"
+    assert walk.names[0] == "started"
+
+
+def test_waiting_step_schedules_a_nudge_outside_quiet_hours(flow: CompiledFlow) -> None:
+    evening = datetime(2026, 12, 1, 20, 30, tzinfo=UTC)  # 21:30 in Berlin: quiet
+    walk = Walk(flow, now=evening)
+    walk.send(Start())
+    (timer,) = walk.last.schedule
+    assert (timer.id, timer.kind, timer.seq) == ("telegram:1:nudge", "nudge", 1)
+    assert timer.due == "2026-12-03T07:00:00+00:00"  # 08:00 Berlin, the end of quiet hours
+    assert timer.stale_after == 12 * 3600
+
+
+def test_nudges_then_drop(flow: CompiledFlow) -> None:
+    walk = reach(flow, "role")
+    (first,) = walk.last.schedule
+    walk.now = datetime.fromisoformat(first.due)
+    walk.send(Due(first))
+    assert walk.names == ["nudged"]
+    assert walk.says()[0].text.startswith("Still there, Pat?")
+    (second,) = walk.last.schedule
+    assert second.seq == 2
+    walk.send(Due(first))  # the same timer again (a redelivery) does nothing
+    assert walk.last.events == ()
+    walk.now = datetime.fromisoformat(second.due)
+    walk.send(Due(second))
+    assert walk.says()[0].text.startswith("Last nudge from me.")
+    (drop,) = walk.last.schedule
+    assert drop.kind == "drop"
+    assert datetime.fromisoformat(drop.due) - walk.now == timedelta(hours=48)
+    walk.now = datetime.fromisoformat(drop.due)
+    walk.send(Due(drop))
+    assert walk.conv.status == Status.DROPPED
+    assert walk.names == ["dropped"]
+
+
+def test_a_reply_replaces_the_pending_nudge(flow: CompiledFlow) -> None:
+    walk = reach(flow, "role")
+    (stale,) = walk.last.schedule
+    walk.send(Text("Other"))
+    assert walk.conv.step == "email"
+    assert [t.id for t in walk.last.schedule] == [stale.id]  # same id: replaces it
+    walk.send(Due(stale))  # had it fired anyway, the step moved on
+    assert walk.last.events == ()
+
+
+def test_a_late_nudge_past_stale_after_is_skipped_and_recorded(flow: CompiledFlow) -> None:
+    walk = reach(flow, "role")
+    (first,) = walk.last.schedule
+    walk.now = datetime.fromisoformat(first.due) + timedelta(hours=13)
+    walk.send(Due(first))
+    assert walk.names == ["follow_up_skipped"]
+    assert walk.says() == []
+    assert walk.last.schedule[0].seq == 2
+
+
+def test_reminders_fire_only_for_the_booking_they_belong_to(flow: CompiledFlow) -> None:
+    walk = reach(flow, "webinar")
+    walk.send(Press("webinar", "slot0"))
+    day_before, hour_before = (t for t in walk.last.schedule if t.kind == "reminder")
+    walk.now = datetime.fromisoformat(hour_before.due)
+    walk.send(Due(hour_before))
+    assert (
+        walk.says()[0].text
+        == "Reminder: Test ladder starts in 60 minutes, Tue 12 Jan, 16:00 (CET)."
+    )
+    walk.send(Restart())
+    walk.send(Due(day_before))
+    assert walk.last.events == ()
+
+
+def test_variants_are_sticky_and_recorded(flow: CompiledFlow) -> None:
+    seen = set()
+    for n in range(40):
+        walk = reach(flow, "webinar", cid=f"telegram:{n}")
+        variant = walk.conv.variants["webinar"]
+        seen.add(variant)
+        assert walk.last.events[-1].data["variant"] == variant
+        again = reach(flow, "webinar", cid=f"telegram:{n}")
+        assert again.conv.variants["webinar"] == variant
+        asked = walk.says()[-1].text
+        assert asked.endswith("live demo?" if variant == "a" else "live in 30 minutes?")
+    assert seen == {"a", "b"}
+
+
+def test_take_over_pauses_relays_and_hand_back_resumes(flow: CompiledFlow) -> None:
+    walk = reach(flow, "role")
+    walk.send(TakeOver(by="U1"))
+    assert walk.conv.status == Status.PAUSED
+    assert walk.names == ["paused"]
+    assert "telegram:1:nudge" in walk.last.cancel
+    walk.send(Text("Can I talk to a human?"))
+    assert Relay("Can I talk to a human?") in walk.last.actions
+    assert walk.conv.step == "role"
+    walk.send(HandBack(by="U1"))
+    assert walk.conv.status == Status.ACTIVE
+    assert walk.says()[0].text == "What's your role?"
+    assert walk.last.schedule[0].kind == "nudge"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.text(max_size=40), max_size=12),
+    presses=st.lists(st.tuples(st.text(max_size=12), st.text(max_size=12)), max_size=4),
+)
+def test_no_input_text_crashes_the_engine_or_corrupts_state(
+    flow: CompiledFlow, texts: list[str], presses: list[tuple[str, str]]
+) -> None:
+    walk = Walk(flow)
+    walk.send(Start())
+    events: list[Event] = [Text(t) for t in texts] + [Press(s, c) for s, c in presses]
+    for event in events:
+        walk.send(event)
+        assert walk.conv.step in flow.flow.by_id
+        assert walk.says() or walk.conv.status != Status.ACTIVE
+        assert all(e.conversation == "telegram:1" for e in walk.last.events)

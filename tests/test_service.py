@@ -1,0 +1,155 @@
+"""The service on a real redis-server: atomic steps, no lost updates, pinning, duplicates,
+and what a Redis outage looks like from a channel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.clock import ManualClock
+from bot.errors import StorageError
+from bot.model import LinkOpened, Press, Start, Text
+from bot.registry import FlowRegistry
+from bot.service import Ladder
+from storage import keys
+from storage.connect import connect
+from storage.redis import RedisFlowCatalog
+from tests.redis_server import RedisServer
+
+ROOT = Path(__file__).parent.parent
+FLOW = ROOT / "tests" / "data" / "ladder.yaml"
+
+
+async def make_ladder(redis: Redis, path: Path = FLOW) -> Ladder:
+    flows = await FlowRegistry.from_files(RedisFlowCatalog(redis), [path])
+    return Ladder(redis, flows, ManualClock())
+
+
+async def test_a_step_writes_state_events_and_timers_together(redis: Redis) -> None:
+    ladder = await make_ladder(redis)
+    outcome = await ladder.handle("telegram:7", Start("test-ladder__linkedin"))
+    assert outcome.conversation.source == "linkedin"
+    stored = await ladder.store.load("telegram:7")
+    assert stored is not None and stored.step == "welcome" and stored.revision == 1
+    events = await redis.xrange(keys.EVENTS)
+    assert [fields["name"] for _, fields in events] == ["started", "step_reached"]
+    assert await redis.zscore(keys.TIMERS_DUE, "telegram:7:nudge") is not None
+    assert await redis.smembers(keys.conversation_timers("telegram:7")) == {"telegram:7:nudge"}
+
+
+async def test_alerts_go_to_the_outbox_in_the_same_write(redis: Redis) -> None:
+    ladder = await make_ladder(redis)
+    for event in (Start(), Text("yes"), Text("Other"), Text("pat@example.com")):
+        await ladder.handle("telegram:8", event)
+    await ladder.handle("telegram:8", LinkOpened("checklist"))
+    assert await redis.xlen(keys.OUTBOX) == 0
+    await ladder.handle("telegram:8", Press("webinar", "slot0"))
+    entries = await redis.xrange(keys.OUTBOX)
+    bodies = [json.loads(fields["body"]) for _, fields in entries]
+    assert [fields["kind"] for _, fields in entries] == ["alert", "alert"]
+    assert [b["reason"] for b in bodies] == ["webinar_booked", "score"]
+    assert bodies[0]["slack_channel"] == "#leads"
+    assert bodies[0]["conversation"]["answers"]["email"] == "pat@example.com"
+
+
+async def test_a_duplicate_update_is_applied_once(redis: Redis) -> None:
+    ladder = await make_ladder(redis)
+    await ladder.handle("telegram:9", Start(), update_key="telegram:update:1")
+    first = await ladder.handle("telegram:9", Text("yes"), update_key="telegram:update:2")
+    again = await ladder.handle("telegram:9", Text("yes"), update_key="telegram:update:2")
+    assert not first.duplicate and again.duplicate
+    assert again.actions == ()
+    stored = await ladder.store.load("telegram:9")
+    assert stored is not None and stored.step == "role" and stored.revision == 2
+
+
+async def test_concurrent_tasks_lose_no_update(redis_url: str) -> None:
+    clients = [connect(redis_url) for _ in range(4)]
+    await clients[0].flushdb()
+    ladders = [await make_ladder(c) for c in clients]
+    await ladders[0].handle("telegram:10", Start())
+
+    async def send(ladder: Ladder, n: int) -> None:
+        for i in range(n):
+            await ladder.handle("telegram:10", Text(f"nonsense {i}"))
+
+    await asyncio.gather(*(send(ladder, 25) for ladder in ladders))
+    stored = await ladders[0].store.load("telegram:10")
+    assert stored is not None
+    assert stored.invalid == 100
+    assert stored.revision == 101
+    names = [f["name"] for _, f in await clients[0].xrange(keys.EVENTS, count=10_000)]
+    assert names.count("invalid_input") == 100
+    for client in clients:
+        await client.aclose()
+
+
+async def test_concurrent_processes_lose_no_update(redis: Redis, redis_url: str) -> None:
+    ladder = await make_ladder(redis)
+    await ladder.handle("telegram:11", Start())
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.hammer", redis_url, "telegram:11", "40", cwd=ROOT
+        )
+        for _ in range(2)
+    ]
+    assert [await asyncio.wait_for(p.wait(), 120) for p in procs] == [0, 0]
+    stored = await ladder.store.load("telegram:11")
+    assert stored is not None and stored.invalid == 80 and stored.revision == 81
+
+
+async def test_conversations_stay_on_the_version_they_started(redis: Redis, tmp_path: Path) -> None:
+    ladder = await make_ladder(redis)
+    await ladder.handle("telegram:12", Start())
+    await ladder.handle("telegram:12", Text("yes"))
+    changed = tmp_path / "ladder.yaml"
+    changed.write_text(FLOW.read_text().replace("What's your role?", "Your job title?"))
+    ladder_v2 = await make_ladder(redis, changed)
+    assert await ladder_v2.flows.latest_version("test-ladder") == 2
+    old = await ladder_v2.handle("telegram:12", Text("???"))
+    assert old.conversation.version == 1
+    assert "What's your role?" in old.actions[0].text  # type: ignore[union-attr]
+    new = await ladder_v2.handle("telegram:13", Start())
+    await ladder_v2.handle("telegram:13", Text("yes"))
+    newer = await ladder_v2.handle("telegram:13", Text("???"))
+    assert new.conversation.version == 2
+    assert "Your job title?" in newer.actions[0].text  # type: ignore[union-attr]
+    restarted = await ladder_v2.handle("telegram:12", Start())
+    assert restarted.conversation.version == 1  # still mid-flow: stays pinned
+
+
+async def test_republishing_the_same_text_keeps_the_version(redis: Redis) -> None:
+    await make_ladder(redis)
+    again = await make_ladder(redis)
+    assert await again.flows.catalog.versions("test-ladder") == [1]
+
+
+async def test_redis_outage_raises_storage_error_and_loses_nothing(own_redis: RedisServer) -> None:
+    redis = connect(own_redis.url)
+    ladder = await make_ladder(redis)
+    await ladder.handle("telegram:14", Start(), update_key="u1")
+    own_redis.stop()
+    with pytest.raises(StorageError):
+        await ladder.handle("telegram:14", Text("yes"), update_key="u2")
+    own_redis.start()  # appendonly: the data comes back
+    retried = await ladder.handle("telegram:14", Text("yes"), update_key="u2")
+    assert not retried.duplicate
+    assert retried.conversation.step == "role"
+    await redis.aclose()
+
+
+async def test_forget_erases_conversation_timers_and_events(redis: Redis) -> None:
+    ladder = await make_ladder(redis)
+    await ladder.handle("telegram:15", Start())
+    await ladder.handle("telegram:16", Start())
+    erased = await ladder.store.forget("telegram:15")
+    assert erased >= 3
+    assert await ladder.store.load("telegram:15") is None
+    assert await redis.zscore(keys.TIMERS_DUE, "telegram:15:nudge") is None
+    left = {f["conversation"] for _, f in await redis.xrange(keys.EVENTS)}
+    assert left == {"telegram:16"}
