@@ -1,0 +1,219 @@
+"""Publishing versions (pinning and `migrate:`), version counts and a prospect's data export,
+through the functions and the `ladder` command, on redis-server."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from bot import publish
+from bot.clock import ManualClock
+from bot.errors import UnknownFlow
+from bot.flow.loader import load_flow, parse_flow
+from bot.model import Press, Start, Status, Text
+from bot.publish import pending_timers
+from bot.service import Ladder
+from storage import keys
+from storage.redis import RedisFlowCatalog
+from tests.test_analytics import FLOW_FILE, T0, go_quiet, ladder_cli, ladder_on
+
+V2 = FLOW_FILE.read_text().replace("id: email", "id: contact").replace("go: email", "go: contact")
+MIGRATING = V2 + "migrate: {email: contact}\n"
+
+
+async def scenario(redis: Redis, clock: ManualClock) -> Ladder:
+    """On v1: telegram:1 waits at welcome, telegram:2 at email, telegram:3 completed,
+    telegram:4 dropped at welcome."""
+    ladder = await ladder_on(redis, clock)
+    for n in (1, 2, 3, 4):
+        await ladder.handle(f"telegram:{n}", Start())
+    for n in (2, 3):
+        await ladder.handle(f"telegram:{n}", Press("welcome", "yes"))
+    await ladder.handle("telegram:3", Text("three@example.com"))
+    await go_quiet(ladder, clock, "telegram:4")
+    return ladder
+
+
+async def state(ladder: Ladder, n: int) -> tuple[int, str | None, Status]:
+    conv = await ladder.store.load(f"telegram:{n}")
+    assert conv is not None
+    return conv.version, conv.step, conv.status
+
+
+async def test_publish_pins_in_flight_prospects_without_migrate(redis: Redis) -> None:
+    clock = ManualClock(T0)
+    ladder = await scenario(redis, clock)
+    same = await publish.publish(redis, load_flow(FLOW_FILE), clock.now())
+    assert (same.version, same.new, same.moved) == (1, False, ())
+    assert (
+        same.text() == "funnel v1 is already the latest version\nmoved 0 in-flight conversation(s)"
+    )
+
+    report = await publish.publish(redis, parse_flow(V2, "v2.yaml"), clock.now())
+    assert (report.version, report.new, report.moved) == (2, True, ())
+    assert await state(ladder, 2) == (1, "email", Status.ACTIVE)  # pinned to v1
+    # the pinned prospect finishes on v1; a new prospect starts on v2
+    await ladder.handle("telegram:2", Text("two@example.com"))
+    assert await state(ladder, 2) == (1, "done", Status.COMPLETED)
+    await ladder.handle("telegram:9", Start())
+    await ladder.handle("telegram:9", Press("welcome", "yes"))
+    assert await state(ladder, 9) == (2, "contact", Status.ACTIVE)
+
+
+async def test_publish_migrates_in_flight_prospects_at_a_removed_step(redis: Redis) -> None:
+    clock = ManualClock(T0)
+    ladder = await scenario(redis, clock)
+    old_timers = await pending_timers(redis, "telegram:2")
+    assert [t.step for t in old_timers] == ["email"]
+    clock.advance(timedelta(minutes=5))
+
+    report = await publish.publish(redis, parse_flow(MIGRATING, "v2.yaml"), clock.now())
+    assert report.version == 2
+    assert report.moved == (publish.Moved("telegram:2", 1, "email", "contact"),)
+    assert "telegram:2: v1 email -> v2 contact" in report.text()
+    assert await state(ladder, 2) == (2, "contact", Status.ACTIVE)
+    for n, expected in ((1, (1, "welcome", Status.ACTIVE)), (3, (1, "done", Status.COMPLETED)),
+                        (4, (1, "welcome", Status.DROPPED))):  # fmt: skip
+        assert await state(ladder, n) == expected  # other steps and finished ones stay
+    assert await pending_timers(redis, "telegram:2") == []  # the old step's follow-up is gone
+    last = await redis.xrevrange(keys.EVENTS, count=1)
+    assert last[0][1]["name"] == "migrated"
+    assert last[0][1]["step"] == "contact"
+    assert json.loads(last[0][1]["data"]) == {
+        "source": "",
+        "from_version": "1",
+        "from_step": "email",
+    }
+
+    # the moved prospect goes on in v2
+    out = await ladder.handle("telegram:2", Text("two@example.com"))
+    assert (out.conversation.version, out.conversation.status) == (2, Status.COMPLETED)
+    assert [e.name for e in out.events][-1] == "completed"
+
+    # publishing again moves nobody twice
+    again = await publish.publish(redis, parse_flow(MIGRATING, "v2.yaml"), clock.now())
+    assert (again.version, again.new, again.moved) == (2, False, ())
+
+
+async def test_migrate_rechecks_a_conversation_that_changed_meanwhile(redis: Redis) -> None:
+    clock = ManualClock(T0)
+    ladder = await scenario(redis, clock)
+    flow = parse_flow(MIGRATING, "v2.yaml")
+    await RedisFlowCatalog(redis).publish(flow.name, flow.source)
+    store = ladder.store
+
+    stale = await store.load("telegram:2")
+    await ladder.handle("telegram:2", Text("not an email"))  # still at email, new revision
+    moved = await publish._migrate(store, stale, flow, 2, clock.now())
+    assert moved == publish.Moved("telegram:2", 1, "email", "contact")
+    assert await state(ladder, 2) == (2, "contact", Status.ACTIVE)
+
+    stale = await store.load("telegram:1")
+    assert stale is not None
+    await ladder.handle("telegram:1", Press("welcome", "yes"))
+    await ladder.handle("telegram:1", Text("one@example.com"))  # finished meanwhile
+    assert await publish._migrate(store, stale.with_(step="email"), flow, 2, clock.now()) is None
+    assert await state(ladder, 1) == (1, "done", Status.COMPLETED)
+
+
+async def test_versions_count_conversations_by_status(redis: Redis) -> None:
+    clock = ManualClock(T0)
+    ladder = await scenario(redis, clock)
+    await publish.publish(redis, parse_flow(MIGRATING, "v2.yaml"), clock.now())
+    await ladder.handle("telegram:9", Start())
+    rows = await publish.versions(redis, "funnel")
+    assert [(r.version, r.active, r.completed, r.other) for r in rows] == [
+        (1, 1, 1, 1),  # telegram:1 waits, :3 completed, :4 dropped
+        (2, 2, 0, 0),  # telegram:2 migrated, :9 new
+    ]
+    assert all(r.published_at.startswith("20") for r in rows)
+    lines = publish.versions_table(rows).splitlines()
+    assert lines[0].split() == ["version", "published", "active", "completed", "other"]
+    assert lines[2].split()[0] == "v1" and lines[2].split()[2:] == ["1", "1", "1"]
+    with pytest.raises(UnknownFlow, match="'nope' is not published"):
+        await publish.versions(redis, "nope")
+
+
+async def test_export_holds_everything_about_one_prospect(redis: Redis) -> None:
+    clock = ManualClock(T0)
+    ladder = await scenario(redis, clock)
+    data = json.loads((await publish.export(redis, "telegram:2")).to_json())
+    assert data["conversation"]["id"] == "telegram:2"
+    assert data["conversation"]["step"] == "email"
+    assert data["conversation"]["revision"] >= 2
+    names = [e["name"] for e in data["events"]]
+    assert names[:3] == ["started", "step_reached", "answered"]
+    assert {e["conversation"] for e in data["events"]} == {"telegram:2"}
+    assert len(data["events"]) == sum(
+        1 for _, f in await redis.xrange(keys.EVENTS) if f["conversation"] == "telegram:2"
+    )
+    assert [t["kind"] for t in data["timers"]] == ["nudge"]
+    assert data["outbox"] == []
+
+    done = json.loads((await publish.export(redis, "telegram:3")).to_json())
+    assert done["timers"] == []
+    (alert,) = done["outbox"]  # the flow alerts on completed: the alert holds their data too
+    assert alert["kind"] == "alert"
+    assert alert["body"]["conversation"]["answers"]["email"] == "three@example.com"
+
+    await ladder.store.forget("telegram:2")
+    with pytest.raises(publish.UnknownProspect, match="nothing is stored about 'telegram:2'"):
+        await publish.export(redis, "telegram:2")
+
+
+# --- the commands ------------------------------------------------------------------------------
+
+
+async def test_publish_versions_and_export_commands(
+    redis: Redis,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(T0)
+    await scenario(redis, clock)
+    v2 = tmp_path / "funnel.yaml"
+    v2.write_text(MIGRATING)
+    assert await ladder_cli(monkeypatch, redis_url, "publish", str(v2)) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "published funnel v2",
+        "moved 1 in-flight conversation(s)",
+        "  telegram:2: v1 email -> v2 contact",
+    ]
+    assert await ladder_cli(monkeypatch, redis_url, "versions", "funnel") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out[2:]] == ["v1", "v2"]
+    assert await ladder_cli(monkeypatch, redis_url, "export", "--prospect", "telegram:2") == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["conversation"]["version"] == 2
+    assert exported["events"][-1]["name"] == "migrated"
+
+
+async def test_commands_reject_bad_input_and_store_nothing(
+    redis: Redis,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(T0)
+    await scenario(redis, clock)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(MIGRATING.replace("migrate: {email: contact}", "migrate: {email: nowhere}"))
+    assert await ladder_cli(monkeypatch, redis_url, "publish", str(broken)) == 1
+    err = capsys.readouterr().err
+    assert "broken.yaml:" in err and "nowhere" in err
+    assert await RedisFlowCatalog(redis).versions("funnel") == [1]  # nothing stored
+    assert await ladder_cli(monkeypatch, redis_url, "publish", str(tmp_path / "none.yaml")) == 1
+    assert "none.yaml" in capsys.readouterr().err
+    assert await ladder_cli(monkeypatch, redis_url, "versions", "nope") == 1
+    assert "ladder: flow 'nope' is not published" in capsys.readouterr().err
+    assert await ladder_cli(monkeypatch, redis_url, "export", "--prospect", "telegram:77") == 1
+    assert "nothing is stored about 'telegram:77'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        await ladder_cli(monkeypatch, redis_url, "export")
