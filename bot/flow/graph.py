@@ -1,0 +1,141 @@
+"""Draw a flow: Mermaid text (renders on GitHub and in most editors) and, when graphviz's `dot`
+is installed, an SVG or PNG picture. The edges are `bot.flow.validate.ways`, so the picture
+shows exactly the paths the validator checks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.flow.model import Condition, Flow, Step, StepKind
+from bot.flow.validate import Way, ways
+
+IMAGE_FORMATS = (".svg", ".png")
+_SHAPES = {  # Mermaid node shapes: waiting steps round, links slanted, messages square
+    StepKind.SURVEY: ("(", ")"),
+    StepKind.INPUT: ("(", ")"),
+    StepKind.WEBINAR: ("(", ")"),
+    StepKind.RESOURCE: ("[/", "/]"),
+    StepKind.TRIAL: ("[/", "/]"),
+    StepKind.MESSAGE: ("[", "]"),
+    StepKind.END: ("([", "])"),
+}
+_DOT_SHAPES = {StepKind.MESSAGE: "box", StepKind.END: "doublecircle"}
+_OPS = {"eq": "=", "in": "in", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
+_PREVIEW = 40
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What `render_graph` wrote, and why there is no picture if there is none."""
+
+    files: tuple[Path, ...]
+    note: str | None = None
+
+
+def mermaid(flow: Flow) -> str:
+    """The flow as a Mermaid flowchart: one node per step, one edge per way on."""
+    node = {s.id: f"s{i}" for i, s in enumerate(flow.steps)}
+    lines = ["flowchart TD"]
+    for step in flow.steps:
+        opening, closing = _SHAPES[step.kind]
+        lines.append(f'    {node[step.id]}{opening}"{_mermaid_text(_caption(step))}"{closing}')
+    for way in _edges(flow):
+        label = _edge_label(way)
+        arrow = f'-->|"{_mermaid_text(label)}"|' if label else "-->"
+        lines.append(f"    {node[way.source]} {arrow} {node[way.to]}")
+    return "\n".join(lines) + "\n"
+
+
+def dot(flow: Flow) -> str:
+    """The flow in graphviz's DOT language, for an SVG or PNG picture."""
+    node = {s.id: f"s{i}" for i, s in enumerate(flow.steps)}
+    lines = [
+        f"digraph {_dot_text(flow.name)} {{",
+        '    node [shape=box, style=rounded, fontname="Helvetica"];',
+        '    edge [fontname="Helvetica", fontsize=10];',
+    ]
+    for step in flow.steps:
+        shape = _DOT_SHAPES.get(step.kind, "box")
+        label = _dot_text(_caption(step))
+        lines.append(f"    {node[step.id]} [label={label}, shape={shape}];")
+    for way in _edges(flow):
+        label = _edge_label(way)
+        attrs = f" [label={_dot_text(label)}]" if label else ""
+        lines.append(f"    {node[way.source]} -> {node[way.to]}{attrs};")
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+def render_graph(flow: Flow, out: Path) -> Rendered:
+    """Write `<out>.mmd`, and `<out>.svg` (or .png when `out` ends so) when `dot` is on PATH."""
+    out = Path(out)
+    text_file = out.with_suffix(".mmd")
+    text_file.write_text(mermaid(flow), encoding="utf-8")
+    image = out if out.suffix in IMAGE_FORMATS else out.with_suffix(".svg")
+    program = shutil.which("dot")
+    if program is None:
+        return Rendered(
+            (text_file,), f"graphviz `dot` is not on PATH, so no {image.suffix} was drawn"
+        )
+    done = subprocess.run(
+        [program, f"-T{image.suffix[1:]}", "-o", str(image)],
+        input=dot(flow),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        return Rendered((text_file,), f"graphviz `dot` failed: {done.stderr.strip()}")
+    return Rendered((text_file, image))
+
+
+def _edges(flow: Flow) -> list[Way]:
+    """Every way on, once (choices sharing a target and a condition share an edge label)."""
+    found: dict[tuple[str, str, str], Way] = {}
+    for step in flow.steps:
+        for way in ways(flow, step):
+            found.setdefault((way.source, way.to, _edge_label(way)), way)
+    return list(found.values())
+
+
+def _caption(step: Step) -> str:
+    text = " ".join((step.ask or step.say or "").split())
+    short = text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "…"
+    return f"{step.id} ({step.kind})\n{short}" if short else f"{step.id} ({step.kind})"
+
+
+def _edge_label(way: Way) -> str:
+    conditions = " and ".join(_condition(c) for c in way.when)
+    if way.label and conditions:
+        return f"{way.label}, if {conditions}"
+    return way.label or (f"if {conditions}" if conditions else "")
+
+
+def _condition(condition: Condition) -> str:
+    if condition.op == "set":
+        return f"{condition.var} {'set' if condition.value else 'not set'}"
+    value = condition.value
+    if isinstance(value, tuple):
+        shown = " / ".join(value)
+    else:
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{condition.var} {_OPS[condition.op]} {shown}"
+
+
+def _mermaid_text(text: str) -> str:
+    """Mermaid labels are quoted; quotes and angle brackets go in as entities."""
+    return (
+        text.replace("#", "#35;")
+        .replace('"', "#quot;")
+        .replace("<", "#lt;")
+        .replace(">", "#gt;")
+        .replace("\n", "<br/>")
+    )
+
+
+def _dot_text(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
