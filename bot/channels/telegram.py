@@ -1,0 +1,635 @@
+"""The Telegram channel (python-telegram-bot 22): updates in, engine events out, and back.
+
+Inbound: `/start <payload>`, `/restart`, `/stop`, `/help`, typed text and button presses become
+engine events for `Ladder.handle`; `/forget` asks for confirmation and then erases the prospect.
+Outbound (`TelegramSender.deliver`, also used by the follow-up worker): messages with inline
+keyboards whose callback data is signed, tracked link buttons (`/r/<token>`), documents and
+`.ics` invitations, sent within flood limits shared through Redis, retried on 429.
+The same `TelegramChannel.process` serves the webhook (`routes`) and long polling (`poll`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from pathlib import Path
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+from telegram import (
+    Bot,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Update,
+    User,
+)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest
+
+from bot.app import Services
+from bot.config import Settings
+from bot.errors import LadderError, StorageError
+from bot.model import (
+    Action,
+    Button,
+    Conversation,
+    Event,
+    Help,
+    LinkButton,
+    LinkOpened,
+    Press,
+    Profile,
+    Restart,
+    Say,
+    SendCalendar,
+    SendDocument,
+    Start,
+    Stop,
+    Text,
+)
+from bot.service import Ladder, Outcome
+from storage import keys
+from storage.links import LinkStore, TrackedLink
+from storage.ratelimit import FloodLimiter
+from storage.redis import SEEN_TTL_SECONDS
+
+log = logging.getLogger("ladderbot.telegram")
+
+CHANNEL = "telegram"
+SIGNATURE_CHARS = 10
+FORGET = "!forget"  # pseudo-step of the /forget confirmation buttons; no flow step looks like it
+SEND_ATTEMPTS = 5
+KEYBOARD_TTL_SECONDS = 30 * 24 * 3600
+ALLOWED_UPDATES = ["message", "callback_query"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MOVED_ON = frozenset({"step_reached", "completed", "opted_out", "restarted"})
+
+FORGED_PRESS = "Sorry, that button doesn't work any more."
+STALE_PRESS = "That question has moved on."
+FORGET_ASK = (
+    "This erases everything I know about you: your answers and our whole history. Erase it?"
+)
+FORGET_YES = "Yes, erase everything"
+FORGET_NO = "No, keep it"
+FORGOTTEN = "Done: everything about you is erased. Send /start if you ever want to begin again."
+KEPT = "Nothing was erased."
+NOT_FOUND_PAGE = "<!doctype html><title>Link not found</title><h1>This link is not valid.</h1>"
+UNAVAILABLE_PAGE = (
+    "<!doctype html><title>Try again</title><h1>Something went wrong on our side.</h1>"
+    "<p>Please try the link again in a minute.</p>"
+)
+
+T = TypeVar("T")
+
+
+class TelegramNotConfigured(LadderError):
+    """TELEGRAM_TOKEN is missing where Telegram is needed."""
+
+
+# --- pure parts ------------------------------------------------------------------------------
+
+
+def conversation_id(chat_id: int | str) -> str:
+    return f"{CHANNEL}:{chat_id}"
+
+
+def update_key(update_id: int) -> str:
+    return f"{CHANNEL}:update:{update_id}"
+
+
+def sign(secret: str, conversation: str, step: str, choice: str) -> str:
+    """10 base64url characters of HMAC-SHA256 over the conversation, step and choice."""
+    mac = hmac.new(secret.encode(), f"{conversation}|{step}|{choice}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).decode()[:SIGNATURE_CHARS]
+
+
+def callback_data(secret: str, conversation: str, step: str, choice: str) -> str:
+    """`step:choice:signature`; fits Telegram's 64 bytes because the flow validator keeps
+    step and choice ids within 52 characters together."""
+    return f"{step}:{choice}:{sign(secret, conversation, step, choice)}"
+
+
+def verify_callback(secret: str, conversation: str, data: str) -> Press | None:
+    """The press the callback data stands for, or None if it was not signed by us for this
+    conversation (forged, mangled, or from another chat)."""
+    step, _, rest = data.partition(":")
+    choice, _, signature = rest.rpartition(":")
+    if not step or not choice:
+        return None
+    expected = sign(secret, conversation, step, choice)
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
+        return None
+    return Press(step, choice)
+
+
+def webhook_secret(settings: Settings) -> str:
+    """TELEGRAM_WEBHOOK_SECRET, or one derived from LADDER_SECRET, so the webhook is always
+    checked (Telegram allows 1-256 characters of A-Z, a-z, 0-9, _ and -)."""
+    if settings.telegram_webhook_secret:
+        return settings.telegram_webhook_secret
+    mac = hmac.new(settings.secret.encode(), b"telegram-webhook", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class ForgetRequest:
+    """`/forget`: handled by the channel (confirm, then erase), never by the engine."""
+
+
+def inbound(text: str | None) -> Event | ForgetRequest:
+    """What a message means: a command, typed text, or (no text: a sticker, a photo) a call for
+    help, so the prospect learns how to answer."""
+    if text is None or not text.strip():
+        return Help()
+    if not text.startswith("/"):
+        return Text(text)
+    word, _, rest = text.partition(" ")
+    command = word[1:].split("@", 1)[0].lower()
+    if command == "start":
+        return Start(rest.strip())
+    if command == "forget":
+        return ForgetRequest()
+    commands: dict[str, Event] = {"restart": Restart(), "stop": Stop(), "help": Help()}
+    return commands.get(command, Help())
+
+
+def profile_of(user: User | None) -> Profile | None:
+    if user is None:
+        return None
+    return Profile(
+        first_name=user.first_name,
+        last_name=user.last_name or "",
+        username=user.username or "",
+        language=user.language_code or "",
+    )
+
+
+def _ics_text(value: str) -> str:
+    """Escape TEXT for iCalendar (RFC 5545 3.3.11)."""
+    value = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    return value.replace("\r\n", "\\n").replace("\n", "\\n")
+
+
+def _ics_fold(line: str) -> str:
+    """Fold a content line at 75 octets without splitting a UTF-8 character (RFC 5545 3.1)."""
+    parts: list[str] = []
+    current, size, limit = "", 0, 75
+    for char in line:
+        width = len(char.encode())
+        if size + width > limit:
+            parts.append(current)
+            current, size, limit = "", 0, 74  # continuation lines start with a space
+        current += char
+        size += width
+    parts.append(current)
+    return "\r\n ".join(parts)
+
+
+def _ics_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def calendar_ics(
+    title: str, start: datetime, minutes: int, *, description: str, uid: str, stamp: datetime
+) -> str:
+    """An RFC 5545 calendar with one event; `uid` is stable so a re-sent invite updates it."""
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//ladderbot//webinar//EN",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        "BEGIN:VEVENT",
+        f"UID:{uid}",
+        f"DTSTAMP:{_ics_time(stamp)}",
+        f"DTSTART:{_ics_time(start)}",
+        f"DTEND:{_ics_time(start + timedelta(minutes=minutes))}",
+        f"SUMMARY:{_ics_text(title)}",
+        f"DESCRIPTION:{_ics_text(description)}",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+    return "".join(_ics_fold(line) + "\r\n" for line in lines)
+
+
+def _retry_seconds(exc: RetryAfter) -> float:
+    value: Any = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+# --- sending -------------------------------------------------------------------------------------
+
+
+def _keyboard_key(conversation: str) -> str:
+    return f"{keys.conversation(conversation)}:telegram:keyboard"
+
+
+class TelegramSender:
+    """Delivers actions to a prospect's chat (the Sender protocol of bot.channels)."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        redis: Redis,
+        *,
+        secret: str,
+        public_url: str | None,
+        documents: Path,
+        limiter: FloodLimiter,
+    ) -> None:
+        self.bot = bot
+        self.redis = redis
+        self.secret = secret
+        self.public_url = public_url
+        self.documents = documents
+        self.limiter = limiter
+        self.links = LinkStore(redis)
+        if public_url is None:
+            log.warning(
+                "PUBLIC_URL is not set: link buttons lead straight to their url, "
+                "so opening them is not recorded and resource/trial steps cannot advance"
+            )
+
+    async def deliver(self, conversation: Conversation, actions: Sequence[Action]) -> None:
+        """Send the messages among `actions` in order (alerts and relays go via the outbox).
+
+        Telegram errors are logged, not raised: the step is already stored, and a retried
+        update would be a duplicate that sends nothing. A prospect who blocked the bot gets
+        nothing more."""
+        try:
+            for action in actions:
+                if isinstance(action, Say):
+                    await self.say(conversation.id, action)
+                elif isinstance(action, SendDocument):
+                    await self._document(conversation, action)
+                elif isinstance(action, SendCalendar):
+                    await self._calendar(conversation, action)
+        except Forbidden as exc:
+            log.warning("cannot message %s (%s): skipping the rest", conversation.id, exc)
+
+    async def say(self, conversation: str, say: Say, track: bool = True) -> int | None:
+        """Send one message; with `track`, its choice keyboard replaces the previous one (whose
+        buttons are removed). Returns the message id, None if it could not be sent."""
+        chat = conversation.split(":", 1)[1]
+        rows = [[await self._button(conversation, b)] for b in say.buttons]
+        markup = InlineKeyboardMarkup(rows) if rows else None
+        message = await self._send(
+            chat, lambda: self.bot.send_message(chat, say.text, reply_markup=markup)
+        )
+        if message is None:
+            return None
+        if track and any(isinstance(b, Button) for b in say.buttons):
+            previous = await self.redis.set(
+                _keyboard_key(conversation), message.message_id, ex=KEYBOARD_TTL_SECONDS, get=True
+            )
+            if previous is not None:
+                await self.remove_keyboard(chat, int(previous))
+        return message.message_id
+
+    async def _button(self, conversation: str, button: Button | LinkButton) -> InlineKeyboardButton:
+        if isinstance(button, Button):
+            data = callback_data(self.secret, conversation, button.step, button.choice)
+            return InlineKeyboardButton(button.label, callback_data=data)
+        if self.public_url is None:
+            return InlineKeyboardButton(button.label, url=button.url)
+        token = await self.links.token(TrackedLink(conversation, button.step, button.url))
+        return InlineKeyboardButton(button.label, url=f"{self.public_url}/r/{token}")
+
+    async def _document(self, conversation: Conversation, action: SendDocument) -> None:
+        document: str | Path = action.path
+        if not action.path.startswith(("https://", "http://")):
+            document = self.documents / action.path
+            if not document.is_file():
+                log.error("document %s for %s does not exist: not sent", document, conversation.id)
+                return
+        caption = action.caption or None
+        await self._send(
+            conversation.chat,
+            lambda: self.bot.send_document(conversation.chat, document, caption=caption),
+        )
+
+    async def _calendar(self, conversation: Conversation, action: SendCalendar) -> None:
+        start = datetime.fromisoformat(action.start)
+        uid = hashlib.sha256(f"{conversation.id}|{conversation.flow}".encode()).hexdigest()[:24]
+        text = calendar_ics(
+            action.title,
+            start,
+            action.minutes,
+            description=action.description,
+            uid=f"{uid}@ladderbot",
+            stamp=datetime.now(UTC),
+        )
+        file = InputFile(text.encode(), filename="webinar.ics")
+        await self._send(conversation.chat, lambda: self.bot.send_document(conversation.chat, file))
+
+    async def _send(self, chat: str, send: Callable[[], Awaitable[T]]) -> T | None:
+        """One message within the flood limits, resent after a 429 (honouring retry_after) or a
+        network error; None if Telegram refused it for good (logged)."""
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            await self._throttle(chat)
+            try:
+                return await send()
+            except RetryAfter as exc:
+                delay = _retry_seconds(exc)
+                log.warning("Telegram flood control for chat %s: retrying in %.1fs", chat, delay)
+            except BadRequest as exc:
+                log.error("Telegram refused a message to chat %s: %s", chat, exc)
+                return None
+            except NetworkError as exc:
+                delay = min(0.2 * 2**attempt, 5.0)
+                log.warning("sending to chat %s failed (%s): retrying in %.1fs", chat, exc, delay)
+            if attempt < SEND_ATTEMPTS:
+                await asyncio.sleep(delay)
+        log.error("gave up sending to chat %s after %d attempts", chat, SEND_ATTEMPTS)
+        return None
+
+    async def _throttle(self, chat: str) -> None:
+        """Wait for the shared flood limits; if Redis is unreachable, send unthrottled rather
+        than not at all."""
+        try:
+            await self.limiter.acquire(chat)
+        except RedisError as exc:
+            log.warning("flood limiter unavailable (%s): sending without it", exc)
+
+    async def remove_keyboard(self, chat: str, message_id: int) -> None:
+        """Take the buttons off an earlier message (cosmetic: failures are only logged)."""
+        try:
+            await self.bot.edit_message_reply_markup(chat, message_id, reply_markup=None)
+        except TelegramError as exc:
+            log.debug("could not remove the keyboard of %s/%s: %s", chat, message_id, exc)
+
+    async def clear_keyboard(self, conversation: str, pressed: int | None = None) -> None:
+        """The prospect moved on: remove the last choice keyboard (and that of the pressed
+        message), so stale presses become rarer."""
+        chat = conversation.split(":", 1)[1]
+        tracked = await self.redis.getdel(_keyboard_key(conversation))
+        for message_id in {int(tracked) if tracked is not None else None, pressed} - {None}:
+            assert message_id is not None
+            await self.remove_keyboard(chat, message_id)
+
+    async def answer(self, query_id: str, text: str | None = None) -> None:
+        """Answer a button press (stops the client's spinner); a failure is only logged."""
+        try:
+            await self.bot.answer_callback_query(query_id, text=text)
+        except TelegramError as exc:
+            log.debug("could not answer callback query %s: %s", query_id, exc)
+
+    async def forget(self, conversation: str) -> int:
+        """Erase what the channel itself keeps about the conversation (links, keyboard)."""
+        erased = await self.links.forget(conversation)
+        return erased + int(await self.redis.delete(_keyboard_key(conversation)))
+
+    async def aclose(self) -> None:
+        await self.bot.shutdown()
+
+
+# --- receiving -----------------------------------------------------------------------------------
+
+
+class TelegramChannel:
+    """Turns Telegram updates into `Ladder.handle` calls and delivers what comes back."""
+
+    def __init__(self, ladder: Ladder, sender: TelegramSender, webhook_secret: str) -> None:
+        self.ladder = ladder
+        self.sender = sender
+        self.secret = sender.secret
+        self.webhook_secret = webhook_secret
+
+    @classmethod
+    def from_services(cls, services: Services) -> TelegramChannel:
+        settings = services.settings
+        bot = make_bot(settings)
+        sender = TelegramSender(
+            bot,
+            services.redis,
+            secret=settings.secret,
+            public_url=settings.public_url,
+            documents=settings.flows_dir,
+            limiter=FloodLimiter(services.redis, bot.token.split(":", 1)[0]),
+        )
+        return cls(services.ladder, sender, webhook_secret(settings))
+
+    async def process(self, update: Update) -> None:
+        """Handle one update. Raises StorageError or RedisError when Redis is unavailable, so
+        the update is retried (webhook: non-2xx; polling: not confirmed)."""
+        if update.callback_query is not None:
+            await self._on_press(update, update.callback_query)
+            return
+        message = update.message
+        if message is None:
+            return  # edits, channel posts, membership changes: nothing for the ladder
+        conv = conversation_id(message.chat.id)
+        what = inbound(message.text)
+        if isinstance(what, ForgetRequest):
+            if await self._first_time(update.update_id):
+                buttons = (Button(FORGET_YES, FORGET, "yes"), Button(FORGET_NO, FORGET, "no"))
+                await self.sender.say(conv, Say(FORGET_ASK, buttons), track=False)
+            return
+        outcome = await self._handle(conv, what, update)
+        if not outcome.duplicate:
+            await self._reply(outcome)
+
+    async def _handle(self, conv: str, event: Event, update: Update) -> Outcome:
+        return await self.ladder.handle(
+            conv,
+            event,
+            profile=profile_of(update.effective_user),
+            update_key=update_key(update.update_id),
+        )
+
+    async def _on_press(self, update: Update, query: CallbackQuery) -> None:
+        message = query.message
+        chat = message.chat.id if message is not None else query.from_user.id
+        conv = conversation_id(chat)
+        press = verify_callback(self.secret, conv, query.data or "")
+        if press is None:
+            log.warning("ignored a button press with bad callback data in %s", conv)
+            await self.sender.answer(query.id, FORGED_PRESS)
+            return
+        pressed = message.message_id if message is not None else None
+        if press.step == FORGET:
+            await self._confirm_forget(update, conv, press.choice == "yes", pressed)
+            return
+        outcome = await self._handle(conv, press, update)
+        if outcome.duplicate:
+            return
+        stale = any(e.name == "stale_press" for e in outcome.events)
+        await self.sender.answer(query.id, STALE_PRESS if stale else None)
+        await self._reply(outcome, pressed)
+
+    async def _reply(self, outcome: Outcome, pressed: int | None = None) -> None:
+        if pressed is not None or any(e.name in MOVED_ON for e in outcome.events):
+            await self.sender.clear_keyboard(outcome.conversation.id, pressed)
+        await self.sender.deliver(outcome.conversation, outcome.actions)
+
+    async def _confirm_forget(
+        self, update: Update, conv: str, erase: bool, pressed: int | None
+    ) -> None:
+        if not await self._first_time(update.update_id):
+            return
+        assert update.callback_query is not None
+        await self.sender.answer(update.callback_query.id)
+        if pressed is not None:
+            await self.sender.remove_keyboard(conv.split(":", 1)[1], pressed)
+        if not erase:
+            await self.sender.say(conv, Say(KEPT), track=False)
+            return
+        await self.sender.clear_keyboard(conv)
+        erased = await self.ladder.store.forget(conv) + await self.sender.forget(conv)
+        log.info("forgot %s at their request (%d records)", conv, erased)
+        await self.sender.say(conv, Say(FORGOTTEN), track=False)
+
+    async def _first_time(self, update_id: int) -> bool:
+        """Mark an update the channel handles itself (not via Ladder.handle) as processed."""
+        key = keys.seen(update_key(update_id))
+        return bool(await self.ladder.redis.set(key, "1", nx=True, ex=SEEN_TTL_SECONDS))
+
+    # --- the web process ---
+
+    async def webhook(self, request: Request) -> Response:
+        """POST /telegram/webhook: 403 without the secret, 400 for a body that is not an update,
+        503 when Redis is down (Telegram retries), 200 once processed."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
+            return PlainTextResponse("wrong secret token", status_code=403)
+        try:
+            data = await request.json()
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not a Telegram update")
+            update = Update.de_json(data, self.sender.bot)
+        except Exception as exc:  # any shape python-telegram-bot cannot read is a bad request
+            return PlainTextResponse(f"malformed update: {exc}", status_code=400)
+        try:
+            await self.process(update)
+        except (StorageError, RedisError) as exc:
+            log.error("update %s not processed, Telegram will retry: %s", update.update_id, exc)
+            return PlainTextResponse("storage unavailable", status_code=503)
+        return Response(status_code=200)
+
+    async def open_link(self, request: Request) -> Response:
+        """GET /r/<token>: record the opening, then redirect to the link's url."""
+        try:
+            link = await self.sender.links.resolve(request.path_params["token"])
+            if link is None:
+                return HTMLResponse(NOT_FOUND_PAGE, status_code=404)
+            outcome = await self.ladder.handle(link.conversation, LinkOpened(link.step))
+        except (StorageError, RedisError) as exc:
+            log.error("tracked link not recorded: %s", exc)
+            return HTMLResponse(UNAVAILABLE_PAGE, status_code=503)
+        after = BackgroundTask(self._reply, outcome)  # the prospect need not wait for it
+        return RedirectResponse(link.url, status_code=302, background=after)
+
+    # --- long polling (ladder run) ---
+
+    async def poll(self, stop: asyncio.Event, wait_seconds: int = 25) -> None:
+        """Fetch updates until `stop` is set. Chats are processed concurrently, each chat's
+        updates in order; a batch is confirmed (offset) only once it is fully processed, so
+        Redis being down means a retry (duplicates are no-ops), never a lost update."""
+        bot = self.sender.bot
+        await bot.delete_webhook()  # getUpdates is refused while a webhook is set
+        offset: int | None = None
+        backoff = 0.5
+        while not stop.is_set():
+            fetch = asyncio.ensure_future(
+                bot.get_updates(
+                    offset=offset, timeout=wait_seconds, allowed_updates=ALLOWED_UPDATES
+                )
+            )
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not fetch.done():
+                fetch.cancel()
+                break
+            try:
+                updates = fetch.result()
+                await asyncio.gather(*(self._process_chat(chat) for chat in _by_chat(updates)))
+            except RetryAfter as exc:
+                await asyncio.sleep(_retry_seconds(exc))
+                continue
+            except (StorageError, RedisError, NetworkError) as exc:
+                log.warning("polling: %s; retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 0.5
+            if updates:
+                offset = updates[-1].update_id + 1
+
+    async def _process_chat(self, updates: list[Update]) -> None:
+        for update in updates:
+            try:
+                await self.process(update)
+            except (StorageError, RedisError):
+                raise
+            except Exception:  # a bug must not stall everyone's updates: log it and move on
+                log.exception("update %s failed and is skipped", update.update_id)
+
+
+def _chat_of(update: Update) -> int:
+    chat = update.effective_chat
+    if chat is not None:
+        return chat.id
+    user = update.effective_user
+    return user.id if user is not None else 0
+
+
+def _by_chat(updates: Sequence[Update]) -> list[list[Update]]:
+    """Updates grouped by chat, each group in update order."""
+    ordered = sorted(updates, key=lambda u: (_chat_of(u), u.update_id))
+    return [list(group) for _, group in groupby(ordered, key=_chat_of)]
+
+
+# --- wiring ----------------------------------------------------------------------------------
+
+
+def make_bot(settings: Settings) -> Bot:
+    """A Bot for TELEGRAM_TOKEN talking to TELEGRAM_API_URL (Telegram, or any Bot API server)."""
+    if not settings.telegram_token:
+        raise TelegramNotConfigured("TELEGRAM_TOKEN is not set")
+    api = settings.telegram_api_url
+    return Bot(
+        settings.telegram_token,
+        base_url=f"{api}/bot",
+        base_file_url=f"{api}/file/bot",
+        request=HTTPXRequest(connection_pool_size=64, pool_timeout=10.0),
+        get_updates_request=HTTPXRequest(connection_pool_size=2),
+    )
+
+
+async def set_webhook(sender: TelegramSender, settings: Settings) -> str:
+    """Point Telegram at PUBLIC_URL/telegram/webhook with the secret token; returns the url."""
+    if not settings.public_url:
+        raise TelegramNotConfigured("PUBLIC_URL is not set: Telegram cannot reach a webhook")
+    url = f"{settings.public_url}/telegram/webhook"
+    await sender.bot.set_webhook(
+        url, secret_token=webhook_secret(settings), allowed_updates=ALLOWED_UPDATES
+    )
+    return url
+
+
+def routes(services: Services) -> list[BaseRoute]:
+    """The web process's Telegram routes; also registers the sender for the worker."""
+    if not services.settings.telegram_token:
+        log.info("TELEGRAM_TOKEN is not set: no Telegram webhook or tracked links")
+        return []
+    channel = TelegramChannel.from_services(services)
+    services.senders[CHANNEL] = channel.sender
+    return [
+        Route("/telegram/webhook", channel.webhook, methods=["POST"]),
+        Route("/r/{token}", channel.open_link, methods=["GET"]),
+    ]

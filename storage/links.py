@@ -1,0 +1,91 @@
+"""Tracked links: `/r/<token>` stands for (conversation, step, url), kept in Redis.
+
+The token is opaque and random, so it neither leaks the conversation id nor can be guessed.
+Sending the same link again (a follow-up nudge) reuses its token, so every copy the prospect
+has keeps working; `/forget` erases all of a conversation's links.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import asdict, dataclass
+
+from redis.asyncio import Redis
+
+from storage import keys
+
+LINK_TTL_SECONDS = 180 * 24 * 3600
+TOKEN_BYTES = 16
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+# KEYS: the conversation's links hash, the new token's key.
+# ARGV: hash field, new token, link JSON, ttl, token key prefix.
+# Reuses the token already issued for this (step, url) if it still resolves.
+ISSUE = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old and redis.call('EXPIRE', ARGV[5] .. old, ARGV[4]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return old
+end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return ARGV[2]
+"""
+
+
+@dataclass(frozen=True)
+class TrackedLink:
+    """Opening the link of `step` in `conversation` leads to `url`."""
+
+    conversation: str
+    step: str
+    url: str
+
+
+def _token_key(token: str) -> str:
+    return f"{keys.PREFIX}:link:{token}"
+
+
+def _conversation_links(conversation: str) -> str:
+    return f"{keys.conversation(conversation)}:links"
+
+
+class LinkStore:
+    """Issues and resolves tracked-link tokens."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._issue = redis.register_script(ISSUE)
+
+    async def token(self, link: TrackedLink) -> str:
+        """The token for `link`: the one issued before for the same step and url, else a new one."""
+        new = secrets.token_urlsafe(TOKEN_BYTES)
+        document = json.dumps(asdict(link), separators=(",", ":"))
+        token = await self._issue(
+            keys=[_conversation_links(link.conversation), _token_key(new)],
+            args=[f"{link.step}|{link.url}", new, document, LINK_TTL_SECONDS, _token_key("")],
+        )
+        return str(token)
+
+    async def resolve(self, token: str) -> TrackedLink | None:
+        """The link a token stands for; None for a malformed, unknown or expired token."""
+        if not _TOKEN.match(token):
+            return None
+        document = await self.redis.get(_token_key(token))
+        if document is None:
+            return None
+        return TrackedLink(**json.loads(document))
+
+    async def forget(self, conversation: str) -> int:
+        """Erase every link issued to `conversation`; returns how many tokens went."""
+        links = _conversation_links(conversation)
+        tokens = await self.redis.hvals(links)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if tokens:
+                pipe.delete(*(_token_key(str(t)) for t in tokens))
+            pipe.delete(links)
+            results = await pipe.execute()
+        return int(results[0]) if tokens else 0

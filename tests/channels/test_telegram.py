@@ -1,0 +1,131 @@
+"""The pure parts of the Telegram channel: callback signing, update mapping, .ics invitations."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import icalendar
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.channels.telegram import (
+    ForgetRequest,
+    calendar_ics,
+    callback_data,
+    inbound,
+    profile_of,
+    sign,
+    verify_callback,
+    webhook_secret,
+)
+from bot.config import Settings
+from bot.model import Help, Press, Profile, Restart, Start, Stop, Text
+
+SECRET = "s3cret"
+ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=26)
+
+
+@given(step=ids, choice=ids)
+def test_signed_callback_data_fits_telegram_and_verifies(step: str, choice: str) -> None:
+    data = callback_data(SECRET, "telegram:-1001234567890", step, choice)
+    assert len(data.encode()) <= 64
+    assert verify_callback(SECRET, "telegram:-1001234567890", data) == Press(step, choice)
+
+
+def test_signature_is_ten_base64url_characters() -> None:
+    assert re.fullmatch(r"[A-Za-z0-9_-]{10}", sign(SECRET, "telegram:1", "welcome", "yes"))
+
+
+def test_tampered_callback_data_is_rejected() -> None:
+    data = callback_data(SECRET, "telegram:1", "welcome", "yes")
+    step, choice, sig = data.split(":")
+    assert verify_callback(SECRET, "telegram:1", f"{step}:no:{sig}") is None
+    assert verify_callback(SECRET, "telegram:1", f"role:{choice}:{sig}") is None
+    assert verify_callback(SECRET, "telegram:1", f"{step}:{choice}:{sig[:-1]}A") is None
+    assert verify_callback(SECRET, "telegram:1", f"{step}:{choice}") is None
+
+
+def test_callback_data_from_another_chat_or_secret_is_rejected() -> None:
+    data = callback_data(SECRET, "telegram:1", "welcome", "yes")
+    assert verify_callback(SECRET, "telegram:2", data) is None
+    assert verify_callback("other secret", "telegram:1", data) is None
+
+
+def test_unreadable_callback_data_is_rejected() -> None:
+    for data in ("", ":", "::", "welcome", "welcome::", ":yes:abc", "a:b:c:d"):
+        assert verify_callback(SECRET, "telegram:1", data) is None
+
+
+def test_messages_map_to_engine_events() -> None:
+    assert inbound("/start") == Start("")
+    assert inbound("/start webinar-ladder__linkedin") == Start("webinar-ladder__linkedin")
+    assert inbound("/start@ladder_bot promo") == Start("promo")
+    assert inbound("/restart") == Restart()
+    assert inbound("/STOP") == Stop()
+    assert inbound("/help") == Help()
+    assert inbound("/forget") == ForgetRequest()
+    assert inbound("/unknown") == Help()
+    assert inbound("Founder") == Text("Founder")
+    assert inbound("ada@example.com") == Text("ada@example.com")
+
+
+def test_messages_without_text_ask_for_help() -> None:
+    assert inbound(None) == Help()
+    assert inbound("   ") == Help()
+
+
+def test_profile_from_the_telegram_user() -> None:
+    from telegram import User
+
+    user = User(7, "Ada", False, last_name="Lovelace", username="ada", language_code="en")
+    assert profile_of(user) == Profile("Ada", "Lovelace", "ada", "en")
+    assert profile_of(User(8, "Bob", False)) == Profile(first_name="Bob")
+    assert profile_of(None) is None
+
+
+def test_webhook_secret_is_derived_when_not_configured() -> None:
+    base = replace(Settings.from_env(), telegram_webhook_secret=None, secret="a")
+    derived = webhook_secret(base)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,256}", derived)
+    assert webhook_secret(replace(base, secret="b")) != derived
+    assert webhook_secret(replace(base, telegram_webhook_secret="given")) == "given"
+
+
+def test_calendar_invitation_parses_as_rfc5545() -> None:
+    start = datetime(2026, 12, 3, 16, 0, tzinfo=UTC)
+    stamp = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    description = "Live demo; bring questions, and a colleague.\nSee you there — 30 minutes."
+    title = "AI for Sales — webinar"
+    text = calendar_ics(title, start, 45, description=description, uid="abc@ladderbot", stamp=stamp)
+    calendar = icalendar.Calendar.from_ical(text)
+    assert calendar["VERSION"] == "2.0"
+    assert calendar["PRODID"]
+    (event,) = calendar.walk("VEVENT")
+    assert str(event["UID"]) == "abc@ladderbot"
+    assert event.decoded("DTSTART") == start
+    assert event.decoded("DTEND") == start + timedelta(minutes=45)
+    assert event.decoded("DTSTAMP") == stamp
+    assert str(event["SUMMARY"]) == "AI for Sales — webinar"
+    assert str(event["DESCRIPTION"]) == description
+
+
+def test_calendar_lines_are_folded_at_75_octets_with_crlf() -> None:
+    title = "Ünïcödé webinar " * 20
+    start, stamp = datetime(2026, 12, 3, 15, 0, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    text = calendar_ics(title, start, 30, description="", uid="u", stamp=stamp)
+    assert text.endswith("\r\n")
+    lines = text.split("\r\n")[:-1]
+    assert all(len(line.encode()) <= 75 for line in lines)
+    assert "\n" not in text.replace("\r\n", "")
+    event = icalendar.Calendar.from_ical(text).walk("VEVENT")[0]
+    assert str(event["SUMMARY"]) == title
+
+
+def test_calendar_start_in_another_zone_is_written_in_utc() -> None:
+    start = datetime.fromisoformat("2026-12-03T16:00:00+01:00")
+    text = calendar_ics(
+        "W", start, 30, description="", uid="u", stamp=datetime(2026, 12, 1, tzinfo=UTC)
+    )
+    assert "DTSTART:20261203T150000Z\r\n" in text
