@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot import dashboard
 from bot.app import Services
+from bot.channels import telegram
 from storage import keys
 
 
@@ -35,4 +36,5 @@ def create_app(services: Services) -> Starlette:
         Route("/metrics", metrics),
     ]
     routes += dashboard.routes(services)
+    routes += telegram.routes(services)
     return Starlette(routes=routes)
