@@ -13,6 +13,12 @@ class Clock(Protocol):
         ...
 
 
+class MovableClock(Clock, Protocol):
+    """A clock that can be moved on: tests (ManualClock) and `ladder chat --speed` (ScaledClock)."""
+
+    def advance(self, delta: timedelta) -> None: ...
+
+
 class SystemClock:
     """The wall clock."""
 

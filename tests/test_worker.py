@@ -1,0 +1,387 @@
+"""The worker on a real redis-server: in-process rounds, and worker processes that share the
+queue, get killed, or were all down while timers fell due."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.app import Services, build
+from bot.clock import ManualClock, SystemClock
+from bot.config import Settings
+from bot.model import Action, Conversation, DomainEvent, Due, Press, Say, Start, Timer, iso
+from bot.worker import Worker, run_worker
+from storage import keys
+from storage.base import StepWrite
+from storage.connect import connect
+from tests.redis_server import RedisServer
+from tests.test_followups import ALEX, FLOW, T0, H, Recorder
+
+LEASE = timedelta(seconds=30)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class RedisListSender:
+    """A Sender that records each message in a Redis list shared by the worker processes, and
+    can hang for good after `hang_after` messages (a send that never returns)."""
+
+    def __init__(self, redis: Redis, key: str, hang_after: int = 0) -> None:
+        self.redis, self.key, self.hang_after, self.count = redis, key, hang_after, 0
+
+    async def deliver(self, conversation: Conversation, actions: Sequence[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Say):
+                entry = {"conversation": conversation.id, "text": action.text, "pid": os.getpid()}
+                await self.redis.rpush(self.key, json.dumps(entry))
+                self.count += 1
+        if self.count == self.hang_after:
+            await asyncio.Event().wait()
+
+
+def worker_process() -> None:
+    """A worker process as `ladder worker` runs one, with RedisListSender for Telegram."""
+
+    async def main() -> None:
+        services = await build(Settings.from_env())
+        services.senders["telegram"] = RedisListSender(
+            services.redis, os.environ["SENT_KEY"], int(os.environ.get("HANG_AFTER", "0"))
+        )
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        lease = timedelta(seconds=float(os.environ["LEASE_SECONDS"]))
+        await run_worker(services, stop, batch=int(os.environ["BATCH"]), lease=lease, idle=0.05)
+
+    asyncio.run(main())
+
+
+@pytest.fixture
+def flows(tmp_path: Path) -> Path:
+    """The follow-up flow without quiet hours, so real-time due times do not depend on when
+    the test runs."""
+    (tmp_path / "followups.yaml").write_text(FLOW.replace('  quiet_hours: "21:00-08:00"\n', ""))
+    return tmp_path
+
+
+@pytest.fixture
+async def services(redis: Redis, flows: Path) -> Services:
+    paths = [flows / "followups.yaml"]
+    return await build(Settings.from_env(), clock=ManualClock(T0), redis=redis, paths=paths)
+
+
+def clock_of(services: Services) -> ManualClock:
+    assert isinstance(services.clock, ManualClock)
+    return services.clock
+
+
+async def start(services: Services, *conversations: str) -> None:
+    for conversation in conversations:
+        await services.ladder.handle(conversation, Start(), profile=ALEX)
+
+
+# --- one worker, in-process ----------------------------------------------------------------
+
+
+async def test_a_nudge_sent_before_a_crash_is_not_repeated(services: Services) -> None:
+    await start(services, "telegram:1")
+    clock = clock_of(services)
+    clock.advance(24 * H)
+    dead = Recorder(clock)
+    crashed = Worker(services.ladder, {"telegram": dead}, clock, lease=LEASE)
+    [claim] = await crashed.scheduler.claim(clock.now(), 10, LEASE)  # what tick() does first
+    outcome = await services.ladder.handle("telegram:1", Due(claim.timer))
+    await dead.deliver(outcome.conversation, outcome.actions)  # sent; then killed before ack
+    alive = Recorder(clock)
+    worker = Worker(services.ladder, {"telegram": alive}, clock, lease=LEASE)
+
+    clock.advance(LEASE)
+    assert await worker.tick() == 0  # the id already holds nudge 2, which keeps its due time
+    assert await services.redis.zcard(keys.TIMERS_PROCESSING) == 0
+    again = await services.ladder.handle("telegram:1", Due(claim.timer))  # a redelivery
+    assert (again.actions, again.events) == ((), ())  # the engine's seq check: a no-op
+    await worker.fast_forward(clock, T0 + timedelta(days=5))
+
+    assert [a.text.splitlines()[0] for _, _, a in dead.sent] == ["Still keen, Alex?"]
+    assert [a.text.splitlines()[0] for _, _, a in alive.sent] == ["Last call, Alex!"]
+
+
+async def test_a_drop_handled_before_a_crash_is_recovered_as_a_no_op(services: Services) -> None:
+    await start(services, "telegram:1")
+    clock = clock_of(services)
+    worker = Worker(services.ladder, {"telegram": Recorder(clock)}, clock, lease=LEASE)
+    await worker.fast_forward(clock, T0 + 96 * H - timedelta(seconds=1))  # both nudges sent
+    clock.advance(timedelta(seconds=1))
+    [drop] = await worker.scheduler.claim(clock.now(), 10, LEASE)
+    assert drop.timer.kind == "drop"
+    first = await services.ladder.handle("telegram:1", Due(drop.timer))  # then killed
+    assert [e.name for e in first.events] == ["dropped"]
+    clock.advance(LEASE)
+
+    assert await worker.tick() == 1  # recovered: the drop left its timer in place
+
+    assert [e.name for e in await _events(services.redis)].count("dropped") == 1
+    assert await services.redis.hlen(keys.TIMERS_BODY) == 0
+
+
+async def test_a_reminder_sent_before_a_crash_is_not_repeated(services: Services) -> None:
+    clock = clock_of(services)
+    await start(services, "telegram:1")
+    await services.ladder.handle("telegram:1", Press("welcome", "yes"))
+    await services.ladder.handle("telegram:1", Press("webinar", "slot0"))
+    clock.set(datetime(2026, 12, 9, 15, 0, tzinfo=UTC))  # 24h before the slot
+    scheduler = Worker(services.ladder, {}, clock).scheduler
+    claims = await scheduler.claim(clock.now(), 10, LEASE)
+    [reminder] = [c for c in claims if c.timer.kind == "reminder"]
+    first = await services.ladder.handle("telegram:1", Due(reminder.timer))
+    assert [e.name for e in first.events] == ["reminded"]
+    clock.advance(LEASE)  # the worker died before acking: its claims come back
+    alive = Recorder(clock)
+
+    await Worker(services.ladder, {"telegram": alive}, clock).tick()
+
+    assert [a for _, _, a in alive.sent if "Reminder" in getattr(a, "text", "")] == []
+
+
+async def test_a_timer_for_a_channel_without_sender_waits_for_a_worker_with_one(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    await start(services, "telegram:1")
+    clock = clock_of(services)
+    clock.advance(24 * H)
+    console_only = Worker(services.ladder, {"console": Recorder(clock)}, clock, lease=LEASE)
+
+    with caplog.at_level(logging.ERROR, "ladderbot.worker"):
+        assert await console_only.tick() == 1
+    assert "no sender for channel 'telegram'" in caplog.text
+    conv = await services.ladder.store.load("telegram:1")
+    assert conv is not None and conv.nudges == 0  # nothing happened to the conversation
+    clock.advance(LEASE)
+    telegram = Recorder(clock)
+    assert await Worker(services.ladder, {"telegram": telegram}, clock).tick() == 1
+    assert [a.text.splitlines()[0] for _, _, a in telegram.sent] == ["Still keen, Alex?"]
+
+
+async def test_a_timer_whose_step_fails_is_retried_after_its_lease(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = clock_of(services)
+    orphan = Conversation(id="telegram:9", flow="followups", version=99, step="welcome")
+    timer = Timer("telegram:9:nudge", "telegram:9", "nudge", iso(T0), "welcome", 1)
+    await services.ladder.store.commit(StepWrite(conversation=orphan, schedule=(timer,)))
+    worker = Worker(services.ladder, {"telegram": Recorder(clock)}, clock, lease=LEASE)
+
+    with caplog.at_level(logging.ERROR, "ladderbot.worker"):
+        assert await worker.tick() == 1
+    assert "timer telegram:9:nudge failed" in caplog.text
+    assert "has no published version 99" in caplog.text
+    assert await services.redis.zrange(keys.TIMERS_PROCESSING, 0, -1) == [timer.id]
+    clock.advance(LEASE)
+    assert await worker.tick() == 1  # back from the lease, tried again
+    assert await services.redis.hget(keys.TIMERS_BODY, timer.id) == timer.to_json()
+
+
+class BrokenSender:
+    async def deliver(self, conversation: Conversation, actions: Sequence[Action]) -> None:
+        raise ConnectionError("Telegram is unreachable")
+
+
+async def test_a_failed_send_is_logged_and_the_follow_ups_go_on(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    await start(services, "telegram:1")
+    clock = clock_of(services)
+    clock.advance(24 * H)
+    worker = Worker(services.ladder, {"telegram": BrokenSender()}, clock)
+
+    with caplog.at_level(logging.ERROR, "ladderbot.worker"):
+        assert await worker.tick() == 1
+
+    assert "sending to telegram:1 failed" in caplog.text
+    assert await services.redis.zcard(keys.TIMERS_PROCESSING) == 0
+    assert await worker.scheduler.next_due() == T0 + 48 * H
+
+
+async def test_run_works_through_due_timers_and_jobs_until_stopped(services: Services) -> None:
+    await start(services, *(f"telegram:{n}" for n in range(5)))
+    clock = clock_of(services)
+    clock.advance(24 * H)
+    recorder = Recorder(clock)
+    rounds: list[int] = []
+
+    stop = asyncio.Event()
+
+    async def job() -> int:
+        rounds.append(len(recorder.sent))
+        if len(rounds) == 5:
+            stop.set()
+        return 0
+
+    worker = Worker(services.ladder, {"telegram": recorder}, clock, jobs=[job], batch=2, idle=0.01)
+    await asyncio.wait_for(worker.run(stop), 5)
+
+    assert len(recorder.sent) == 5
+    assert rounds[:3] == [2, 4, 5]  # the job runs after each batch
+    assert await worker.pause() == 0.01  # next timer is a day away: sleep at most `idle`
+    clock.advance(24 * H - timedelta(milliseconds=5))
+    assert await worker.pause() == pytest.approx(0.005)
+
+
+async def test_a_round_without_redis_is_logged_and_counts_as_idle(
+    own_redis: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "f.yaml").write_text(FLOW)
+    redis = connect(own_redis.url)
+    services = await build(Settings.from_env(), SystemClock(), redis, [tmp_path / "f.yaml"])
+    worker = Worker(services.ladder, {}, services.clock)
+    own_redis.stop()
+
+    with caplog.at_level(logging.ERROR, "ladderbot.worker"):
+        assert await worker.round() == 0
+    assert "worker round failed" in caplog.text
+    assert await worker.pause() == worker.idle
+    await redis.aclose()
+
+
+# --- worker processes ----------------------------------------------------------------------
+
+
+class Processes:
+    """`worker_process` children on the test's Redis and flow; all stopped at the end."""
+
+    def __init__(self, redis_url: str, flows: Path) -> None:
+        self.env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "FLOWS_DIR": str(flows),
+            "SENT_KEY": "test:sent",
+            "LEASE_SECONDS": "2",
+            "BATCH": "50",
+        }
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def start(self, **env: str) -> subprocess.Popen[bytes]:
+        child = subprocess.Popen(
+            [sys.executable, "-c", "from tests.test_worker import worker_process as w; w()"],
+            cwd=ROOT,
+            env={**self.env, **env},
+        )
+        self.children.append(child)
+        return child
+
+    def stop_all(self) -> list[int]:
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        return [child.wait(timeout=10) for child in self.children]
+
+
+@pytest.fixture
+def processes(redis_url: str, flows: Path) -> Iterator[Processes]:
+    group = Processes(redis_url, flows)
+    yield group
+    group.stop_all()
+
+
+async def due_now(services: Services, conversations: Sequence[str], late: timedelta) -> None:
+    """Start these prospects so that their first nudge fell due `late` ago (real time)."""
+    clock_of(services).set(datetime.now(UTC) - 24 * H - late)
+    await start(services, *conversations)
+
+
+async def sent(redis: Redis) -> list[dict[str, str]]:
+    return [json.loads(entry) for entry in await redis.lrange("test:sent", 0, -1)]
+
+
+async def settled(redis: Redis) -> bool:
+    """No timer due now or claimed: every due item was handled and acked."""
+    due_now = await redis.zcount(keys.TIMERS_DUE, "-inf", time.time())
+    return due_now == 0 and await redis.zcard(keys.TIMERS_PROCESSING) == 0
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, f"not done within {seconds}s"
+        await asyncio.sleep(0.05)
+
+
+async def _events(redis: Redis) -> list[DomainEvent]:
+    return [DomainEvent.from_fields(f) for _, f in await redis.xrange(keys.EVENTS)]
+
+
+async def nudged(redis: Redis) -> list[str]:
+    entries = await redis.xrange(keys.EVENTS)
+    return [f["conversation"] for _, f in entries if f["name"] == "nudged"]
+
+
+async def test_two_worker_processes_send_each_of_1200_nudges_once(
+    services: Services, processes: Processes
+) -> None:
+    prospects = [f"telegram:{n}" for n in range(1200)]
+    await due_now(services, prospects, late=H)
+    workers = [processes.start(), processes.start()]
+
+    await wait_until(lambda: settled(services.redis))
+    messages = await sent(services.redis)
+
+    assert sorted(m["conversation"] for m in messages) == sorted(prospects)
+    assert {m["text"].splitlines()[0] for m in messages} == {"Still keen, Alex?"}
+    assert {m["pid"] for m in messages} == {w.pid for w in workers}  # both did a share
+    assert sorted(await nudged(services.redis)) == sorted(prospects)
+    assert processes.stop_all() == [0, 0]  # SIGTERM: a clean stop
+
+
+async def test_a_killed_workers_batch_is_sent_by_the_other_after_its_lease(
+    services: Services, processes: Processes
+) -> None:
+    prospects = [f"telegram:{n}" for n in range(300)]
+    await due_now(services, prospects, late=H)
+    doomed = processes.start(HANG_AFTER="20")  # its 20th send never returns
+
+    await wait_until(lambda: _length(services.redis, 20))
+    await asyncio.sleep(0.2)  # it hangs now, holding a batch of 50 claims
+    assert await services.redis.zcard(keys.TIMERS_PROCESSING) == 50 - 19
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=10)
+    survivor = processes.start()
+    await wait_until(lambda: settled(services.redis))
+    messages = await sent(services.redis)
+
+    assert sorted(m["conversation"] for m in messages) == sorted(prospects)  # none lost, none twice
+    assert sum(m["pid"] == survivor.pid for m in messages) == 300 - 20
+    assert sorted(await nudged(services.redis)) == sorted(prospects)
+
+
+async def test_nudges_due_while_every_worker_was_down_are_sent_or_skipped_when_stale(
+    services: Services, processes: Processes
+) -> None:
+    fresh = [f"telegram:fresh{n}" for n in range(50)]
+    stale = [f"telegram:stale{n}" for n in range(50)]
+    await due_now(services, fresh, late=11 * H)  # stale_after is 12h
+    await due_now(services, stale, late=13 * H)
+    processes.start()
+
+    await wait_until(lambda: settled(services.redis))
+    messages = await sent(services.redis)
+
+    assert sorted(m["conversation"] for m in messages) == sorted(fresh)
+    entries = await services.redis.xrange(keys.EVENTS)
+    skipped = [f for _, f in entries if f["name"] == "follow_up_skipped"]
+    assert sorted(f["conversation"] for f in skipped) == sorted(stale)
+    assert all(json.loads(f["data"])["seq"] == "1" for f in skipped)
+    assert await services.redis.zcard(keys.TIMERS_DUE) == 100  # each one's next nudge is on
+
+
+async def _length(redis: Redis, n: int) -> bool:
+    return int(await redis.llen("test:sent")) >= n
