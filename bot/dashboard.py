@@ -168,7 +168,8 @@ def flow_section(stats: FlowStats, flow: Flow) -> str:
         f"<small>{escape(flow.name)} v{flow.version}</small></h2>"
         f'<p class="summary">{f.started} started · {f.completed} completed · '
         f"conversion {100 * f.conversion:.1f}%</p>"
-        f'<div class="row"><div><h3>Funnel</h3>{funnel_svg(f)}</div>'
+        f'<div class="row"><div><h3>Funnel</h3>{funnel_svg(f)}<p class="legend">dark: committed, '
+        "light: reached; then committed/reached · dropped · median time to commit</p></div>"
         f"<div><h3>Steps</h3>{graph_svg(flow)}</div></div>{ab}</section>"
     )
 
@@ -179,7 +180,7 @@ def _p(value: float | None) -> str:
 
 STYLE = """
 body{font-family:sans-serif;margin:24px;color:#222}
-h1{margin-top:0} small{color:#777;font-weight:normal}
+h1{margin-top:0} small,.legend{color:#777;font-weight:normal} .legend{font-size:12px}
 section{border-top:1px solid #ddd;padding-top:8px;margin-bottom:24px}
 .row{display:flex;gap:32px;flex-wrap:wrap}
 table{border-collapse:collapse} td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}

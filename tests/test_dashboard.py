@@ -1,0 +1,160 @@
+"""The /dashboard page on the real web app served by uvicorn on 127.0.0.1: the token check,
+and the page's content, read over HTTP and rendered by headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+
+from bot.app import Services, build
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.web import create_app
+from tests.test_analytics import FLOW_FILE, T0, Prospect, expected_funnel, populate
+
+TOKEN = "dash-s3cret"
+
+
+@asynccontextmanager
+async def serving(app: Starlette) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free loopback port, in this event loop (the app shares
+    the test's Redis client)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110 - uvicorn only offers this flag
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def services_with(redis: Redis, token: str | None) -> Services:
+    settings = replace(Settings.from_env(), dashboard_token=token)
+    return await build(settings, clock=ManualClock(T0), redis=redis, paths=[FLOW_FILE])
+
+
+@pytest.fixture
+async def site(redis: Redis) -> AsyncIterator[tuple[str, list[Prospect]]]:
+    services = await services_with(redis, TOKEN)
+    assert isinstance(services.clock, ManualClock)
+    prospects = await populate(services.ladder, services.clock)
+    async with serving(create_app(services)) as url:
+        yield url, prospects
+
+
+async def test_dashboard_needs_the_token(site: tuple[str, list[Prospect]]) -> None:
+    url, _ = site
+    async with httpx.AsyncClient(base_url=url) as http:
+        for params, headers in (
+            ({}, {}),
+            ({"token": "wrong"}, {}),
+            ({"token": TOKEN[:-1]}, {}),
+            ({}, {"Authorization": "Bearer wrong"}),
+            ({}, {"Authorization": TOKEN}),  # no "Bearer"
+        ):
+            answer = await http.get("/dashboard", params=params, headers=headers)
+            assert answer.status_code == 401, (params, headers)
+            assert "unauthorized" in answer.text
+            assert TOKEN not in answer.text
+        by_query = await http.get("/dashboard", params={"token": TOKEN})
+        by_header = await http.get("/dashboard", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert by_query.status_code == by_header.status_code == 200
+    assert by_query.headers["content-type"].startswith("text/html")
+
+
+async def test_dashboard_is_closed_without_a_configured_token(redis: Redis) -> None:
+    services = await services_with(redis, None)
+    async with serving(create_app(services)) as url, httpx.AsyncClient(base_url=url) as http:
+        answer = await http.get("/dashboard", params={"token": ""})
+    assert answer.status_code == 401
+    assert answer.text == "dashboard disabled: set DASHBOARD_TOKEN"
+
+
+async def test_dashboard_shows_funnel_variants_graph_and_completions(
+    site: tuple[str, list[Prospect]],
+) -> None:
+    url, prospects = site
+    async with httpx.AsyncClient(base_url=url) as http:
+        page = (await http.get("/dashboard", params={"token": TOKEN})).text
+    done = [p for p in prospects if p.answered]
+    assert "Funnel test ladder" in page
+    assert f"12 started · {len(done)} completed" in page
+    for step, (reached, committed, dropped) in expected_funnel(prospects).items():
+        assert f">{step}</text>" in page  # a bar label in the funnel chart
+        assert f"{committed}/{reached} · dropped {dropped}" in page
+    assert '<svg class="graph"' in page and "welcome <tspan" in page
+    assert len(re.findall(r"<tr><td>welcome</td><td>[ab]</td>", page)) == 2  # A/B rows
+    recent = page.split('id="recent"')[1]
+    assert {p.id for p in done} == set(re.findall(r"<td>(telegram:\d+)</td>", recent))
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="Debian's chromium is not installed (apt-get install chromium; .ci/run does it)",
+)
+async def test_dashboard_renders_in_headless_chromium(
+    site: tuple[str, list[Prospect]], tmp_path: Path
+) -> None:
+    url, prospects = site
+    page = f"{url}/dashboard?token={TOKEN}"
+    shot = tmp_path / "dashboard.png"
+    common = [
+        "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dump = await asyncio.create_subprocess_exec(
+        *common,
+        "--dump-dom",
+        page,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    dom, _ = await asyncio.wait_for(dump.communicate(), timeout=60)
+    text = dom.decode()
+    assert "<h1>ladderbot</h1>" in text
+    assert text.count("<rect") >= 2 * len(expected_funnel(prospects))  # bars were parsed as SVG
+    assert "Recent completions" in text
+    snap = await asyncio.create_subprocess_exec(
+        *common,
+        f"--screenshot={shot}",
+        "--window-size=1200,1100",
+        page,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.wait_for(snap.wait(), timeout=60)
+    assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    denied = await asyncio.create_subprocess_exec(
+        *common,
+        "--dump-dom",
+        f"{url}/dashboard",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    dom, _ = await asyncio.wait_for(denied.communicate(), timeout=60)
+    assert "unauthorized" in dom.decode()
+    assert "Recent completions" not in dom.decode()
