@@ -24,6 +24,8 @@ class Settings:
     slack_channel: str | None  # default channel for alerts
     dashboard_token: str | None
     port: int
+    telegram_chat_rate: float  # messages a second to one chat (Telegram: about 1)
+    telegram_bot_rate: float  # messages a second from the bot, all chats (Telegram: about 30)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -44,4 +46,6 @@ class Settings:
             slack_channel=env("SLACK_CHANNEL") or None,
             dashboard_token=env("DASHBOARD_TOKEN") or None,
             port=int(env("PORT", "8080")),
+            telegram_chat_rate=float(env("TELEGRAM_CHAT_RATE", "1")),
+            telegram_bot_rate=float(env("TELEGRAM_BOT_RATE", "30")),
         )
