@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from bot.app import Services, build
 from bot.channels import Sender
+from bot.channels.slack import outbox_handler
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
 from bot.clock import Clock, MovableClock
@@ -26,6 +27,7 @@ from bot.config import Settings
 from bot.errors import StorageError
 from bot.model import Due
 from bot.service import Ladder
+from storage.outbox import Outbox
 from storage.scheduler import Claim, RedisScheduler
 
 log = logging.getLogger("ladderbot.worker")
@@ -142,22 +144,31 @@ class Worker:
         return handled
 
 
+def outbox_jobs(services: Services) -> list[Job]:
+    """The Slack delivery of the outbox (alerts, relayed messages), if Slack is configured."""
+    handler = outbox_handler(services)
+    if handler is None:
+        log.info("Slack is not configured: alerts wait in the outbox")
+        return []
+    outbox = Outbox(services.redis)
+    return [lambda: outbox.deliver_once(handler)]
+
+
 async def run_worker(
     services: Services,
     stop: asyncio.Event,
     *,
-    jobs: Sequence[Job] = (),
     batch: int = BATCH,
     lease: timedelta = LEASE,
     idle: float = IDLE_SECONDS,
 ) -> None:
-    """The worker loop over built services until `stop`: what `ladder worker` runs, and
-    `ladder run` next to polling. `jobs` is where the outbox delivery plugs in."""
+    """The worker loop over built services until `stop`, outbox delivery included: what
+    `ladder worker` runs, and `ladder run` next to polling."""
     worker = Worker(
         services.ladder,
         services.senders,
         services.clock,
-        jobs=jobs,
+        jobs=outbox_jobs(services),
         batch=batch,
         lease=lease,
         idle=idle,
@@ -167,7 +178,10 @@ async def run_worker(
 
 async def serve(settings: Settings, *, batch: int = BATCH, lease: timedelta = LEASE) -> None:
     """`ladder worker`: REDIS_URL, FLOWS_DIR and the Telegram sender, until SIGTERM or SIGINT."""
-    services = await build(settings)
+    try:
+        services = await build(settings)
+    except RedisError as exc:
+        raise StorageError(f"Redis is unavailable: {exc}") from exc
     telegram = TelegramChannel.from_services(services)
     services.senders[TELEGRAM] = telegram.sender
     stop = asyncio.Event()
