@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -24,6 +24,7 @@ from bot.flow.loader import load_flow
 from bot.model import Profile
 from bot.registry import FlowRegistry
 from bot.worker import Worker
+from bot.worker import serve as serve_worker
 from storage.connect import connect
 from storage.redis import RedisFlowCatalog
 
@@ -110,6 +111,19 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _worker(args: argparse.Namespace) -> int:
+    lease = timedelta(seconds=args.lease)
+    asyncio.run(serve_worker(Settings.from_env(), batch=int(args.batch), lease=lease))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ladder", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -145,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="everything stored about one prospect, as JSON")
     export.add_argument("--prospect", required=True, help="conversation id, e.g. telegram:42")
     export.set_defaults(handler=_export)
+
+    worker = sub.add_parser(
+        "worker", help="send due follow-ups and reminders, deliver Slack alerts (until SIGTERM)"
+    )
+    worker.add_argument("--batch", type=_positive, default=100, help="timers claimed per round")
+    worker.add_argument(
+        "--lease", type=_positive, default=60.0,
+        help="seconds a claim is held; a dead worker's claims go to others after this",
+    )  # fmt: skip
+    worker.set_defaults(handler=_worker)
 
     return parser
 
