@@ -222,8 +222,7 @@ class _Turn:
             answers[step.save_as] = choice.value
         self.conv = self.conv.with_(answers=answers)
         self.emit("answered", choice=choice.id)
-        is_slot = step.kind == StepKind.WEBINAR and choice.id.startswith("slot")
-        if is_slot:
+        if step.kind == StepKind.WEBINAR and choice not in step.choices:  # a slot
             self.book(step, choice)
         elif step.kind == StepKind.SURVEY and choice.commits:
             self.commit(step, choice.value)
@@ -257,8 +256,8 @@ class _Turn:
         self.conv = self.conv.with_(answers=answers)
         self.commit(step, choice.value)
         minutes = int(step.duration.total_seconds() // 60)
+        self.say(f"You're booked for {choice.label}. Here's the calendar invite.")
         self.actions.append(SendCalendar(self.flow.title, choice.value, minutes, step.ask or ""))
-        self.say(f"You're booked for {choice.label}. A calendar invite is on its way.")
         for i, before in enumerate(step.reminders):
             due = slot - before
             if due > self.now:
@@ -334,6 +333,7 @@ def _booking_key(step: Step) -> str:
     return step.save_as or f"{step.id}_slot"
 
 
+@lru_cache(maxsize=1024)
 def _slot_label(slot: datetime, zone: ZoneInfo) -> str:
     local = slot.astimezone(zone)
     return f"{local:%a %d %b, %H:%M} ({local.tzname()})"
@@ -360,7 +360,8 @@ def _match_table(choices: tuple[Choice, ...]) -> dict[str, int]:
 
 def match_choice(choices: tuple[Choice, ...], text: str) -> Choice | None:
     """The choice a typed answer means: its number, label, value or id (case, spacing and
-    punctuation aside), a unique prefix, or a close spelling."""
+    punctuation aside), a unique prefix, the one choice the answer mentions, or a close
+    spelling."""
     if not choices:
         return None
     table = _match_table(choices)
@@ -369,10 +370,15 @@ def match_choice(choices: tuple[Choice, ...], text: str) -> Choice | None:
         return None
     if said in table:
         return choices[table[said]]
-    prefixed = {i for name, i in table.items() if not name.isdigit() and name.startswith(said)}
+    words = [name for name in table if not name.isdigit()]
+    prefixed = {table[name] for name in words if name.startswith(said)}
     if len(prefixed) == 1:
         return choices[prefixed.pop()]
-    close = difflib.get_close_matches(said, [n for n in table if not n.isdigit()], n=2, cutoff=0.75)
+    padded = f" {said} "
+    mentioned = {table[name] for name in words if f" {name} " in padded}
+    if len(mentioned) == 1:  # "I'm a founder"
+        return choices[mentioned.pop()]
+    close = difflib.get_close_matches(said, words, n=2, cutoff=0.75)
     hits = {table[n] for n in close}
     return choices[hits.pop()] if len(hits) == 1 else None
 
@@ -433,6 +439,10 @@ def _on_help(turn: _Turn, _: Help) -> None:
 def _closed(turn: _Turn) -> bool:
     """Say why nothing happens when the conversation is not active; True if so."""
     status = turn.conv.status
+    if status == Status.DROPPED:  # went quiet, now back: pick up where they left off
+        turn.conv = turn.conv.with_(status=Status.ACTIVE, nudges=0)
+        turn.emit("returned")
+        return False
     if status == Status.ACTIVE and turn.conv.step is not None:
         return False
     turn.say({Status.STOPPED: ALREADY_STOPPED, Status.PAUSED: PAUSED}.get(status, FINISHED))
@@ -533,6 +543,10 @@ def _remind(turn: _Turn, timer: Timer) -> None:
     slot = datetime.fromisoformat(booked)
     if iso(slot - step.reminders[timer.seq]) != timer.due:
         return  # rebooked or restarted since
+    handled = f"_reminder:{timer.step}:{timer.seq}"
+    if conv.answers.get(handled) == timer.due:
+        return  # handled before: a worker died before acking it
+    turn.conv = conv.with_(answers={**conv.answers, handled: timer.due})
     late = (turn.now - datetime.fromisoformat(timer.due)).total_seconds()
     if (timer.stale_after is not None and late > timer.stale_after) or turn.now >= slot:
         turn.emit("follow_up_skipped", timer.step, kind="reminder", seq=str(timer.seq))

@@ -6,7 +6,7 @@ All frozen; the engine returns new values instead of changing old ones.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -76,8 +76,11 @@ class Conversation:
         return int(self.answers.get("_score", "0"))
 
     def to_json(self) -> str:
-        data = asdict(self)
+        """The stored form (without the revision, which storage keeps beside it)."""
+        data = dict(self.__dict__)
         del data["revision"]
+        data["profile"] = self.profile.__dict__
+        data["commitments"] = [c.__dict__ for c in self.commitments]
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -89,7 +92,16 @@ class Conversation:
         return cls(**data, revision=revision)
 
     def with_(self, **changes: Any) -> Conversation:
-        return replace(self, **changes)
+        """A copy with some fields changed (the engine's hot path: a dict copy, not __init__)."""
+        unknown = changes.keys() - _CONVERSATION_FIELDS
+        if unknown:
+            raise TypeError(f"Conversation has no field {sorted(unknown)}")
+        copy = object.__new__(Conversation)
+        copy.__dict__.update(self.__dict__, **changes)
+        return copy
+
+
+_CONVERSATION_FIELDS = frozenset(f.name for f in fields(Conversation))
 
 
 # --- inbound events: what happened, as the engine sees it ---
@@ -246,7 +258,7 @@ class Timer:
     stale_after: float | None = None  # seconds past due after which it is dropped, not sent
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps(self.__dict__, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Timer:

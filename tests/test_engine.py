@@ -99,7 +99,9 @@ def test_pressing_a_choice_commits_and_moves_on(flow: CompiledFlow) -> None:
     assert walk.conv.score == 5
 
 
-@pytest.mark.parametrize("typed", ["Yes please", "  yes   PLEASE! ", "1", "yes pleas", "yes"])
+@pytest.mark.parametrize(
+    "typed", ["Yes please", "  yes   PLEASE! ", "1", "yes pleas", "yes", "oh yes please, thanks"]
+)
 def test_typed_text_matches_a_choice(flow: CompiledFlow, typed: str) -> None:
     walk = Walk(flow)
     walk.send(Start())
@@ -309,6 +311,10 @@ def test_nudges_then_drop(flow: CompiledFlow) -> None:
     walk.send(Due(drop))
     assert walk.conv.status == Status.DROPPED
     assert walk.names == ["dropped"]
+    walk.send(Text("sorry, busy week. I'm a founder"))  # back after all: picks up again
+    assert walk.names[:2] == ["returned", "answered"]
+    assert walk.conv.status == Status.ACTIVE
+    assert walk.conv.step == "size"
 
 
 def test_a_reply_replaces_the_pending_nudge(flow: CompiledFlow) -> None:

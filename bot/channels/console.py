@@ -62,7 +62,7 @@ class ConsoleSender:
     def show(self, action: Action) -> None:
         if isinstance(action, Say):
             lines = action.text.splitlines() or [""]
-            self.print(f"bot › {lines[0]}", *(f"      {line}" for line in lines[1:]))
+            self.print(f"bot › {lines[0]}", *(f"      {line}".rstrip() for line in lines[1:]))
             if action.buttons:
                 self.buttons = list(action.buttons)
                 for n, button in enumerate(action.buttons, 1):
@@ -83,14 +83,22 @@ class ConsoleSender:
             detail = " ".join(f"{k}={v}" for k, v in data.items())
             self.print(f"      · {event.name} [{event.step}] {detail}".rstrip())
 
-    def show_alert(self, alert: Alert, conv: Conversation, title: str) -> None:
+    def show_alerts(self, alerts: Sequence[Alert], conv: Conversation, title: str) -> None:
+        """The Slack alert the step raises (one message per channel, naming every reason)."""
+        by_channel: dict[str, list[str]] = {}
+        for alert in alerts:
+            by_channel.setdefault(alert.channel or "the default channel", []).append(alert.reason)
+        for channel, reasons in by_channel.items():
+            self.show_alert(channel, ", ".join(reasons), conv, title)
+
+    def show_alert(self, channel: str, reasons: str, conv: Conversation, title: str) -> None:
         profile = conv.profile
         who = " ".join(p for p in (profile.first_name, profile.last_name) if p) or conv.id
         handle = f" (@{profile.username})" if profile.username else ""
         answers = ", ".join(f"{k}: {v}" for k, v in conv.answers.items() if not k.startswith("_"))
         ladder = " → ".join(c.name for c in conv.commitments)
         self.print(
-            f"      🔔 Slack alert to {alert.channel or 'the default channel'}: {alert.reason}",
+            f"      🔔 Slack alert to {channel}: {reasons}",
             f"         {who}{handle} · source: {conv.source or '-'} · score {conv.score}",
             f"         {title} v{conv.version}",
             f"         answers: {answers or '-'}",
@@ -144,8 +152,7 @@ class ConsoleChat:
         if alerts:
             conv = outcome.conversation
             flow = await self.services.flows.compiled(conv.flow, conv.version)
-            for alert in alerts:
-                self.sender.show_alert(alert, conv, flow.flow.title)
+            self.sender.show_alerts(alerts, conv, flow.flow.title)
 
 
 def parse_wait(line: str) -> timedelta | None:
