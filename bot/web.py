@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot import dashboard
 from bot.app import Services
-from bot.channels import telegram
+from bot.channels import slack, telegram
 from storage import keys
 
 
@@ -37,4 +37,5 @@ def create_app(services: Services) -> Starlette:
     ]
     routes += dashboard.routes(services)
     routes += telegram.routes(services)
+    routes += slack.routes(services)
     return Starlette(routes=routes)

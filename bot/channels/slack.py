@@ -1,0 +1,681 @@
+"""Slack for the sales team: lead alerts, Claim / Take over / Not a fit, and the take-over relay.
+
+Modes (`slack_mode`): "app" (SLACK_BOT_TOKEN: Web API alerts with buttons, POST /slack/events),
+"webhook" (only SLACK_WEBHOOK_URL: alerts without buttons), "none" (alerts wait in the outbox).
+- Outgoing: alerts and the prospect's relayed messages come from the outbox; the worker hands
+  them to `outbox_handler(services)` (a `SlackDelivery`).
+- Incoming: `routes(services)` mounts POST /slack/events (events, button presses and the
+  `/ladder` command on one URL) on a slack-bolt AsyncApp, which checks Slack's signature
+  (wrong or older than 5 minutes: 401) before any listener runs.
+Redis keys, prefix lb:slack: - `lead_key` (per conversation: latest alert, claim, take-over),
+`thread_key` (alert message -> conversation), `event_key` (Slack event ids already handled).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from redis.asyncio import Redis
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.analytics import today_funnel
+from bot.app import Services
+from bot.channels import Sender
+from bot.config import Settings
+from bot.errors import LadderError, UnknownFlow
+from bot.model import Action, Conversation, HandBack, Say, Status, TakeOver
+from bot.registry import FlowRegistry
+from bot.service import Outcome
+from storage.base import OutboxItem
+from storage.outbox import RetryLater, Undeliverable
+from storage.redis import RedisConversationStore
+
+log = logging.getLogger("ladderbot.slack")
+
+PREFIX = "lb:slack"
+EVENT_TTL_SECONDS = 24 * 3600  # Slack retries an event for about an hour; keep ids a day
+
+CLAIM = "lb_claim"
+TAKE_OVER = "lb_take_over"
+HAND_BACK = "lb_hand_back"
+NOT_A_FIT = "lb_not_a_fit"
+STATUS_BLOCK = "lb_status"
+ACTIONS_BLOCK = "lb_actions"
+
+# Slack errors that no retry can fix: the item goes to the outbox's dead letters.
+PERMANENT_ERRORS = frozenset(
+    {"channel_not_found", "not_in_channel", "is_archived", "invalid_blocks", "msg_too_long",
+     "no_text", "invalid_arguments", "too_many_attachments"}
+)  # fmt: skip
+PERMANENT_WEBHOOK_STATUS = frozenset({400, 403, 404, 410})
+
+REASONS = {
+    "completed": "completed the ladder",
+    "score": "reached the lead-score threshold",
+    "dropped": "went quiet",
+    "opted_out": "opted out",
+    "started": "started the flow",
+}
+
+
+class SlackMode(StrEnum):
+    APP = "app"
+    WEBHOOK = "webhook"
+    NONE = "none"
+
+
+class SlackError(LadderError):
+    """Slack answered in a way that may pass (a 5xx from an incoming webhook): retry later."""
+
+
+def slack_mode(settings: Settings) -> SlackMode:
+    """Which Slack integration the settings allow: the app wins over a bare webhook."""
+    if settings.slack_bot_token:
+        return SlackMode.APP
+    if settings.slack_webhook_url:
+        return SlackMode.WEBHOOK
+    return SlackMode.NONE
+
+
+def startup_message(settings: Settings) -> str:
+    """The one log line saying what Slack will do in this process."""
+    mode = slack_mode(settings)
+    if mode == SlackMode.APP:
+        events = (
+            "buttons and thread replies at POST /slack/events"
+            if settings.slack_signing_secret
+            else "POST /slack/events answers 503: SLACK_SIGNING_SECRET is not set"
+        )
+        channel = settings.slack_channel or "the flow's alerts.slack_channel"
+        return f"Slack mode: app (alerts with buttons to {channel}; {events})"
+    if mode == SlackMode.WEBHOOK:
+        return "Slack mode: webhook (alerts without buttons via SLACK_WEBHOOK_URL; no take-over)"
+    return (
+        "Slack mode: none (set SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL; "
+        "alerts wait in the outbox until then)"
+    )
+
+
+# --- Redis: what the sales team did with each prospect -----------------------------------------
+
+
+def lead_key(conversation_id: str) -> str:
+    return f"{PREFIX}:lead:{conversation_id}"
+
+
+def thread_key(channel: str, ts: str) -> str:
+    return f"{PREFIX}:thread:{channel}:{ts}"
+
+
+def event_key(event_id: str) -> str:
+    return f"{PREFIX}:event:{event_id}"
+
+
+@dataclass(frozen=True)
+class Lead:
+    """One prospect as the sales team sees it: where the latest alert is, who claimed it,
+    who took over the chat (and in which alert's thread), who marked it not a fit."""
+
+    channel: str = ""
+    ts: str = ""
+    claimed_by: str = ""
+    taken_by: str = ""
+    thread_channel: str = ""
+    thread_ts: str = ""
+    not_a_fit_by: str = ""
+
+    @property
+    def thread(self) -> tuple[str, str] | None:
+        """The thread relayed messages go to: the take-over's, else the latest alert's."""
+        if self.thread_ts:
+            return self.thread_channel, self.thread_ts
+        return (self.channel, self.ts) if self.ts else None
+
+
+async def load_lead(redis: Redis, conversation_id: str) -> Lead:
+    stored = await redis.hgetall(lead_key(conversation_id))
+    return Lead(**{f.name: str(stored.get(f.name, "")) for f in fields(Lead)})
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn escaping, so a prospect's answer cannot mention @channel or fake a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape(text: str) -> str:
+    """What a salesperson typed, as plain text for the prospect."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def prospect_name(conv: Conversation) -> str:
+    profile = conv.profile
+    full = f"{profile.first_name} {profile.last_name}".strip()
+    return full or (f"@{profile.username}" if profile.username else conv.id)
+
+
+def describe_reason(reason: str) -> str:
+    """'completed' -> 'completed the ladder'; a commitment name -> 'said yes: <name>'."""
+    return REASONS.get(reason, f"said yes: {reason}")
+
+
+def _when(at: str) -> str:
+    """An ISO time as a Slack date token, shown in each reader's own time zone."""
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return escape(at)
+    return f"<!date^{int(moment.timestamp())}^{{date_short}} {{time}}|{escape(at)}>"
+
+
+def alert_text(conv: Conversation, reason: str) -> str:
+    """The notification text, as plain text (escape it for a message's mrkdwn `text`)."""
+    return f"Lead: {prospect_name(conv)} {describe_reason(reason)}"
+
+
+def alert_blocks(
+    conv: Conversation, reason: str, flow_title: str, lead: Lead, buttons: bool
+) -> list[dict[str, Any]]:
+    """The alert as Block Kit: who the prospect is, every answer, the ladder of commitments
+    with times, score, flow and version, why now; then the sales team's status and buttons."""
+    profile = conv.profile
+    who = escape(prospect_name(conv))
+    if profile.username:
+        who += f" (@{escape(profile.username)})"
+    facts = {
+        "Prospect": who,
+        "Source": escape(conv.source) or "-",
+        "Lead score": str(conv.score),
+        "Flow": f"{escape(flow_title)} (`{escape(conv.flow)}` v{conv.version})",
+        "Why now": escape(describe_reason(reason)),
+        "Status": f"{conv.status.value} at `{escape(conv.step or '-')}`",
+    }
+    answers = [f"• {escape(k)}: {escape(v)}" for k, v in conv.answers.items() if k != "_score"]
+    ladder = [
+        f"✅ *{escape(c.name)}*" + (f" ({escape(c.value)})" if c.value else "")
+        + f" at `{escape(c.step)}`, {_when(c.at)}"
+        for c in conv.commitments
+    ]  # fmt: skip
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text",
+                                    "text": _clip(alert_text(conv, reason), 150)}},
+        {"type": "section",
+         "fields": [{"type": "mrkdwn", "text": _clip(f"*{k}*\n{v}", 2000)}
+                    for k, v in facts.items()]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(
+            "*Answers*\n" + ("\n".join(answers) or "_none yet_"), 3000)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(
+            "*Ladder*\n" + ("\n".join(ladder) or "_no commitments yet_"), 3000)}},
+        {"type": "context", "elements": [{"type": "mrkdwn",
+                                          "text": f"conversation `{escape(conv.id)}`"}]},
+    ]  # fmt: skip
+    return blocks + lead_blocks(conv.id, lead, buttons)
+
+
+def lead_blocks(conversation_id: str, lead: Lead, buttons: bool) -> list[dict[str, Any]]:
+    """The team's status line and the buttons that still make sense."""
+    status = []
+    if lead.claimed_by:
+        status.append(f"🙋 Claimed by <@{lead.claimed_by}>")
+    if lead.taken_by:
+        status.append(f"💬 <@{lead.taken_by}> is chatting with the prospect (the bot is paused)")
+    if lead.not_a_fit_by:
+        status.append(f"🚫 Not a fit, says <@{lead.not_a_fit_by}>")
+    blocks: list[dict[str, Any]] = []
+    if status:
+        blocks.append({"type": "context", "block_id": STATUS_BLOCK,
+                       "elements": [{"type": "mrkdwn", "text": " · ".join(status)}]})  # fmt: skip
+    if not buttons:
+        return blocks
+    chosen: list[tuple[str, str, str | None]] = []
+    if not lead.claimed_by and not lead.not_a_fit_by:
+        chosen.append((CLAIM, "Claim", "primary"))
+    if lead.taken_by:
+        chosen.append((HAND_BACK, "Hand back", None))
+    elif not lead.not_a_fit_by:
+        chosen.append((TAKE_OVER, "Take over", None))
+    if not lead.not_a_fit_by:
+        chosen.append((NOT_A_FIT, "Not a fit", "danger"))
+    elements = []
+    for action_id, label, style in chosen:
+        button: dict[str, Any] = {
+            "type": "button",
+            "action_id": action_id,
+            "text": {"type": "plain_text", "text": label},
+            "value": conversation_id,
+        }
+        if style:
+            button["style"] = style
+        elements.append(button)
+    if elements:
+        blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK, "elements": elements})
+    return blocks
+
+
+def with_lead(
+    blocks: Sequence[Mapping[str, Any]], conversation_id: str, lead: Lead
+) -> list[dict[str, Any]]:
+    """An alert's blocks with the status and buttons replaced by the current ones."""
+    kept = [dict(b) for b in blocks if b.get("block_id") not in (STATUS_BLOCK, ACTIONS_BLOCK)]
+    return kept + lead_blocks(conversation_id, lead, buttons=True)
+
+
+# --- outgoing: the outbox handler -----------------------------------------------------------------
+
+
+def _body(item: OutboxItem) -> dict[str, Any]:
+    try:
+        body = json.loads(item.body)
+    except ValueError as exc:
+        raise Undeliverable(f"outbox {item.kind} {item.key}: body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise Undeliverable(f"outbox {item.kind} {item.key}: body is not a JSON object")
+    return body
+
+
+class SlackDelivery:
+    """The outbox handler: posts alerts (kind "alert") and the prospect's messages during a
+    take-over (kind "relay") through the Web API, or alerts through an incoming webhook."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        flows: FlowRegistry,
+        *,
+        client: AsyncWebClient | None = None,
+        webhook: AsyncWebhookClient | None = None,
+        default_channel: str | None = None,
+    ) -> None:
+        self.redis = redis
+        self.flows = flows
+        self.client = client
+        self.webhook = webhook
+        self.default_channel = default_channel
+        self.store = RedisConversationStore(redis)
+
+    async def __call__(self, item: OutboxItem) -> None:
+        if item.kind == "alert":
+            await self.alert(item)
+        elif item.kind == "relay":
+            await self.relay(item)
+        else:
+            raise Undeliverable(f"Slack does not deliver outbox items of kind {item.kind!r}")
+
+    async def alert(self, item: OutboxItem) -> None:
+        body = _body(item)
+        try:
+            conv = Conversation.from_json(json.dumps(body["conversation"]))
+            reason = str(body["reason"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Undeliverable(f"alert {item.key}: not a valid alert body: {exc!r}") from exc
+        title = await self._title(conv)
+        lead = await load_lead(self.redis, conv.id)
+        text = escape(alert_text(conv, reason))
+        if self.client is None:
+            await self._webhook(text, alert_blocks(conv, reason, title, lead, buttons=False))
+            return
+        channel = body.get("slack_channel") or self.default_channel
+        if not channel:
+            raise Undeliverable(
+                f"alert {item.key}: no Slack channel; set alerts.slack_channel in flow "
+                f"{conv.flow!r} or SLACK_CHANNEL"
+            )
+        blocks = alert_blocks(conv, reason, title, lead, buttons=True)
+        posted = await _slack(
+            self.client.chat_postMessage(
+                channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+            )
+        )
+        where, ts = str(posted["channel"]), str(posted["ts"])
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(lead_key(conv.id), mapping={"channel": where, "ts": ts})
+            pipe.set(thread_key(where, ts), conv.id)
+            await pipe.execute()
+
+    async def relay(self, item: OutboxItem) -> None:
+        body = _body(item)
+        try:
+            text, conversation_id = str(body["text"]), str(body["conversation"])
+        except KeyError as exc:
+            raise Undeliverable(f"relay {item.key}: missing {exc}") from exc
+        conv = await self.store.load(conversation_id)
+        name = prospect_name(conv) if conv else conversation_id
+        message = f"💬 *{escape(name)}:* {escape(text)}"
+        if self.client is None:
+            await self._webhook(message, None)
+            return
+        thread = (await load_lead(self.redis, conversation_id)).thread
+        if thread is None:
+            raise Undeliverable(f"relay {item.key}: no Slack alert thread for {conversation_id}")
+        channel, ts = thread
+        await _slack(self.client.chat_postMessage(channel=channel, thread_ts=ts, text=message))
+
+    async def _title(self, conv: Conversation) -> str:
+        try:
+            return (await self.flows.compiled(conv.flow, conv.version)).flow.title
+        except UnknownFlow:
+            return conv.flow
+
+    async def _webhook(self, text: str, blocks: list[dict[str, Any]] | None) -> None:
+        assert self.webhook is not None, "SlackDelivery needs a client or a webhook"
+        response = await self.webhook.send(
+            text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+        )
+        if response.status_code == 200:
+            return
+        detail = f"incoming webhook answered {response.status_code}: {response.body}"
+        if response.status_code == 429:
+            raise RetryLater(detail, _retry_after(response.headers))
+        if response.status_code in PERMANENT_WEBHOOK_STATUS:
+            raise Undeliverable(detail)
+        raise SlackError(detail)
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float:
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            try:
+                return max(0.0, float(raw))
+            except ValueError:
+                break
+    return 1.0
+
+
+async def _slack(call: Any) -> Any:
+    """Await a Web API call, turning Slack's answers into the outbox's terms: 429 -> wait as
+    Slack asks; a permanent error -> dead letter; anything else is raised for a retry."""
+    try:
+        return await call
+    except SlackApiError as exc:
+        if exc.response.status_code == 429:
+            raise RetryLater(
+                f"Slack rate limit: {exc}", _retry_after(exc.response.headers)
+            ) from exc
+        if exc.response.get("error") in PERMANENT_ERRORS:
+            raise Undeliverable(f"Slack refused: {exc.response.get('error')}") from exc
+        raise
+
+
+def web_client(settings: Settings) -> AsyncWebClient:
+    base = (
+        settings.slack_api_url
+        if settings.slack_api_url.endswith("/")
+        else settings.slack_api_url + "/"
+    )
+    return AsyncWebClient(token=settings.slack_bot_token, base_url=base)
+
+
+def outbox_handler(services: Services) -> SlackDelivery | None:
+    """The outbox handler for this process's Slack mode; None in mode "none" (then nothing
+    consumes the outbox, so alerts wait there until Slack is configured)."""
+    settings = services.settings
+    mode = slack_mode(settings)
+    if mode == SlackMode.NONE:
+        return None
+    if mode == SlackMode.APP:
+        return SlackDelivery(
+            services.redis, services.flows, client=web_client(settings),
+            default_channel=settings.slack_channel,
+        )  # fmt: skip
+    assert settings.slack_webhook_url is not None
+    return SlackDelivery(
+        services.redis, services.flows, webhook=AsyncWebhookClient(settings.slack_webhook_url)
+    )
+
+
+# --- incoming: buttons, thread replies, /ladder -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Press:
+    """A button press on an alert: by whom, on which message, for which prospect."""
+
+    conversation: str
+    user: str
+    channel: str
+    ts: str
+    blocks: tuple[Mapping[str, Any], ...]
+    text: str
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Press:
+        message = body.get("message") or {}
+        return cls(
+            conversation=str(body["actions"][0]["value"]),
+            user=str(body["user"]["id"]),
+            channel=str(body["channel"]["id"]),
+            ts=str(message.get("ts") or body["container"]["message_ts"]),
+            blocks=tuple(message.get("blocks") or ()),
+            text=str(message.get("text") or ""),
+        )
+
+
+class Interactions:
+    """The slack-bolt listeners. Claims and take-overs are decided in Redis (HSETNX), so two
+    salespeople pressing at once in different web processes get one winner."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.redis = services.redis
+        self.store = RedisConversationStore(services.redis)
+
+    def register(self, app: AsyncApp) -> None:
+        app.action(CLAIM)(self.claim)
+        app.action(TAKE_OVER)(self.take_over)
+        app.action(HAND_BACK)(self.hand_back)
+        app.action(NOT_A_FIT)(self.not_a_fit)
+        app.event("message")(self.message)
+        app.command("/ladder")(self.command)
+
+    async def claim(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        press = Press.from_body(body)
+        key = lead_key(press.conversation)
+        if not await self.redis.hsetnx(key, "claimed_by", press.user):
+            owner = (await load_lead(self.redis, press.conversation)).claimed_by
+            if owner != press.user:
+                await self._tell(client, press, f"Sorry, <@{owner}> has already claimed this lead.")
+                return
+        await self._refresh(client, press)
+
+    async def not_a_fit(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        press = Press.from_body(body)
+        key = lead_key(press.conversation)
+        if not await self.redis.hsetnx(key, "not_a_fit_by", press.user):
+            who = (await load_lead(self.redis, press.conversation)).not_a_fit_by
+            await self._tell(client, press, f"<@{who}> has already marked this lead not a fit.")
+            return
+        await self._refresh(client, press)
+
+    async def take_over(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        press = Press.from_body(body)
+        key = lead_key(press.conversation)
+        conv = await self.store.load(press.conversation)
+        if conv is None:
+            await self._tell(client, press, "This prospect's data was erased: nobody to talk to.")
+            return
+        if not await self.redis.hsetnx(key, "taken_by", press.user):
+            who = (await load_lead(self.redis, press.conversation)).taken_by
+            await self._tell(client, press, f"Sorry, <@{who}> is already chatting with them.")
+            return
+        try:
+            outcome = await self.services.ladder.handle(
+                press.conversation, TakeOver(by=f"slack:{press.user}")
+            )
+        except BaseException:
+            await self.redis.hdel(key, "taken_by")
+            raise
+        if outcome.conversation.status != Status.PAUSED:
+            await self.redis.hdel(key, "taken_by")
+            await self._tell(
+                client, press,
+                f"Cannot take over: the conversation is {outcome.conversation.status.value}.",
+            )  # fmt: skip
+            return
+        await self.redis.hset(key, mapping={"thread_channel": press.channel,
+                                            "thread_ts": press.ts})  # fmt: skip
+        await self.redis.hsetnx(key, "claimed_by", press.user)
+        await self.redis.set(thread_key(press.channel, press.ts), press.conversation)
+        await self._to_prospect(client, press, outcome)
+        name = escape(prospect_name(outcome.conversation))
+        await client.chat_postMessage(
+            channel=press.channel, thread_ts=press.ts,
+            text=f"<@{press.user}> took over the chat with {name}: the bot is paused. Your "
+            f"replies in this thread go to the prospect, and theirs come here. Press *Hand back* "
+            "to let the bot continue.",
+        )  # fmt: skip
+        await self._refresh(client, press)
+
+    async def hand_back(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        press = Press.from_body(body)
+        key = lead_key(press.conversation)
+        taker = (await load_lead(self.redis, press.conversation)).taken_by
+        if not taker or not await self.redis.hdel(key, "taken_by"):
+            await self._tell(client, press, "Nobody has taken over this chat.")
+            await self._refresh(client, press)
+            return
+        try:
+            outcome = await self.services.ladder.handle(
+                press.conversation, HandBack(by=f"slack:{press.user}")
+            )
+        except BaseException:
+            await self.redis.hset(key, "taken_by", taker)
+            raise
+        await self._to_prospect(client, press, outcome)
+        await client.chat_postMessage(
+            channel=press.channel, thread_ts=press.ts,
+            text=f"<@{press.user}> handed the chat back: the bot continues where it left off.",
+        )  # fmt: skip
+        await self._refresh(client, press)
+
+    async def message(
+        self, body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """A reply in an alert's thread by the salesperson who took over goes to the prospect;
+        everything else (other people, the bot, edits) stays in Slack."""
+        thread_ts, user, channel = event.get("thread_ts"), event.get("user"), event.get("channel")
+        if event.get("subtype") or event.get("bot_id") or not (thread_ts and user and channel):
+            return
+        if thread_ts == event.get("ts"):
+            return
+        found = await self.redis.get(thread_key(channel, thread_ts))
+        if not found:
+            return
+        conversation_id = str(found)
+        if (await load_lead(self.redis, conversation_id)).taken_by != user:
+            return
+        event_id = body.get("event_id")
+        if event_id and not await self.redis.set(
+            event_key(event_id), "1", nx=True, ex=EVENT_TTL_SECONDS
+        ):
+            log.info("slack: event %s was handled before (a retry); skipped", event_id)
+            return
+        conv = await self.store.load(conversation_id)
+        problem = None
+        if conv is None:
+            problem = "the prospect's data was erased"
+        elif (sender := self.services.senders.get(conv.channel)) is None:
+            problem = f"this process has no sender for {conv.channel} prospects"
+        else:
+            try:
+                await sender.deliver(conv, [Say(unescape(str(event.get("text") or "")))])
+            except Exception as exc:  # the prospect's channel failed: say so where they typed
+                log.exception("slack: relay to %s failed", conversation_id)
+                problem = f"{type(exc).__name__}: {exc}"
+        if problem:
+            await client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts,
+                text=f"⚠️ Not delivered to the prospect: {escape(problem)}",
+            )  # fmt: skip
+
+    async def command(self, ack: Any, command: dict[str, Any]) -> None:
+        words = str(command.get("text") or "").split()
+        if words[:1] != ["stats"]:
+            await ack(
+                response_type="ephemeral",
+                text="Usage: `/ladder stats [flow]`: today's funnel for each flow.",
+            )
+            return
+        summary = await today_funnel(
+            self.redis, self.services.clock.now(), words[1] if len(words) > 1 else None
+        )
+        await ack(response_type="ephemeral", text=summary.text())
+
+    async def _to_prospect(self, client: AsyncWebClient, press: Press, outcome: Outcome) -> None:
+        """What the bot says to the prospect on a take-over or hand-back, if anything."""
+        actions: tuple[Action, ...] = outcome.actions
+        sender: Sender | None = self.services.senders.get(outcome.conversation.channel)
+        if actions and sender is not None:
+            await sender.deliver(outcome.conversation, actions)
+
+    async def _refresh(self, client: AsyncWebClient, press: Press) -> None:
+        """Redraw the pressed alert with the current status and buttons."""
+        lead = await load_lead(self.redis, press.conversation)
+        await client.chat_update(
+            channel=press.channel, ts=press.ts, text=press.text,
+            blocks=with_lead(press.blocks, press.conversation, lead),
+        )  # fmt: skip
+
+    async def _tell(self, client: AsyncWebClient, press: Press, text: str) -> None:
+        """A message only the presser sees."""
+        await client.chat_postEphemeral(channel=press.channel, user=press.user, text=text)
+
+
+def build_app(services: Services) -> AsyncApp:
+    """The slack-bolt app: verifies signatures, answers url_verification, runs the listeners
+    before answering Slack (they are short), ignores the bot's own messages."""
+    settings = services.settings
+    app = AsyncApp(
+        name="ladderbot",
+        signing_secret=settings.slack_signing_secret,
+        client=web_client(settings),
+        process_before_response=True,
+    )
+    Interactions(services).register(app)
+    return app
+
+
+def routes(services: Services) -> list[BaseRoute]:
+    """POST /slack/events in mode "app"; nothing otherwise."""
+    settings = services.settings
+    log.info(startup_message(settings))
+    if slack_mode(settings) != SlackMode.APP:
+        return []
+    if not settings.slack_signing_secret:
+
+        async def unverifiable(_: Request) -> Response:
+            return JSONResponse(
+                {"error": "SLACK_SIGNING_SECRET is not set: Slack requests cannot be verified"},
+                status_code=503,
+            )
+
+        return [Route("/slack/events", unverifiable, methods=["POST"])]
+    handler = AsyncSlackRequestHandler(build_app(services))
+
+    async def events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    return [Route("/slack/events", events, methods=["POST"])]

@@ -1,0 +1,611 @@
+"""Slack end to end: a real redis-server, the fake Slack server driven through the real
+slack-sdk clients, and signed requests to the real web app served by uvicorn on 127.0.0.1.
+The prospect's side is a recording Sender (a double of the channel port)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from redis.asyncio import Redis
+
+from bot.app import Services, build
+from bot.channels import slack
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.model import Action, Conversation, Profile, Say, Start, Status, Stop, Text
+from bot.web import create_app
+from storage import keys
+from storage.connect import connect
+from storage.outbox import Outbox, OutboxPolicy
+from tests.fakes.slack_api import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    Message,
+    button_press,
+    sign,
+    slash_command,
+)
+
+FLOW = """\
+flow: slack-test
+title: Slack test ladder
+alerts: {slack_channel: "#sales-leads", on: [completed, email_given]}
+steps:
+  - id: role
+    kind: survey
+    ask: "What's your role?"
+    choices: [Founder, Sales lead]
+    save_as: role
+  - id: email
+    kind: input
+    ask: "Where should we send it?"
+    validate: email
+    save_as: email
+  - id: offer
+    kind: survey
+    ask: "Shall we talk?"
+    choices: [Yes, Later]
+    save_as: talk
+  - id: done
+    kind: end
+    say: "Thanks {first_name}!"
+"""
+POLICY = OutboxPolicy(max_attempts=4, backoff=0.05, max_backoff=0.2, lease=0.6)
+ANN = Profile(first_name="Ann", last_name="Lee <!channel>", username="annlee")
+SALES = "U0SALES"
+
+
+class Prospects:
+    """The prospects' channel as a recording Sender: what each conversation was told."""
+
+    def __init__(self) -> None:
+        self.told: dict[str, list[Action]] = {}
+
+    async def deliver(self, conversation: Conversation, actions: Sequence[Action]) -> None:
+        self.told.setdefault(conversation.id, []).extend(actions)
+
+    def texts(self, conversation_id: str) -> list[str]:
+        return [a.text for a in self.told.get(conversation_id, []) if isinstance(a, Say)]
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as server:
+        yield server
+
+
+@pytest.fixture
+def flows_dir(tmp_path: Path) -> Path:
+    (tmp_path / "slack-test.yaml").write_text(FLOW)
+    return tmp_path
+
+
+def settings_for(flows: Path, **changes: object) -> Settings:
+    base = replace(
+        Settings.from_env(),
+        flows_dir=flows,
+        default_flow=None,
+        telegram_token=None,
+        slack_bot_token=None,
+        slack_signing_secret=None,
+        slack_webhook_url=None,
+        slack_channel=None,
+        dashboard_token=None,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def services(redis: Redis, fake_slack: FakeSlack, flows_dir: Path) -> Services:
+    settings = settings_for(
+        flows_dir,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=fake_slack.url,
+    )
+    built = await build(settings, clock=ManualClock(), redis=redis)
+    built.senders["telegram"] = Prospects()
+    return built
+
+
+def prospects(services: Services) -> Prospects:
+    sender = services.senders["telegram"]
+    assert isinstance(sender, Prospects)
+    return sender
+
+
+@pytest.fixture
+async def web(services: Services) -> AsyncIterator[str]:
+    """The real web app on a free loopback port, in this test's event loop."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(create_app(services), log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+        await asyncio.sleep(0.005)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    await task
+
+
+async def post(
+    web: str, body: bytes, *, kind: str = "form", secret: str = SIGNING_SECRET, age: int = 0
+) -> httpx.Response:
+    """POST a body to /slack/events signed as Slack would (`age` seconds ago)."""
+    content_type = "application/json" if kind == "json" else "application/x-www-form-urlencoded"
+    headers = {"Content-Type": content_type, **sign(body, int(time.time()) - age, secret)}
+    async with httpx.AsyncClient() as client:
+        return await client.post(f"{web}/slack/events", content=body, headers=headers)
+
+
+async def to_email_alert(services: Services, chat: str = "42") -> str:
+    """Walk a prospect to the email_given alert; returns the conversation id."""
+    conv = f"telegram:{chat}"
+    await services.ladder.handle(conv, Start("linkedin-ads"), profile=ANN)
+    await services.ladder.handle(conv, Text("Founder"))
+    await services.ladder.handle(conv, Text("ann@example.com"))
+    return conv
+
+
+async def deliver(services: Services, rounds: int = 1) -> int:
+    handler = slack.outbox_handler(services)
+    assert handler is not None
+    outbox = Outbox(services.redis, "test", POLICY)
+    return sum([await outbox.deliver_once(handler) for _ in range(rounds)])
+
+
+async def alert_message(services: Services, fake_slack: FakeSlack) -> Message:
+    conv = await to_email_alert(services)
+    assert await deliver(services) == 1
+    [message] = fake_slack.messages("#sales-leads")
+    assert (await slack.load_lead(services.redis, conv)).ts == message.ts
+    return message
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+async def test_an_alert_shows_everything_a_salesperson_needs(
+    services: Services, fake_slack: FakeSlack
+) -> None:
+    message = await alert_message(services, fake_slack)
+    [call] = fake_slack.calls("chat.postMessage")
+    assert call.token == BOT_TOKEN and call.args["channel"] == "#sales-leads"
+    shown = message.mrkdwn()
+    assert "*Prospect*\nAnn Lee &lt;!channel&gt; (@annlee)" in shown  # escaped: no @channel
+    assert message.text == "Lead: Ann Lee &lt;!channel&gt; said yes: email_given"
+    assert "linkedin-ads" in shown  # source
+    assert "• role: Founder" in shown and "• email: ann@example.com" in shown
+    assert "_score" not in shown
+    assert "*role_answered*" in shown and "*email_given*" in shown  # the ladder
+    assert "<!date^1796115600^" in shown  # commitment times as Slack dates (2026-12-01 09:00)
+    assert "*Lead score*\n15" in shown
+    assert "Slack test ladder (`slack-test` v1)" in shown
+    assert "said yes: email_given" in shown
+    assert [b["action_id"] for b in message.buttons()] == [
+        slack.CLAIM,
+        slack.TAKE_OVER,
+        slack.NOT_A_FIT,
+    ]
+    assert {b["value"] for b in message.buttons()} == {"telegram:42"}
+
+
+async def test_completed_alert_names_the_reason(services: Services, fake_slack: FakeSlack) -> None:
+    conv = await to_email_alert(services)
+    await services.ladder.handle(conv, Text("Yes"))
+    assert await deliver(services) == 2
+    first, second = fake_slack.messages("#sales-leads")
+    assert "said yes: email_given" in first.text
+    assert "completed the ladder" in second.text
+    assert "• talk: Yes" in second.mrkdwn()
+
+
+async def test_the_default_channel_is_used_when_the_flow_names_none(
+    redis: Redis, fake_slack: FakeSlack, flows_dir: Path
+) -> None:
+    (flows_dir / "slack-test.yaml").write_text(FLOW.replace('slack_channel: "#sales-leads", ', ""))
+    settings = settings_for(
+        flows_dir, slack_bot_token=BOT_TOKEN, slack_api_url=fake_slack.url,
+        slack_channel="#default-leads",
+    )  # fmt: skip
+    services = await build(settings, clock=ManualClock(), redis=redis)
+    await to_email_alert(services)
+    assert await deliver(services) == 1
+    assert len(fake_slack.messages("#default-leads")) == 1
+
+
+async def test_an_alert_without_any_channel_is_dead_lettered_with_the_reason(
+    redis: Redis, fake_slack: FakeSlack, flows_dir: Path
+) -> None:
+    (flows_dir / "slack-test.yaml").write_text(FLOW.replace('slack_channel: "#sales-leads", ', ""))
+    settings = settings_for(flows_dir, slack_bot_token=BOT_TOKEN, slack_api_url=fake_slack.url)
+    services = await build(settings, clock=ManualClock(), redis=redis)
+    await to_email_alert(services)
+    assert await deliver(services) == 0
+    [dead] = await Outbox(redis, "test").dead_letters()
+    assert "no Slack channel" in dead.error and "SLACK_CHANNEL" in dead.error
+    assert fake_slack.calls("chat.postMessage") == []
+
+
+async def test_a_malformed_alert_is_dead_lettered_not_retried(
+    services: Services, fake_slack: FakeSlack
+) -> None:
+    await services.redis.xadd(keys.OUTBOX, {"kind": "alert", "key": "bad", "body": "{not json"})
+    await services.redis.xadd(keys.OUTBOX, {"kind": "alert", "key": "bad2", "body": '{"x": 1}'})
+    await services.redis.xadd(keys.OUTBOX, {"kind": "fax", "key": "bad3", "body": "{}"})
+    assert await deliver(services) == 0
+    errors = [d.error for d in await Outbox(services.redis, "test").dead_letters()]
+    assert "body is not JSON" in errors[0]
+    assert "not a valid alert body" in errors[1]
+    assert "kind 'fax'" in errors[2]
+    assert fake_slack.calls("chat.postMessage") == []
+
+
+async def test_slack_500_then_429_then_success_posts_one_message(
+    services: Services, fake_slack: FakeSlack
+) -> None:
+    await to_email_alert(services)
+    fake_slack.fail_next("chat.postMessage", 500)
+    fake_slack.fail_next("chat.postMessage", 429, retry_after=1, error="ratelimited")
+    handler = slack.outbox_handler(services)
+    assert handler is not None
+    outbox = Outbox(services.redis, "test", POLICY)
+    started = time.monotonic()
+    while not fake_slack.messages("#sales-leads") and time.monotonic() - started < 5:
+        await outbox.deliver_once(handler)
+        await asyncio.sleep(0.02)
+    calls = fake_slack.calls("chat.postMessage")
+    assert len(calls) == 3
+    assert calls[2].at - calls[1].at >= 1.0  # Retry-After: 1 was honoured
+    for _ in range(3):
+        await outbox.deliver_once(handler)
+    assert len(fake_slack.messages("#sales-leads")) == 1
+    assert await outbox.backlog() == 0 and await outbox.dead_count() == 0
+
+
+async def test_a_channel_slack_does_not_know_is_dead_lettered(
+    services: Services, fake_slack: FakeSlack
+) -> None:
+    await to_email_alert(services)
+    fake_slack.fail_next("chat.postMessage", 200, error="channel_not_found")
+    assert await deliver(services) == 0
+    [dead] = await Outbox(services.redis, "test").dead_letters()
+    assert dead.error == "Slack refused: channel_not_found"
+
+
+async def test_two_consumers_post_exactly_one_message_per_alert(
+    services: Services, fake_slack: FakeSlack, redis_url: str
+) -> None:
+    for n in range(15):
+        await to_email_alert(services, chat=str(100 + n))
+    other_redis = connect(redis_url)
+    try:
+        other = replace(services, redis=other_redis)
+        one_at_a_time = replace(POLICY, batch=1)
+        consumers = [
+            (Outbox(services.redis, "a", one_at_a_time), slack.outbox_handler(services)),
+            (Outbox(other_redis, "b", one_at_a_time), slack.outbox_handler(other)),
+        ]
+
+        async def run(outbox: Outbox, handler: slack.SlackDelivery | None) -> int:
+            assert handler is not None
+            total = 0
+            while await outbox.backlog():
+                total += await outbox.deliver_once(handler)
+            return total
+
+        counts = await asyncio.gather(*(run(o, h) for o, h in consumers))
+    finally:
+        await other_redis.aclose()
+    posted = fake_slack.messages("#sales-leads")
+    assert len(posted) == 15 == sum(counts)
+    assert len({b["value"] for m in posted for b in m.buttons()}) == 15
+    assert all(counts), counts
+
+
+CONSUMER = """
+import asyncio, dataclasses, sys
+from bot.app import build
+from bot.channels import slack
+from bot.clock import ManualClock
+from bot.config import Settings
+from storage.outbox import Outbox, OutboxPolicy
+
+async def main():
+    settings = dataclasses.replace(Settings.from_env(), slack_bot_token=sys.argv[1],
+                                   slack_api_url=sys.argv[2], telegram_token=None)
+    services = await build(settings, clock=ManualClock())
+    print("ready", flush=True)
+    await Outbox(services.redis, "doomed", OutboxPolicy(lease=30)).deliver_once(
+        slack.outbox_handler(services))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_consumer_killed_mid_delivery_is_replaced_by_another(
+    services: Services, fake_slack: FakeSlack, redis_url: str, flows_dir: Path
+) -> None:
+    await to_email_alert(services)
+    arrived = fake_slack.hold("chat.postMessage")
+    env = {**os.environ, "REDIS_URL": redis_url, "FLOWS_DIR": str(flows_dir)}
+    doomed = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CONSUMER, BOT_TOKEN, fake_slack.url, env=env,
+        cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    try:
+        assert await asyncio.to_thread(arrived.wait, 30), "the consumer never called Slack"
+    finally:
+        doomed.send_signal(signal.SIGKILL)
+        await doomed.wait()
+    fake_slack.release("chat.postMessage", process=False)  # Slack never got to it
+    assert fake_slack.messages("#sales-leads") == []
+    survivor = Outbox(services.redis, "survivor", POLICY)
+    handler = slack.outbox_handler(services)
+    assert handler is not None
+    assert await survivor.deliver_once(handler) == 0  # the item is still leased to the dead one
+    await asyncio.sleep(POLICY.lease)
+    assert await survivor.deliver_once(handler) == 1
+    assert len(fake_slack.messages("#sales-leads")) == 1
+    assert len(fake_slack.calls("chat.postMessage")) == 2
+    assert await survivor.backlog() == 0
+
+
+# --- buttons -------------------------------------------------------------------------------------
+
+
+async def test_claim_updates_the_alert_and_a_second_claim_is_refused_politely(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    original = Message(**vars(message))  # as everyone's screen still shows it
+    response = await post(web, button_press(message, slack.CLAIM, "U1"))
+    assert response.status_code == 200
+    [updated] = fake_slack.messages("#sales-leads")
+    assert "Claimed by <@U1>" in updated.mrkdwn()
+    assert slack.CLAIM not in [b["action_id"] for b in updated.buttons()]
+    assert "*Answers*" in updated.mrkdwn()  # the alert itself is kept
+    response = await post(web, button_press(original, slack.CLAIM, "U2"))
+    assert response.status_code == 200
+    [refusal] = fake_slack.ephemeral()
+    assert refusal["user"] == "U2" and "<@U1> has already claimed" in refusal["text"]
+    assert (await slack.load_lead(services.redis, "telegram:42")).claimed_by == "U1"
+    assert len(fake_slack.calls("chat.update")) == 1
+
+
+async def test_simultaneous_claims_have_one_winner(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    users = [f"U{n}" for n in range(8)]
+    await asyncio.gather(*(post(web, button_press(message, slack.CLAIM, u)) for u in users))
+    winner = (await slack.load_lead(services.redis, "telegram:42")).claimed_by
+    assert winner in users
+    assert sorted(e["user"] for e in fake_slack.ephemeral()) == sorted(set(users) - {winner})
+
+
+async def test_take_over_relays_both_ways_and_hand_back_resumes(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    conv = "telegram:42"
+    assert (await post(web, button_press(message, slack.TAKE_OVER, SALES))).status_code == 200
+    stored = await services.ladder.store.load(conv)
+    assert stored is not None and stored.status == Status.PAUSED
+    [note] = fake_slack.messages("#sales-leads", thread_ts=message.ts)
+    assert f"<@{SALES}> took over the chat with Ann Lee" in note.text
+    [alert] = fake_slack.messages("#sales-leads")
+    assert [b["action_id"] for b in alert.buttons()] == [slack.HAND_BACK, slack.NOT_A_FIT]
+    assert f"<@{SALES}> is chatting" in alert.mrkdwn()
+
+    # the prospect writes: it reaches the thread through the outbox
+    await services.ladder.handle(conv, Text("Is there a discount?"))
+    assert await deliver(services) == 1
+    relayed = fake_slack.messages("#sales-leads", thread_ts=message.ts)[-1]
+    assert relayed.text == "💬 *Ann Lee &lt;!channel&gt;:* Is there a discount?"
+
+    # the salesperson answers in the thread: it reaches the prospect
+    reply = fake_slack.user_reply(message, SALES, "Yes: 20% &amp; free setup", "Ev1")
+    assert (await post(web, json.dumps(reply).encode(), kind="json")).status_code == 200
+    assert prospects(services).texts(conv)[-1] == "Yes: 20% & free setup"
+
+    # hand back: the flow continues where it was
+    [alert] = fake_slack.messages("#sales-leads")
+    assert (await post(web, button_press(alert, slack.HAND_BACK, SALES))).status_code == 200
+    stored = await services.ladder.store.load(conv)
+    assert stored is not None and stored.status == Status.ACTIVE and stored.step == "offer"
+    assert "handed the chat back" in fake_slack.messages("#sales-leads", message.ts)[-1].text
+    [alert] = fake_slack.messages("#sales-leads")
+    assert slack.TAKE_OVER in [b["action_id"] for b in alert.buttons()]
+    outcome = await services.ladder.handle(conv, Text("Yes"))
+    assert outcome.conversation.status == Status.COMPLETED
+
+
+async def test_thread_messages_not_from_the_taker_stay_in_slack(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    conv = "telegram:42"
+    colleague = fake_slack.user_reply(message, "U0OTHER", "Before take-over", "Ev0")
+    assert (await post(web, json.dumps(colleague).encode(), kind="json")).status_code == 200
+    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    told = len(prospects(services).texts(conv))
+    colleague = fake_slack.user_reply(message, "U0OTHER", "I know them!", "Ev1")
+    assert (await post(web, json.dumps(colleague).encode(), kind="json")).status_code == 200
+    bot_echo = fake_slack.user_reply(message, SALES, "from the bot", "Ev2")
+    bot_echo["event"]["bot_id"] = "BBOT"
+    assert (await post(web, json.dumps(bot_echo).encode(), kind="json")).status_code == 200
+    assert len(prospects(services).texts(conv)) == told
+
+
+async def test_a_duplicate_event_is_relayed_once(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    reply = json.dumps(fake_slack.user_reply(message, SALES, "Hello Ann", "EvSame")).encode()
+    for _ in range(3):  # Slack retries when it thinks we were slow
+        assert (await post(web, reply, kind="json")).status_code == 200
+    assert prospects(services).texts("telegram:42").count("Hello Ann") == 1
+
+
+async def test_a_reply_that_cannot_reach_the_prospect_is_reported_in_the_thread(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    del services.senders["telegram"]
+    reply = fake_slack.user_reply(message, SALES, "Hello?", "Ev9")
+    assert (await post(web, json.dumps(reply).encode(), kind="json")).status_code == 200
+    warning = fake_slack.messages("#sales-leads", thread_ts=message.ts)[-1]
+    assert "Not delivered to the prospect" in warning.text and "telegram" in warning.text
+
+
+async def test_not_a_fit_marks_the_lead_once(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    original = Message(**vars(message))
+    await post(web, button_press(message, slack.NOT_A_FIT, "U1"))
+    [alert] = fake_slack.messages("#sales-leads")
+    assert "Not a fit, says <@U1>" in alert.mrkdwn() and alert.buttons() == []
+    await post(web, button_press(original, slack.NOT_A_FIT, "U2"))
+    assert "<@U1> has already marked" in fake_slack.ephemeral()[0]["text"]
+
+
+async def test_taking_over_an_opted_out_prospect_is_refused(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    await services.ladder.handle("telegram:42", Stop())
+    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    assert "conversation is stopped" in fake_slack.ephemeral()[0]["text"]
+    assert (await slack.load_lead(services.redis, "telegram:42")).taken_by == ""
+
+
+async def test_bad_or_stale_signatures_get_401_and_change_nothing(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    before = fake_slack.calls()
+    press = button_press(message, slack.TAKE_OVER, SALES)
+    assert (await post(web, press, secret="not-the-secret")).status_code == 401
+    assert (await post(web, press, age=6 * 60)).status_code == 401  # older than 5 minutes
+    async with httpx.AsyncClient() as client:  # not signed at all
+        unsigned = await client.post(f"{web}/slack/events", content=press)
+    assert unsigned.status_code == 401
+    reply = json.dumps(fake_slack.user_reply(message, SALES, "hi", "EvX")).encode()
+    assert (await post(web, reply, kind="json", secret="nope")).status_code == 401
+    assert fake_slack.calls() == before
+    assert await slack.load_lead(services.redis, "telegram:42") == slack.Lead(
+        channel=message.channel, ts=message.ts
+    )
+    stored = await services.ladder.store.load("telegram:42")
+    assert stored is not None and stored.status == Status.ACTIVE
+    assert not await services.redis.exists(slack.event_key("EvX"))
+
+
+async def test_url_verification_echoes_the_challenge(services: Services, web: str) -> None:
+    body = json.dumps({"type": "url_verification", "challenge": "c-123", "token": "x"}).encode()
+    response = await post(web, body, kind="json")
+    assert response.status_code == 200 and response.json() == {"challenge": "c-123"}
+
+
+async def test_ladder_stats_shows_todays_funnel(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    await to_email_alert(services)
+    response = await post(web, slash_command("stats"))
+    assert response.status_code == 200
+    text = response.json()["text"]
+    assert "*slack-test*: 1 started, 0 completed" in text
+    assert "email: 1 reached, 1 committed" in text
+    usage = await post(web, slash_command("help"))
+    assert "Usage: `/ladder stats" in usage.json()["text"]
+
+
+# --- modes ---------------------------------------------------------------------------------------
+
+
+def test_the_mode_follows_the_settings(tmp_path: Path) -> None:
+    none = settings_for(tmp_path)
+    webhook = replace(none, slack_webhook_url="http://127.0.0.1:9/hook")
+    app = replace(webhook, slack_bot_token="xoxb-1", slack_signing_secret="s")
+    assert (slack.slack_mode(none), slack.slack_mode(webhook), slack.slack_mode(app)) == (
+        "none", "webhook", "app"
+    )  # fmt: skip
+    assert "Slack mode: none" in slack.startup_message(none)
+    assert "Slack mode: webhook" in slack.startup_message(webhook)
+    assert "Slack mode: app" in slack.startup_message(app)
+    assert "503" in slack.startup_message(replace(app, slack_signing_secret=None))
+
+
+async def test_app_mode_without_a_signing_secret_refuses_slack_requests(
+    services: Services, web: str
+) -> None:
+    services_without = replace(
+        services, settings=replace(services.settings, slack_signing_secret=None)
+    )
+    [route] = slack.routes(services_without)
+    app = create_app(services_without)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+        response = await client.post("http://ladder/slack/events", content=b"{}")
+    assert response.status_code == 503 and "SLACK_SIGNING_SECRET" in response.json()["error"]
+    assert route.path == "/slack/events"  # type: ignore[attr-defined]
+
+
+async def test_no_slack_leaves_alerts_waiting_in_the_outbox(redis: Redis, flows_dir: Path) -> None:
+    services = await build(settings_for(flows_dir), clock=ManualClock(), redis=redis)
+    assert slack.outbox_handler(services) is None and slack.routes(services) == []
+    await to_email_alert(services)
+    assert await redis.xlen(keys.OUTBOX) == 1
+
+
+async def test_webhook_mode_posts_alerts_without_buttons_and_retries_a_429(
+    redis: Redis, fake_slack: FakeSlack, flows_dir: Path
+) -> None:
+    settings = settings_for(flows_dir, slack_webhook_url=fake_slack.webhook_url)
+    services = await build(settings, clock=ManualClock(), redis=redis)
+    assert slack.routes(services) == []
+    fake_slack.fail_next("webhook", 429, retry_after=1, error="rate_limited")
+    await to_email_alert(services)
+    handler = slack.outbox_handler(services)
+    assert handler is not None
+    outbox = Outbox(redis, "test", POLICY)
+    started = time.monotonic()
+    while not fake_slack.webhook_posts() and time.monotonic() - started < 5:
+        await outbox.deliver_once(handler)
+        await asyncio.sleep(0.02)
+    [posted] = fake_slack.webhook_posts()
+    assert posted["text"] == "Lead: Ann Lee &lt;!channel&gt; said yes: email_given"
+    assert all(block["type"] != "actions" for block in posted["blocks"])
+    assert "• email: ann@example.com" in Message("hook", "0", "", posted["blocks"]).mrkdwn()
+    first, second = fake_slack.calls("webhook")
+    assert second.at - first.at >= 1.0
+    assert fake_slack.calls("chat.postMessage") == []
+
+
+async def test_webhook_mode_dead_letters_a_revoked_webhook(
+    redis: Redis, fake_slack: FakeSlack, flows_dir: Path
+) -> None:
+    settings = settings_for(flows_dir, slack_webhook_url=fake_slack.webhook_url)
+    services = await build(settings, clock=ManualClock(), redis=redis)
+    fake_slack.fail_next("webhook", 404, error="no_service")
+    await to_email_alert(services)
+    assert await deliver(services) == 0
+    [dead] = await Outbox(redis, "test").dead_letters()
+    assert dead.error == "incoming webhook answered 404: no_service"
