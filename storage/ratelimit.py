@@ -58,16 +58,10 @@ class Rate:
         return self.interval_us * (self.burst - 1)
 
 
-CHAT_RATE = Rate(1.0, burst=3)  # Telegram: "avoid more than one message per second" per chat
-BOT_RATE = Rate(30.0, burst=30)  # Telegram: about 30 messages per second per bot
-
-
 class FloodLimiter:
     """Per-chat and per-bot send limits for one bot (`bot` names it, e.g. its numeric id)."""
 
-    def __init__(
-        self, redis: Redis, bot: str, per_chat: Rate = CHAT_RATE, per_bot: Rate = BOT_RATE
-    ) -> None:
+    def __init__(self, redis: Redis, bot: str, *, per_chat: Rate, per_bot: Rate) -> None:
         self.redis = redis
         self.bot = bot
         self.per_chat = per_chat

@@ -64,7 +64,7 @@ from bot.model import (
 from bot.service import Ladder, Outcome
 from storage import keys
 from storage.links import LinkStore, TrackedLink
-from storage.ratelimit import FloodLimiter
+from storage.ratelimit import FloodLimiter, Rate
 from storage.redis import SEEN_TTL_SECONDS
 
 log = logging.getLogger("ladderbot.telegram")
@@ -73,6 +73,7 @@ CHANNEL = "telegram"
 SIGNATURE_CHARS = 10
 FORGET = "!forget"  # pseudo-step of the /forget confirmation buttons; no flow step looks like it
 SEND_ATTEMPTS = 5
+CHAT_BURST = 3  # a step's few messages go out together; then the chat rate applies
 KEYBOARD_TTL_SECONDS = 30 * 24 * 3600
 ALLOWED_UPDATES = ["message", "callback_query"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -419,7 +420,14 @@ class TelegramChannel:
             secret=settings.secret,
             public_url=settings.public_url,
             documents=settings.flows_dir,
-            limiter=FloodLimiter(services.redis, bot.token.split(":", 1)[0]),
+            limiter=FloodLimiter(
+                services.redis,
+                bot.token.split(":", 1)[0],
+                per_chat=Rate(settings.telegram_chat_rate, burst=CHAT_BURST),
+                per_bot=Rate(
+                    settings.telegram_bot_rate, burst=max(1, int(settings.telegram_bot_rate))
+                ),
+            ),
         )
         return cls(services.ladder, sender, webhook_secret(settings))
 

@@ -17,7 +17,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 TOKEN = "123456:TEST-token"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Ladder", "username": "ladder_test_bot"}
@@ -119,8 +121,7 @@ class FakeTelegram:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> FakeTelegram:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        sock, _ = listening_socket()
         self.port = sock.getsockname()[1]
         app = Starlette(
             routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])]
@@ -417,3 +418,27 @@ class Prospect:
     @property
     def last(self) -> Sent:
         return self.messages()[-1]
+
+
+def listening_socket() -> tuple[socket.socket, str]:
+    """A socket bound to a free loopback port, and its base url (known before serving)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp, sock: socket.socket) -> AsyncIterator[None]:
+    """Run `app` with uvicorn on `sock` in this event loop, like a web process; stop on exit."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("uvicorn stopped before it started")
+        await asyncio.sleep(0.005)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
