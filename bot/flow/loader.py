@@ -213,6 +213,14 @@ def _suggest(word: str, options: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _a(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _either(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
 def _describe(node: Node) -> str:
     if isinstance(node, MappingNode):
         return "a mapping"
@@ -221,6 +229,19 @@ def _describe(node: Node) -> str:
     if node.tag == _NULL:
         return "nothing"
     return repr(str(node.value))
+
+
+def _step_name(node: Node, index: int) -> str:
+    """How problems name a step: by its id when it has a good one, else by its number."""
+    if isinstance(node, MappingNode):
+        for key, value in node.value:
+            if (
+                key.value == "id"
+                and isinstance(value, ScalarNode)
+                and STEP_ID.fullmatch(str(value.value))
+            ):
+                return f"step {value.value!r}"
+    return f"step {index + 1}"
 
 
 @dataclass(frozen=True)
@@ -576,7 +597,10 @@ class _Reader:
                         fields[extra].key, where, f"`{extra}` and `nudges` do not mix: use one"
                     )
             found = []
-            for item in self.items(fields["nudges"].value, where, "nudges"):
+            items = self.items(fields["nudges"].value, where, "nudges")
+            if not items:
+                self.error(fields["nudges"].value, where, "`nudges` is empty")
+            for item in items:
                 nudge = self.fields(item, f"{where}: nudge", ("after", "say"), ("after", "say"))
                 if nudge is None or "after" not in nudge or "say" not in nudge:
                     continue
@@ -626,8 +650,8 @@ class _Reader:
             return []
         steps: list[Step] = []
         seen: set[str] = set()
-        for item in node.value:
-            step = self.step(item, len(steps), follow_up)
+        for index, item in enumerate(node.value):
+            step = self.step(item, index, follow_up)
             if step is None:
                 continue
             if step.id in seen:
@@ -638,7 +662,7 @@ class _Reader:
         return steps
 
     def step(self, node: Node, index: int, follow_up: FollowUp | None) -> Step | None:
-        where = f"step {index + 1}"
+        where = _step_name(node, index)
         fields = self.fields(node, where, STEP_KEYS, required=("id",))
         if fields is None or "id" not in fields:
             return None
@@ -651,14 +675,16 @@ class _Reader:
         kind = self.kind(fields, where)
         for key, entry in fields.items():
             if kind not in STEP_KEYS[key]:
-                kinds = ", ".join(k for k in StepKind if k in STEP_KEYS[key])
-                hint = "" if "kind" in fields else f" (without `kind:` this is a {kind} step)"
+                kinds = _either([k for k in StepKind if k in STEP_KEYS[key]])
+                hint = (
+                    "" if "kind" in fields else f" (without `kind:` this is {_a(kind)} {kind} step)"
+                )
                 self.error(entry.key, where, f"`{key}` only applies to {kinds} steps{hint}")
         for key in _NEEDS.get(kind, ()):
             if key not in fields:
-                self.error(node, where, f"a {kind} step needs `{key}`")
+                self.error(node, where, f"{_a(kind)} {kind} step needs `{key}`")
         if kind in (StepKind.MESSAGE, StepKind.RESOURCE) and not {"say", "ask"} & set(fields):
-            self.error(node, where, f"a {kind} step needs `say` or `ask` (what the bot sends)")
+            self.error(node, where, f"{_a(kind)} {kind} step needs `say` or `ask` (what it sends)")
 
         def get(key: str) -> Node | None:
             found = fields.get(key) if fields else None
@@ -933,15 +959,15 @@ class _Reader:
                     "kept for the webinar's slots",
                 )
                 continue
+            if any(c.label.strip().casefold() == choice.label.strip().casefold() for c in choices):
+                self.error(item, where, f"choice {choice.label!r} is listed twice in this step")
+                continue
             if any(c.id == choice.id for c in choices):
                 self.error(
                     item,
                     where,
                     f"choice id {choice.id!r} is used twice in this step (give one an `id`)",
                 )
-                continue
-            if any(c.label.strip().casefold() == choice.label.strip().casefold() for c in choices):
-                self.error(item, where, f"choice {choice.label!r} is listed twice in this step")
                 continue
             choices.append(choice)
         return tuple(choices)

@@ -1,0 +1,663 @@
+"""The flow loader: every step kind and validator parses and is normalised; every structural
+problem is reported at its file:line:col; any text gives a Flow or FlowErrors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from textwrap import dedent, indent
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.errors import FlowErrors
+from bot.flow.loader import load_flow, parse_duration, parse_flow, slug, validate_paths
+from bot.flow.model import Condition, Flow, FollowUp, Nudge, Route, StepKind, Validator, Variant
+from tests.flow.conftest import EXAMPLES
+
+Problems = Callable[[str], list[str]]
+Load = Callable[[str], Flow]
+
+HEAD = "flow: t\nsteps:\n"  # steps then start on line 3
+
+
+def with_steps(steps: str) -> str:
+    """A flow `t` whose steps (written flush left) start on line 3, indented by two."""
+    return HEAD + indent(dedent(steps), "  ")
+
+
+# --- the example flows ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_flows_load(path: Path) -> None:
+    flow = load_flow(path)
+    assert flow.file == str(path)
+    assert flow.source == path.read_text(encoding="utf-8")
+    assert flow.alerts.slack_channel and flow.follow_up and flow.follow_up.nudges
+    assert any(r.when for s in flow.steps for r in s.routes), "a conditional go"
+
+
+def test_examples_use_every_step_kind() -> None:
+    kinds = {s.kind for path in EXAMPLES for s in load_flow(path).steps}
+    assert kinds == set(StepKind)
+    assert {load_flow(p).name for p in EXAMPLES} == {"webinar-ladder", "free-trial"}
+
+
+def test_example_webinar_slots_are_in_the_future() -> None:
+    flow = load_flow(next(p for p in EXAMPLES if p.name == "webinar-ladder.yaml"))
+    slots = [slot for s in flow.steps for slot in s.slots]
+    assert slots and min(slots) > datetime(2026, 12, 31, tzinfo=UTC)
+
+
+# --- every step kind, normalised ------------------------------------------------------------
+
+
+def test_survey_choices_from_strings_and_mappings(flow: Load) -> None:
+    loaded = flow(
+        with_steps("""\
+          - id: welcome
+            kind: question
+            ask: "Want our checklist?"
+            choices:
+              - Yes please!
+              - {label: "Not now", id: later, value: no, go: bye, commit: false}
+              - "Café crème, s'il vous plaît — a very long label indeed"
+            save_as: interest
+          - id: bye
+            kind: end
+        """)
+    )
+    welcome = loaded.step("welcome")
+    assert welcome.kind == StepKind.SURVEY
+    yes, later, cafe = welcome.choices
+    assert (yes.id, yes.label, yes.value, yes.commits, yes.routes) == (
+        "yes-please", "Yes please!", "Yes please!", True, ()
+    )  # fmt: skip
+    assert (later.id, later.value, later.commits) == ("later", "no", False)
+    assert later.routes == (Route("bye"),)
+    assert cafe.id == "cafe-creme-s-il-vous-pla"  # accents dropped, 24 characters at most
+    assert (welcome.commitment, welcome.score, welcome.save_as) == (
+        "welcome_answered",
+        5,
+        "interest",
+    )
+    assert loaded.title == "t" and loaded.timezone == "UTC"
+
+
+def test_default_kinds(flow: Load) -> None:
+    loaded = flow(
+        with_steps("""\
+          - {id: a, ask: "Pick one", choices: [x, y]}
+          - {id: b, ask: "Your name?"}
+          - {id: c, say: "Thanks!"}
+          - {id: d, kind: end}
+        """)
+    )
+    assert [s.kind for s in loaded.steps] == [
+        StepKind.SURVEY, StepKind.INPUT, StepKind.MESSAGE, StepKind.END
+    ]  # fmt: skip
+    assert loaded.step("b").validator == Validator("text")
+    assert (loaded.step("b").commitment, loaded.step("b").score) == ("b_given", 10)
+    assert (loaded.step("c").commitment, loaded.step("c").score) == (None, 0)
+
+
+def test_input_validators(flow: Load) -> None:
+    loaded = flow(
+        with_steps("""\
+          - {id: email, ask: "Email?", validate: email, save_as: email}
+          - {id: phone, ask: "Phone?", validate: phone}
+          - {id: size, ask: "Team size?", validate: {type: number, min: 1, max: 500, hint: "1-500"}}
+          - {id: about, ask: "Tell me", validate: {type: text, min: 2, max: 200}}
+          - {id: plain, ask: "Anything", validate: text}
+          - {id: done, kind: end}
+        """)
+    )
+    validators = [s.validator for s in loaded.steps[:5]]
+    assert validators == [
+        Validator("email"),
+        Validator("phone"),
+        Validator("number", 1, 500, "1-500"),
+        Validator("text", 2, 200),
+        Validator("text"),
+    ]
+    assert loaded.step("email").commitment == "email_given"  # named after save_as
+    assert loaded.step("phone").commitment == "phone_given"
+
+
+def test_resource_trial_webinar(flow: Load, tmp_path: Path) -> None:
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "guide.pdf").write_bytes(b"%PDF-1.4")
+    loaded = flow(
+        with_steps("""\
+          - id: guide
+            kind: resource
+            ask: "Here it is"
+            url: https://example.com/guide.pdf
+            document: files/guide.pdf
+            choices: [{label: Skip, id: skip}]
+          - id: demo
+            kind: webinar
+            ask: "Join the demo?"
+            slots: [2027-03-04T16:00:00+01:00, "2027-03-05 10:00:00Z"]
+            duration: 1h30m
+            reminders: [1h, 24h]
+          - id: trial
+            kind: trial
+            ask: "Start a trial?"
+            url: "https://app.example.com/signup?ref={conversation_id}"
+            button: Start now
+          - {id: done, kind: end, say: "Bye {first_name}"}
+        """)
+    )
+    guide, demo, trial, done = loaded.steps
+    assert (guide.url, guide.button, guide.document) == (
+        "https://example.com/guide.pdf", "Open", "files/guide.pdf"
+    )  # fmt: skip
+    assert (guide.commitment, guide.score) == ("resource_opened", 10)
+    assert guide.choices[0].commits is False  # an extra way on records no commitment
+    assert demo.slots == (
+        datetime(2027, 3, 4, 15, tzinfo=UTC),
+        datetime(2027, 3, 5, 10, tzinfo=UTC),
+    )
+    assert demo.duration == timedelta(minutes=90)
+    assert demo.reminders == (timedelta(hours=24), timedelta(hours=1))  # latest first
+    assert (demo.commitment, demo.score) == ("webinar_booked", 30)
+    assert (trial.button, trial.commitment, trial.score) == ("Start now", "trial_started", 40)
+    assert done.say == "Bye {first_name}"
+
+
+def test_conditional_go(flow: Load) -> None:
+    loaded = flow(
+        with_steps("""\
+          - {id: role, ask: "Role?", choices: [Founder, Other], save_as: role}
+          - id: size
+            ask: "Size?"
+            save_as: size
+            go:
+              - {if: {role: Founder, size: {gte: 50, lt: 1000}}, to: big}
+              - {if: {role: [Founder, CEO]}, to: small}
+              - {if: {size: {set: false}}, to: small}
+              - to: big
+          - {id: small, kind: end}
+          - {id: big, kind: end}
+        """)
+    )
+    routes = loaded.step("size").routes
+    assert [r.to for r in routes] == ["big", "small", "small", "big"]
+    assert routes[0].when == (
+        Condition("role", "eq", "Founder"),
+        Condition("size", "gte", 50.0),
+        Condition("size", "lt", 1000.0),
+    )
+    assert routes[1].when == (Condition("role", "in", ("Founder", "CEO")),)
+    assert routes[2].when == (Condition("size", "set", False),)
+    assert routes[0].pos.line == 8 and routes[0].pos.col == 62  # the `to` value
+
+
+def test_follow_up_short_form_becomes_nudges(flow: Load) -> None:
+    loaded = flow(
+        dedent("""\
+        flow: t
+        timezone: Europe/Berlin
+        follow_up:
+          after: 1h30m
+          max: 3
+          say: ["one", "two"]
+          quiet_hours: "21:00-08:00"
+          stale_after: 2h
+        steps:
+          - {id: a, ask: "Name?"}
+          - {id: b, ask: "Email?", follow_up: {after: 10m, say: "still there?"}}
+          - {id: c, ask: "Phone?", follow_up: false}
+          - {id: d, kind: end}
+        """)
+    )
+    hour = timedelta(minutes=90)
+    assert loaded.follow_up == FollowUp(
+        nudges=(Nudge(hour, "one"), Nudge(hour, "two"), Nudge(hour, "one")),
+        drop_after=hour,
+        quiet_hours=(21 * 60, 8 * 60),
+        timezone="Europe/Berlin",
+        stale_after=timedelta(hours=2),
+    )
+    assert loaded.step("a").follow_up is None  # the flow's applies
+    assert loaded.step("b").follow_up == FollowUp(
+        nudges=(Nudge(timedelta(minutes=10), "still there?"),),
+        drop_after=timedelta(minutes=10),
+        quiet_hours=(21 * 60, 8 * 60),  # kept from the flow's
+        timezone="Europe/Berlin",
+        stale_after=timedelta(hours=2),
+    )
+    assert loaded.step("c").follow_up == FollowUp(timezone="Europe/Berlin")  # switched off
+
+
+def test_follow_up_long_form_and_variants(flow: Load) -> None:
+    loaded = flow(
+        dedent("""\
+        flow: t
+        follow_up:
+          nudges: [{after: 1d, say: "a"}, {after: 3d, say: "b"}]
+          drop_after: 1w
+        migrate: {old: a}
+        steps:
+          - id: a
+            ask: "Name?"
+            variants: [{id: short, ask: "Name?"}, {id: long, ask: "What's your name?", weight: 3}]
+          - {id: d, kind: end}
+        """)
+    )
+    assert loaded.follow_up is not None
+    assert loaded.follow_up.nudges == (
+        Nudge(timedelta(days=1), "a"),
+        Nudge(timedelta(days=3), "b"),
+    )
+    assert loaded.follow_up.drop_after == timedelta(weeks=1)
+    assert loaded.migrate == {"old": "a"}
+    assert loaded.step("a").variants == (
+        Variant("short", "Name?"),
+        Variant("long", "What's your name?", 3.0),
+    )
+
+
+def test_yaml_words_stay_text(flow: Load) -> None:
+    """`yes`, `no`, `on` and numbers are labels as written, not booleans or integers."""
+    loaded = flow(
+        with_steps("""\
+          - {id: a, ask: "Ready?", choices: [yes, no, on, 1.0, 2027-01-01]}
+          - {id: d, kind: end}
+        """)
+    )
+    assert [c.label for c in loaded.step("a").choices] == ["yes", "no", "on", "1.0", "2027-01-01"]
+
+
+def test_helpers() -> None:
+    assert parse_duration("1w2d3h4m5s") == timedelta(weeks=1, days=2, hours=3, minutes=4, seconds=5)
+    assert parse_duration("1h 30m") == timedelta(minutes=90)
+    assert parse_duration("") is None
+    assert parse_duration("24") is None
+    assert parse_duration("3m1h") is None  # units largest first
+    assert slug("🚀", "c1") == "c1"
+    assert slug("  Sales lead ", "c1") == "sales-lead"
+
+
+# --- structural problems, each at its exact place --------------------------------------------
+
+
+def test_yaml_syntax_error(problems: Problems) -> None:
+    assert problems("flow: t\nsteps:\n  - id: a\n   ask: x\n") == [
+        "x.yaml:4:4: YAML syntax: expected <block end>, but found '<block mapping start>'"
+    ]
+    assert problems("flow: [t\n") == [
+        "x.yaml:2:1: YAML syntax: expected ',' or ']', but got '<stream end>'"
+    ]
+
+
+def test_not_a_flow(problems: Problems) -> None:
+    assert problems("") == ["x.yaml:1:1: the file is empty: a flow needs `flow:` and `steps:`"]
+    assert problems("- a\n- b\n") == ["x.yaml:1:1: expected a mapping (key: value), got a list"]
+    assert problems("title: x\n") == [
+        "x.yaml:1:1: missing `flow`",
+        "x.yaml:1:1: missing `steps`",
+    ]
+    assert problems("flow: t\nsteps: []\n") == [
+        "x.yaml:2:8: `steps` should be a list of steps, got a list"
+    ]
+
+
+def test_unknown_keys_with_suggestions(problems: Problems) -> None:
+    text = dedent("""\
+        flow: t
+        titel: T
+        steps:
+          - id: a
+            ask: "Name?"
+            sav_as: name
+          - {id: b, kind: end}
+        """)
+    assert problems(text) == [
+        "x.yaml:2:1: unknown key 'titel' (did you mean 'title'?)",
+        "x.yaml:6:5: step 'a': unknown key 'sav_as' (did you mean 'save_as'?)",
+    ]
+
+
+def test_flow_level_values(problems: Problems) -> None:
+    text = dedent("""\
+        flow: Webinar_Ladder
+        flow: again
+        timezone: Europe/Berlinn
+        alerts: {slack_channel: "#x", on: [completd], score_at_least: -1}
+        follow_up: {after: 24, say: hi, quiet_hours: "25:00-08:00", drop_after: 0m}
+        migrate: {gone: nowhere, a: a}
+        steps:
+          - {id: a, kind: end}
+        """)
+    assert problems(text) == [
+        "x.yaml:1:7: `flow` 'Webinar_Ladder' should be 1 to 32 lowercase letters, digits or '-'"
+        " (it goes into /start links)",
+        "x.yaml:2:1: key 'flow' is given twice",
+        "x.yaml:3:11: unknown time zone 'Europe/Berlinn' (did you mean 'Europe/Berlin'?)",
+        "x.yaml:4:36: alerts: 'completd' is neither an event nor a commitment of this flow"
+        " (did you mean 'completed'?)",
+        "x.yaml:4:63: alerts: `score_at_least` should be at least 0, got -1",
+        "x.yaml:5:20: follow_up: `after` '24' is not a duration: write a number with a unit,"
+        " like 30s, 15m, 24h, 2d, 1w or 1h30m",
+        "x.yaml:5:46: follow_up: `quiet_hours` '25:00-08:00' should be two different times like"
+        ' "21:00-08:00" (24-hour clock, from-to)',
+        "x.yaml:5:73: follow_up: `drop_after` should be longer than zero",
+        "x.yaml:6:17: migrate: 'gone' moves to 'nowhere', which is not a step",
+        "x.yaml:6:26: migrate: 'a' is still a step; only removed steps move",
+    ]
+
+
+def test_step_problems(problems: Problems) -> None:
+    text = with_steps("""\
+          - id: Welcome
+          - id: a
+            kind: surveyy
+            ask: [not, text]
+            choices: [x]
+          - id: a
+            kind: end
+          - kind: end
+          - id: b
+            url: https://example.com
+            reminders: [1h]
+          - {id: c, kind: webinar, ask: "When?", slots: ["2027-01-01T10:00:00"]}
+          - {id: d, kind: trial, ask: "Go?", url: "ftp://x"}
+          - {id: e, kind: end}
+        """)
+    assert problems(text) == [
+        "x.yaml:3:9: step 1: `id` 'Welcome' should be lowercase letters, digits, '_' or '-'",
+        "x.yaml:5:11: step 'a': unknown kind 'surveyy' (did you mean 'survey'?); use one of"
+        " survey, input, resource, webinar, trial, message, end",
+        "x.yaml:6:10: step 'a': `ask` should be text, got a list",
+        "x.yaml:8:5: step 'a': this id is used by an earlier step too",
+        "x.yaml:10:5: step 4: missing `id`",
+        "x.yaml:11:5: step 'b': a message step needs `say` or `ask` (what it sends)",
+        "x.yaml:12:5: step 'b': `url` only applies to resource or trial steps (without `kind:`"
+        " this is a message step)",
+        "x.yaml:13:5: step 'b': `reminders` only applies to webinar steps (without `kind:` this"
+        " is a message step)",
+        "x.yaml:14:50: step 'c': slot '2027-01-01T10:00:00' has no time zone: add one, like"
+        " 2027-01-01T10:00:00+01:00",
+        "x.yaml:15:43: step 'd': url 'ftp://x' should start with https://",
+    ]
+
+
+def test_missing_keys_per_kind(problems: Problems) -> None:
+    text = with_steps("""\
+          - {id: b, kind: input}
+          - {id: c, kind: resource, ask: "Here"}
+          - {id: d, kind: webinar, ask: "When?"}
+          - {id: e, kind: trial}
+          - {id: f, kind: message}
+          - {id: g, kind: end}
+          - {id: a, kind: survey, ask: "?"}
+        """)
+    assert problems(text) == [
+        "x.yaml:3:5: step 'b': an input step needs `ask`",
+        "x.yaml:4:5: step 'c': a resource step needs `url`",
+        "x.yaml:5:5: step 'd': a webinar step needs `slots`",
+        "x.yaml:6:5: step 'e': a trial step needs `ask`",
+        "x.yaml:6:5: step 'e': a trial step needs `url`",
+        "x.yaml:7:5: step 'f': a message step needs `say` or `ask` (what it sends)",
+        "x.yaml:9:5: step 'a': a survey step needs `choices`",
+        "x.yaml:9:10: step 'a' is unreachable: no choice or go leads to it from 'b'",
+    ]
+
+
+def test_choice_problems(problems: Problems) -> None:
+    long = "A label far too long for one Telegram button, it goes on and on and on"
+    long_id = "x" * 40
+    text = with_steps(f"""\
+          - id: question-with-a-long-id
+            ask: "Pick"
+            choices:
+              - Yes
+              - "yes"
+              - {{label: Sure, id: "yes"}}
+              - "{long}"
+              - {{label: Fine, id: {long_id}}}
+              - {{label: Okay, id: "Bad Id"}}
+          - id: email
+            kind: input
+            ask: "Email?"
+            choices: [{{label: Skip, commit: true}}]
+          - id: w
+            kind: webinar
+            ask: "?"
+            slots: ["2027-01-01T10:00Z"]
+            choices: [{{label: x, id: slot-x}}]
+          - {{id: e, kind: end}}
+        """)
+    assert problems(text) == [
+        "x.yaml:7:9: step 'question-with-a-long-id': choice 'yes' is listed twice in this step",
+        "x.yaml:8:9: step 'question-with-a-long-id': choice id 'yes' is used twice in this step"
+        " (give one an `id`)",
+        "x.yaml:9:9: step 'question-with-a-long-id': choice 'A label far too long'... is 70"
+        " characters; a Telegram button fits 64",
+        "x.yaml:10:27: step 'question-with-a-long-id': step id + choice id"
+        f" '{long_id}' are 63 bytes; a Telegram button fits 52 (shorten one, or set the choice's"
+        " `id`)",
+        "x.yaml:11:27: step 'question-with-a-long-id': `choice id` 'Bad Id' should be lowercase"
+        " letters, digits, '_' or '-'",
+        "x.yaml:15:37: step 'email': choice 'Skip': buttons on this kind of step are extra ways"
+        ' on (like "Skip") and record no commitment; remove `commit: true`',
+        "x.yaml:20:15: step 'w': choice id 'slot-x': ids starting with 'slot' are kept for the"
+        " webinar's slots",
+    ]
+
+
+def test_value_types(problems: Problems) -> None:
+    text = with_steps("""\
+          - id: a
+            ask: "Size?"
+            validate: {type: numbr, min: x}
+            score: lots
+            commitment: Big Yes
+            save_as: first_name
+          - id: b
+            ask: "Name?"
+            validate: {type: text, min: 5, max: 2.5}
+            follow_up: {after: 1h, say: hi, max: 0, nudges: []}
+          - id: c
+            ask: "Email?"
+            validate: {type: email, max: 3}
+            variants: [{id: v, ask: "Mail?", weight: 0}, {id: v, ask: "E-mail?"}]
+            save_as: email
+          - id: d
+            kind: webinar
+            ask: "When?"
+            slots: [tomorrow, "2027-01-01T10:00Z", "2027-01-01T11:00+01:00"]
+            duration: forever
+            reminders: [1x]
+          - {id: e, kind: end, go: a}
+        """)
+    assert problems(text) == [
+        "x.yaml:5:22: step 'a': unknown validator 'numbr' (did you mean 'number'?); use one of"
+        " email, phone, number, text",
+        "x.yaml:5:34: step 'a': `min` should be a number, got 'x'",
+        "x.yaml:6:12: step 'a': `score` should be a whole number, got 'lots'",
+        "x.yaml:7:17: step 'a': `commitment` 'Big Yes' should be lowercase letters, digits, '_'"
+        " or '-'",
+        "x.yaml:8:14: step 'a': 'first_name' is a built-in variable: save under another name",
+        "x.yaml:11:41: step 'b': `max` of a text is a length: a whole number of characters, 0 or"
+        " more",
+        "x.yaml:12:17: step 'b': follow_up: `after` and `nudges` do not mix: use one",
+        "x.yaml:12:28: step 'b': follow_up: `say` and `nudges` do not mix: use one",
+        "x.yaml:12:37: step 'b': follow_up: `max` and `nudges` do not mix: use one",
+        "x.yaml:12:53: step 'b': follow_up: `nudges` is empty",
+        "x.yaml:15:29: step 'c': `max` only applies to number and text",
+        "x.yaml:16:46: step 'c': `weight` should be above zero",
+        "x.yaml:16:55: step 'c': variant id 'v' is used twice",
+        "x.yaml:21:13: step 'd': slot 'tomorrow' is not a date and time like"
+        " 2027-03-04T16:00:00+01:00",
+        "x.yaml:21:44: step 'd': slot '2027-01-01T11:00+01:00' is listed twice",
+        "x.yaml:22:15: step 'd': `duration` 'forever' is not a duration: write a number with a"
+        " unit, like 30s, 15m, 24h, 2d, 1w or 1h30m",
+        "x.yaml:23:17: step 'd': `reminders` '1x' is not a duration: write a number with a unit,"
+        " like 30s, 15m, 24h, 2d, 1w or 1h30m",
+        "x.yaml:24:24: step 'e': `go` only applies to survey, input, resource, webinar, trial or"
+        " message steps",
+    ]
+
+
+def test_text_too_long(problems: Problems) -> None:
+    text = HEAD + f'  - {{id: a, say: "{"x" * 4097}"}}\n  - {{id: b, kind: end}}\n'
+    assert problems(text) == [
+        "x.yaml:3:18: step 'a': `say` is 4097 characters; Telegram allows 4096"
+    ]
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(FlowErrors) as missing:
+        load_flow(tmp_path / "nope.yaml")
+    assert (
+        str(missing.value)
+        == f"{tmp_path / 'nope.yaml'}:1:1: cannot read the file: No such file or directory"
+    )
+    with pytest.raises(FlowErrors) as folder:
+        load_flow(tmp_path)
+    assert str(folder.value) == f"{tmp_path}:1:1: is a folder, not a flow file"
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(b"\xff\xfe\x00flow")
+    with pytest.raises(FlowErrors) as undecodable:
+        load_flow(binary)
+    assert str(undecodable.value) == f"{binary}:1:1: cannot read the file: it is not UTF-8 text"
+
+
+def test_document_must_exist_and_stay_inside(problems: Problems) -> None:
+    text = with_steps("""\
+          - {id: a, kind: resource, ask: "Here", url: "https://x.io", document: files/a.pdf}
+          - {id: b, kind: resource, ask: "Here", url: "https://x.io", document: ../secret.pdf}
+          - {id: e, kind: end}
+        """)
+    assert problems(text) == [
+        "x.yaml:4:73: step 'b': document '../secret.pdf' should be a path inside the flow's"
+        " folder, like files/checklist.pdf",
+    ]
+    fixed = text.replace("document: ../secret.pdf", "go: e")
+    assert problems(fixed) == [
+        "x.yaml:3:10: step 'a': document 'files/a.pdf' does not exist next to the flow file"
+    ]
+
+
+# --- `ladder validate` ----------------------------------------------------------------------
+
+
+def test_validate_paths_reports_good_and_bad_files(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(HEAD + "  - {id: a, ask: Name}\n  - {id: b, kind: end}\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(HEAD + "  - {id: a, ask: Name, go: c}\n")
+    twin = tmp_path / "sub" / "twin.yml"
+    twin.parent.mkdir()
+    twin.write_text(good.read_text())
+    code, report = validate_paths([good, bad, twin.parent])
+    assert code == 1
+    assert report.splitlines() == [
+        f"ok: {good} (t, 2 steps)",
+        f"{bad}:3:28: step 'a': go target 'c' is not a step",
+        f"{twin}:1:1: flow name 't' is also used by {good}",
+    ]
+    assert validate_paths([good]) == (0, f"ok: {good} (t, 2 steps)")
+    assert validate_paths([tmp_path / "empty-dir"]) == (
+        1,
+        f"{tmp_path / 'empty-dir'}:1:1: cannot read the file: No such file or directory",
+    )
+    (tmp_path / "none").mkdir()
+    assert validate_paths([tmp_path / "none"]) == (
+        1,
+        "no flow files found (looked for *.yaml and *.yml)",
+    )
+
+
+# --- properties: any input gives a Flow or FlowErrors ----------------------------------------
+
+_EXAMPLE_TEXTS = [p.read_text(encoding="utf-8") for p in EXAMPLES]
+
+
+def _parse_or_errors(text: str) -> Flow | FlowErrors:
+    try:
+        return parse_flow(text, "f.yaml")
+    except FlowErrors as exc:
+        assert exc.errors, "FlowErrors always says what is wrong"
+        assert all(e.line >= 1 and e.col >= 1 and e.file == "f.yaml" for e in exc.errors)
+        return exc
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_any_text_gives_a_flow_or_flow_errors(text: str) -> None:
+    _parse_or_errors(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_EXAMPLE_TEXTS),
+    st.integers(0, 10_000),
+    st.integers(0, 40),
+    st.text(alphabet=st.sampled_from(list(" \n-:{}[]'\"#&*!|>?,0aZ_é")), max_size=8),
+)
+def test_damaged_example_gives_a_flow_or_flow_errors(
+    source: str, at: int, cut: int, insert: str
+) -> None:
+    """Cut a span out of a real flow and put some YAML punctuation there instead."""
+    at %= len(source)
+    _parse_or_errors(source[:at] + insert + source[at + cut :])
+
+
+_ids = st.sampled_from(["a", "b", "c", "d", "e", "f"])
+_kinds = st.sampled_from([*StepKind, "question"])
+
+
+@st.composite
+def _flows(draw: st.DrawFn) -> str:
+    steps = []
+    for step_id in draw(st.lists(_ids, min_size=1, max_size=6)):
+        kind = draw(_kinds)
+        step: dict[str, object] = {"id": step_id, "kind": str(kind)}
+        if draw(st.booleans()):
+            step["ask"] = draw(st.sampled_from(["Why?", "Hi {first_name}", "Got {answer}?"]))
+        if draw(st.booleans()):
+            step["say"] = "Note"
+        if draw(st.booleans()):
+            step["choices"] = [
+                {"label": label, "go": draw(_ids)} if draw(st.booleans()) else label
+                for label in draw(st.lists(st.sampled_from(["Yes", "No", "Skip"]), max_size=3))
+            ]
+        if draw(st.booleans()):
+            step["go"] = draw(
+                st.one_of(
+                    _ids,
+                    st.lists(
+                        st.fixed_dictionaries(
+                            {"to": _ids}, optional={"if": st.just({"answer": "x"})}
+                        ),
+                        min_size=1,
+                        max_size=3,
+                    ),
+                )
+            )
+        if draw(st.booleans()):
+            step["save_as"] = "answer"
+        if kind in (StepKind.RESOURCE, StepKind.TRIAL):
+            step["url"] = "https://example.com/?c={conversation_id}"
+        if kind == StepKind.WEBINAR:
+            step["slots"] = ["2027-01-01T10:00:00+00:00"]
+        steps.append(step)
+    return yaml.safe_dump({"flow": "gen", "steps": steps}, sort_keys=False)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_flows())
+def test_generated_flows_load_or_point_at_their_problems(text: str) -> None:
+    result = _parse_or_errors(text)
+    if isinstance(result, Flow):
+        ids = result.by_id
+        assert all(r.to in ids for s in result.steps for r in s.routes)
+        assert all(r.to in ids for s in result.steps for c in s.choices for r in c.routes)
