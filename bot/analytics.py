@@ -15,7 +15,7 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import cast
@@ -300,12 +300,17 @@ def table(result: Funnel) -> str:
     return "\n".join(lines)
 
 
+def p_value(value: float | None) -> str:
+    """A p-value to three places ("<0.001" below that; "-" for none)."""
+    if value is None:
+        return "-"
+    return "<0.001" if value < 0.0005 else f"{value:.3f}"
+
+
 def variant_table(rows: Sequence[VariantStats]) -> str:
     """A/B results as aligned text: rates and p-values against each step's first variant."""
 
-    def p(value: float | None) -> str:
-        return "-" if value is None else f"{value:.3f}"
-
+    p = p_value
     cells = [("step", "variant", "reached", "commit %", "p", "complete %", "p")] + [
         (
             v.step,
@@ -393,6 +398,20 @@ class FlowStats:
     by_source: tuple[Funnel, ...]
     variants: tuple[VariantStats, ...]
 
+    @classmethod
+    def of(cls, events: Sequence[DomainEvent], segment: Segment, order: Sequence[str]) -> FlowStats:
+        """Compute it from events already read; `order` is the flow's step order."""
+        splits = (
+            [segment.source]
+            if segment.source is not None
+            else sources(events, segment.flow, segment.version)
+        )
+        return cls(
+            funnel(events, segment, order),
+            tuple(funnel(events, replace(segment, source=s), order) for s in splits),
+            variant_stats(events, segment),
+        )
+
     def report(self) -> str:
         """The terminal report: the funnel table, conversion per source, A/B results."""
         seg = self.funnel.segment
@@ -412,7 +431,10 @@ class FlowStats:
             ]
             parts.append("\n".join(align(rows, left=1)))
         if self.variants:
-            parts.append(variant_table(self.variants))
+            parts.append(
+                "A/B variants (p: two-proportion z-test against the first variant)\n"
+                + variant_table(self.variants)
+            )
         return "\n\n".join(parts)
 
 
@@ -430,15 +452,8 @@ async def flow_stats(
     UnknownFlow if the flow or version was never published."""
     shown = version if version is not None else await flows.latest_version(name)
     order = [s.id for s in (await flows.compiled(name, shown)).flow.steps]
-    events = await read_events(redis, name, since)
-    segment = Segment(name, version, source)
-    return FlowStats(
-        funnel(events, segment, order),
-        tuple(
-            funnel(events, Segment(name, version, s), order)
-            for s in ([source] if source is not None else sources(events, name, version))
-        ),
-        variant_stats(events, segment),
+    return FlowStats.of(
+        await read_events(redis, name, since), Segment(name, version, source), order
     )
 
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.analytics import FlowStats, Funnel, duration, flow_stats
+from bot.analytics import FlowStats, Funnel, Segment, duration, p_value, read_events
 from bot.app import Services
 from bot.flow.compile import machine_config
 from bot.flow.model import Flow
@@ -51,11 +51,12 @@ def routes(services: Services) -> list[BaseRoute]:
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        events = await read_events(services.redis)
         sections = []
         for name in await services.flows.catalog.names():
-            stats = await flow_stats(services.redis, services.flows, name)
-            latest = await services.flows.latest(name)
-            sections.append(flow_section(stats, latest.flow))
+            flow = (await services.flows.latest(name)).flow
+            stats = FlowStats.of(events, Segment(name), [s.id for s in flow.steps])
+            sections.append(flow_section(stats, flow))
         recent = await recent_completions(services)
         return HTMLResponse(render_page(sections, recent, services.clock.now()))
 
@@ -153,8 +154,8 @@ def flow_section(stats: FlowStats, flow: Flow) -> str:
     f = stats.funnel
     variants = "".join(
         f"<tr><td>{escape(v.step)}</td><td>{escape(v.variant)}</td><td>{v.reached}</td>"
-        f"<td>{100 * v.commit_rate:.1f}%</td><td>{_p(v.commit_p)}</td>"
-        f"<td>{100 * v.complete_rate:.1f}%</td><td>{_p(v.complete_p)}</td></tr>"
+        f"<td>{100 * v.commit_rate:.1f}%</td><td>{p_value(v.commit_p)}</td>"
+        f"<td>{100 * v.complete_rate:.1f}%</td><td>{p_value(v.complete_p)}</td></tr>"
         for v in stats.variants
     )
     ab = (
@@ -172,10 +173,6 @@ def flow_section(stats: FlowStats, flow: Flow) -> str:
         "light: reached; then committed/reached · dropped · median time to commit</p></div>"
         f"<div><h3>Steps</h3>{graph_svg(flow)}</div></div>{ab}</section>"
     )
-
-
-def _p(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 STYLE = """

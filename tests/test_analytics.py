@@ -187,12 +187,15 @@ def test_table_csv_and_chart(tmp_path: Path) -> None:
     assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def test_durations_read_naturally() -> None:
+def test_durations_and_p_values_read_naturally() -> None:
     assert analytics.duration(None) == "-"
     assert analytics.duration(timedelta(seconds=42)) == "42s"
     assert analytics.duration(timedelta(minutes=12)) == "12m"
     assert analytics.duration(timedelta(hours=3, minutes=30)) == "3.5h"
     assert analytics.duration(timedelta(days=2)) == "2.0d"
+    assert analytics.p_value(None) == "-"
+    assert analytics.p_value(0.0004) == "<0.001"
+    assert analytics.p_value(0.15523) == "0.155"
 
 
 STEPS = ["s1", "s2", "s3", "s4"]
@@ -365,6 +368,7 @@ async def test_funnel_of_prospects_driven_through_the_service(redis: Redis) -> N
     assert [s.reached for s in later.funnel.steps] == [0, 0, 0]
     report = stats.report()
     assert "conversion" in report and "ads" in report and "welcome  a" in report
+    assert "A/B variants (p: two-proportion z-test against the first variant)" in report
 
 
 async def test_today_funnel_for_slack(redis: Redis) -> None:
