@@ -1,0 +1,64 @@
+"""`ladder chat`: the prospect's conversation in the terminal, driven from stdin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from storage import keys
+
+ROOT = Path(__file__).parent.parent.parent
+
+
+def chat(lines: list[str], *args: str, redis_url: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", *args],
+        input="".join(f"{line}\n" for line in lines),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+
+
+async def test_a_whole_ladder_in_the_terminal(redis: Redis, redis_url: str) -> None:
+    script = ["1", "2", "12", "pat@example.com", "1", "1"]
+    run = chat(script, "flows/webinar-ladder.yaml", "--source", "linkedin", redis_url=redis_url)
+    out = run.stdout
+    assert "bot › Hi Alex! I help sales teams close faster with AI." in out
+    assert "you › pat@example.com" in out
+    assert "(you open https://example.com/ai-sales-roi-checklist.pdf?utm_source=linkedin)" in out
+    assert "bot › [calendar invite] AI for Sales — live demo" in out
+    assert "· committed [webinar] source=linkedin commitment=webinar_booked score=30" in out
+    assert "· completed [done]" in out
+    assert "🔔 Slack alert to #sales-leads: webinar_booked, score, completed" in out
+    assert "Alex (@you) · source: linkedin · score 70" in out
+    assert "REDIS_URL is not set" not in run.stderr
+    stored = await redis.hget(keys.conversation("console:you"), "doc")
+    assert stored is not None and '"status":"completed"' in stored
+
+
+def test_unexpected_answers_are_reasked_and_time_moves_on(redis_url: str) -> None:
+    script = ["1", "I have no idea", "/wait 3d", "/stop", "hello?"]
+    out = chat(script, "flows/webinar-ladder.yaml", "--id", "p2", redis_url=redis_url).stdout
+    assert "Sorry, I didn't catch that. Tap a button or type one of: Founder" in out
+    assert "· invalid_input [role] count=1" in out
+    assert "bot › Still there, Alex? Tap a button whenever you're ready." in out
+    assert "bot › Last nudge from me" in out
+    assert "· opted_out [role]" in out
+    assert out.rstrip().endswith("You're unsubscribed. Send /start if you'd like to pick up again.")
+
+
+def test_without_redis_url_it_runs_embedded_and_says_so() -> None:
+    run = chat(["2"], "flows/free-trial.yaml", redis_url=None)
+    assert "REDIS_URL is not set: using the embedded in-process Redis" in run.stderr
+    assert "bot › " in run.stdout
