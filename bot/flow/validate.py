@@ -186,9 +186,10 @@ class _Checker:
             reported.add(loop)
             names = ", ".join(repr(s.id) for s in self.flow.steps if s.id in loop)
             what = "message step" if len(loop) == 1 else "message steps"
+            verb = "loops" if len(loop) == 1 else "loop"
             self.error(
                 step.pos,
-                f"{what} {names} loop forever: none of them waits for the prospect "
+                f"{what} {names} {verb} forever: none of them waits for the prospect "
                 "(ask something on the way, or `go` elsewhere)",
             )
 
@@ -238,10 +239,11 @@ class _Checker:
         for place in places:
             if place in self.reachable and name not in self.defined[place]:
                 path = self._path_without(name, place)
+                example = f"e.g. {' → '.join(path)}" if len(path) > 1 else "the first step"
                 self.error(
                     use.pos,
                     f"{where}`{use.field}` uses {{{name}}}, which may not be saved yet at step "
-                    f"{place!r} (e.g. {' → '.join(path)})",
+                    f"{place!r} ({example})",
                 )
                 return
 
