@@ -33,10 +33,9 @@ from starlette.routing import BaseRoute, Route
 
 from bot.analytics import today_funnel
 from bot.app import Services
-from bot.channels import Sender
 from bot.config import Settings
 from bot.errors import LadderError, UnknownFlow
-from bot.model import Action, Conversation, HandBack, Say, Status, TakeOver
+from bot.model import Conversation, HandBack, Say, Status, TakeOver
 from bot.registry import FlowRegistry
 from bot.service import Outcome
 from storage.base import OutboxItem
@@ -447,8 +446,8 @@ def outbox_handler(services: Services) -> SlackDelivery | None:
 
 
 @dataclass(frozen=True)
-class Press:
-    """A button press on an alert: by whom, on which message, for which prospect."""
+class AlertPress:
+    """A salesperson's button press on an alert: by whom, on which message, for which prospect."""
 
     conversation: str
     user: str
@@ -458,7 +457,7 @@ class Press:
     text: str
 
     @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> Press:
+    def from_body(cls, body: Mapping[str, Any]) -> AlertPress:
         message = body.get("message") or {}
         return cls(
             conversation=str(body["actions"][0]["value"]),
@@ -477,7 +476,7 @@ class Interactions:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.redis = services.redis
-        self.store = RedisConversationStore(services.redis)
+        self.store = services.ladder.store
 
     def register(self, app: AsyncApp) -> None:
         app.action(CLAIM)(self.claim)
@@ -486,10 +485,11 @@ class Interactions:
         app.action(NOT_A_FIT)(self.not_a_fit)
         app.event("message")(self.message)
         app.command("/ladder")(self.command)
+        app.error(self.failed)
 
     async def claim(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        press = Press.from_body(body)
+        press = AlertPress.from_body(body)
         key = lead_key(press.conversation)
         if not await self.redis.hsetnx(key, "claimed_by", press.user):
             owner = (await load_lead(self.redis, press.conversation)).claimed_by
@@ -500,7 +500,7 @@ class Interactions:
 
     async def not_a_fit(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        press = Press.from_body(body)
+        press = AlertPress.from_body(body)
         key = lead_key(press.conversation)
         if not await self.redis.hsetnx(key, "not_a_fit_by", press.user):
             who = (await load_lead(self.redis, press.conversation)).not_a_fit_by
@@ -510,7 +510,7 @@ class Interactions:
 
     async def take_over(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        press = Press.from_body(body)
+        press = AlertPress.from_body(body)
         key = lead_key(press.conversation)
         conv = await self.store.load(press.conversation)
         if conv is None:
@@ -537,8 +537,7 @@ class Interactions:
         await self.redis.hset(key, mapping={"thread_channel": press.channel,
                                             "thread_ts": press.ts})  # fmt: skip
         await self.redis.hsetnx(key, "claimed_by", press.user)
-        await self.redis.set(thread_key(press.channel, press.ts), press.conversation)
-        await self._to_prospect(client, press, outcome)
+        await self._to_prospect(outcome)
         name = escape(prospect_name(outcome.conversation))
         await client.chat_postMessage(
             channel=press.channel, thread_ts=press.ts,
@@ -550,7 +549,7 @@ class Interactions:
 
     async def hand_back(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        press = Press.from_body(body)
+        press = AlertPress.from_body(body)
         key = lead_key(press.conversation)
         taker = (await load_lead(self.redis, press.conversation)).taken_by
         if not taker or not await self.redis.hdel(key, "taken_by"):
@@ -564,7 +563,7 @@ class Interactions:
         except BaseException:
             await self.redis.hset(key, "taken_by", taker)
             raise
-        await self._to_prospect(client, press, outcome)
+        await self._to_prospect(outcome)
         await client.chat_postMessage(
             channel=press.channel, thread_ts=press.ts,
             text=f"<@{press.user}> handed the chat back: the bot continues where it left off.",
@@ -624,14 +623,27 @@ class Interactions:
         )
         await ack(response_type="ephemeral", text=summary.text())
 
-    async def _to_prospect(self, client: AsyncWebClient, press: Press, outcome: Outcome) -> None:
-        """What the bot says to the prospect on a take-over or hand-back, if anything."""
-        actions: tuple[Action, ...] = outcome.actions
-        sender: Sender | None = self.services.senders.get(outcome.conversation.channel)
-        if actions and sender is not None:
-            await sender.deliver(outcome.conversation, actions)
+    async def failed(self, error: Exception, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """A listener failed (Redis unreachable, a flow version gone): log it and tell whoever
+        pressed the button, since Slack itself shows them nothing."""
+        log.error("slack: handling %s failed", body.get("type"), exc_info=error)
+        if body.get("type") != "block_actions":
+            return
+        press = AlertPress.from_body(body)
+        try:
+            await self._tell(
+                client, press, f"⚠️ That did not work ({type(error).__name__}: {error}). Try again."
+            )
+        except SlackApiError:
+            log.exception("slack: could not tell %s about the failure", press.user)
 
-    async def _refresh(self, client: AsyncWebClient, press: Press) -> None:
+    async def _to_prospect(self, outcome: Outcome) -> None:
+        """What the bot says to the prospect on a take-over or hand-back, if anything."""
+        sender = self.services.senders.get(outcome.conversation.channel)
+        if outcome.actions and sender is not None:
+            await sender.deliver(outcome.conversation, outcome.actions)
+
+    async def _refresh(self, client: AsyncWebClient, press: AlertPress) -> None:
         """Redraw the pressed alert with the current status and buttons."""
         lead = await load_lead(self.redis, press.conversation)
         await client.chat_update(
@@ -639,7 +651,7 @@ class Interactions:
             blocks=with_lead(press.blocks, press.conversation, lead),
         )  # fmt: skip
 
-    async def _tell(self, client: AsyncWebClient, press: Press, text: str) -> None:
+    async def _tell(self, client: AsyncWebClient, press: AlertPress, text: str) -> None:
         """A message only the presser sees."""
         await client.chat_postEphemeral(channel=press.channel, user=press.user, text=text)
 

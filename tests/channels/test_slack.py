@@ -27,6 +27,7 @@ from bot.config import Settings
 from bot.model import Action, Conversation, Profile, Say, Start, Status, Stop, Text
 from bot.web import create_app
 from storage import keys
+from storage.base import StepWrite
 from storage.connect import connect
 from storage.outbox import Outbox, OutboxPolicy
 from tests.fakes.slack_api import (
@@ -385,6 +386,12 @@ async def test_claim_updates_the_alert_and_a_second_claim_is_refused_politely(
     assert refusal["user"] == "U2" and "<@U1> has already claimed" in refusal["text"]
     assert (await slack.load_lead(services.redis, "telegram:42")).claimed_by == "U1"
     assert len(fake_slack.calls("chat.update")) == 1
+    # the prospect's next alert already shows the claim
+    await services.ladder.handle("telegram:42", Text("Yes"))
+    assert await deliver(services) == 1
+    completed = fake_slack.messages("#sales-leads")[-1]
+    assert "completed the ladder" in completed.text and "Claimed by <@U1>" in completed.mrkdwn()
+    assert slack.CLAIM not in [b["action_id"] for b in completed.buttons()]
 
 
 async def test_simultaneous_claims_have_one_winner(
@@ -497,6 +504,29 @@ async def test_taking_over_an_opted_out_prospect_is_refused(
     assert (await slack.load_lead(services.redis, "telegram:42")).taken_by == ""
 
 
+async def test_a_failed_take_over_changes_nothing_and_says_so(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    """A conversation pinned to a flow that is not published (any failure inside the Ladder)."""
+    ghost = Conversation(id="telegram:77", flow="ghost", version=3, step="x", profile=ANN)
+    await services.ladder.store.commit(StepWrite(conversation=ghost))
+    body = {"reason": "completed", "slack_channel": "#sales-leads",
+            "conversation": json.loads(ghost.to_json())}  # fmt: skip
+    await services.redis.xadd(
+        keys.OUTBOX, {"kind": "alert", "key": "ghost", "body": json.dumps(body)}
+    )
+    assert await deliver(services) == 1
+    [message] = fake_slack.messages("#sales-leads")
+    assert "*Flow*\nghost (`ghost` v3)" in message.mrkdwn()  # no title to show: the name
+    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    [warning] = fake_slack.ephemeral()
+    assert warning["user"] == SALES and "UnknownFlow" in warning["text"]
+    assert (await slack.load_lead(services.redis, "telegram:77")).taken_by == ""
+    stored = await services.ladder.store.load("telegram:77")
+    assert stored is not None and stored.status == Status.ACTIVE
+    assert fake_slack.messages("#sales-leads", thread_ts=message.ts) == []
+
+
 async def test_bad_or_stale_signatures_get_401_and_change_nothing(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
@@ -597,6 +627,18 @@ async def test_webhook_mode_posts_alerts_without_buttons_and_retries_a_429(
     first, second = fake_slack.calls("webhook")
     assert second.at - first.at >= 1.0
     assert fake_slack.calls("chat.postMessage") == []
+
+
+async def test_webhook_mode_posts_a_relayed_message_as_plain_text(
+    redis: Redis, fake_slack: FakeSlack, flows_dir: Path
+) -> None:
+    settings = settings_for(flows_dir, slack_webhook_url=fake_slack.webhook_url)
+    services = await build(settings, clock=ManualClock(), redis=redis)
+    body = json.dumps({"text": "Call me <maybe>", "conversation": "telegram:5"})
+    await redis.xadd(keys.OUTBOX, {"kind": "relay", "key": "r1", "body": body})
+    assert await deliver(services) == 1
+    [posted] = fake_slack.webhook_posts()
+    assert posted["text"] == "💬 *telegram:5:* Call me &lt;maybe&gt;" and "blocks" not in posted
 
 
 async def test_webhook_mode_dead_letters_a_revoked_webhook(
