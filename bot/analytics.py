@@ -22,6 +22,7 @@ from typing import cast
 
 from redis.asyncio import Redis
 
+from bot.errors import LadderError
 from bot.model import DomainEvent
 from bot.registry import FlowRegistry
 from storage import keys
@@ -364,9 +365,13 @@ def to_csv(result: Funnel) -> str:
 
 
 def chart(result: Funnel, path: Path) -> None:
-    """Draw the funnel as horizontal bars (reached, committed per step) into a PNG file."""
-    import matplotlib  # noqa: PLC0415 - an optional extra ("charts"), only needed here
+    """Draw the funnel as horizontal bars (reached, committed per step) into a PNG file.
 
+    LadderError when matplotlib (the "charts" extra) is missing or the file cannot be written."""
+    try:
+        import matplotlib  # noqa: PLC0415 - an optional extra ("charts"), only needed here
+    except ImportError:
+        raise LadderError("--chart needs matplotlib: pip install 'ladderbot[charts]'") from None
     matplotlib.use("Agg")
     from matplotlib import pyplot  # noqa: PLC0415
 
@@ -386,6 +391,8 @@ def chart(result: Funnel, path: Path) -> None:
         axes.legend(loc="lower right")
         figure.tight_layout()
         figure.savefig(path, format="png")
+    except OSError as exc:
+        raise LadderError(f"cannot write the chart to {path}: {exc.strerror or exc}") from exc
     finally:
         pyplot.close(figure)
 

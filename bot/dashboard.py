@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import cast
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -51,13 +52,16 @@ def routes(services: Services) -> list[BaseRoute]:
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        events = await read_events(services.redis)
-        sections = []
-        for name in await services.flows.catalog.names():
-            flow = (await services.flows.latest(name)).flow
-            stats = FlowStats.of(events, Segment(name), [s.id for s in flow.steps])
-            sections.append(flow_section(stats, flow))
-        recent = await recent_completions(services)
+        try:
+            events = await read_events(services.redis)
+            sections = []
+            for name in await services.flows.catalog.names():
+                flow = (await services.flows.latest(name)).flow
+                stats = FlowStats.of(events, Segment(name), [s.id for s in flow.steps])
+                sections.append(flow_section(stats, flow))
+            recent = await recent_completions(services)
+        except RedisError as exc:
+            return PlainTextResponse(f"Redis is unavailable: {exc}", status_code=503)
         return HTMLResponse(render_page(sections, recent, services.clock.now()))
 
     return [Route("/dashboard", page)]

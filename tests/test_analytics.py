@@ -8,6 +8,8 @@ import csv
 import io
 import math
 import statistics
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ from bot import analytics
 from bot.analytics import Segment, funnel, two_proportion_p, variant_stats
 from bot.cli import main
 from bot.clock import ManualClock
+from bot.errors import LadderError
 from bot.model import DomainEvent, Due, Press, Start, Status, Text, iso
 from bot.publish import pending_timers
 from bot.registry import FlowRegistry
@@ -185,6 +188,26 @@ def test_table_csv_and_chart(tmp_path: Path) -> None:
     out = tmp_path / "funnel.png"
     analytics.chart(result, out)
     assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(LadderError, match=r"cannot write the chart to .*nowhere"):
+        analytics.chart(result, tmp_path / "nowhere" / "funnel.png")
+
+
+def test_chart_without_matplotlib_says_how_to_get_it() -> None:
+    script = (
+        "import sys; sys.modules['matplotlib'] = None\n"  # as if the charts extra were missing
+        "from pathlib import Path\n"
+        "from bot import analytics\n"
+        "from bot.errors import LadderError\n"
+        "empty = analytics.funnel([], analytics.Segment('f'))\n"
+        "try:\n"
+        "    analytics.chart(empty, Path('unused.png'))\n"
+        "except LadderError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "--chart needs matplotlib: pip install 'ladderbot[charts]'"
 
 
 def test_durations_and_p_values_read_naturally() -> None:
@@ -471,6 +494,9 @@ async def test_stats_command_errors(
     await ladder_on(redis, ManualClock(T0))
     assert await ladder_cli(monkeypatch, redis_url, "stats", "funnel", "--version", "7") == 1
     assert "has no published version 7" in capsys.readouterr().err
+    code = await ladder_cli(monkeypatch, redis_url, "stats", "funnel", "--chart", "/no/such/x.png")
+    assert code == 1
+    assert "ladder: cannot write the chart to /no/such/x.png" in capsys.readouterr().err
     dead = f"redis://127.0.0.1:{free_port()}/0"
     assert await ladder_cli(monkeypatch, dead, "stats", "funnel") == 1
     assert "Redis is unavailable" in capsys.readouterr().err

@@ -22,6 +22,8 @@ from bot.app import Services, build
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.web import create_app
+from storage.connect import connect
+from tests.redis_server import RedisServer
 from tests.test_analytics import FLOW_FILE, T0, Prospect, expected_funnel, populate
 
 TOKEN = "dash-s3cret"
@@ -158,3 +160,14 @@ async def test_dashboard_renders_in_headless_chromium(
     dom, _ = await asyncio.wait_for(denied.communicate(), timeout=60)
     assert "unauthorized" in dom.decode()
     assert "Recent completions" not in dom.decode()
+
+
+async def test_dashboard_answers_503_when_redis_is_down(own_redis: RedisServer) -> None:
+    redis = connect(own_redis.url)
+    services = await services_with(redis, TOKEN)
+    async with serving(create_app(services)) as url, httpx.AsyncClient(base_url=url) as http:
+        own_redis.stop()
+        answer = await http.get("/dashboard", params={"token": TOKEN})
+    await redis.aclose()
+    assert answer.status_code == 503
+    assert answer.text.startswith("Redis is unavailable")
