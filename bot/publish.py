@@ -5,6 +5,9 @@ stored about one prospect for a data-access request.
 Conversations stay pinned to the version they started on; only an explicit `migrate:` entry
 moves them, each with one atomic commit through the conversation store (so a step that a
 channel applies at the same moment is never lost: the loser of the race recomputes).
+A moved prospect is not messaged (publishing has no channel): they meet the new step when they
+next write or press a button. Their pending follow-up at the old step is cancelled and none is
+set at the new one until they act; an A/B variant of the new step is not drawn for them.
 """
 
 from __future__ import annotations
