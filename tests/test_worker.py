@@ -26,6 +26,8 @@ from bot.worker import Worker, run_worker
 from storage import keys
 from storage.base import StepWrite
 from storage.connect import connect
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.redis_server import RedisServer
 from tests.test_followups import ALEX, FLOW, T0, H, Recorder
 
@@ -68,9 +70,12 @@ def worker_process() -> None:
 
 @pytest.fixture
 def flows(tmp_path: Path) -> Path:
-    """The follow-up flow without quiet hours, so real-time due times do not depend on when
-    the test runs."""
-    (tmp_path / "followups.yaml").write_text(FLOW.replace('  quiet_hours: "21:00-08:00"\n', ""))
+    """The follow-up flow without quiet hours (so real-time due times do not depend on when the
+    test runs), with a Slack alert when a prospect is dropped."""
+    text = FLOW.replace('  quiet_hours: "21:00-08:00"\n', "")
+    (tmp_path / "followups.yaml").write_text(
+        text.replace("steps:", "alerts: {on: [dropped]}\nsteps:")
+    )
     return tmp_path
 
 
@@ -112,8 +117,8 @@ async def test_a_nudge_sent_before_a_crash_is_not_repeated(services: Services) -
     assert (again.actions, again.events) == ((), ())  # the engine's seq check: a no-op
     await worker.fast_forward(clock, T0 + timedelta(days=5))
 
-    assert [a.text.splitlines()[0] for _, _, a in dead.sent] == ["Still keen, Alex?"]
-    assert [a.text.splitlines()[0] for _, _, a in alive.sent] == ["Last call, Alex!"]
+    assert [text for _, text in dead.said("telegram:1")] == ["Still keen, Alex?"]
+    assert [text for _, text in alive.said("telegram:1")] == ["Last call, Alex!"]
 
 
 async def test_a_drop_handled_before_a_crash_is_recovered_as_a_no_op(services: Services) -> None:
@@ -270,12 +275,10 @@ class Processes:
         }
         self.children: list[subprocess.Popen[bytes]] = []
 
-    def start(self, **env: str) -> subprocess.Popen[bytes]:
-        child = subprocess.Popen(
-            [sys.executable, "-c", "from tests.test_worker import worker_process as w; w()"],
-            cwd=ROOT,
-            env={**self.env, **env},
-        )
+    def start(self, *command: str, **env: str) -> subprocess.Popen[bytes]:
+        """A `worker_process`, or `python <command>` (e.g. "-m", "bot.cli", "worker")."""
+        command = command or ("-c", "from tests.test_worker import worker_process as w; w()")
+        child = subprocess.Popen([sys.executable, *command], cwd=ROOT, env={**self.env, **env})
         self.children.append(child)
         return child
 
@@ -385,3 +388,31 @@ async def test_nudges_due_while_every_worker_was_down_are_sent_or_skipped_when_s
 
 async def _length(redis: Redis, n: int) -> bool:
     return int(await redis.llen("test:sent")) >= n
+
+
+async def test_ladder_worker_sends_nudges_on_telegram_and_alerts_on_slack(
+    services: Services, processes: Processes
+) -> None:
+    clock = clock_of(services)
+    now = datetime.now(UTC)
+    clock.set(now - 97 * H)
+    await start(services, "telegram:43")  # nudged twice already, its drop fell due an hour ago
+    await Worker(services.ladder, {"telegram": Recorder(clock)}, clock).fast_forward(
+        clock, now - 2 * H
+    )
+    clock.set(now - 25 * H)
+    await start(services, "telegram:42")  # its first nudge fell due an hour ago
+    with FakeTelegram() as telegram, FakeSlack() as slack:
+        env = {"TELEGRAM_API_URL": telegram.url, "SLACK_WEBHOOK_URL": slack.webhook_url}
+        processes.start("-m", "bot.cli", "worker", TELEGRAM_TOKEN=TOKEN, **env)
+        try:
+            [nudge] = await telegram.wait_messages(42, 1, seconds=30)
+            await telegram.wait_for(lambda: bool(slack.webhook_posts()), 30, "the Slack alert")
+        finally:
+            assert processes.stop_all() == [0]  # SIGTERM: a clean stop
+
+    assert nudge.text.startswith("Still keen, Alex?")
+    assert telegram.messages(43) == []  # the drop says nothing to the prospect
+    [alert] = slack.webhook_posts()
+    assert "dropped" in json.dumps(alert)
+    assert await services.redis.zcard(keys.TIMERS_PROCESSING) == 0
