@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -85,6 +86,16 @@ class OutboxPolicy:
 
     def wait_after(self, failures: int) -> float:
         return float(min(self.max_backoff, self.backoff * 2 ** max(0, failures - 1)))
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """An outbox entry this consumer holds: its fields, earlier failures and the last error."""
+
+    id: str
+    fields: dict[str, str]
+    failures: int = 0
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,10 +195,22 @@ class Outbox:
             GROUP, self.consumer, {self.stream: ">"}, count=self.policy.batch
         )
         for _, entries in new:
-            ready.extend((eid, fields, 0, "") for eid, fields in entries)
+            ready.extend(_Entry(eid, fields) for eid, fields in entries)
+        if not ready:
+            return 0
+        # one round trip for the whole pass: which kinds are paused, which items were delivered
+        kinds = sorted({entry.fields.get("kind", "") for entry in ready})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for kind in kinds:
+                pipe.pttl(paused_key(kind))
+            for entry in ready:
+                pipe.exists(delivered_key(entry.fields.get("key", "")))
+            answers = await pipe.execute()
+        now = time.monotonic()
+        paused = {k: now + ms / 1000 for k, ms in zip(kinds, answers, strict=False) if ms > 0}
         delivered = 0
-        for entry_id, fields, failures, error in ready:
-            delivered += await self._deliver(entry_id, fields, failures, error, handler)
+        for entry, done in zip(ready, answers[len(kinds) :], strict=True):
+            delivered += await self._deliver(entry, bool(done), paused, handler)
         return delivered
 
     async def run(self, handler: Handler, stop: asyncio.Event, idle: float = 1.0) -> None:
@@ -224,7 +247,7 @@ class Outbox:
         """Items not delivered yet (new or pending a retry)."""
         return int(await self.redis.xlen(self.stream))
 
-    async def _due_retries(self) -> list[tuple[str, dict[str, str], int, str]]:
+    async def _due_retries(self) -> list[_Entry]:
         """Claim pending items whose backoff is over or whose consumer is gone, scanning the
         pending list a page per pass (wrapping around) so none starves behind others."""
         result: Any = await self._claim_due(
@@ -234,23 +257,26 @@ class Outbox:
         )  # fmt: skip
         last, claimed = result
         self._scan_from = f"({last}" if last else "-"
-        return [(eid, _pairs(fields), int(n), str(err)) for eid, fields, n, err in claimed]
+        return [_Entry(eid, _pairs(fields), int(n), str(err)) for eid, fields, n, err in claimed]
 
     async def _deliver(
-        self, entry_id: str, fields: dict[str, str], failures: int, error: str, handler: Handler
+        self, entry: _Entry, done_before: bool, paused: dict[str, float], handler: Handler
     ) -> int:
+        """Deliver one entry; `paused` (kind -> monotonic time the pause ends) is shared by
+        the pass, so one rate limit holds back the rest of that kind at once."""
+        entry_id, fields, failures = entry.id, entry.fields, entry.failures
         if not {"kind", "key", "body"} <= fields.keys():
             await self._dead(entry_id, fields, failures, f"malformed outbox entry: {fields}")
             return 0
         item = OutboxItem(kind=fields["kind"], key=fields["key"], body=fields["body"])
         if failures >= self.policy.max_attempts:
-            await self._dead(entry_id, fields, failures, error)
+            await self._dead(entry_id, fields, failures, entry.error)
             return 0
-        paused_ms = int(await self.redis.pttl(paused_key(item.kind)))
-        if paused_ms > 0:
-            await self._defer(entry_id, failures, paused_ms / 1000, "receiver asked to wait")
+        wait = paused.get(item.kind, 0) - time.monotonic()
+        if wait > 0:
+            await self._defer(entry_id, failures, wait, "receiver asked to wait")
             return 0
-        if await self.redis.exists(delivered_key(item.key)):
+        if done_before:
             log.info("outbox: %s %s was delivered before; acknowledging", item.kind, item.key)
             await self._ack(entry_id)
             return 0
@@ -259,6 +285,7 @@ class Outbox:
                 await handler(item)
         except RetryLater as exc:
             await self.redis.set(paused_key(item.kind), "1", px=max(1, int(exc.seconds * 1000)))
+            paused[item.kind] = time.monotonic() + exc.seconds
             await self._defer(entry_id, failures, exc.seconds, str(exc))
             return 0
         except Undeliverable as exc:

@@ -1,0 +1,190 @@
+"""Outbox delivery throughput, against a bare consumer-group loop measured in the same run on
+the same redis-server.
+
+    .venv/bin/python -m bench.outbox [--items 10000] [--waiting 1000] [--alerts 500]
+
+1. baseline: XREADGROUP (50 at a time) + XACK per item, a no-op handler: the least a consumer
+   group costs.
+2. outbox: `Outbox.deliver_once` with a no-op handler over the same `--items`: what retries,
+   pauses and delivered markers add (Lua scan, EXISTS, PTTL, MULTI of SET NX + XACK + XDEL).
+3. outbox, `--waiting` items waiting on a retry: the same, while that many failed items sit in
+   the pending list (each pass scans a page of them).
+4. slack: `--alerts` real alerts rendered and posted through slack-sdk to the fake Slack server
+   on 127.0.0.1 (an HTTP round trip each), thread keys stored: the end-to-end rate.
+One process, sequential; redis-server on the same machine (REDIS_URL, or one started here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from bot.app import build
+from bot.channels import slack
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.model import Commitment, Conversation, Profile
+from storage import keys
+from storage.base import OutboxItem
+from storage.connect import connect
+from storage.outbox import GROUP, Outbox, OutboxPolicy
+from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
+from tests.redis_server import RedisServer
+
+FLOW = """\
+flow: bench
+title: Benchmark ladder
+alerts: {slack_channel: "#bench", on: [completed]}
+steps:
+  - id: welcome
+    ask: "Want the checklist?"
+    choices: [{label: "Yes", go: done}]
+  - id: done
+    kind: end
+"""
+LONG_WAIT = OutboxPolicy(backoff=3600, max_backoff=3600, lease=3600)
+
+
+async def noop(_: OutboxItem) -> None:
+    return None
+
+
+async def failing(_: OutboxItem) -> None:
+    raise ConnectionError("down")
+
+
+def alert_body(n: int) -> str:
+    conv = Conversation(
+        id=f"telegram:{n}", flow="bench", version=1, step="done",
+        answers={"role": "Founder", "email": f"p{n}@example.com", "_score": "40"},
+        commitments=(Commitment("welcome_answered", "welcome", "2026-12-01T09:00:00+00:00"),),
+        profile=Profile(first_name="Pat", last_name=str(n), username=f"pat{n}"), source="ads",
+    )  # fmt: skip
+    return json.dumps(
+        {
+            "reason": "completed",
+            "slack_channel": "#bench",
+            "conversation": json.loads(conv.to_json()),
+        }
+    )
+
+
+async def fill(redis: Redis, count: int, body: str = "{}", kind: str = "alert") -> None:
+    async with redis.pipeline(transaction=False) as pipe:
+        for n in range(count):
+            pipe.xadd(
+                keys.OUTBOX, {"kind": kind, "key": f"bench:{n}:{time.time_ns()}", "body": body}
+            )
+        await pipe.execute()
+
+
+async def baseline(redis: Redis, items: int) -> float:
+    await redis.xgroup_create(keys.OUTBOX, "bare", id="0", mkstream=True)
+    handled = 0
+    started = time.perf_counter()
+    while batch := await redis.xreadgroup("bare", "c", {keys.OUTBOX: ">"}, count=50):
+        for _, entries in batch:
+            for entry_id, fields in entries:
+                await noop(OutboxItem(fields["kind"], fields["key"], fields["body"]))
+                await redis.xack(keys.OUTBOX, "bare", entry_id)
+                handled += 1
+    elapsed = time.perf_counter() - started
+    assert handled == items, (handled, items)
+    await redis.delete(keys.OUTBOX)
+    return items / elapsed
+
+
+async def outbox(redis: Redis, items: int, policy: OutboxPolicy | None = None) -> float:
+    consumer = Outbox(redis, "bench", policy)
+    handled = 0
+    started = time.perf_counter()
+    while count := await consumer.deliver_once(noop):
+        handled += count
+    elapsed = time.perf_counter() - started
+    assert handled == items, (handled, items)
+    return items / elapsed
+
+
+async def with_waiting(redis: Redis, items: int, waiting: int) -> float:
+    """Park `waiting` failed items (due again in an hour), then time `items` new ones."""
+    await fill(redis, waiting)
+    logging.getLogger("ladderbot.outbox").setLevel(logging.ERROR)  # not 1000 retry warnings
+    await Outbox(redis, "parked", replace(LONG_WAIT, batch=waiting)).deliver_once(failing)
+    assert (await redis.xpending(keys.OUTBOX, GROUP))["pending"] == waiting
+    await fill(redis, items)
+    return await outbox(redis, items, LONG_WAIT)
+
+
+async def slack_rate(redis: Redis, alerts: int) -> float:
+    with FakeSlack() as fake, tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "bench.yaml").write_text(FLOW)
+        settings = replace(
+            Settings.from_env(), flows_dir=Path(tmp), slack_bot_token=BOT_TOKEN,
+            slack_api_url=fake.url, telegram_token=None, slack_webhook_url=None,
+        )  # fmt: skip
+        services = await build(settings, clock=ManualClock(), redis=redis)
+        handler = slack.outbox_handler(services)
+        assert handler is not None
+        for n in range(alerts):
+            await redis.xadd(keys.OUTBOX, {"kind": "alert", "key": f"a{n}", "body": alert_body(n)})
+        consumer = Outbox(redis, "slack")
+        handled = 0
+        started = time.perf_counter()
+        while count := await consumer.deliver_once(handler):
+            handled += count
+        elapsed = time.perf_counter() - started
+        assert handled == alerts == len(fake.messages("#bench")), (handled, alerts)
+    return alerts / elapsed
+
+
+async def run(items: int, waiting: int, alerts: int) -> None:
+    url = os.environ.get("REDIS_URL")
+    server = None if url else RedisServer().start()
+    redis = connect(url or (server.url if server else None))
+    try:
+        await redis.flushdb()
+        await fill(redis, items)
+        base = await baseline(redis, items)
+        await fill(redis, items)
+        plain = await outbox(redis, items)
+        await redis.flushdb()
+        busy = await with_waiting(redis, items, waiting)
+        await redis.flushdb()
+        posted = await slack_rate(redis, alerts)
+        await redis.flushdb()
+    finally:
+        await redis.aclose()
+        if server:
+            server.stop()
+    rows = [
+        ("baseline: XREADGROUP + XACK, no-op handler", base),
+        ("outbox: deliver_once, no-op handler", plain),
+        (f"outbox, {waiting} items waiting on a retry", busy),
+        ("slack: alerts posted to the fake Slack", posted),
+    ]
+    for name, rate in rows:
+        print(f"{name:44} {rate:8.0f} items/s  ({rate / base:.2f} x baseline)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--waiting", type=int, default=1_000)
+    parser.add_argument("--alerts", type=int, default=500)
+    args = parser.parse_args(argv)
+    if min(args.items, args.waiting, args.alerts) <= 0:
+        parser.error("counts must be positive")
+    asyncio.run(run(args.items, args.waiting, args.alerts))
+
+
+if __name__ == "__main__":
+    main()
