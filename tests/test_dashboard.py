@@ -18,9 +18,13 @@ import uvicorn
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
+from bot.analytics import FlowStats, Segment
 from bot.app import Services, build
 from bot.clock import ManualClock
 from bot.config import Settings
+from bot.dashboard import flow_section, render_page
+from bot.flow.loader import load_flow
+from bot.model import DomainEvent
 from bot.web import create_app
 from storage.connect import connect
 from tests.redis_server import RedisServer
@@ -171,3 +175,14 @@ async def test_dashboard_answers_503_when_redis_is_down(own_redis: RedisServer) 
     await redis.aclose()
     assert answer.status_code == 503
     assert answer.text.startswith("Redis is unavailable")
+
+
+def test_flow_text_is_escaped_in_the_page() -> None:
+    flow = load_flow(FLOW_FILE)
+    hostile = replace(flow, title="<script>alert(1)</script>", version=1)
+    event = DomainEvent("completed", "telegram:<b>", "funnel", 1, "done", "2026-12-01T09:00:00")
+    section = flow_section(FlowStats.of([event], Segment("funnel"), ["welcome"]), hostile)
+    page = render_page([section], [event], T0)
+    assert "<script>" not in page and "<b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "telegram:&lt;b&gt;" in page
