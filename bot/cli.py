@@ -20,7 +20,8 @@ from bot.channels.console import run_chat
 from bot.clock import ScaledClock, SystemClock
 from bot.config import Settings
 from bot.errors import FlowErrors, LadderError, StorageError
-from bot.flow.loader import load_flow
+from bot.flow.graph import render_graph
+from bot.flow.loader import load_flow, validate_paths
 from bot.model import Profile
 from bot.registry import FlowRegistry
 from bot.worker import Worker
@@ -118,6 +119,22 @@ def _positive(text: str) -> float:
     return value
 
 
+def _validate(args: argparse.Namespace) -> int:
+    code, report = validate_paths([Path(p) for p in args.paths])
+    print(report)
+    return code
+
+
+def _graph(args: argparse.Namespace) -> int:
+    flow = load_flow(args.flow)
+    rendered = render_graph(flow, Path(args.out or f"{flow.name}.mmd"))
+    for written in rendered.files:
+        print(f"wrote {written}")
+    if rendered.note:
+        print(rendered.note, file=sys.stderr)
+    return 0
+
+
 def _worker(args: argparse.Namespace) -> int:
     lease = timedelta(seconds=args.lease)
     asyncio.run(serve_worker(Settings.from_env(), batch=int(args.batch), lease=lease))
@@ -169,6 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a claim is held; a dead worker's claims go to others after this",
     )  # fmt: skip
     worker.set_defaults(handler=_worker)
+
+    validate = sub.add_parser("validate", help="check flow files; every problem at file:line:col")
+    validate.add_argument("paths", nargs="+", help="flow files or folders of them")
+    validate.set_defaults(handler=_validate)
+
+    graph = sub.add_parser("graph", help="draw a flow: Mermaid text, and SVG/PNG with graphviz")
+    graph.add_argument("flow", help="the flow file")
+    graph.add_argument(
+        "-o", "--out", help="output file (.mmd, .svg or .png; default: <flow name>.mmd)"
+    )
+    graph.set_defaults(handler=_graph)
 
     return parser
 

@@ -9,6 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.errors import LadderError
 from bot.flow.model import Condition, Flow, Step, StepKind
 from bot.flow.validate import Way, ways
 
@@ -22,7 +23,12 @@ _SHAPES = {  # Mermaid node shapes: waiting steps round, links slanted, messages
     StepKind.MESSAGE: ("[", "]"),
     StepKind.END: ("([", "])"),
 }
-_DOT_SHAPES = {StepKind.MESSAGE: "box", StepKind.END: "doublecircle"}
+_DOT_SHAPES = {
+    StepKind.RESOURCE: 'shape=box, style="rounded,bold"',
+    StepKind.TRIAL: 'shape=box, style="rounded,bold"',
+    StepKind.MESSAGE: "shape=note",
+    StepKind.END: "shape=box, peripheries=2",
+}
 _OPS = {"eq": "=", "in": "in", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
 _PREVIEW = 40
 
@@ -42,8 +48,7 @@ def mermaid(flow: Flow) -> str:
     for step in flow.steps:
         opening, closing = _SHAPES[step.kind]
         lines.append(f'    {node[step.id]}{opening}"{_mermaid_text(_caption(step))}"{closing}')
-    for way in _edges(flow):
-        label = _edge_label(way)
+    for way, label in _edges(flow):
         arrow = f'-->|"{_mermaid_text(label)}"|' if label else "-->"
         lines.append(f"    {node[way.source]} {arrow} {node[way.to]}")
     return "\n".join(lines) + "\n"
@@ -58,11 +63,10 @@ def dot(flow: Flow) -> str:
         '    edge [fontname="Helvetica", fontsize=10];',
     ]
     for step in flow.steps:
-        shape = _DOT_SHAPES.get(step.kind, "box")
+        shape = _DOT_SHAPES.get(step.kind, "shape=box")
         label = _dot_text(_caption(step))
-        lines.append(f"    {node[step.id]} [label={label}, shape={shape}];")
-    for way in _edges(flow):
-        label = _edge_label(way)
+        lines.append(f"    {node[step.id]} [label={label}, {shape}];")
+    for way, label in _edges(flow):
         attrs = f" [label={_dot_text(label)}]" if label else ""
         lines.append(f"    {node[way.source]} -> {node[way.to]}{attrs};")
     return "\n".join([*lines, "}"]) + "\n"
@@ -72,7 +76,11 @@ def render_graph(flow: Flow, out: Path) -> Rendered:
     """Write `<out>.mmd`, and `<out>.svg` (or .png when `out` ends so) when `dot` is on PATH."""
     out = Path(out)
     text_file = out.with_suffix(".mmd")
-    text_file.write_text(mermaid(flow), encoding="utf-8")
+    try:
+        text_file.parent.mkdir(parents=True, exist_ok=True)
+        text_file.write_text(mermaid(flow), encoding="utf-8")
+    except OSError as exc:
+        raise LadderError(f"cannot write {text_file}: {exc.strerror}") from exc
     image = out if out.suffix in IMAGE_FORMATS else out.with_suffix(".svg")
     program = shutil.which("dot")
     if program is None:
@@ -92,13 +100,15 @@ def render_graph(flow: Flow, out: Path) -> Rendered:
     return Rendered((text_file, image))
 
 
-def _edges(flow: Flow) -> list[Way]:
-    """Every way on, once (choices sharing a target and a condition share an edge label)."""
+def _edges(flow: Flow) -> list[tuple[Way, str]]:
+    """Every way on with its label, once: a survey's choices that take the step's way on are
+    drawn as that one way."""
     found: dict[tuple[str, str, str], Way] = {}
     for step in flow.steps:
         for way in ways(flow, step):
-            found.setdefault((way.source, way.to, _edge_label(way)), way)
-    return list(found.values())
+            shown = "" if way.shared and step.kind == StepKind.SURVEY else way.label
+            found.setdefault((way.source, way.to, _edge_label(shown, way.when)), way)
+    return [(way, label) for (_, _, label), way in found.items()]
 
 
 def _caption(step: Step) -> str:
@@ -107,11 +117,11 @@ def _caption(step: Step) -> str:
     return f"{step.id} ({step.kind})\n{short}" if short else f"{step.id} ({step.kind})"
 
 
-def _edge_label(way: Way) -> str:
-    conditions = " and ".join(_condition(c) for c in way.when)
-    if way.label and conditions:
-        return f"{way.label}, if {conditions}"
-    return way.label or (f"if {conditions}" if conditions else "")
+def _edge_label(label: str, when: tuple[Condition, ...]) -> str:
+    conditions = " and ".join(_condition(c) for c in when)
+    if label and conditions:
+        return f"{label}, if {conditions}"
+    return label or (f"if {conditions}" if conditions else "")
 
 
 def _condition(condition: Condition) -> str:

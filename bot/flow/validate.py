@@ -45,6 +45,7 @@ class Exit:
     label: str  # the choice's label; for the step's own way on: answered, opened, booked or ""
     routes: tuple[Route, ...]
     saves: frozenset[str]
+    shared: bool = False  # a choice without its own `go`: it takes the step's way on
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Way:
     label: str
     when: tuple[Condition, ...]
     saves: frozenset[str]  # answers certainly saved when the prospect goes this way
+    shared: bool = False  # from a choice that takes the step's way on
 
 
 def booking_variable(step: Step) -> str:
@@ -73,7 +75,7 @@ def exits(flow: Flow, step: Step) -> list[Exit]:
     if step.kind != StepKind.SURVEY:
         answer = frozenset({booking_variable(step)}) if step.kind == StepKind.WEBINAR else saves
         found.append(Exit(_ANSWER[step.kind], own, answer))
-    found.extend(Exit(c.label, c.routes or own, saves) for c in step.choices)
+    found.extend(Exit(c.label, c.routes or own, saves, not c.routes) for c in step.choices)
     return found
 
 
@@ -81,7 +83,14 @@ def ways(flow: Flow, step: Step) -> list[Way]:
     """The edges out of `step`, one per exit and route; a condition that needs an answer
     (anything but `set: false`) tells us that answer is saved along the way."""
     return [
-        Way(step.id, route.to, exit_.label, route.when, exit_.saves | _asserted(route.when))
+        Way(
+            step.id,
+            route.to,
+            exit_.label,
+            route.when,
+            exit_.saves | _asserted(route.when),
+            exit_.shared,
+        )
         for exit_ in exits(flow, step)
         for route in exit_.routes
     ]

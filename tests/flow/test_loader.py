@@ -9,7 +9,6 @@ from pathlib import Path
 from textwrap import dedent, indent
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +16,7 @@ from bot.errors import FlowErrors
 from bot.flow.loader import load_flow, parse_duration, parse_flow, slug, validate_paths
 from bot.flow.model import Condition, Flow, FollowUp, Nudge, Route, StepKind, Validator, Variant
 from tests.flow.conftest import EXAMPLES
+from tests.flow.strategies import flow_yaml
 
 Problems = Callable[[str], list[str]]
 Load = Callable[[str], Flow]
@@ -611,50 +611,8 @@ def test_damaged_example_gives_a_flow_or_flow_errors(
     _parse_or_errors(source[:at] + insert + source[at + cut :])
 
 
-_ids = st.sampled_from(["a", "b", "c", "d", "e", "f"])
-_kinds = st.sampled_from([*StepKind, "question"])
-
-
-@st.composite
-def _flows(draw: st.DrawFn) -> str:
-    steps = []
-    for step_id in draw(st.lists(_ids, min_size=1, max_size=6)):
-        kind = draw(_kinds)
-        step: dict[str, object] = {"id": step_id, "kind": str(kind)}
-        if draw(st.booleans()):
-            step["ask"] = draw(st.sampled_from(["Why?", "Hi {first_name}", "Got {answer}?"]))
-        if draw(st.booleans()):
-            step["say"] = "Note"
-        if draw(st.booleans()):
-            step["choices"] = [
-                {"label": label, "go": draw(_ids)} if draw(st.booleans()) else label
-                for label in draw(st.lists(st.sampled_from(["Yes", "No", "Skip"]), max_size=3))
-            ]
-        if draw(st.booleans()):
-            step["go"] = draw(
-                st.one_of(
-                    _ids,
-                    st.lists(
-                        st.fixed_dictionaries(
-                            {"to": _ids}, optional={"if": st.just({"answer": "x"})}
-                        ),
-                        min_size=1,
-                        max_size=3,
-                    ),
-                )
-            )
-        if draw(st.booleans()):
-            step["save_as"] = "answer"
-        if kind in (StepKind.RESOURCE, StepKind.TRIAL):
-            step["url"] = "https://example.com/?c={conversation_id}"
-        if kind == StepKind.WEBINAR:
-            step["slots"] = ["2027-01-01T10:00:00+00:00"]
-        steps.append(step)
-    return yaml.safe_dump({"flow": "gen", "steps": steps}, sort_keys=False)
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_flows())
+@given(flow_yaml())
 def test_generated_flows_load_or_point_at_their_problems(text: str) -> None:
     result = _parse_or_errors(text)
     if isinstance(result, Flow):

@@ -1,0 +1,75 @@
+"""`ladder validate` and `ladder graph`, run as the real command in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.flow.loader import load_flow
+from tests.flow.conftest import EXAMPLES
+
+ROOT = Path(__file__).parents[2]
+
+
+def ladder(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_validate_the_example_flows() -> None:
+    done = ladder("validate", "flows")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "ok: flows/free-trial.yaml (free-trial, 10 steps)",
+        "ok: flows/webinar-ladder.yaml (webinar-ladder, 11 steps)",
+    ]
+
+
+def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "flow: bad\n"
+        "steps:\n"
+        "  - id: role\n"
+        '    ask: "Role?"\n'
+        "    choices: [{label: Founder, go: rol}]\n"
+        "    save_as: role\n"
+        "  - {id: next, kind: end, say: 'Bye {nmae}', after: 1h}\n"
+    )
+    done = ladder("validate", str(bad), *map(str, EXAMPLES))
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        f"{bad}:5:36: step 'role': go target 'rol' is not a step (did you mean 'role'?)",
+        f"{bad}:7:10: step 'next' is unreachable: no choice or go leads to it from 'role'",
+        f"{bad}:7:32: step 'next': `say` uses {{nmae}}, which is not built in and no step saves",
+        f"{bad}:7:46: step 'next': unknown key 'after'",
+        *(
+            f"ok: {path} ({load_flow(path).name}, {len(load_flow(path).steps)} steps)"
+            for path in EXAMPLES
+        ),
+    ]
+
+
+def test_graph_writes_mermaid(tmp_path: Path) -> None:
+    done = ladder("graph", str(EXAMPLES[0]), "-o", str(tmp_path / "ladder.mmd"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"wrote {tmp_path / 'ladder.mmd'}"
+    assert (tmp_path / "ladder.mmd").read_text(encoding="utf-8").startswith("flowchart TD\n")
+
+
+def test_graph_defaults_to_the_flow_name_and_rejects_a_bad_flow(tmp_path: Path) -> None:
+    done = ladder("graph", str(EXAMPLES[0].resolve()), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "free-trial.mmd").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("flow: x\nsteps: nope\n")
+    failed = ladder("graph", str(bad), cwd=tmp_path)
+    assert failed.returncode == 1
+    assert failed.stderr == f"{bad}:2:8: `steps` should be a list of steps, got 'nope'\n"
