@@ -190,7 +190,14 @@ class Outbox:
         """Hand every item that is ready now to `handler`: retries that are due, items of dead
         consumers, then new items. Returns how many were delivered."""
         await self.ensure_group()
-        ready = await self._due_retries()
+        try:
+            ready = await self._due_retries()
+        except ResponseError as exc:  # the Stream was deleted (flushed): start it again
+            if "NOGROUP" not in str(exc):
+                raise
+            self._group_ready = False
+            await self.ensure_group()
+            ready = await self._due_retries()
         new: Any = await self.redis.xreadgroup(
             GROUP, self.consumer, {self.stream: ">"}, count=self.policy.batch
         )

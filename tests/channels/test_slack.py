@@ -432,6 +432,7 @@ async def test_take_over_relays_both_ways_and_hand_back_resumes(
 
     # hand back: the flow continues where it was
     [alert] = fake_slack.messages("#sales-leads")
+    stale = Message(**vars(alert))
     assert (await post(web, button_press(alert, slack.HAND_BACK, SALES))).status_code == 200
     stored = await services.ladder.store.load(conv)
     assert stored is not None and stored.status == Status.ACTIVE and stored.step == "offer"
@@ -440,6 +441,11 @@ async def test_take_over_relays_both_ways_and_hand_back_resumes(
     assert slack.TAKE_OVER in [b["action_id"] for b in alert.buttons()]
     outcome = await services.ladder.handle(conv, Text("Yes"))
     assert outcome.conversation.status == Status.COMPLETED
+    # a second Hand back from a screen that was not refreshed yet
+    await post(web, button_press(stale, slack.HAND_BACK, "U0OTHER"))
+    assert fake_slack.ephemeral()[-1]["text"] == "Nobody has taken over this chat."
+    after = await services.ladder.store.load(conv)
+    assert after is not None and after.status == Status.COMPLETED  # untouched
 
 
 async def test_thread_messages_not_from_the_taker_stay_in_slack(

@@ -255,3 +255,14 @@ async def test_run_delivers_until_stopped(redis: Redis) -> None:
     stop.set()
     await asyncio.wait_for(task, 1)
     assert [i.key for i in receiver.delivered] == ["late"]
+
+
+async def test_a_deleted_outbox_stream_is_recreated(redis: Redis) -> None:
+    outbox = Outbox(redis, "w1", FAST)
+    receiver = Receiver()
+    await add(redis, "before")
+    assert await outbox.deliver_once(receiver) == 1
+    await redis.delete(keys.OUTBOX)  # e.g. an operator flushed it
+    await add(redis, "after")
+    assert await outbox.deliver_once(receiver) == 1
+    assert [i.key for i in receiver.delivered] == ["before", "after"]
