@@ -251,8 +251,10 @@ class TelegramSender:
         public_url: str | None,
         documents: Path,
         limiter: FloodLimiter,
+        attempts: int = SEND_ATTEMPTS,
     ) -> None:
         self.bot = bot
+        self.attempts = attempts
         self.redis = redis
         self.secret = secret
         self.public_url = public_url
@@ -340,7 +342,7 @@ class TelegramSender:
     async def _send(self, chat: str, send: Callable[[], Awaitable[T]]) -> T | None:
         """One message within the flood limits, resent after a 429 (honouring retry_after) or a
         network error; None if Telegram refused it for good (logged)."""
-        for attempt in range(1, SEND_ATTEMPTS + 1):
+        for attempt in range(1, self.attempts + 1):
             await self._throttle(chat)
             try:
                 return await send()
@@ -353,9 +355,9 @@ class TelegramSender:
             except NetworkError as exc:
                 delay = min(0.2 * 2**attempt, 5.0)
                 log.warning("sending to chat %s failed (%s): retrying in %.1fs", chat, exc, delay)
-            if attempt < SEND_ATTEMPTS:
+            if attempt < self.attempts:
                 await asyncio.sleep(delay)
-        log.error("gave up sending to chat %s after %d attempts", chat, SEND_ATTEMPTS)
+        log.error("gave up sending to chat %s after %d attempts", chat, self.attempts)
         return None
 
     async def _throttle(self, chat: str) -> None:

@@ -111,6 +111,7 @@ class FakeTelegram:
         self._new_update: asyncio.Event | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._closing = False
         self.port = 0
 
     @property
@@ -141,6 +142,9 @@ class FakeTelegram:
 
     def stop(self) -> None:
         if self._server and self._thread:
+            self._closing = True
+            if self._loop and self._new_update:
+                self._loop.call_soon_threadsafe(self._new_update.set)  # end pending long polls
             self._server.should_exit = True
             self._thread.join(timeout=10)
 
@@ -255,7 +259,7 @@ class FakeTelegram:
                     ]
                 batch = self._state.updates[:limit]
             left = deadline - time.monotonic()
-            if batch or left <= 0:
+            if batch or left <= 0 or self._closing:
                 return _ok(batch)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_update.wait(), timeout=left)
@@ -287,6 +291,8 @@ class FakeTelegram:
         self, params: dict[str, str], files: dict[str, tuple[str, bytes]]
     ) -> JSONResponse:
         document = files.get("document")
+        if document is None and params.get("document"):  # a URL or file_id instead of a file
+            document = (params["document"], b"")
         if document is None:
             return _error(400, "Bad Request: there is no document in the request")
         return self._record(params, params.get("caption", ""), document)
