@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
@@ -26,6 +26,7 @@ from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -400,7 +401,7 @@ def _retry_after(headers: Mapping[str, Any]) -> float:
     return 1.0
 
 
-async def _slack(call: Any) -> Any:
+async def _slack(call: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
     """Await a Web API call, turning Slack's answers into the outbox's terms: 429 -> wait as
     Slack asks; a permanent error -> dead letter; anything else is raised for a retry."""
     try:
@@ -596,6 +597,8 @@ class Interactions:
         problem = None
         if conv is None:
             problem = "the prospect's data was erased"
+        elif conv.status != Status.PAUSED:  # e.g. they opted out (/stop) meanwhile
+            problem = f"the conversation is {conv.status.value}, no longer taken over"
         elif (sender := self.services.senders.get(conv.channel)) is None:
             problem = f"this process has no sender for {conv.channel} prospects"
         else:

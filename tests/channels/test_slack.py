@@ -488,6 +488,22 @@ async def test_a_reply_that_cannot_reach_the_prospect_is_reported_in_the_thread(
     assert "Not delivered to the prospect" in warning.text and "telegram" in warning.text
 
 
+async def test_a_prospect_who_opted_out_during_a_take_over_gets_no_more_messages(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    await services.ladder.handle("telegram:42", Stop())
+    told = len(prospects(services).texts("telegram:42"))
+    reply = fake_slack.user_reply(message, SALES, "Are you still there?", "Ev5")
+    assert (await post(web, json.dumps(reply).encode(), kind="json")).status_code == 200
+    assert len(prospects(services).texts("telegram:42")) == told
+    warning = fake_slack.messages("#sales-leads", thread_ts=message.ts)[-1]
+    assert warning.text == (
+        "⚠️ Not delivered to the prospect: the conversation is stopped, no longer taken over"
+    )
+
+
 async def test_not_a_fit_marks_the_lead_once(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
