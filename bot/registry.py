@@ -43,17 +43,19 @@ class FlowRegistry:
     ) -> FlowRegistry:
         """Validate and publish each file (a no-op when its text is already the latest version).
 
+        A file whose text was published before (say, an older version than one `ladder publish`
+        stored since) publishes nothing: start-up never rolls a flow back.
         The first file's flow is the default for prospects whose /start names none."""
         if not paths:
             raise UnknownFlow("no flow files given (FLOWS_DIR holds no *.yaml)")
         flows = [load_flow(path) for path in paths]
         registry = cls(catalog, default_name or flows[0].name)
         for flow in flows:
-            await registry.publish(flow)
+            await registry.publish(flow, only_if_new=True)
         return registry
 
-    async def publish(self, flow: Flow) -> int:
-        version = await self.catalog.publish(flow.name, flow.source)
+    async def publish(self, flow: Flow, *, only_if_new: bool = False) -> int:
+        version = await self.catalog.publish(flow.name, flow.source, only_if_new=only_if_new)
         self._names.add(flow.name)
         self._compiled.setdefault(
             (flow.name, version), compile_flow(replace(flow, version=version))

@@ -57,9 +57,10 @@ class ConversationStore(Protocol):
 
 
 class FlowCatalog(Protocol):
-    async def publish(self, name: str, source: str) -> int:
+    async def publish(self, name: str, source: str, *, only_if_new: bool = False) -> int:
         """Store the YAML text as a new version of flow `name` unless it is already the latest
-        version's text; returns the version that holds it."""
+        version's text (with `only_if_new`: any version's text, and then the latest version
+        stays as it is); returns the version that holds it."""
         ...
 
     async def source(self, name: str, version: int) -> str:

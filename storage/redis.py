@@ -160,7 +160,7 @@ class RedisFlowCatalog:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    async def publish(self, name: str, source: str) -> int:
+    async def publish(self, name: str, source: str, *, only_if_new: bool = False) -> int:
         key = keys.flow(name)
         digest = "sha:" + hashlib.sha256(source.encode()).hexdigest()
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -168,8 +168,9 @@ class RedisFlowCatalog:
                 try:
                     await pipe.watch(key)
                     latest = await pipe.hget(key, "latest")
-                    if latest is not None and await pipe.hget(key, digest) == latest:
-                        return int(latest)
+                    known = await pipe.hget(key, digest)
+                    if known is not None and (known == latest or only_if_new):
+                        return int(known)
                     version = int(latest or 0) + 1
                     pipe.multi()  # type: ignore[no-untyped-call]
                     published = datetime.now(UTC).isoformat(timespec="seconds")

@@ -153,3 +153,15 @@ async def test_forget_erases_conversation_timers_and_events(redis: Redis) -> Non
     assert await redis.zscore(keys.TIMERS_DUE, "telegram:15:nudge") is None
     left = {f["conversation"] for _, f in await redis.xrange(keys.EVENTS)}
     assert left == {"telegram:16"}
+
+
+async def test_start_up_never_rolls_back_a_newer_published_version(
+    redis: Redis, tmp_path: Path
+) -> None:
+    await make_ladder(redis)
+    changed = tmp_path / "ladder.yaml"
+    changed.write_text(FLOW.read_text().replace("What's your role?", "Your job title?"))
+    await make_ladder(redis, changed)  # v2, as `ladder publish` would store it
+    again = await make_ladder(redis)  # a process starts with the old file still in FLOWS_DIR
+    assert await again.flows.latest_version("test-ladder") == 2
+    assert await again.flows.catalog.versions("test-ladder") == [1, 2]
