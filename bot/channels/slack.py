@@ -62,6 +62,7 @@ PERMANENT_ERRORS = frozenset(
 )  # fmt: skip
 PERMANENT_WEBHOOK_STATUS = frozenset({400, 403, 404, 410})
 
+ERASED = "This prospect's data was erased (/forget): there is nobody to talk to."
 REASONS = {
     "completed": "completed the ladder",
     "score": "reached the lead-score threshold",
@@ -515,7 +516,7 @@ class Interactions:
         key = lead_key(press.conversation)
         conv = await self.store.load(press.conversation)
         if conv is None:
-            await self._tell(client, press, "This prospect's data was erased: nobody to talk to.")
+            await self._tell(client, press, ERASED)
             return
         if not await self.redis.hsetnx(key, "taken_by", press.user):
             who = (await load_lead(self.redis, press.conversation)).taken_by
@@ -557,6 +558,10 @@ class Interactions:
             await self._tell(client, press, "Nobody has taken over this chat.")
             await self._refresh(client, press)
             return
+        if await self.store.load(press.conversation) is None:
+            await self._tell(client, press, ERASED)
+            await self._refresh(client, press)
+            return
         try:
             outcome = await self.services.ladder.handle(
                 press.conversation, HandBack(by=f"slack:{press.user}")
@@ -565,9 +570,15 @@ class Interactions:
             await self.redis.hset(key, "taken_by", taker)
             raise
         await self._to_prospect(outcome)
+        status = outcome.conversation.status
+        after = (
+            "the bot continues where it left off"
+            if status in (Status.ACTIVE, Status.COMPLETED)
+            else f"the conversation is {status.value}, so the bot stays quiet"
+        )
         await client.chat_postMessage(
             channel=press.channel, thread_ts=press.ts,
-            text=f"<@{press.user}> handed the chat back: the bot continues where it left off.",
+            text=f"<@{press.user}> handed the chat back: {after}.",
         )  # fmt: skip
         await self._refresh(client, press)
 

@@ -504,6 +504,34 @@ async def test_a_prospect_who_opted_out_during_a_take_over_gets_no_more_messages
     )
 
 
+async def test_buttons_of_an_erased_prospect_create_no_new_conversation(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    [taken] = fake_slack.messages("#sales-leads")
+    await services.ladder.store.forget("telegram:42")
+    await post(web, button_press(taken, slack.HAND_BACK, SALES))
+    await post(web, button_press(message, slack.TAKE_OVER, "U0OTHER"))
+    assert [e["text"] for e in fake_slack.ephemeral()] == [slack.ERASED, slack.ERASED]
+    assert await services.ladder.store.load("telegram:42") is None
+    assert (await slack.load_lead(services.redis, "telegram:42")).taken_by == ""
+
+
+async def test_handing_back_an_opted_out_prospect_keeps_the_bot_quiet(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    await services.ladder.handle("telegram:42", Stop())
+    [taken] = fake_slack.messages("#sales-leads")
+    await post(web, button_press(taken, slack.HAND_BACK, SALES))
+    note = fake_slack.messages("#sales-leads", thread_ts=message.ts)[-1]
+    assert note.text == (
+        f"<@{SALES}> handed the chat back: the conversation is stopped, so the bot stays quiet."
+    )
+
+
 async def test_not_a_fit_marks_the_lead_once(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
