@@ -110,6 +110,16 @@ def startup_message(settings: Settings) -> str:
     )
 
 
+def log_startup(settings: Settings) -> SlackMode:
+    """Log the startup message: a warning when something is missing, else info."""
+    mode = slack_mode(settings)
+    missing = mode == SlackMode.NONE or (
+        mode == SlackMode.APP and not settings.slack_signing_secret
+    )
+    log.log(logging.WARNING if missing else logging.INFO, startup_message(settings))
+    return mode
+
+
 # --- Redis: what the sales team did with each prospect -----------------------------------------
 
 
@@ -687,8 +697,7 @@ def build_app(services: Services) -> AsyncApp:
 def routes(services: Services) -> list[BaseRoute]:
     """POST /slack/events in mode "app"; nothing otherwise."""
     settings = services.settings
-    log.info(startup_message(settings))
-    if slack_mode(settings) != SlackMode.APP:
+    if log_startup(settings) != SlackMode.APP:
         return []
     if not settings.slack_signing_secret:
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -632,6 +633,19 @@ def test_the_mode_follows_the_settings(tmp_path: Path) -> None:
     assert "Slack mode: webhook" in slack.startup_message(webhook)
     assert "Slack mode: app" in slack.startup_message(app)
     assert "503" in slack.startup_message(replace(app, slack_signing_secret=None))
+
+
+def test_the_startup_line_warns_when_slack_is_not_usable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ladderbot.slack")
+    app = settings_for(tmp_path, slack_bot_token="xoxb-1", slack_signing_secret="s")
+    for settings in (settings_for(tmp_path), app, replace(app, slack_signing_secret=None)):
+        assert slack.log_startup(settings) == slack.slack_mode(settings)
+    levels = [(r.levelname, r.getMessage().split(" (")[0]) for r in caplog.records]
+    assert levels == [
+        ("WARNING", "Slack mode: none"), ("INFO", "Slack mode: app"), ("WARNING", "Slack mode: app")
+    ]  # fmt: skip
 
 
 async def test_app_mode_without_a_signing_secret_refuses_slack_requests(
