@@ -476,7 +476,10 @@ class _Reader:
             col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
             self.errors.append(
                 FlowError(
-                    f"YAML syntax: character {exc.character!r} is not allowed", self.file, line, col
+                    f"YAML syntax: character U+{exc.character:04X} is not allowed",
+                    self.file,
+                    line,
+                    col,
                 )
             )
             return None
@@ -598,7 +601,7 @@ class _Reader:
                     )
             found = []
             items = self.items(fields["nudges"].value, where, "nudges")
-            if not items:
+            if isinstance(fields["nudges"].value, SequenceNode) and not items:
                 self.error(fields["nudges"].value, where, "`nudges` is empty")
             for item in items:
                 nudge = self.fields(item, f"{where}: nudge", ("after", "say"), ("after", "say"))
@@ -944,7 +947,7 @@ class _Reader:
                 f"{MAX_CALLBACK_IDS - len(f'slot{slots - 1}')} characters",
             )
         items = self.items(node, where, "choices")
-        if not items:
+        if isinstance(node, SequenceNode) and not items:
             self.error(node, where, "`choices` is empty")
         choices: list[Choice] = []
         for index, item in enumerate(items):
@@ -1037,10 +1040,11 @@ class _Reader:
         if isinstance(node, ScalarNode) and node.tag != _NULL:
             return (Route(to=str(node.value), pos=self.pos(node)),)
         if not isinstance(node, SequenceNode) or not node.value:
+            got = "an empty list" if isinstance(node, SequenceNode) else _describe(node)
             self.error(
                 node,
                 where,
-                f"`go` should be a step id or a list of {{if, to}}, got {_describe(node)}",
+                f"`go` should be a step id or a list of {{if, to}}, got {got}",
             )
             return ()
         routes: list[Route] = []
@@ -1076,10 +1080,11 @@ class _Reader:
                     return None
                 found.append(Condition(var, "in", tuple(o for o in options if o is not None)))
             elif isinstance(value, MappingNode):
+                if not value.value:
+                    self.error(value, where, f"`{var}`: say how to compare, like {{gte: 50}}")
+                    return None
                 tests = self.fields(value, f"{where}: if {var}", ("gt", "gte", "lt", "lte", "set"))
                 if not tests:
-                    if tests is not None:
-                        self.error(value, where, f"`{var}`: say how to compare, like {{gte: 50}}")
                     return None
                 for op, entry in tests.items():
                     bound = (

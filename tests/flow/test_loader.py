@@ -546,6 +546,95 @@ def test_document_must_exist_and_stay_inside(problems: Problems) -> None:
     ]
 
 
+MORE_PROBLEMS = (
+    "flow: t\n"
+    "alerts: [x]\n"
+    "follow_up: {max: 2}\n"
+    "migrate: [a]\n"
+    "steps:\n"
+    "  - id: a\n"
+    '    say: ""\n'
+    "    go: {x: y}\n"
+    "  - id: b\n"
+    '    ask: "Pick"\n'
+    "    choices: {x: y}\n"
+    "  - id: c\n"
+    '    ask: "Pick"\n'
+    "    choices:\n"
+    '      - ""\n'
+    "      - {label: Ok, commit: yes, go: []}\n"
+    "      - {label: No, go: [{if: [x], to: d}, {go: d}]}\n"
+    "      - {label: Maybe, go: [{if: {x: {}}, to: d}, {if: {x: {set: maybe}}, to: d},"
+    " {if: {x: {gtee: 1}}, to: d}, {to: d}]}\n"
+    "    save_as: Bad-Name\n"
+    "  - id: d\n"
+    "    kind: webinar\n"
+    '    ask: "When?"\n'
+    "    slots: []\n"
+    "  - id: e\n"
+    '    ask: "Size"\n'
+    "    validate: {min: 3}\n"
+    "  - id: f\n"
+    '    ask: "Size"\n'
+    "    validate: {type: number, min: 30, max: 3}\n"
+    '    follow_up: {nudges: [{after: 1h}], quiet_hours: "08:00-08:00"}\n'
+    "  - {[x]: y, id: g, kind: end}\n"
+)
+
+
+def test_more_problems(problems: Problems) -> None:
+    """Wrong shapes and empty values everywhere a flow can have them."""
+    assert problems(MORE_PROBLEMS) == [
+        "x.yaml:2:9: alerts: expected a mapping (key: value), got a list",
+        "x.yaml:3:12: follow_up: needs `after` and `say` (or a `nudges` list)",
+        "x.yaml:4:10: migrate: expected a mapping old-step: new-step, got a list",
+        "x.yaml:7:10: step 'a': `say` is empty",
+        "x.yaml:8:9: step 'a': `go` should be a step id or a list of {if, to}, got a mapping",
+        "x.yaml:11:14: step 'b': `choices` should be a list, got a mapping",
+        "x.yaml:12:9: step 'c' is unreachable: no choice or go leads to it from 'a'",
+        "x.yaml:15:9: step 'c': `choice` is empty",
+        "x.yaml:16:29: step 'c': `commit` should be true or false, got 'yes'",
+        "x.yaml:16:38: step 'c': `go` should be a step id or a list of {if, to}, got an empty list",
+        "x.yaml:17:31: step 'c': `if` should be a mapping like {role: Founder}, got a list",
+        "x.yaml:17:44: step 'c': go: missing `to`",
+        "x.yaml:17:45: step 'c': go: unknown key 'go'",
+        "x.yaml:18:38: step 'c': `x`: say how to compare, like {gte: 50}",
+        "x.yaml:18:66: step 'c': `set` should be true or false, got 'maybe'",
+        "x.yaml:18:93: step 'c': if x: unknown key 'gtee' (did you mean 'gte'?)",
+        "x.yaml:19:14: step 'c': `save_as` 'Bad-Name' should be a variable name: lowercase letters,"
+        " digits and '_', starting with a letter",
+        "x.yaml:20:9: step 'd' is unreachable: no choice or go leads to it from 'a'",
+        "x.yaml:23:12: step 'd': `slots` is empty: a webinar step needs at least one",
+        "x.yaml:24:9: step 'e' is unreachable: no choice or go leads to it from 'a'",
+        "x.yaml:26:15: step 'e': validate: missing `type`",
+        "x.yaml:27:9: step 'f' is unreachable: no choice or go leads to it from 'a'",
+        "x.yaml:29:35: step 'f': `min` (30) is more than `max` (3)",
+        "x.yaml:30:26: step 'f': follow_up: nudge: missing `say`",
+        "x.yaml:30:53: step 'f': follow_up: `quiet_hours` '08:00-08:00' should be two different"
+        ' times like "21:00-08:00" (24-hour clock, from-to)',
+        "x.yaml:31:6: step 'g': a key must be a word, not a list",
+        "x.yaml:31:18: step 'g' is unreachable: no choice or go leads to it from 'a'",
+    ]
+
+
+def test_yaml_reader_and_nesting_problems() -> None:
+    for text, problem in [
+        ("flow: t\x07", "<flow>:1:8: YAML syntax: character U+0007 is not allowed"),
+        ("[" * 5000, "<flow>:1:1: YAML nests too deeply to read"),
+    ]:
+        with pytest.raises(FlowErrors) as caught:
+            parse_flow(text)
+        assert str(caught.value) == problem
+
+
+def test_short_forms(flow: Load) -> None:
+    loaded = flow(
+        "flow: t\nalerts: {on: completed}\nfollow_up: false\nsteps:\n  - {id: a, kind: end}\n"
+    )
+    assert loaded.alerts.on == ("completed",)
+    assert loaded.follow_up is None
+
+
 # --- `ladder validate` ----------------------------------------------------------------------
 
 
