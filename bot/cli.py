@@ -5,18 +5,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+import uvicorn
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from starlette.types import ASGIApp
+from telegram.error import TelegramError
 
 from bot import analytics, publish
-from bot.app import build
+from bot.app import Services, build
 from bot.channels.console import run_chat
+from bot.channels.telegram import CHANNEL as TELEGRAM
+from bot.channels.telegram import TelegramChannel, TelegramSender, set_webhook
 from bot.clock import ScaledClock, SystemClock
 from bot.config import Settings
 from bot.errors import FlowErrors, LadderError, StorageError
@@ -24,12 +30,14 @@ from bot.flow.graph import render_graph
 from bot.flow.loader import load_flow, validate_paths
 from bot.model import Profile
 from bot.registry import FlowRegistry
-from bot.worker import Worker
+from bot.web import create_app
+from bot.worker import Worker, run_worker
 from bot.worker import serve as serve_worker
 from storage.connect import connect
 from storage.redis import RedisFlowCatalog
 
 T = TypeVar("T")
+log = logging.getLogger("ladderbot.cli")
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -141,6 +149,71 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _services(settings: Settings) -> Services:
+    try:
+        return await build(settings)
+    except RedisError as exc:
+        raise StorageError(f"Redis is unavailable: {exc}") from exc
+
+
+def _web_server(app: ASGIApp, settings: Settings, host: str) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=settings.port, lifespan="off"))
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Long polling and the worker in one process; with PUBLIC_URL also the web app, so tracked
+    links (/r/<token>) work. Stops on SIGTERM or SIGINT."""
+
+    async def run() -> None:
+        services = await _services(Settings.from_env())
+        channel = TelegramChannel.from_services(services)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        work = [channel.poll(stop), run_worker(services, stop)]
+        if services.settings.public_url:
+            server = _web_server(create_app(services), services.settings, args.host)
+
+            async def stop_server() -> None:
+                await stop.wait()
+                server.should_exit = True
+
+            work += [server.serve(), stop_server()]
+        try:
+            await asyncio.gather(*work)
+        finally:
+            await channel.sender.aclose()
+            await services.redis.aclose()
+
+    asyncio.run(run())
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """The web process: the ASGI app on PORT; with PUBLIC_URL and TELEGRAM_TOKEN, Telegram's
+    webhook is pointed at it first."""
+
+    async def serve() -> None:
+        services = await _services(Settings.from_env())
+        app = create_app(services)
+        sender = services.senders.get(TELEGRAM)
+        try:
+            if isinstance(sender, TelegramSender) and services.settings.public_url:
+                try:
+                    print(f"Telegram webhook: {await set_webhook(sender, services.settings)}")
+                except TelegramError as exc:  # Telegram keeps any earlier webhook; serve anyway
+                    log.error("could not set the Telegram webhook: %s", exc)
+            await _web_server(app, services.settings, args.host).serve()
+        finally:
+            if isinstance(sender, TelegramSender):
+                await sender.aclose()
+            await services.redis.aclose()
+
+    asyncio.run(serve())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ladder", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -186,6 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a claim is held; a dead worker's claims go to others after this",
     )  # fmt: skip
     worker.set_defaults(handler=_worker)
+
+    run = sub.add_parser("run", help="Telegram long polling and the worker in one process")
+    run.add_argument("--host", default="0.0.0.0", help="with PUBLIC_URL: where links are served")
+    run.set_defaults(handler=_run)
+
+    serve = sub.add_parser("serve", help="the web process: Telegram webhook, links, dashboard")
+    serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (port: PORT)")
+    serve.set_defaults(handler=_serve)
 
     validate = sub.add_parser("validate", help="check flow files; every problem at file:line:col")
     validate.add_argument("paths", nargs="+", help="flow files or folders of them")

@@ -414,23 +414,28 @@ class TelegramChannel:
 
     @classmethod
     def from_services(cls, services: Services) -> TelegramChannel:
+        """The channel of a process; its sender is registered in `services.senders` (for the
+        worker) and shared by every channel built from the same services."""
         settings = services.settings
-        bot = make_bot(settings)
-        sender = TelegramSender(
-            bot,
-            services.redis,
-            secret=settings.secret,
-            public_url=settings.public_url,
-            documents=settings.flows_dir,
-            limiter=FloodLimiter(
+        sender = services.senders.get(CHANNEL)
+        if not isinstance(sender, TelegramSender):
+            bot = make_bot(settings)
+            chat_rate, bot_rate = settings.telegram_chat_rate, settings.telegram_bot_rate
+            limiter = FloodLimiter(
                 services.redis,
                 bot.token.split(":", 1)[0],
-                per_chat=Rate(settings.telegram_chat_rate, burst=CHAT_BURST),
-                per_bot=Rate(
-                    settings.telegram_bot_rate, burst=max(1, int(settings.telegram_bot_rate))
-                ),
-            ),
-        )
+                per_chat=Rate(chat_rate, burst=CHAT_BURST),
+                per_bot=Rate(bot_rate, burst=max(1, int(bot_rate))),
+            )
+            sender = TelegramSender(
+                bot,
+                services.redis,
+                secret=settings.secret,
+                public_url=settings.public_url,
+                documents=settings.flows_dir,
+                limiter=limiter,
+            )
+            services.senders[CHANNEL] = sender
         return cls(services.ladder, sender, webhook_secret(settings))
 
     async def process(self, update: Update) -> None:
@@ -633,12 +638,11 @@ async def set_webhook(sender: TelegramSender, settings: Settings) -> str:
 
 
 def routes(services: Services) -> list[BaseRoute]:
-    """The web process's Telegram routes; also registers the sender for the worker."""
+    """The web process's Telegram routes (none without TELEGRAM_TOKEN)."""
     if not services.settings.telegram_token:
         log.info("TELEGRAM_TOKEN is not set: no Telegram webhook or tracked links")
         return []
     channel = TelegramChannel.from_services(services)
-    services.senders[CHANNEL] = channel.sender
     return [
         Route("/telegram/webhook", channel.webhook, methods=["POST"]),
         Route("/r/{token}", channel.open_link, methods=["GET"]),
