@@ -39,14 +39,15 @@ from bot.errors import LadderError, UnknownFlow
 from bot.model import Conversation, HandBack, Say, Status, TakeOver
 from bot.registry import FlowRegistry
 from bot.service import Outcome
+from storage import keys
 from storage.base import OutboxItem
 from storage.outbox import RetryLater, Undeliverable
 from storage.redis import RedisConversationStore
 
 log = logging.getLogger("ladderbot.slack")
 
-PREFIX = "lb:slack"
-EVENT_TTL_SECONDS = 24 * 3600  # Slack retries an event for about an hour; keep ids a day
+PREFIX = f"{keys.PREFIX}:slack"
+EVENT_TTL_SECONDS = 24 * 3600  # Slack retries an event 3 times within minutes; keep ids a day
 
 CLAIM = "lb_claim"
 TAKE_OVER = "lb_take_over"

@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -19,13 +20,15 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from bot.app import Services, build
 from bot.channels import slack
 from bot.clock import ManualClock
 from bot.config import Settings
-from bot.model import Action, Conversation, Profile, Say, Start, Status, Stop, Text
+from bot.model import Action, Commitment, Conversation, Profile, Say, Start, Status, Stop, Text
 from bot.web import create_app
 from storage import keys
 from storage.base import StepWrite
@@ -204,6 +207,37 @@ async def test_an_alert_shows_everything_a_salesperson_needs(
         slack.NOT_A_FIT,
     ]
     assert {b["value"] for b in message.buttons()} == {"telegram:42"}
+
+
+SLACK_MARKUP = re.compile(r"<!date\^\d+\^\{date_short\} \{time\}\|[^<>]*>|<@U\w+>")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    answers=st.dictionaries(st.text(min_size=1, max_size=40), st.text(max_size=900), max_size=12),
+    name=st.text(max_size=300),
+    commitments=st.lists(st.text(min_size=1, max_size=60), max_size=60),
+)
+def test_any_alert_fits_slack_limits_and_cannot_inject_markup(
+    answers: dict[str, str], name: str, commitments: list[str]
+) -> None:
+    conv = Conversation(
+        id="telegram:1", flow="f", version=2, step="s", answers=answers, profile=Profile(name),
+        commitments=tuple(Commitment(c, c, "2026-12-01T09:00:00+00:00") for c in commitments),
+        source="ads",
+    )  # fmt: skip
+    blocks = slack.alert_blocks(conv, "completed", name, slack.Lead(claimed_by="U1"), True)
+    assert len(blocks) <= 50
+    assert len(blocks[0]["text"]["text"]) <= 150  # header
+    for block in blocks[1:]:
+        texts = [f["text"] for f in block.get("fields", [])]
+        assert all(len(t) <= 2000 for t in texts) and len(texts) <= 10
+        if "text" in block:
+            texts.append(block["text"]["text"])
+            assert len(block["text"]["text"]) <= 3000
+        texts += [e["text"] for e in block.get("elements", []) if e["type"] == "mrkdwn"]
+        for text in texts:
+            assert "<" not in SLACK_MARKUP.sub("", text), text
 
 
 async def test_completed_alert_names_the_reason(services: Services, fake_slack: FakeSlack) -> None:
@@ -640,8 +674,8 @@ def test_the_startup_line_warns_when_slack_is_not_usable(
 ) -> None:
     caplog.set_level(logging.INFO, logger="ladderbot.slack")
     app = settings_for(tmp_path, slack_bot_token="xoxb-1", slack_signing_secret="s")
-    for settings in (settings_for(tmp_path), app, replace(app, slack_signing_secret=None)):
-        assert slack.log_startup(settings) == slack.slack_mode(settings)
+    for config in (settings_for(tmp_path), app, replace(app, slack_signing_secret=None)):
+        assert slack.log_startup(config) == slack.slack_mode(config)
     levels = [(r.levelname, r.getMessage().split(" (")[0]) for r in caplog.records]
     assert levels == [
         ("WARNING", "Slack mode: none"), ("INFO", "Slack mode: app"), ("WARNING", "Slack mode: app")
