@@ -708,3 +708,12 @@ def test_generated_flows_load_or_point_at_their_problems(text: str) -> None:
         ids = result.by_id
         assert all(r.to in ids for s in result.steps for r in s.routes)
         assert all(r.to in ids for s in result.steps for c in s.choices for r in c.routes)
+
+
+def test_the_flow_in_the_reference_loads() -> None:
+    """docs/flows.md shows a whole small flow; it must stay a good one."""
+    reference = (Path(__file__).parents[2] / "docs" / "flows.md").read_text(encoding="utf-8")
+    blocks = [b for b in reference.split("```yaml\n")[1:] if b.startswith("flow:")]
+    assert blocks
+    for block in blocks:
+        assert parse_flow(block.split("```", 1)[0], "docs/flows.md").steps
