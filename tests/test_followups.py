@@ -25,6 +25,7 @@ from bot.model import (
     Status,
     Stop,
     Timer,
+    iso,
 )
 from bot.worker import Worker
 from storage import keys
@@ -56,6 +57,9 @@ steps:
     kind: trial
     ask: "Start a trial?"
     url: "https://example.com/signup"
+    follow_up:
+      nudges: [{after: 2h, say: "Questions about the trial, {first_name}?"}]
+      drop_after: 6h
   - id: done
     kind: end
     say: "Thanks!"
@@ -185,8 +189,22 @@ async def test_webinar_reminders_come_a_day_and_an_hour_before_the_slot(
     ]
     names = await ladder.names("telegram:1")
     assert names.count("reminded") == 2
-    assert names.count("nudged") == 2  # the trial step's nudges, then the drop
+    assert names.count("nudged") == 1  # the trial step's own nudge, then the drop
     assert "dropped" in names
+
+
+async def test_a_step_with_its_own_follow_up_overrides_the_flows(ladder: Harness) -> None:
+    await ladder.send("telegram:1", Start(), profile=ALEX)
+    await ladder.send("telegram:1", Press("welcome", "yes"))
+    await ladder.send("telegram:1", Press("webinar", "slot0"))  # now at the trial step
+
+    await ladder.until(T0 + timedelta(days=2))
+
+    assert ladder.recorder.said("telegram:1", since=T0 + timedelta(seconds=1)) == [
+        (T0 + 2 * H, "Questions about the trial, Alex?")
+    ]
+    dropped = (await ladder.events("telegram:1"))[-1]
+    assert (dropped.name, dropped.step, dropped.at) == ("dropped", "trial", iso(T0 + 8 * H))
 
 
 async def test_after_stop_no_nudge_or_reminder_is_ever_sent(ladder: Harness) -> None:
