@@ -193,6 +193,24 @@ async def test_webinar_reminders_come_a_day_and_an_hour_before_the_slot(
     assert "dropped" in names
 
 
+async def test_reminders_due_while_no_worker_ran_are_skipped_once_the_slot_has_passed(
+    ladder: Harness,
+) -> None:
+    await ladder.send("telegram:1", Start(), profile=ALEX)
+    await ladder.send("telegram:1", Press("welcome", "yes"))
+    await ladder.send("telegram:1", Press("webinar", "slot0"))
+    ladder.clock.set(datetime(2026, 12, 10, 15, 30, tzinfo=UTC))  # the webinar is under way
+
+    while await ladder.worker.tick():
+        pass
+
+    said = ladder.recorder.said("telegram:1", since=T0 + timedelta(seconds=1))
+    assert [text for _, text in said if text.startswith("Reminder")] == []
+    skipped = [e for e in await ladder.events("telegram:1") if e.name == "follow_up_skipped"]
+    reminders = sorted(e.data["seq"] for e in skipped if e.data["kind"] == "reminder")
+    assert reminders == ["0", "1"]
+
+
 async def test_a_step_with_its_own_follow_up_overrides_the_flows(ladder: Harness) -> None:
     await ladder.send("telegram:1", Start(), profile=ALEX)
     await ladder.send("telegram:1", Press("welcome", "yes"))
