@@ -7,7 +7,7 @@ dead ends, variables) are in `bot.flow.validate`. Any input gives a `Flow` or `F
 
 from __future__ import annotations
 
-import difflib
+import math
 import re
 import unicodedata
 import zoneinfo
@@ -36,13 +36,13 @@ from bot.flow.model import (
     Variant,
 )
 from bot.flow.template import BUILTIN_VARIABLES
-from bot.flow.validate import TextUse, check_flow
+from bot.flow.validate import TextUse, check_flow, suggest
+from bot.validators import VALIDATOR_KINDS
 
 MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_LABEL = 64  # a button's text
 MAX_CALLBACK_IDS = 52  # bytes of step id + choice id in a button's callback data
 MAX_SLUG = 24  # a choice id made from its label
-DEFAULT_LINK_LABEL = "Open"
 
 FLOW_NAME = re.compile(r"[a-z0-9-]{1,32}")
 STEP_ID = re.compile(r"[a-z0-9_-]+")
@@ -79,7 +79,7 @@ FOLLOW_UP_KEYS = ("after", "max", "say", "nudges", "quiet_hours", "drop_after", 
 CHOICE_KEYS = ("label", "id", "value", "go", "commit")
 ROUTE_KEYS = ("if", "to")
 VALIDATOR_KEYS = ("type", "min", "max", "hint")
-VALIDATOR_TYPES = ("email", "phone", "number", "text")
+VALIDATOR_TYPES = tuple(sorted(VALIDATOR_KINDS))
 _WAITING = frozenset(StepKind) - {StepKind.MESSAGE, StepKind.END}
 _LINKS = frozenset({StepKind.RESOURCE, StepKind.TRIAL})
 # Which step kinds each step key applies to.
@@ -208,11 +208,6 @@ def _zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones() | {"UTC"})
 
 
-def _suggest(word: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _a(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
 
@@ -293,7 +288,7 @@ class _Reader:
             if name in found:
                 self.error(key, where, f"key {name!r} is given twice")
             elif name not in allowed:
-                self.error(key, where, f"unknown key {name!r}{_suggest(name, allowed)}")
+                self.error(key, where, f"unknown key {name!r}{suggest(name, allowed)}")
             else:
                 found[name] = _Key(key, value)
         for name in required:
@@ -373,7 +368,7 @@ class _Reader:
         value = self.scalar(node, where, field, "a number")
         if value is None:
             return None
-        if not _NUMBER.fullmatch(value):
+        if not _NUMBER.fullmatch(value) or not math.isfinite(float(value)):
             self.error(node, where, f"`{field}` should be a number, got {value!r}")
             return None
         return float(value)
@@ -500,7 +495,7 @@ class _Reader:
         if value is None:
             return None
         if value not in _zones():
-            hint = _suggest(value, _zones()) or " (use a name like Europe/Berlin or UTC)"
+            hint = suggest(value, _zones()) or " (use a name like Europe/Berlin or UTC)"
             self.error(node, "", f"unknown time zone {value!r}{hint}")
             return None
         return value
@@ -525,7 +520,7 @@ class _Reader:
                         item,
                         "alerts",
                         f"{value!r} is neither an event nor a commitment of this flow"
-                        f"{_suggest(value, known)}",
+                        f"{suggest(value, known)}",
                     )
                 names.append(value)
             on = tuple(names)
@@ -553,7 +548,7 @@ class _Reader:
                 self.error(
                     value,
                     "migrate",
-                    f"{old!r} moves to {new!r}, which is not a step{_suggest(new, ids)}",
+                    f"{old!r} moves to {new!r}, which is not a step{suggest(new, ids)}",
                 )
             moves[old] = new
         return moves
@@ -690,7 +685,8 @@ class _Reader:
             self.error(node, where, f"{_a(kind)} {kind} step needs `say` or `ask` (what it sends)")
 
         def get(key: str) -> Node | None:
-            found = fields.get(key) if fields else None
+            """A key's value node, if the step has the key and it applies to its kind."""
+            found = fields.get(key)
             return found.value if found and kind in STEP_KEYS[key] else None
 
         save_as = self.save_as(get("save_as"), where)
@@ -716,8 +712,7 @@ class _Reader:
             save_as=save_as,
             validator=self.validator(get("validate"), where) if kind == StepKind.INPUT else None,
             url=url,
-            button=(self.label(button, where, "button") if button is not None else None)
-            or (DEFAULT_LINK_LABEL if kind in _LINKS else None),
+            button=self.label(button, where, "button") if button is not None else None,
             document=self.document(get("document"), where),
             slots=slots,
             duration=(self.duration(duration_node, where, "duration") if duration_node else None)
@@ -745,7 +740,7 @@ class _Reader:
                 self.error(
                     node,
                     where,
-                    f"unknown kind {value!r}{_suggest(value, options)}; use one of "
+                    f"unknown kind {value!r}{suggest(value, options)}; use one of "
                     + ", ".join(StepKind),
                 )
         if "choices" in fields:
@@ -892,7 +887,7 @@ class _Reader:
             self.error(
                 node,
                 where,
-                f"unknown validator {value!r}{_suggest(value, VALIDATOR_TYPES)}; use one of "
+                f"unknown validator {value!r}{suggest(value, VALIDATOR_TYPES)}; use one of "
                 + ", ".join(VALIDATOR_TYPES),
             )
             return None

@@ -120,7 +120,8 @@ def _asserted(when: tuple[Condition, ...]) -> frozenset[str]:
     return frozenset(c.var for c in when if not (c.op == "set" and c.value is False))
 
 
-def _suggest(word: str, options: Iterable[str]) -> str:
+def suggest(word: str, options: Iterable[str]) -> str:
+    """A " (did you mean ...?)" hint with the closest option, or nothing."""
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -151,7 +152,7 @@ class _Checker:
                     self.error(
                         route.pos,
                         f"step {step.id!r}: go target {route.to!r} is not a step"
-                        f"{_suggest(route.to, ids)}",
+                        f"{suggest(route.to, ids)}",
                     )
             if routes and all(r.when for r in routes):
                 self.error(
@@ -210,7 +211,7 @@ class _Checker:
                         self.error(
                             route.pos,
                             f"step {step.id!r}: `if` tests {condition.var!r}, which no step "
-                            f"saves{_suggest(condition.var, self.saved)}",
+                            f"saves{suggest(condition.var, self.saved)}",
                         )
 
     def text(self, use: TextUse) -> None:
@@ -234,7 +235,7 @@ class _Checker:
                 self.error(
                     use.pos,
                     f"{where}`{use.field}` uses {{{name}}}, which is not built in and no step "
-                    f"saves{_suggest(name, known)}",
+                    f"saves{suggest(name, known)}",
                 )
             else:
                 self.saved_before(use, name, where)

@@ -155,7 +155,7 @@ def test_resource_trial_webinar(flow: Load, tmp_path: Path) -> None:
     )
     guide, demo, trial, done = loaded.steps
     assert (guide.url, guide.button, guide.document) == (
-        "https://example.com/guide.pdf", "Open", "files/guide.pdf"
+        "https://example.com/guide.pdf", None, "files/guide.pdf"
     )  # fmt: skip
     assert (guide.commitment, guide.score) == ("resource_opened", 10)
     assert guide.choices[0].commits is False  # an extra way on records no commitment
@@ -479,7 +479,7 @@ def test_value_types(problems: Problems) -> None:
         """)
     assert problems(text) == [
         "x.yaml:5:22: step 'a': unknown validator 'numbr' (did you mean 'number'?); use one of"
-        " email, phone, number, text",
+        " email, number, phone, text",
         "x.yaml:5:34: step 'a': `min` should be a number, got 'x'",
         "x.yaml:6:12: step 'a': `score` should be a whole number, got 'lots'",
         "x.yaml:7:17: step 'a': `commitment` 'Big Yes' should be lowercase letters, digits, '_'"
@@ -717,3 +717,10 @@ def test_the_flow_in_the_reference_loads() -> None:
     assert blocks
     for block in blocks:
         assert parse_flow(block.split("```", 1)[0], "docs/flows.md").steps
+
+
+def test_numbers_must_be_finite(problems: Problems) -> None:
+    text = with_steps(
+        "- {id: a, ask: x, validate: {type: number, max: 1e999}}\n- {id: b, kind: end}\n"
+    )
+    assert problems(text) == ["x.yaml:3:51: step 'a': `max` should be a number, got '1e999'"]
