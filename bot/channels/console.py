@@ -203,7 +203,7 @@ async def run_chat(
                 break
             wait = parse_wait(line)
             if wait is not None:
-                await _fast_forward(worker, clock, wait)
+                await worker.fast_forward(clock, clock.now() + wait)
                 continue
             await chat.send(chat.event_for(line))
             await worker.tick()
@@ -216,14 +216,3 @@ async def _tick_forever(worker: Worker) -> None:
     while True:
         await worker.tick()
         await asyncio.sleep(0.2)
-
-
-async def _fast_forward(worker: Worker, clock: ScaledClock, span: timedelta) -> None:
-    """Move time on by `span`, stopping at each due follow-up on the way so each fires on time."""
-    target = clock.now() + span
-    while (due := await worker.scheduler.next_due()) is not None and due <= target:
-        if due > clock.now():
-            clock.advance(due - clock.now())
-        await worker.tick()
-    if target > clock.now():
-        clock.advance(target - clock.now())
