@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 
 from bot.errors import FlowErrors, LadderError
 from bot.flow.graph import dot, mermaid, render_graph
@@ -106,7 +106,7 @@ def test_render_cannot_write(tmp_path: Path) -> None:
         render_graph(load_flow(EXAMPLES[0]), blocker / "x.mmd")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(flow_yaml())
 def test_mermaid_mentions_every_step_of_any_loaded_flow(text: str) -> None:
     try:
