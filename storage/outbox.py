@@ -13,9 +13,10 @@ consumers never both take the same item. Each delivered item leaves a marker
 (`delivered_key`, SET NX) in the same transaction as its XACK + XDEL: a redelivery finds the
 marker and is only acknowledged. Delivered entries are deleted, so the Stream holds the backlog.
 
-What stays at-least-once: a consumer that dies (or stalls past the lease) after the receiver
-accepted an item but before the marker is written - a window of one Redis round trip - gets
-that item delivered again by another consumer.
+What the outbox alone leaves at-least-once: a consumer that dies (or stalls past the lease)
+after the receiver accepted an item but before the marker is written gets that item delivered
+again by another consumer. A handler closes that gap by making delivery idempotent on the
+item's key (the Slack one does: see bot.channels.slack).
 
 Used by the worker: `Outbox(redis, consumer).run(handler, stop)` or `deliver_outbox_once(...)`;
 the Slack handler is `bot.channels.slack.outbox_handler(services)`.

@@ -7,14 +7,21 @@ Modes (`slack_mode`): "app" (SLACK_BOT_TOKEN: Web API alerts with buttons, POST 
 - Incoming: `routes(services)` mounts POST /slack/events (events, button presses and the
   `/ladder` command on one URL) on a slack-bolt AsyncApp, which checks Slack's signature
   (wrong or older than 5 minutes: 401) before any listener runs.
+One Slack message per outbox item: every post carries the item's key as message metadata, and
+any attempt after the first looks for that key in the channel (or thread) before posting, so a
+consumer that died after Slack took the message does not cause a second one. What remains
+at-least-once: when the app may not list channels (no channels:read scope) for a channel given
+by #name, or the earlier post scrolled out of the latest HISTORY_LOOKBACK messages.
 Redis keys, prefix lb:slack: - `lead_key` (per conversation: latest alert, claim, take-over),
-`thread_key` (alert message -> conversation), `event_key` (Slack event ids already handled).
+`thread_key` (alert message -> conversation), `event_key` (Slack event ids already handled),
+`attempt_key` (outbox items posted at least once), `channel_key` (channel name -> id).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -62,6 +69,10 @@ PERMANENT_ERRORS = frozenset(
      "no_text", "invalid_arguments", "too_many_attachments"}
 )  # fmt: skip
 PERMANENT_WEBHOOK_STATUS = frozenset({400, 403, 404, 410})
+
+METADATA_EVENT = "ladder_outbox_item"  # message metadata that names the outbox item
+HISTORY_LOOKBACK = 200  # messages searched for an earlier attempt's post
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{5,}$")
 
 ERASED = "This prospect's data was erased (/forget): there is nobody to talk to."
 REASONS = {
@@ -134,6 +145,16 @@ def thread_key(channel: str, ts: str) -> str:
 
 def event_key(event_id: str) -> str:
     return f"{PREFIX}:event:{event_id}"
+
+
+def attempt_key(item_key: str) -> str:
+    """Set when an outbox item is first posted: later attempts check Slack before posting."""
+    return f"{PREFIX}:attempt:{item_key}"
+
+
+def channel_key(name: str) -> str:
+    """A channel name's id, learnt from Slack."""
+    return f"{PREFIX}:channel:{name}"
 
 
 @dataclass(frozen=True)
@@ -352,12 +373,10 @@ class SlackDelivery:
                 f"{conv.flow!r} or SLACK_CHANNEL"
             )
         blocks = alert_blocks(conv, reason, title, lead, buttons=True)
-        posted = await _slack(
-            self.client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
-            )
-        )
-        where, ts = str(posted["channel"]), str(posted["ts"])
+        where, ts = await self._post_once(
+            item.key, channel, None, text=text, blocks=blocks, unfurl_links=False,
+            unfurl_media=False,
+        )  # fmt: skip
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(lead_key(conv.id), mapping={"channel": where, "ts": ts})
             pipe.set(thread_key(where, ts), conv.id)
@@ -379,7 +398,84 @@ class SlackDelivery:
         if thread is None:
             raise Undeliverable(f"relay {item.key}: no Slack alert thread for {conversation_id}")
         channel, ts = thread
-        await _slack(self.client.chat_postMessage(channel=channel, thread_ts=ts, text=message))
+        await self._post_once(item.key, channel, ts, text=message)
+
+    async def _post_once(
+        self, key: str, channel: str, thread_ts: str | None, **message: Any
+    ) -> tuple[str, str]:
+        """chat.postMessage at most once per outbox item, even when a consumer died after
+        Slack took the message but before the outbox recorded it: the message carries the
+        item's key as metadata, and any attempt after the first looks for it in the channel
+        (or thread) before posting. Returns (channel id, ts)."""
+        assert self.client is not None
+        if not await self.redis.set(attempt_key(key), "1", nx=True, ex=EVENT_TTL_SECONDS):
+            found = await self._find_posted(key, channel, thread_ts)
+            if found:
+                log.info("slack: outbox item %s was posted before (%s); not posting again", key,
+                         found)  # fmt: skip
+                return found
+        posted = await _slack(
+            self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, **message,
+                metadata={"event_type": METADATA_EVENT, "event_payload": {"outbox_key": key}},
+            )
+        )  # fmt: skip
+        where = str(posted["channel"])
+        if where != channel:
+            await self.redis.set(channel_key(channel), where)
+        return where, str(posted["ts"])
+
+    async def _find_posted(
+        self, key: str, channel: str, thread_ts: str | None
+    ) -> tuple[str, str] | None:
+        """The message an earlier attempt posted for outbox item `key`, if Slack has it:
+        among the thread's replies, or the channel's latest HISTORY_LOOKBACK messages."""
+        assert self.client is not None
+        channel_id = await self._channel_id(channel)
+        if channel_id is None:
+            return None
+        if thread_ts:
+            page = await _slack(self.client.conversations_replies(
+                channel=channel_id, ts=thread_ts, include_all_metadata=True,
+                limit=HISTORY_LOOKBACK,
+            ))  # fmt: skip
+        else:
+            page = await _slack(self.client.conversations_history(
+                channel=channel_id, include_all_metadata=True, limit=HISTORY_LOOKBACK
+            ))  # fmt: skip
+        for found in page.get("messages") or []:
+            metadata = found.get("metadata") or {}
+            if (metadata.get("event_payload") or {}).get("outbox_key") == key:
+                return channel_id, str(found["ts"])
+        return None
+
+    async def _channel_id(self, channel: str) -> str | None:
+        """A channel's id (what conversations.history needs) from its id or #name; None if
+        Slack will not say (the app lacks the channels:read scope): then we post again."""
+        assert self.client is not None
+        if CHANNEL_ID.match(channel):
+            return channel
+        cached = await self.redis.get(channel_key(channel))
+        if cached:
+            return str(cached)
+        cursor = None
+        try:
+            while True:
+                page = await _slack(self.client.conversations_list(
+                    types="public_channel,private_channel", exclude_archived=True,
+                    limit=1000, cursor=cursor,
+                ))  # fmt: skip
+                for listed in page.get("channels") or []:
+                    if channel in (listed.get("id"), f"#{listed.get('name')}", listed.get("name")):
+                        await self.redis.set(channel_key(channel), str(listed["id"]))
+                        return str(listed["id"])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    return None
+        except SlackApiError as exc:
+            log.warning("slack: cannot look up channel %s (%s): a crash may repost an alert",
+                        channel, exc.response.get("error"))  # fmt: skip
+            return None
 
     async def _title(self, conv: Conversation) -> str:
         try:

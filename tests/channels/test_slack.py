@@ -313,6 +313,44 @@ async def test_slack_500_then_429_then_success_posts_one_message(
     assert await outbox.backlog() == 0 and await outbox.dead_count() == 0
 
 
+async def test_a_post_slack_made_but_answered_500_is_not_repeated(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    """Slack posts, then the answer is lost (a 500): the retry finds the post by its outbox
+    key, for an alert in the channel and for a relayed message in the thread."""
+    await to_email_alert(services)
+    fake_slack.fail_next("chat.postMessage", 500, processed=True)
+    assert await deliver(services, rounds=3) == 0
+    await asyncio.sleep(POLICY.backoff)
+    assert await deliver(services) == 1
+    [message] = fake_slack.messages("#sales-leads")
+    assert len(fake_slack.calls("chat.postMessage")) == 1
+    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    await services.ladder.handle("telegram:42", Text("Hello?"))
+    fake_slack.fail_next("chat.postMessage", 500, processed=True)
+    assert await deliver(services) == 0
+    await asyncio.sleep(POLICY.backoff)
+    assert await deliver(services) == 1
+    thread = fake_slack.messages("#sales-leads", thread_ts=message.ts)
+    assert [m.text for m in thread].count("💬 *Ann Lee &lt;!channel&gt;:* Hello?") == 1
+    assert len(fake_slack.calls("conversations.replies")) == 1
+
+
+async def test_without_channel_lookup_rights_a_lost_answer_means_a_second_post(
+    services: Services, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What stays at-least-once: Slack will not list channels (no channels:read scope), so a
+    retry cannot look for the earlier post; it posts again rather than lose the alert."""
+    await to_email_alert(services)
+    fake_slack.fail_next("chat.postMessage", 500, processed=True)
+    fake_slack.fail_next("conversations.list", 200, error="missing_scope")
+    assert await deliver(services) == 0
+    await asyncio.sleep(POLICY.backoff)
+    assert await deliver(services) == 1
+    assert len(fake_slack.messages("#sales-leads")) == 2
+    assert "cannot look up channel #sales-leads (missing_scope)" in caplog.text
+
+
 async def test_a_channel_slack_does_not_know_is_dead_lettered(
     services: Services, fake_slack: FakeSlack
 ) -> None:
@@ -373,10 +411,8 @@ asyncio.run(main())
 """
 
 
-async def test_a_consumer_killed_mid_delivery_is_replaced_by_another(
-    services: Services, fake_slack: FakeSlack, redis_url: str, flows_dir: Path
-) -> None:
-    await to_email_alert(services)
+async def kill_mid_post(fake_slack: FakeSlack, redis_url: str, flows_dir: Path) -> None:
+    """A consumer process posts an alert and is SIGKILLed while Slack holds the request."""
     arrived = fake_slack.hold("chat.postMessage")
     env = {**os.environ, "REDIS_URL": redis_url, "FLOWS_DIR": str(flows_dir)}
     doomed = await asyncio.create_subprocess_exec(
@@ -388,16 +424,33 @@ async def test_a_consumer_killed_mid_delivery_is_replaced_by_another(
     finally:
         doomed.send_signal(signal.SIGKILL)
         await doomed.wait()
-    fake_slack.release("chat.postMessage", process=False)  # Slack never got to it
-    assert fake_slack.messages("#sales-leads") == []
+
+
+@pytest.mark.parametrize("slack_got_it", [False, True])
+async def test_a_consumer_killed_mid_delivery_is_replaced_and_posts_once(
+    services: Services, fake_slack: FakeSlack, redis_url: str, flows_dir: Path, slack_got_it: bool
+) -> None:
+    """Killed while Slack held its request; then Slack either drops the request or posts the
+    message (the crash fell between Slack's post and the outbox's acknowledgement)."""
+    await to_email_alert(services)
+    await kill_mid_post(fake_slack, redis_url, flows_dir)
+    fake_slack.release("chat.postMessage", process=slack_got_it)
+    await fake_slack.wait_for(
+        lambda: len(fake_slack.messages("#sales-leads")) == int(slack_got_it), what="the post"
+    )
     survivor = Outbox(services.redis, "survivor", POLICY)
     handler = slack.outbox_handler(services)
     assert handler is not None
     assert await survivor.deliver_once(handler) == 0  # the item is still leased to the dead one
     await asyncio.sleep(POLICY.lease)
     assert await survivor.deliver_once(handler) == 1
-    assert len(fake_slack.messages("#sales-leads")) == 1
-    assert len(fake_slack.calls("chat.postMessage")) == 2
+    [message] = fake_slack.messages("#sales-leads")  # exactly one alert either way
+    posts = 1 if slack_got_it else 2
+    assert len(fake_slack.calls("chat.postMessage")) == posts
+    assert len(fake_slack.calls("conversations.list")) == 1  # "#sales-leads" -> its id
+    assert len(fake_slack.calls("conversations.history")) == 1  # looked before posting again
+    lead = await slack.load_lead(services.redis, "telegram:42")
+    assert (lead.channel, lead.ts) == (message.channel, message.ts)
     assert await survivor.backlog() == 0
 
 

@@ -2,8 +2,9 @@
 
 The real slack-sdk clients talk to it (SLACK_API_URL = `slack.url`, SLACK_WEBHOOK_URL =
 `slack.webhook_url`). It runs in a thread with its own event loop, like an external service,
-and records every call. It implements what ladderbot uses: auth.test, chat.postMessage,
-chat.update, chat.postEphemeral, conversations.replies and the webhook; `fail_next` makes the
+and records every call. It implements what ladderbot uses: auth.test, chat.postMessage (with
+message metadata), chat.update, chat.postEphemeral, conversations.replies,
+conversations.history, conversations.list and the webhook; `fail_next` makes the
 next calls of a method fail (429 with Retry-After, 500), `hold` keeps calls of a method
 waiting until the test lets them go. `user_reply` builds the Events API payload of a person
 answering in a thread; `sign` signs a request body the way Slack does.
@@ -66,6 +67,7 @@ class Message:
     blocks: list[dict[str, Any]]
     user: str = BOT_USER
     thread_ts: str | None = None
+    metadata: dict[str, Any] | None = None
 
     def buttons(self) -> list[dict[str, Any]]:
         return [e for b in self.blocks if b.get("type") == "actions" for e in b["elements"]]
@@ -93,9 +95,12 @@ class Message:
         walk(self.blocks)
         return "\n".join(parts)
 
-    def json(self) -> dict[str, Any]:
+    def json(self, metadata: bool = False) -> dict[str, Any]:
+        """As Slack shows it; metadata only when asked for (include_all_metadata)."""
         data: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text,
                                 "blocks": self.blocks, "user": self.user}  # fmt: skip
+        if metadata and self.metadata:
+            data["metadata"] = self.metadata
         if self.user == BOT_USER:
             data["bot_id"] = BOT_ID
         if self.thread_ts:
@@ -109,6 +114,7 @@ class _Failure:
     error: str
     retry_after: int | None
     times: int
+    processed: bool
 
 
 @dataclass
@@ -132,9 +138,14 @@ class _State:
 class FakeSlack:
     """The fake Slack server; use as a context manager or call start()/stop()."""
 
-    def __init__(self, token: str = BOT_TOKEN) -> None:
+    def __init__(
+        self, token: str = BOT_TOKEN, channels: tuple[str, ...] = ("#sales-leads",)
+    ) -> None:
+        """`channels` exist from the start; others appear when first posted to."""
         self.token = token
         self._state = _State()
+        for name in channels:
+            self._channel(name)
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._server: uvicorn.Server | None = None
@@ -192,13 +203,14 @@ class FakeSlack:
     # --- what the tests drive -------------------------------------------------------------------
 
     def fail_next(
-        self, method: str, status: int = 500, times: int = 1, retry_after: int | None = None,
-        error: str = "internal_error",
+        self, method: str, status: int = 500, *, times: int = 1, retry_after: int | None = None,
+        error: str = "internal_error", processed: bool = False,
     ) -> None:  # fmt: skip
-        """The next `times` calls of `method` ("webhook" for the webhook) fail with `status`."""
+        """The next `times` calls of `method` ("webhook" for the webhook) fail with `status`;
+        with processed=True they do their work first (the answer is lost, the post is made)."""
         with self._lock:
             self._state.failures.setdefault(method, []).append(
-                _Failure(status, error, retry_after, times)
+                _Failure(status, error, retry_after, times, processed)
             )
 
     def hold(self, method: str) -> threading.Event:
@@ -270,35 +282,40 @@ class FakeSlack:
     def _channel(self, name: str) -> str:
         if name.startswith("C") and name in self._state.channels.values():
             return name
-        return self._state.channels.setdefault(name, f"C{len(self._state.channels) + 1:04d}")
+        return self._state.channels.setdefault(name, f"C0{len(self._state.channels) + 1:07d}")
 
     def _next_ts(self) -> str:
         n = next(self._ts)
         return f"{1764000000 + n}.{n:06d}"
 
-    async def _gate(self, method: str) -> Response | None:
-        """Hold or fail this call as the test asked; None: go on."""
+    async def _gate(self, method: str) -> tuple[Response | None, bool]:
+        """Hold or fail this call as the test asked: the failure to answer (None: none), and
+        whether the call's work is done anyway."""
         with self._lock:
             hold = self._state.holds.get(method)
         if hold is not None:
             hold.arrived.set()
             await asyncio.to_thread(hold.gate.wait)
             if not hold.process:
-                return JSONResponse({"ok": False, "error": "fake_dropped"}, status_code=500)
+                return JSONResponse({"ok": False, "error": "fake_dropped"}, status_code=500), False
         with self._lock:
             queue = self._state.failures.get(method) or []
             if not queue:
-                return None
+                return None, True
             failure = queue[0]
             failure.times -= 1
             if failure.times <= 0:
                 queue.pop(0)
         headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
         if method == "webhook":
-            return PlainTextResponse(failure.error, status_code=failure.status, headers=headers)
-        return JSONResponse(
-            {"ok": False, "error": failure.error}, status_code=failure.status, headers=headers
-        )
+            answer: Response = PlainTextResponse(
+                failure.error, status_code=failure.status, headers=headers
+            )
+        else:
+            answer = JSONResponse(
+                {"ok": False, "error": failure.error}, status_code=failure.status, headers=headers
+            )
+        return answer, failure.processed
 
     async def _api(self, request: Request) -> Response:
         method = request.path_params["method"]
@@ -306,8 +323,8 @@ class FakeSlack:
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
         with self._lock:
             self._state.calls.append(Call(method, args, token, time.monotonic()))
-        refused = await self._gate(method)
-        if refused is not None:
+        refused, work = await self._gate(method)
+        if refused is not None and not work:
             return refused
         if token != self.token:
             return JSONResponse({"ok": False, "error": "invalid_auth"})
@@ -316,18 +333,17 @@ class FakeSlack:
             return JSONResponse({"ok": False, "error": "unknown_method"}, status_code=404)
         with self._lock:
             result: dict[str, Any] = handler(args)
-        return JSONResponse(result)
+        return refused or JSONResponse(result)
 
     async def _webhook(self, request: Request) -> Response:
         body = json.loads(await request.body())
         with self._lock:
             self._state.calls.append(Call("webhook", body, "", time.monotonic()))
-        refused = await self._gate("webhook")
-        if refused is not None:
-            return refused
-        with self._lock:
-            self._state.webhook.append(body)
-        return PlainTextResponse("ok")
+        refused, work = await self._gate("webhook")
+        if work:
+            with self._lock:
+                self._state.webhook.append(body)
+        return refused or PlainTextResponse("ok")
 
     def _m_auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "ladderbot",
@@ -340,8 +356,10 @@ class FakeSlack:
         thread = args.get("thread_ts")
         if thread and not self._find(channel, str(thread)):
             return {"ok": False, "error": "thread_not_found"}
-        message = Message(channel, self._next_ts(), str(args.get("text", "")),
-                          _blocks(args), BOT_USER, thread)  # fmt: skip
+        metadata = args.get("metadata")
+        metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
+        message = Message(channel, self._next_ts(), str(args.get("text", "")), _blocks(args),
+                          BOT_USER, thread, metadata)  # fmt: skip
         self._state.messages.append(message)
         return {"ok": True, "channel": channel, "ts": message.ts, "message": message.json()}
 
@@ -363,13 +381,32 @@ class FakeSlack:
         if parent is None:
             return {"ok": False, "error": "thread_not_found"}
         replies = [m for m in self._state.messages if m.channel == channel and m.thread_ts == ts]
-        return {"ok": True, "messages": [parent.json()] + [m.json() for m in replies]}
+        meta = _flag(args.get("include_all_metadata"))
+        return {"ok": True, "messages": [m.json(meta) for m in [parent, *replies]]}
+
+    def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel"))
+        if channel not in self._state.channels.values():
+            return {"ok": False, "error": "channel_not_found"}
+        top = [m for m in self._state.messages if m.channel == channel and m.thread_ts is None]
+        newest = top[::-1][: int(args.get("limit", 100))]
+        meta = _flag(args.get("include_all_metadata"))
+        return {"ok": True, "messages": [m.json(meta) for m in newest], "has_more": False}
+
+    def _m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        channels = [{"id": cid, "name": name.removeprefix("#"), "is_channel": True}
+                    for name, cid in self._state.channels.items()]  # fmt: skip
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
 
     def _find(self, channel: str, ts: str) -> Message | None:
         for message in self._state.messages:
             if message.channel == channel and message.ts == ts:
                 return message
         return None
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() in ("1", "true")
 
 
 def _blocks(args: dict[str, Any]) -> list[dict[str, Any]]:
