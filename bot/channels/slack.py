@@ -72,6 +72,7 @@ PERMANENT_WEBHOOK_STATUS = frozenset({400, 403, 404, 410})
 
 METADATA_EVENT = "ladder_outbox_item"  # message metadata that names the outbox item
 HISTORY_LOOKBACK = 200  # messages searched for an earlier attempt's post
+ATTEMPT_TTL_SECONDS = 7 * 24 * 3600  # longer than any item's retries last
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{5,}$")
 
 ERASED = "This prospect's data was erased (/forget): there is nobody to talk to."
@@ -408,7 +409,7 @@ class SlackDelivery:
         item's key as metadata, and any attempt after the first looks for it in the channel
         (or thread) before posting. Returns (channel id, ts)."""
         assert self.client is not None
-        if not await self.redis.set(attempt_key(key), "1", nx=True, ex=EVENT_TTL_SECONDS):
+        if not await self.redis.set(attempt_key(key), "1", nx=True, ex=ATTEMPT_TTL_SECONDS):
             found = await self._find_posted(key, channel, thread_ts)
             if found:
                 log.info("slack: outbox item %s was posted before (%s); not posting again", key,
@@ -435,14 +436,16 @@ class SlackDelivery:
         if channel_id is None:
             return None
         if thread_ts:
-            page = await _slack(self.client.conversations_replies(
+            page = await _lookup(self.client.conversations_replies(
                 channel=channel_id, ts=thread_ts, include_all_metadata=True,
                 limit=HISTORY_LOOKBACK,
             ))  # fmt: skip
         else:
-            page = await _slack(self.client.conversations_history(
+            page = await _lookup(self.client.conversations_history(
                 channel=channel_id, include_all_metadata=True, limit=HISTORY_LOOKBACK
             ))  # fmt: skip
+        if page is None:
+            return None
         for found in page.get("messages") or []:
             metadata = found.get("metadata") or {}
             if (metadata.get("event_payload") or {}).get("outbox_key") == key:
@@ -450,8 +453,7 @@ class SlackDelivery:
         return None
 
     async def _channel_id(self, channel: str) -> str | None:
-        """A channel's id (what conversations.history needs) from its id or #name; None if
-        Slack will not say (the app lacks the channels:read scope): then we post again."""
+        """A channel's id (what conversations.history needs) from its id or #name."""
         assert self.client is not None
         if CHANNEL_ID.match(channel):
             return channel
@@ -459,23 +461,20 @@ class SlackDelivery:
         if cached:
             return str(cached)
         cursor = None
-        try:
-            while True:
-                page = await _slack(self.client.conversations_list(
-                    types="public_channel,private_channel", exclude_archived=True,
-                    limit=1000, cursor=cursor,
-                ))  # fmt: skip
-                for listed in page.get("channels") or []:
-                    if channel in (listed.get("id"), f"#{listed.get('name')}", listed.get("name")):
-                        await self.redis.set(channel_key(channel), str(listed["id"]))
-                        return str(listed["id"])
-                cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    return None
-        except SlackApiError as exc:
-            log.warning("slack: cannot look up channel %s (%s): a crash may repost an alert",
-                        channel, exc.response.get("error"))  # fmt: skip
-            return None
+        while True:
+            page = await _lookup(self.client.conversations_list(
+                types="public_channel,private_channel", exclude_archived=True,
+                limit=1000, cursor=cursor,
+            ))  # fmt: skip
+            if page is None:
+                return None
+            for listed in page.get("channels") or []:
+                if channel in (listed.get("id"), f"#{listed.get('name')}", listed.get("name")):
+                    await self.redis.set(channel_key(channel), str(listed["id"]))
+                    return str(listed["id"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
 
     async def _title(self, conv: Conversation) -> str:
         try:
@@ -522,6 +521,25 @@ async def _slack(call: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
         if exc.response.get("error") in PERMANENT_ERRORS:
             raise Undeliverable(f"Slack refused: {exc.response.get('error')}") from exc
         raise
+
+
+async def _lookup(call: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse | None:
+    """A read made to avoid posting twice. 429: wait as Slack asks; 5xx: retry later; Slack
+    refusing it (a missing scope such as channels:read or channels:history): None, and the
+    caller posts again rather than lose the message."""
+    try:
+        return await call
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        if status == 429:
+            raise RetryLater(
+                f"Slack rate limit: {exc}", _retry_after(exc.response.headers)
+            ) from exc
+        if status >= 500:
+            raise
+        log.warning("slack: cannot check for an earlier post (%s); posting again may repeat it",
+                    exc.response.get("error"))  # fmt: skip
+        return None
 
 
 def web_client(settings: Settings) -> AsyncWebClient:

@@ -336,19 +336,34 @@ async def test_a_post_slack_made_but_answered_500_is_not_repeated(
     assert len(fake_slack.calls("conversations.replies")) == 1
 
 
-async def test_without_channel_lookup_rights_a_lost_answer_means_a_second_post(
-    services: Services, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("refused", ["conversations.list", "conversations.history"])
+async def test_without_lookup_rights_a_lost_answer_means_a_second_post(
+    services: Services, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture, refused: str
 ) -> None:
-    """What stays at-least-once: Slack will not list channels (no channels:read scope), so a
-    retry cannot look for the earlier post; it posts again rather than lose the alert."""
+    """What stays at-least-once: Slack will not list channels or show their history (a missing
+    scope), so a retry cannot look for the earlier post; it posts again rather than lose it."""
     await to_email_alert(services)
     fake_slack.fail_next("chat.postMessage", 500, processed=True)
-    fake_slack.fail_next("conversations.list", 200, error="missing_scope")
+    fake_slack.fail_next(refused, 200, error="missing_scope")
     assert await deliver(services) == 0
     await asyncio.sleep(POLICY.backoff)
     assert await deliver(services) == 1
     assert len(fake_slack.messages("#sales-leads")) == 2
-    assert "cannot look up channel #sales-leads (missing_scope)" in caplog.text
+    assert "cannot check for an earlier post (missing_scope)" in caplog.text
+
+
+async def test_a_lookup_failing_with_500_retries_instead_of_risking_a_second_post(
+    services: Services, fake_slack: FakeSlack
+) -> None:
+    await to_email_alert(services)
+    fake_slack.fail_next("chat.postMessage", 500, processed=True)
+    fake_slack.fail_next("conversations.history", 503)
+    assert await deliver(services) == 0
+    await asyncio.sleep(POLICY.backoff)
+    assert await deliver(services) == 0  # the lookup failed: nothing posted, retried later
+    await asyncio.sleep(POLICY.wait_after(2))
+    assert await deliver(services) == 1
+    assert len(fake_slack.messages("#sales-leads")) == 1
 
 
 async def test_a_channel_slack_does_not_know_is_dead_lettered(
