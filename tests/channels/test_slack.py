@@ -33,7 +33,7 @@ from bot.web import create_app
 from storage import keys
 from storage.base import StepWrite
 from storage.connect import connect
-from storage.outbox import Outbox, OutboxPolicy
+from storage.outbox import RETRIES, Outbox, OutboxPolicy
 from tests.fakes.slack_api import (
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -283,11 +283,16 @@ async def test_a_malformed_alert_is_dead_lettered_not_retried(
     await services.redis.xadd(keys.OUTBOX, {"kind": "alert", "key": "bad", "body": "{not json"})
     await services.redis.xadd(keys.OUTBOX, {"kind": "alert", "key": "bad2", "body": '{"x": 1}'})
     await services.redis.xadd(keys.OUTBOX, {"kind": "fax", "key": "bad3", "body": "{}"})
+    relay = json.dumps({"text": "hi", "conversation": "telegram:404"})
+    await services.redis.xadd(keys.OUTBOX, {"kind": "relay", "key": "bad4", "body": relay})
+    await services.redis.xadd(keys.OUTBOX, {"kind": "relay", "key": "bad5", "body": "[1]"})
     assert await deliver(services) == 0
     errors = [d.error for d in await Outbox(services.redis, "test").dead_letters()]
     assert "body is not JSON" in errors[0]
     assert "not a valid alert body" in errors[1]
     assert "kind 'fax'" in errors[2]
+    assert "no Slack alert thread for telegram:404" in errors[3]
+    assert "body is not a JSON object" in errors[4]
     assert fake_slack.calls("chat.postMessage") == []
 
 
@@ -412,7 +417,7 @@ from bot.app import build
 from bot.channels import slack
 from bot.clock import ManualClock
 from bot.config import Settings
-from storage.outbox import Outbox, OutboxPolicy
+from storage.outbox import RETRIES, Outbox, OutboxPolicy
 
 async def main():
     settings = dataclasses.replace(Settings.from_env(), slack_bot_token=sys.argv[1],
@@ -805,6 +810,21 @@ async def test_webhook_mode_posts_a_relayed_message_as_plain_text(
     assert await deliver(services) == 1
     [posted] = fake_slack.webhook_posts()
     assert posted["text"] == "💬 *telegram:5:* Call me &lt;maybe&gt;" and "blocks" not in posted
+
+
+async def test_webhook_mode_retries_a_webhook_that_failed(
+    redis: Redis, fake_slack: FakeSlack, flows_dir: Path
+) -> None:
+    settings = settings_for(flows_dir, slack_webhook_url=fake_slack.webhook_url)
+    services = await build(settings, clock=ManualClock(), redis=redis)
+    fake_slack.fail_next("webhook", 500, error="upstream trouble")
+    await to_email_alert(services)
+    assert await deliver(services) == 0
+    [retry] = [json.loads(v) for v in (await redis.hgetall(RETRIES)).values()]
+    assert "SlackError: incoming webhook answered 500: upstream trouble" in retry["error"]
+    await asyncio.sleep(POLICY.backoff)
+    assert await deliver(services) == 1
+    assert len(fake_slack.webhook_posts()) == 1
 
 
 async def test_webhook_mode_dead_letters_a_revoked_webhook(
