@@ -10,7 +10,7 @@ Every item (a Slack alert, a relayed message) is handed to a handler until it su
   claimed by another one; that counts as a failed attempt so a poison item cannot loop forever.
 Claiming a pending item is one Lua script per pass (XPENDING + XCLAIM + retry record), so two
 consumers never both take the same item. Each delivered item leaves a marker
-(`delivered_key`, SET NX) in the same transaction as its XACK + XDEL: a redelivery finds the
+(`delivered_key`, SET NX) in the same script as its XACK + XDEL: a redelivery finds the
 marker and is only acknowledged. Delivered entries are deleted, so the Stream holds the backlog.
 
 What the outbox alone leaves at-least-once: a consumer that dies (or stalls past the lease)
@@ -149,6 +149,19 @@ return {last, out}
 """
 
 
+# An entry was delivered: mark its item key (SET NX; 0 if it was marked before), acknowledge
+# and delete the entry, drop its retry record; one command on the hot path.
+# KEYS: outbox stream, retries hash, delivered marker. ARGV: group, entry id, marker ttl.
+DELIVERED = """
+local fresh = redis.call('SET', KEYS[3], ARGV[2], 'NX', 'EX', tonumber(ARGV[3]))
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[2])
+if fresh then return 1 end
+return 0
+"""
+
+
 def default_consumer() -> str:
     """A consumer name unique per process (host and pid)."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -173,6 +186,7 @@ class Outbox:
         self.policy = policy or OutboxPolicy()
         self.stream = stream
         self._claim_due = redis.register_script(CLAIM_DUE)
+        self._delivered = redis.register_script(DELIVERED)
         self._group_ready = False
         self._scan_from = "-"
 
@@ -312,10 +326,10 @@ class Outbox:
                 )  # fmt: skip
                 await self._defer(entry_id, failures, wait, reason)
             return 0
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(delivered_key(item.key), entry_id, nx=True, ex=self.policy.delivered_ttl)
-            self._forget(pipe, entry_id)
-            first, *_ = await pipe.execute()
+        first = await self._delivered(
+            keys=[self.stream, RETRIES, delivered_key(item.key)],
+            args=[GROUP, entry_id, self.policy.delivered_ttl],
+        )
         if not first:
             log.warning("outbox: %s %s was delivered twice (a consumer stalled)", item.kind,
                         item.key)  # fmt: skip
