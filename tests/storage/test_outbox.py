@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import suppress
 
+import pytest
 from redis.asyncio import Redis
 
 from storage import keys
 from storage.base import OutboxItem
+from storage.connect import connect
 from storage.outbox import (
     GROUP,
     RETRIES,
@@ -21,6 +24,7 @@ from storage.outbox import (
     deliver_outbox_once,
     delivered_key,
 )
+from tests.redis_server import RedisServer
 
 FAST = OutboxPolicy(max_attempts=3, backoff=0.05, max_backoff=0.2, lease=0.4, batch=10)
 
@@ -145,8 +149,6 @@ async def test_rate_limit_pauses_the_kind_without_counting_a_failure(redis: Redi
 
 
 async def test_two_consumers_deliver_each_item_exactly_once(redis: Redis, redis_url: str) -> None:
-    from storage.connect import connect
-
     for n in range(200):
         await add(redis, f"item{n}")
     receiver = Receiver(delay=0.001)
@@ -266,3 +268,33 @@ async def test_a_deleted_outbox_stream_is_recreated(redis: Redis) -> None:
     await add(redis, "after")
     assert await outbox.deliver_once(receiver) == 1
     assert [i.key for i in receiver.delivered] == ["before", "after"]
+
+
+async def test_run_waits_out_a_redis_outage(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = connect(own_redis.url)
+    receiver = Receiver()
+    stop = asyncio.Event()
+    task = asyncio.create_task(Outbox(client, "w1", FAST).run(receiver, stop, idle=0.02))
+    try:
+        await add(client, "before")
+        await until(lambda: len(receiver.delivered) == 1)
+        await asyncio.to_thread(own_redis.stop)
+        await until(lambda: "Redis unavailable" in caplog.text, within=20)
+        await asyncio.to_thread(own_redis.start)
+        await add(client, "after")
+        await until(lambda: len(receiver.delivered) == 2, within=20)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        await client.aclose()
+    assert [i.key for i in receiver.delivered] == ["before", "after"]
+    assert not task.exception()
+
+
+async def until(condition: Callable[[], bool], within: float = 5) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
