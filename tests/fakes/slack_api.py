@@ -250,10 +250,6 @@ class FakeSlack:
         with self._lock:
             return list(self._state.webhook)
 
-    def channel_id(self, name: str) -> str:
-        with self._lock:
-            return self._channel(name)
-
     def user_reply(self, parent: Message, user: str, text: str, event_id: str) -> dict[str, Any]:
         """A person replies in the thread of `parent`: stored, and returned as the Events API
         payload Slack would send."""
