@@ -10,7 +10,8 @@ from redis.asyncio import Redis
 from bot.channels import Sender
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.registry import FlowRegistry, flow_files
+from bot.flow.loader import flow_paths
+from bot.registry import FlowRegistry
 from bot.service import Ladder
 from storage.connect import connect
 from storage.redis import RedisFlowCatalog
@@ -39,6 +40,6 @@ async def build(
     clock = clock or SystemClock()
     redis = redis if redis is not None else connect(settings.redis_url)
     flows = await FlowRegistry.from_files(
-        RedisFlowCatalog(redis), paths or flow_files(settings.flows_dir), settings.default_flow
+        RedisFlowCatalog(redis), paths or flow_paths([settings.flows_dir]), settings.default_flow
     )
     return Services(settings, redis, flows, Ladder(redis, flows, clock), clock)

@@ -1,4 +1,5 @@
-"""The `ladder` command: chat, validate, graph, run, serve, worker, stats, publish, versions, export."""
+"""The `ladder` command: chat, validate, graph, run, serve, worker, stats, publish, versions,
+export."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from bot.errors import LadderError
 from bot.flow.compile import NEXT, CompiledFlow, choice_trigger
 from bot.flow.model import Choice, FollowUp, Step, StepKind
 from bot.flow.template import render
+from bot.flow.validate import booking_variable
 from bot.model import (
     Action,
     Alert,
@@ -217,10 +218,8 @@ class _Turn:
         return slots + step.choices
 
     def choose(self, step: Step, choice: Choice) -> None:
-        answers = dict(self.conv.answers)
-        if step.save_as:
-            answers[step.save_as] = choice.value
-        self.conv = self.conv.with_(answers=answers)
+        if step.save_as and step.kind == StepKind.SURVEY:  # other steps' buttons are ways on
+            self.conv = self.conv.with_(answers={**self.conv.answers, step.save_as: choice.value})
         self.emit("answered", choice=choice.id)
         if step.kind == StepKind.WEBINAR and choice not in step.choices:  # a slot
             self.book(step, choice)
@@ -252,7 +251,7 @@ class _Turn:
     def book(self, step: Step, choice: Choice) -> None:
         """A webinar slot was picked: record it, send the calendar file, set the reminders."""
         slot = datetime.fromisoformat(choice.value)
-        answers = {**self.conv.answers, _booking_key(step): choice.value}
+        answers = {**self.conv.answers, booking_variable(step): choice.value}
         self.conv = self.conv.with_(answers=answers)
         self.commit(step, choice.value)
         minutes = int(step.duration.total_seconds() // 60)
@@ -329,10 +328,6 @@ def _after_quiet_hours(due: datetime, quiet: tuple[int, int], zone: ZoneInfo) ->
     return wake.astimezone(due.tzinfo)
 
 
-def _booking_key(step: Step) -> str:
-    return step.save_as or f"{step.id}_slot"
-
-
 @lru_cache(maxsize=1024)
 def _slot_label(slot: datetime, zone: ZoneInfo) -> str:
     local = slot.astimezone(zone)
@@ -358,7 +353,7 @@ def _match_table(choices: tuple[Choice, ...]) -> dict[str, int]:
     return table
 
 
-def match_choice(choices: tuple[Choice, ...], text: str) -> Choice | None:
+def match_choice(choices: tuple[Choice, ...], text: str, by_number: bool = True) -> Choice | None:
     """The choice a typed answer means: its number, label, value or id (case, spacing and
     punctuation aside), a unique prefix, the one choice the answer mentions, or a close
     spelling."""
@@ -368,7 +363,7 @@ def match_choice(choices: tuple[Choice, ...], text: str) -> Choice | None:
     said = _normal(text)
     if not said:
         return None
-    if said in table:
+    if said in table and (by_number or not said.isdigit()):
         return choices[table[said]]
     words = [name for name in table if not name.isdigit()]
     prefixed = {table[name] for name in words if name.startswith(said)}
@@ -458,7 +453,8 @@ def _on_text(turn: _Turn, event: Text) -> None:
         return
     step = turn.current()
     choices = turn.choices(step)
-    choice = match_choice(choices, event.text)
+    # On an input step a typed number is the answer, not the number of an extra button.
+    choice = match_choice(choices, event.text, by_number=step.kind != StepKind.INPUT)
     if choice is not None:
         turn.choose(step, choice)
         return
@@ -537,7 +533,7 @@ def _remind(turn: _Turn, timer: Timer) -> None:
     if conv.status == Status.STOPPED or timer.step not in turn.flow.by_id:
         return
     step = turn.flow.step(timer.step)
-    booked = conv.answers.get(_booking_key(step))
+    booked = conv.answers.get(booking_variable(step))
     if not booked or timer.seq >= len(step.reminders):
         return
     slot = datetime.fromisoformat(booked)

@@ -5,7 +5,6 @@ version never breaks a prospect mid-flow."""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -18,14 +17,6 @@ from storage.base import FlowCatalog
 
 PAYLOAD_SEPARATOR = "__"  # /start <flow>__<source>
 _PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{0,64}$")
-
-
-def flows_dir() -> Path:
-    return Path(os.environ.get("FLOWS_DIR", "flows"))
-
-
-def flow_files(directory: Path) -> list[Path]:
-    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
 
 
 class FlowRegistry:

@@ -397,3 +397,17 @@ def test_no_input_text_crashes_the_engine_or_corrupts_state(
         assert walk.conv.step in flow.flow.by_id
         assert walk.says() or walk.conv.status != Status.ACTIVE
         assert all(e.conversation == "telegram:1" for e in walk.last.events)
+
+
+def test_a_number_typed_at_a_number_input_is_the_answer_not_a_button(flow: CompiledFlow) -> None:
+    walk = Walk(flow)
+    for event in (Start(), Text("yes please"), Text("Founder")):
+        walk.send(event)
+    assert [b.label for b in walk.buttons()] == ["Rather not say"]
+    walk.send(Text("1"))
+    assert walk.conv.answers["team_size"] == "1"
+    skipper = Walk(flow, cid="telegram:2")
+    for event in (Start(), Text("yes please"), Text("Founder"), Text("rather not say")):
+        skipper.send(event)
+    assert skipper.conv.step == "email"
+    assert "team_size" not in skipper.conv.answers

@@ -53,7 +53,8 @@ def _guard(conditions: tuple[Condition, ...]) -> Callable[..., bool]:
     return holds
 
 
-def _step_routes(flow: Flow, step: Step) -> tuple[Route, ...]:
+def step_routes(flow: Flow, step: Step) -> tuple[Route, ...]:
+    """Where `next` leads from a step: its `go`, else the step written after it."""
     if step.routes:
         return step.routes
     following = flow.next_in_file(step.id)
@@ -76,7 +77,7 @@ def machine_config(flow: Flow) -> dict[str, Any]:
     for step in flow.steps:
         if step.kind == StepKind.END:
             continue
-        add(NEXT, step.id, _step_routes(flow, step))
+        add(NEXT, step.id, step_routes(flow, step))
         for choice in step.choices:
             if choice.routes:
                 add(choice_trigger(choice.id), step.id, choice.routes)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.errors import FlowError
-from bot.flow.compile import _step_routes
+from bot.flow.compile import step_routes
 from bot.flow.model import Condition, Flow, Pos, Route, Step, StepKind
 from bot.flow.template import BUILTIN_VARIABLES, variables
 
@@ -69,7 +69,7 @@ def exits(flow: Flow, step: Step) -> list[Exit]:
     """Every way out of `step`; a choice without its own `go` takes the step's way on."""
     if step.kind == StepKind.END:
         return []
-    own = _step_routes(flow, step)
+    own = step_routes(flow, step)
     saves = frozenset({step.save_as} if step.save_as else ())
     found = []
     if step.kind != StepKind.SURVEY:
