@@ -685,6 +685,22 @@ async def test_a_failed_take_over_changes_nothing_and_says_so(
     assert fake_slack.messages("#sales-leads", thread_ts=message.ts) == []
 
 
+async def test_a_failed_hand_back_keeps_the_take_over(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    stored = await services.ladder.store.load("telegram:42")
+    assert stored is not None  # its flow version disappears (any failure inside the Ladder)
+    await services.ladder.store.commit(StepWrite(conversation=stored.with_(flow="ghost")))
+    [taken] = fake_slack.messages("#sales-leads")
+    await post(web, button_press(taken, slack.HAND_BACK, SALES))
+    assert "UnknownFlow" in fake_slack.ephemeral()[-1]["text"]
+    assert (await slack.load_lead(services.redis, "telegram:42")).taken_by == SALES
+    after = await services.ladder.store.load("telegram:42")
+    assert after is not None and after.status == Status.PAUSED
+
+
 async def test_bad_or_stale_signatures_get_401_and_change_nothing(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
