@@ -268,11 +268,18 @@ class Timer:
 # --- domain events: what the business cares about (the event log) ---
 
 
+DOMAIN_EVENTS = frozenset(
+    {
+        "started", "step_reached", "answered", "committed", "invalid_input", "stale_press",
+        "nudged", "reminded", "follow_up_skipped", "link_opened", "completed", "dropped",
+        "returned", "opted_out", "restarted", "paused", "resumed", "relayed", "migrated",
+    }
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class DomainEvent:
-    """One line of the event log. `name` is one of: started, step_reached, answered, committed,
-    invalid_input, stale_press, nudged, reminded, completed, dropped, opted_out, restarted,
-    paused, resumed, forgotten."""
+    """One line of the event log; `name` is one of DOMAIN_EVENTS."""
 
     name: str
     conversation: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from bot import engine
 from bot.flow.compile import CompiledFlow, compile_flow
 from bot.flow.loader import load_flow
 from bot.model import (
+    DOMAIN_EVENTS,
     Alert,
     Button,
     Conversation,
@@ -411,3 +413,8 @@ def test_a_number_typed_at_a_number_input_is_the_answer_not_a_button(flow: Compi
         skipper.send(event)
     assert skipper.conv.step == "email"
     assert "team_size" not in skipper.conv.answers
+
+
+def test_every_event_the_engine_emits_is_a_known_domain_event() -> None:
+    emitted = set(re.findall(r'emit\(\s*"([a-z_]+)"', Path(engine.__file__).read_text()))
+    assert emitted and emitted <= DOMAIN_EVENTS

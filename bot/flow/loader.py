@@ -37,6 +37,7 @@ from bot.flow.model import (
 )
 from bot.flow.template import BUILTIN_VARIABLES
 from bot.flow.validate import TextUse, check_flow, suggest
+from bot.model import DOMAIN_EVENTS
 from bot.validators import VALIDATOR_KINDS
 
 MAX_TEXT = 4096  # Telegram's limit for one message
@@ -65,13 +66,6 @@ DEFAULT_COMMITMENT = {
     StepKind.TRIAL: ("trial_started", 40),
 }
 # Domain events the engine emits (see bot.model.DomainEvent); `alerts.on` may name these.
-DOMAIN_EVENTS = frozenset(
-    {
-        "started", "step_reached", "answered", "committed", "invalid_input", "stale_press",
-        "nudged", "reminded", "completed", "dropped", "opted_out", "restarted", "paused",
-        "resumed", "link_opened", "follow_up_skipped",
-    }
-)  # fmt: skip
 
 FLOW_KEYS = ("flow", "title", "timezone", "alerts", "follow_up", "migrate", "steps")
 ALERT_KEYS = ("slack_channel", "on", "score_at_least")
