@@ -168,6 +168,7 @@ def _run(args: argparse.Namespace) -> int:
     async def run() -> None:
         services = await _services(Settings.from_env())
         channel = TelegramChannel.from_services(services)
+        await channel.sender.check()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -200,6 +201,8 @@ def _serve(args: argparse.Namespace) -> int:
         app = create_app(services)
         sender = services.senders.get(TELEGRAM)
         try:
+            if isinstance(sender, TelegramSender):
+                await sender.check()
             if isinstance(sender, TelegramSender) and services.settings.public_url:
                 try:
                     print(f"Telegram webhook: {await set_webhook(sender, services.settings)}")

@@ -37,7 +37,14 @@ from telegram import (
     Update,
     User,
 )
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.request import HTTPXRequest
 
 from bot.app import Services
@@ -355,6 +362,11 @@ class TelegramSender:
             except NetworkError as exc:
                 delay = min(0.2 * 2**attempt, 5.0)
                 log.warning("sending to chat %s failed (%s): retrying in %.1fs", chat, exc, delay)
+            except Forbidden:
+                raise  # the prospect blocked the bot: deliver() skips the rest
+            except TelegramError as exc:  # e.g. a group that became a supergroup
+                log.error("Telegram refused a message to chat %s: %s", chat, exc)
+                return None
             if attempt < self.attempts:
                 await asyncio.sleep(delay)
         log.error("gave up sending to chat %s after %d attempts", chat, self.attempts)
@@ -378,11 +390,12 @@ class TelegramSender:
     async def clear_keyboard(self, conversation: str, pressed: int | None = None) -> None:
         """The prospect moved on: remove the last choice keyboard (and that of the pressed
         message), so stale presses become rarer."""
-        chat = conversation.split(":", 1)[1]
         tracked = await self.redis.getdel(_keyboard_key(conversation))
-        for message_id in {int(tracked) if tracked is not None else None, pressed} - {None}:
-            assert message_id is not None
-            await self.remove_keyboard(chat, message_id)
+        stale = {int(tracked)} if tracked is not None else set()
+        if pressed is not None:
+            stale.add(pressed)
+        for message_id in stale:
+            await self.remove_keyboard(conversation.split(":", 1)[1], message_id)
 
     async def answer(self, query_id: str, text: str | None = None) -> None:
         """Answer a button press (stops the client's spinner); a failure is only logged."""
@@ -395,6 +408,15 @@ class TelegramSender:
         """Erase what the channel itself keeps about the conversation (links, keyboard)."""
         erased = await self.links.forget(conversation)
         return erased + int(await self.redis.delete(_keyboard_key(conversation)))
+
+    async def check(self) -> None:
+        """Ask the Bot API who we are (getMe), so a wrong token stops a process at start."""
+        try:
+            await self.bot.initialize()
+        except InvalidToken as exc:
+            raise TelegramNotConfigured(
+                "TELEGRAM_TOKEN was rejected by the Bot API at TELEGRAM_API_URL"
+            ) from exc
 
     async def aclose(self) -> None:
         await self.bot.shutdown()

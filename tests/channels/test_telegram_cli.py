@@ -122,7 +122,7 @@ async def test_run_polls_and_stops_on_sigterm(
         telegram_api.push(ada.press("Yes please"))
         await telegram_api.wait_messages(42, 2)
     assert process.returncode == 0
-    assert telegram_api.calls()[0].method == "deleteWebhook"
+    assert [c.method for c in telegram_api.calls()[:2]] == ["getMe", "deleteWebhook"]
     assert ada.last.text == "What's your role?"
 
 
@@ -158,3 +158,15 @@ def test_run_without_a_token_says_so(flows_dir: Path, redis_url: str) -> None:
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 1
     assert "TELEGRAM_TOKEN is not set" in done.stderr
+
+
+def test_run_with_a_rejected_token_says_so(flows_dir: Path, redis_url: str) -> None:
+    with FakeTelegram() as api:
+        env = ladder_env(api, flows_dir, redis_url, TELEGRAM_TOKEN="999:wrong")
+        command = [sys.executable, "-m", "bot.cli", "run"]
+        done = subprocess.run(
+            command, env=env, cwd=ROOT, capture_output=True, text=True, check=False
+        )
+    assert done.returncode == 1
+    assert "TELEGRAM_TOKEN was rejected" in done.stderr
+    assert "999:wrong" not in done.stderr

@@ -269,3 +269,19 @@ async def test_the_worker_sends_a_follow_up_through_it(
     assert nudge.text.startswith("Still there?")
     assert [b["text"] for b in nudge.buttons] == ["Yes", "No"]
     assert not first.buttons  # the nudge's keyboard replaced it
+
+
+async def test_another_telegram_refusal_is_logged_and_the_rest_sent(
+    telegram_api: FakeTelegram, sender: TelegramSender, caplog: pytest.LogCaptureFixture
+) -> None:
+    upgraded = "Bad Request: group chat was upgraded to a supergroup chat"
+    telegram_api.fail_next(
+        "sendMessage",
+        error_code=400,
+        retry_after=None,
+        description=upgraded,
+        migrate_to_chat_id=-100123,
+    )
+    await sender.deliver(CONV, [Say("one"), Say("two")])
+    assert texts(telegram_api) == ["two"]
+    assert "-100123" in caplog.text

@@ -19,8 +19,8 @@ from bot.channels.telegram import (
 )
 from bot.model import Conversation, Status
 from storage import keys
-from tests.channels.conftest import WEBHOOK_SECRET, telegram_settings, web_process
-from tests.fakes.telegram_api import FakeTelegram, listening_socket
+from tests.channels.conftest import WEBHOOK_SECRET, WebProcess, telegram_settings, web_process
+from tests.fakes.telegram_api import FakeTelegram, Prospect, listening_socket
 from tests.redis_server import RedisServer
 
 CONV = "telegram:42"
@@ -277,3 +277,53 @@ async def test_forget_asks_first_then_erases_everything(
         await web.post(ada.text("/start"))  # a new beginning
         conv = await stored(redis)
         assert conv is not None and conv.step == "welcome" and not conv.answers
+
+
+async def reach_the_checklist(web: WebProcess, ada: Prospect) -> None:
+    await web.post(ada.text("/start"))
+    await web.post(ada.press("Yes please"))
+    await web.post(ada.press("Founder"))
+    await web.post(ada.text("ada@example.com"))
+
+
+async def test_a_link_opened_again_later_is_recorded_and_still_redirects(
+    telegram_api: FakeTelegram, flows_dir: Path, redis_url: str, redis: Redis
+) -> None:
+    sock, url = listening_socket()
+    settings = telegram_settings(telegram_api, flows_dir, redis_url, public_url=url)
+    ada = telegram_api.prospect(42)
+    async with web_process(settings, sock) as web:
+        await reach_the_checklist(web, ada)
+        link = ada.messages()[-2].button("Open the checklist")["url"].removeprefix(url)
+        assert (await web.get(link)).status_code == 302
+        await telegram_api.wait_for(lambda: "live demo" in ada.last.text, what="the next step")
+        sent = len(ada.messages())
+        again = await web.get(link)
+        assert again.status_code == 302
+        assert again.headers["location"].startswith("https://example.com/checklist.pdf")
+        await asyncio.sleep(0.2)  # the background delivery would have run by now
+        assert len(ada.messages()) == sent  # nothing more to say
+        assert (await web.get("/r/AAAAAAAAAAAAAAAAAAAAAA")).status_code == 404
+        assert (await web.get("/r/not-a-token")).status_code == 404
+    conv = await stored(redis)
+    assert conv is not None and conv.step == "webinar"
+    assert (await events_of(redis)).count("link_opened") == 2
+    assert [c.step for c in conv.commitments].count("checklist") == 1
+
+
+async def test_a_link_opened_while_redis_is_down_gets_503(
+    telegram_api: FakeTelegram, flows_dir: Path, own_redis: RedisServer
+) -> None:
+    sock, url = listening_socket()
+    settings = telegram_settings(telegram_api, flows_dir, own_redis.url, public_url=url)
+    ada = telegram_api.prospect(42)
+    async with web_process(settings, sock) as web:
+        await reach_the_checklist(web, ada)
+        link = ada.messages()[-2].button("Open the checklist")["url"].removeprefix(url)
+        own_redis.stop()
+        down = await web.get(link)
+        assert down.status_code == 503
+        assert "try the link again" in down.text
+        own_redis.start()
+        assert (await web.get(link)).status_code == 302
+        await telegram_api.wait_for(lambda: "live demo" in ada.last.text, what="the next step")

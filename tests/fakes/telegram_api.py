@@ -74,7 +74,7 @@ class Sent:
 class _Failure:
     error_code: int
     description: str
-    retry_after: int | None
+    parameters: dict[str, Any]
     times: int
 
 
@@ -87,10 +87,10 @@ class _State:
     failures: dict[str, _Failure] = field(default_factory=dict)
 
 
-def _error(code: int, description: str, retry_after: int | None = None) -> JSONResponse:
+def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
-    if retry_after is not None:
-        body["parameters"] = {"retry_after": retry_after}
+    if parameters:
+        body["parameters"] = parameters
     return JSONResponse(body, status_code=code)
 
 
@@ -176,10 +176,14 @@ class FakeTelegram:
         error_code: int = 429,
         retry_after: int | None = 1,
         description: str = "Too Many Requests: retry after 1",
+        **parameters: Any,
     ) -> None:
-        """Make the next `times` calls of `method` fail with this error."""
+        """Make the next `times` calls of `method` fail with this error; `retry_after` and
+        any other keyword (e.g. migrate_to_chat_id) go into the response's parameters."""
+        if retry_after is not None:
+            parameters["retry_after"] = retry_after
         with self._lock:
-            self._state.failures[method] = _Failure(error_code, description, retry_after, times)
+            self._state.failures[method] = _Failure(error_code, description, parameters, times)
 
     def calls(self, method: str | None = None) -> list[Call]:
         with self._lock:
@@ -233,7 +237,7 @@ class FakeTelegram:
                 if failure.times <= 0:
                     del self._state.failures[method]
         if failure:
-            return _error(failure.error_code, failure.description, failure.retry_after)
+            return _error(failure.error_code, failure.description, failure.parameters)
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return _error(404, "Not Found")
