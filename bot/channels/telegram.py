@@ -108,6 +108,11 @@ class TelegramNotConfigured(LadderError):
     """TELEGRAM_TOKEN is missing where Telegram is needed."""
 
 
+class DeliveryFailed(LadderError):
+    """Telegram stayed unreachable (or kept answering 429) for a message, after retries; the
+    messages before it were sent, it and the ones after were not."""
+
+
 # --- pure parts ------------------------------------------------------------------------------
 
 
@@ -277,9 +282,9 @@ class TelegramSender:
     async def deliver(self, conversation: Conversation, actions: Sequence[Action]) -> None:
         """Send the messages among `actions` in order (alerts and relays go via the outbox).
 
-        Telegram errors are logged, not raised: the step is already stored, and a retried
-        update would be a duplicate that sends nothing. A prospect who blocked the bot gets
-        nothing more."""
+        Raises DeliveryFailed when Telegram stays unreachable, so a caller that can retry
+        later (the worker's outbox) does. A message Telegram refuses is logged and skipped;
+        a prospect who blocked the bot gets nothing more (logged)."""
         try:
             for action in actions:
                 if isinstance(action, Say):
@@ -348,7 +353,8 @@ class TelegramSender:
 
     async def _send(self, chat: str, send: Callable[[], Awaitable[T]]) -> T | None:
         """One message within the flood limits, resent after a 429 (honouring retry_after) or a
-        network error; None if Telegram refused it for good (logged)."""
+        network error (DeliveryFailed when attempts run out); None if Telegram refused it for
+        good (logged)."""
         for attempt in range(1, self.attempts + 1):
             await self._throttle(chat)
             try:
@@ -369,8 +375,7 @@ class TelegramSender:
                 return None
             if attempt < self.attempts:
                 await asyncio.sleep(delay)
-        log.error("gave up sending to chat %s after %d attempts", chat, self.attempts)
-        return None
+        raise DeliveryFailed(f"gave up sending to chat {chat} after {self.attempts} attempts")
 
     async def _throttle(self, chat: str) -> None:
         """Wait for the shared flood limits; if Redis is unreachable, send unthrottled rather
@@ -509,9 +514,14 @@ class TelegramChannel:
         await self._reply(outcome, pressed)
 
     async def _reply(self, outcome: Outcome, pressed: int | None = None) -> None:
+        """Deliver the answer to an update. The step is stored already and a redelivered update
+        is a duplicate, so a failed delivery is logged: /help asks the question again."""
         if pressed is not None or any(e.name in MOVED_ON for e in outcome.events):
             await self.sender.clear_keyboard(outcome.conversation.id, pressed)
-        await self.sender.deliver(outcome.conversation, outcome.actions)
+        try:
+            await self.sender.deliver(outcome.conversation, outcome.actions)
+        except DeliveryFailed as exc:
+            log.error("the answer to %s was not delivered: %s", outcome.conversation.id, exc)
 
     async def _confirm_forget(
         self, update: Update, conv: str, erase: bool, pressed: int | None

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from bot.app import build
 from bot.channels import Sender
-from bot.channels.telegram import TelegramSender, make_bot
+from bot.channels.telegram import DeliveryFailed, TelegramSender, make_bot
 from bot.clock import ManualClock
 from bot.model import Button, Conversation, LinkButton, Say, SendCalendar, SendDocument, Start
 from bot.worker import Worker
@@ -81,15 +81,15 @@ async def test_a_429_is_waited_out_and_the_message_resent(
     assert resent.at - first.at >= 1.0
 
 
-async def test_giving_up_after_repeated_429s_is_logged_and_the_rest_still_sent(
-    telegram_api: FakeTelegram, sender: TelegramSender, caplog: pytest.LogCaptureFixture
+async def test_giving_up_after_repeated_429s_raises_so_the_caller_can_retry_later(
+    telegram_api: FakeTelegram, sender: TelegramSender
 ) -> None:
     sender.attempts = 2
     telegram_api.fail_next("sendMessage", times=2, retry_after=1)
-    await sender.deliver(CONV, [Say("lost"), Say("next")])
-    assert texts(telegram_api) == ["next"]
-    assert len(telegram_api.calls("sendMessage")) == 3
-    assert "gave up sending to chat 42 after 2 attempts" in caplog.text
+    with pytest.raises(DeliveryFailed, match="gave up sending to chat 42 after 2 attempts"):
+        await sender.deliver(CONV, [Say("first"), Say("second")])
+    assert texts(telegram_api) == []
+    assert len(telegram_api.calls("sendMessage")) == 2  # nothing sent out of order
 
 
 async def test_network_errors_are_retried(
@@ -262,7 +262,7 @@ async def test_the_worker_sends_a_follow_up_through_it(
     outcome = await services.ladder.handle("telegram:42", Start())
     await sender.deliver(outcome.conversation, outcome.actions)
     clock.advance(timedelta(hours=2))
-    assert await Worker(services.ladder, {"telegram": sender}, clock).tick() == 1
+    await Worker(services.ladder, {"telegram": sender}, clock).tick()
     await sender.aclose()
     await services.redis.aclose()
     first, nudge = telegram_api.messages(42)

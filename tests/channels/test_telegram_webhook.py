@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import icalendar
+import pytest
 from redis.asyncio import Redis
 
 from bot.channels.telegram import (
@@ -16,6 +17,7 @@ from bot.channels.telegram import (
     FORGOTTEN,
     KEPT,
     STALE_PRESS,
+    TelegramSender,
 )
 from bot.model import Conversation, Status
 from storage import keys
@@ -327,3 +329,25 @@ async def test_a_link_opened_while_redis_is_down_gets_503(
         own_redis.start()
         assert (await web.get(link)).status_code == 302
         await telegram_api.wait_for(lambda: "live demo" in ada.last.text, what="the next step")
+
+
+async def test_an_answer_telegram_would_not_take_is_logged_and_the_step_kept(
+    telegram_api: FakeTelegram,
+    flows_dir: Path,
+    redis_url: str,
+    redis: Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ada = telegram_api.prospect(42)
+    async with web_process(telegram_settings(telegram_api, flows_dir, redis_url)) as web:
+        sender = web.services.senders["telegram"]
+        assert isinstance(sender, TelegramSender)
+        sender.attempts = 1
+        telegram_api.fail_next("sendMessage", error_code=502, retry_after=None, description="")
+        assert await web.post(ada.text("/start")) == 200  # a retry would be a duplicate
+        assert ada.messages() == []
+        assert "the answer to telegram:42 was not delivered" in caplog.text
+        await web.post(ada.text("/help"))  # the prospect can get the question again
+        assert ada.last.text.endswith("Want our 2-minute checklist?")
+    conv = await stored(redis)
+    assert conv is not None and conv.step == "welcome"
