@@ -6,6 +6,7 @@ All frozen; the engine returns new values instead of changing old ones.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
@@ -238,6 +239,40 @@ class Relay:
 
 
 Action = Say | SendDocument | SendCalendar | Alert | Relay
+Message = Say | SendDocument | SendCalendar
+"""What the prospect receives, as opposed to what goes to the sales team."""
+MESSAGE_TYPES = (Say, SendDocument, SendCalendar)
+
+
+def messages_to_json(messages: Sequence[Message]) -> str:
+    """Messages for the prospect, to be sent later (from the outbox)."""
+    items: list[dict[str, Any]] = []
+    for message in messages:
+        item: dict[str, Any] = {"type": type(message).__name__, **message.__dict__}
+        if isinstance(message, Say):
+            item["buttons"] = [{"type": type(b).__name__, **b.__dict__} for b in message.buttons]
+        items.append(item)
+    return json.dumps(items, separators=(",", ":"))
+
+
+def messages_from_json(text: str) -> tuple[Message, ...]:
+    buttons: dict[str, type[Button] | type[LinkButton]] = {
+        "Button": Button,
+        "LinkButton": LinkButton,
+    }
+    out: list[Message] = []
+    for item in json.loads(text):
+        kind = item.pop("type")
+        if kind == "Say":
+            row = tuple(buttons[b.pop("type")](**b) for b in item.pop("buttons"))
+            out.append(Say(buttons=row, **item))
+        elif kind == "SendDocument":
+            out.append(SendDocument(**item))
+        elif kind == "SendCalendar":
+            out.append(SendCalendar(**item))
+        else:
+            raise ValueError(f"not a message type: {kind!r}")
+    return tuple(out)
 
 
 # --- timers ---

@@ -10,6 +10,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -18,6 +19,7 @@ from bot import engine
 from bot.clock import Clock, SystemClock
 from bot.errors import ConflictError, DuplicateUpdate, StorageError
 from bot.model import (
+    MESSAGE_TYPES,
     Action,
     Alert,
     Conversation,
@@ -33,6 +35,7 @@ from bot.model import (
     Stop,
     Text,
     iso,
+    messages_to_json,
 )
 from bot.registry import FlowRegistry
 from storage.base import OutboxItem, StepWrite
@@ -40,6 +43,7 @@ from storage.redis import RedisConversationStore
 
 log = logging.getLogger("ladderbot")
 
+MESSAGE_KIND = "message"  # outbox items "message:<channel>": what a prospect is sent later
 MAX_ATTEMPTS = 32  # optimistic retries when another process changed the conversation first
 CONFLICT_BACKOFF = 0.002  # seconds, times the attempt number, jittered
 PROSPECT_EVENTS = (Start, Text, Press, Help, Restart, Stop)
@@ -71,12 +75,16 @@ class Ladder:
         *,
         profile: Profile | None = None,
         update_key: str | None = None,
+        deliver_later: bool = False,
     ) -> Outcome:
         """Apply `event` to the prospect's conversation and store the result.
 
         `update_key` (e.g. "telegram:update:123") makes a redelivered update a no-op
-        (Outcome.duplicate). Raises StorageError when Redis stays unreachable, so a webhook
-        can answer non-2xx and be retried."""
+        (Outcome.duplicate). With `deliver_later` the messages for the prospect are not
+        returned but written to the outbox in the same atomic write (kind "message:<channel>"),
+        so a process that dies before sending them loses nothing: the worker does this for
+        follow-ups. Raises StorageError when Redis stays unreachable, so a webhook can answer
+        non-2xx and be retried."""
         try:
             if update_key and await self.store.was_seen(update_key):
                 return Outcome(Conversation(id=conversation_id, flow="", version=0), duplicate=True)
@@ -94,7 +102,7 @@ class Ladder:
                     schedule=result.schedule,
                     cancel=result.cancel,
                     cancel_all=result.cancel_all,
-                    outbox=tuple(self._outbox(result.conversation, result.actions)),
+                    outbox=tuple(self._outbox(result.conversation, result.actions, deliver_later)),
                     seen=update_key,
                 )
                 try:
@@ -104,7 +112,10 @@ class Ladder:
                     continue
                 except DuplicateUpdate:
                     return Outcome(conv, duplicate=True)
-                return Outcome(stored, result.actions, result.events)
+                actions = result.actions
+                if deliver_later:
+                    actions = tuple(a for a in actions if not isinstance(a, MESSAGE_TYPES))
+                return Outcome(stored, actions, result.events)
         except RedisError as exc:
             raise StorageError(f"Redis is unavailable: {exc}") from exc
         raise StorageError(f"conversation {conversation_id} kept changing; gave up")
@@ -144,10 +155,21 @@ class Ladder:
             conv = conv.with_(profile=profile)
         return conv
 
-    def _outbox(self, conv: Conversation, actions: tuple[Action, ...]) -> list[OutboxItem]:
-        """Alerts and relayed messages leave through the outbox, in the same atomic write."""
+    def _outbox(
+        self, conv: Conversation, actions: tuple[Action, ...], messages: bool
+    ) -> list[OutboxItem]:
+        """Alerts and relayed messages (and with `messages`, what the prospect is sent) leave
+        through the outbox, in the same atomic write as the step."""
         items = []
+        key = f"{conv.id}:{conv.revision + 1}"
+        if messages:
+            said = [a for a in actions if isinstance(a, MESSAGE_TYPES)]
+            if said:
+                text = json.dumps({"conversation": conv.id, "messages": messages_to_json(said)})
+                kind = f"{MESSAGE_KIND}:{conv.channel}"
+                items.append(OutboxItem(kind=kind, key=f"{key}:m", body=text))
         for n, action in enumerate(actions):
+            body: dict[str, Any]
             if isinstance(action, Alert):
                 body = {
                     "reason": action.reason,
@@ -160,6 +182,5 @@ class Ladder:
                 kind = "relay"
             else:
                 continue
-            key = f"{conv.id}:{conv.revision + 1}:{n}"
-            items.append(OutboxItem(kind=kind, key=key, body=json.dumps(body)))
+            items.append(OutboxItem(kind=kind, key=f"{key}:{n}", body=json.dumps(body)))
         return items

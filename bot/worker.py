@@ -2,8 +2,9 @@
 
 Any number of workers share one Redis. Each round a worker takes back the claims of workers that
 died (their lease ran out), claims a batch of due timers, feeds each to the engine as `Due(timer)`
-through the Ladder (one atomic step), hands the resulting messages to the conversation's channel,
-and acks the claim. Between rounds it sleeps until the next timer is due, at most `idle` seconds.
+through the Ladder (one atomic step that also puts the resulting messages in the outbox), acks
+the claim, then delivers what the outbox holds: messages to the prospects' channels, alerts to
+Slack. Between rounds it sleeps until the next timer is due, at most `idle` seconds.
 """
 
 from __future__ import annotations
@@ -12,28 +13,26 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
 
 from bot.app import Services, build
 from bot.channels import Sender
-from bot.channels.slack import outbox_handler
+from bot.channels.slack import log_startup, outbox_handler
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
 from bot.clock import Clock, MovableClock
 from bot.config import Settings
+from bot.delivery import Deliveries
 from bot.errors import StorageError
 from bot.model import Due
 from bot.service import Ladder
-from storage.outbox import Outbox
+from storage.outbox import Handler, Outbox, OutboxPolicy
 from storage.scheduler import Claim, RedisScheduler
 
 log = logging.getLogger("ladderbot.worker")
-
-Job = Callable[[], Awaitable[int]]
-"""Work a worker also does each round (e.g. the Slack outbox): returns how many items it handled."""
 
 BATCH = 100
 LEASE = timedelta(seconds=60)
@@ -41,9 +40,11 @@ IDLE_SECONDS = 1.0
 
 
 class Worker:
-    """Handles due timers; `tick()` is one round, `run()` rounds until stopped.
+    """Handles due timers and delivers the outbox; `tick()` is one round, `run()` rounds until
+    stopped.
 
-    `senders` is read at delivery time, so a process may add its channels after building this."""
+    `senders` is read at delivery time, so a process may add its channels after building this;
+    `slack` is the Slack outbox handler when Slack is configured."""
 
     def __init__(
         self,
@@ -51,65 +52,62 @@ class Worker:
         senders: Mapping[str, Sender],
         clock: Clock,
         *,
-        jobs: Sequence[Job] = (),
+        slack: Handler | None = None,
+        outbox: Outbox | None = None,
         batch: int = BATCH,
         lease: timedelta = LEASE,
         idle: float = IDLE_SECONDS,
     ) -> None:
         self.ladder = ladder
-        self.senders = senders
         self.clock = clock
-        self.jobs = tuple(jobs)
         self.batch = batch
         self.lease = lease
         self.idle = idle
         self.scheduler = RedisScheduler(ladder.redis)
+        self.outbox = outbox or Outbox(
+            ladder.redis, policy=OutboxPolicy(lease=lease.total_seconds())
+        )
+        self.deliveries = Deliveries(ladder.store, senders, slack)
 
     async def tick(self) -> int:
+        """One round: the due timers, then the outbox; returns how many timers were claimed."""
+        claimed = await self.handle_due()
+        await self.deliver()
+        return claimed
+
+    async def handle_due(self) -> int:
         """Recover dead workers' claims, then handle one batch of due timers; returns how many
         timers were claimed."""
         now = self.clock.now()
         await self.scheduler.recover(now)
         claims = await self.scheduler.claim(now, self.batch, self.lease)
-        for claim in claims:  # one at a time: a crash loses at most the message being sent
+        for claim in claims:
             await self.fire(claim)
         return len(claims)
 
-    async def fire(self, claim: Claim) -> None:
-        """One due timer: the engine's step, the messages, the ack.
+    async def deliver(self) -> int:
+        """Deliver what the outbox holds now; returns how many items went out."""
+        return await self.outbox.deliver_once(self.deliveries)
 
-        A timer left unacked goes back to the queue when its lease runs out: that happens when
-        no sender here serves its channel (another worker may) or the step failed (Redis down,
-        a flow version missing). A send that fails after the step was stored is logged, not
-        retried: the engine counts that nudge as sent and would ignore the timer a second time."""
+    async def fire(self, claim: Claim) -> None:
+        """One due timer: the engine's step (its messages go to the outbox in the same atomic
+        write), then the ack. A timer whose step failed (Redis down, a flow version missing)
+        stays unacked and goes back to the queue when its lease runs out."""
         timer = claim.timer
-        channel = timer.conversation.split(":", 1)[0]
-        sender = self.senders.get(channel)
-        if sender is None:
-            log.error("no sender for channel %r: timer %s left to its lease", channel, timer.id)
-            return
         try:
-            outcome = await self.ladder.handle(timer.conversation, Due(timer))
+            await self.ladder.handle(timer.conversation, Due(timer), deliver_later=True)
         except Exception:
             log.exception("timer %s failed; it is retried when its lease runs out", timer.id)
             return
-        if outcome.actions:
-            try:
-                await sender.deliver(outcome.conversation, outcome.actions)
-            except Exception:
-                log.exception("timer %s: sending to %s failed", timer.id, timer.conversation)
         await self.scheduler.ack(claim)
 
     async def round(self) -> int:
-        """A tick and each job; Redis trouble is logged and the round counts as idle."""
+        """Due timers and the outbox; Redis trouble is logged and the round counts as idle."""
         try:
-            done = await self.tick()
-            for job in self.jobs:
-                done += await job()
+            return await self.handle_due() + await self.deliver()
         except (StorageError, RedisError) as exc:
             log.error("worker round failed, retrying: %s", exc)
             return 0
-        return done
 
     async def run(self, stop: asyncio.Event) -> None:
         """Round after round until `stop` is set; straight on while there is work."""
@@ -144,16 +142,6 @@ class Worker:
         return handled
 
 
-def outbox_jobs(services: Services) -> list[Job]:
-    """The Slack delivery of the outbox (alerts, relayed messages), if Slack is configured."""
-    handler = outbox_handler(services)
-    if handler is None:
-        log.info("Slack is not configured: alerts wait in the outbox")
-        return []
-    outbox = Outbox(services.redis)
-    return [lambda: outbox.deliver_once(handler)]
-
-
 async def run_worker(
     services: Services,
     stop: asyncio.Event,
@@ -168,7 +156,7 @@ async def run_worker(
         services.ladder,
         services.senders,
         services.clock,
-        jobs=outbox_jobs(services),
+        slack=outbox_handler(services),
         batch=batch,
         lease=lease,
         idle=idle,
@@ -189,6 +177,7 @@ async def serve(settings: Settings, *, batch: int = BATCH, lease: timedelta = LE
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info("worker started: batch %d, lease %ss", batch, lease.total_seconds())
+    log_startup(settings)
     try:
         await run_worker(services, stop, batch=batch, lease=lease)
     finally:
