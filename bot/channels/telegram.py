@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -39,6 +40,7 @@ from telegram import (
 )
 from telegram.error import (
     BadRequest,
+    Conflict,
     Forbidden,
     InvalidToken,
     NetworkError,
@@ -604,13 +606,21 @@ class TelegramChannel:
                 break
             try:
                 updates = fetch.result()
-                await asyncio.gather(*(self._process_chat(chat) for chat in _by_chat(updates)))
+                chats = _by_chat(updates)
+                done = await asyncio.gather(*map(self._process_chat, chats), return_exceptions=True)
+                for failure in (r for r in done if isinstance(r, BaseException)):
+                    raise failure
             except RetryAfter as exc:
-                await asyncio.sleep(_retry_seconds(exc))
+                await _pause(stop, _retry_seconds(exc))
+                continue
+            except Conflict as exc:  # a webhook was set meanwhile, or another process polls
+                log.error("polling refused (%s); retrying in %.1fs", exc, backoff)
+                await _pause(stop, backoff)
+                backoff = min(backoff * 2, 30.0)
                 continue
             except (StorageError, RedisError, NetworkError) as exc:
                 log.warning("polling: %s; retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
+                await _pause(stop, backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
             backoff = 0.5
@@ -625,6 +635,12 @@ class TelegramChannel:
                 raise
             except Exception:  # a bug must not stall everyone's updates: log it and move on
                 log.exception("update %s failed and is skipped", update.update_id)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep, but no longer than until `stop` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 def _chat_of(update: Update) -> int:

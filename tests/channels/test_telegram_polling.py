@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from bot.app import build
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram import TelegramChannel, make_bot
 from bot.config import Settings
 from bot.model import Conversation, Status
 from storage import keys
@@ -137,3 +138,26 @@ async def test_a_redelivered_update_is_processed_once(
         await telegram_api.wait_messages(42, 2)
     assert len(ada.messages()) == 2
     assert ada.last.text.startswith("I ask a few quick questions")
+
+
+async def test_polling_waits_while_a_webhook_is_set_elsewhere(
+    telegram_api: FakeTelegram,
+    flows_dir: Path,
+    redis_url: str,
+    redis: Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = telegram_settings(telegram_api, flows_dir, redis_url)
+    other = make_bot(settings)  # e.g. a `ladder serve` started meanwhile
+    ada = telegram_api.prospect(42)
+    async with polling(settings):
+        await telegram_api.wait_for(lambda: bool(telegram_api.calls("getUpdates")), what="a poll")
+        await other.set_webhook("https://elsewhere.example.com/telegram/webhook")
+        telegram_api.push(ada.text("/start"))  # ends the long poll already waiting
+        await telegram_api.wait_messages(42, 1)
+        await telegram_api.wait_for(lambda: "polling refused" in caplog.text, what="a 409")
+        telegram_api.push(ada.text("/help"))
+        await other.delete_webhook()
+        await telegram_api.wait_messages(42, 2)
+    await other.shutdown()
+    assert "webhook is active" in caplog.text
