@@ -664,6 +664,7 @@ def make_bot(settings: Settings) -> Bot:
     """A Bot for TELEGRAM_TOKEN talking to TELEGRAM_API_URL (Telegram, or any Bot API server)."""
     if not settings.telegram_token:
         raise TelegramNotConfigured("TELEGRAM_TOKEN is not set")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs request URLs: the token
     api = settings.telegram_api_url
     return Bot(
         settings.telegram_token,

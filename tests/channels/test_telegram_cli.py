@@ -123,6 +123,8 @@ async def test_run_polls_and_stops_on_sigterm(
         await telegram_api.wait_messages(42, 2)
     assert process.returncode == 0
     assert [c.method for c in telegram_api.calls()[:2]] == ["getMe", "deleteWebhook"]
+    _, err = process.communicate()
+    assert TOKEN not in err  # httpx would log every request url, token included
     assert ada.last.text == "What's your role?"
 
 
