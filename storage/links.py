@@ -22,7 +22,8 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 # KEYS: the conversation's links hash, the new token's key.
 # ARGV: hash field, new token, link JSON, ttl, token key prefix.
-# Reuses the token already issued for this (step, url) if it still resolves.
+# Reuses the token already issued for this (step, url) if it still resolves. It touches that
+# old token's key by name (not declared in KEYS): fine on one Redis, not on a Redis Cluster.
 ISSUE = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old and redis.call('EXPIRE', ARGV[5] .. old, ARGV[4]) == 1 then
