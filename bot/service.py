@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,6 +156,13 @@ class Ladder:
             conv = conv.with_(profile=profile)
         return conv
 
+    async def send_later(self, conversation: Conversation, actions: Sequence[Action]) -> None:
+        """Hand messages a channel could not deliver now to the outbox (the worker retries them).
+        `conversation` is the stored one the messages came from."""
+        item = _message_item(conversation, actions, f"{conversation.id}:{conversation.revision}")
+        if item is not None:
+            await self.store.enqueue(item)
+
     def _outbox(
         self, conv: Conversation, actions: tuple[Action, ...], messages: bool
     ) -> list[OutboxItem]:
@@ -162,12 +170,9 @@ class Ladder:
         through the outbox, in the same atomic write as the step."""
         items = []
         key = f"{conv.id}:{conv.revision + 1}"
-        if messages:
-            said = [a for a in actions if isinstance(a, MESSAGE_TYPES)]
-            if said:
-                text = json.dumps({"conversation": conv.id, "messages": messages_to_json(said)})
-                kind = f"{MESSAGE_KIND}:{conv.channel}"
-                items.append(OutboxItem(kind=kind, key=f"{key}:m", body=text))
+        said = _message_item(conv, actions, key) if messages else None
+        if said is not None:
+            items.append(said)
         for n, action in enumerate(actions):
             body: dict[str, Any]
             if isinstance(action, Alert):
@@ -184,3 +189,12 @@ class Ladder:
                 continue
             items.append(OutboxItem(kind=kind, key=f"{key}:{n}", body=json.dumps(body)))
         return items
+
+
+def _message_item(conv: Conversation, actions: Sequence[Action], key: str) -> OutboxItem | None:
+    """The prospect's messages among `actions` as one outbox item of kind message:<channel>."""
+    said = [a for a in actions if isinstance(a, MESSAGE_TYPES)]
+    if not said:
+        return None
+    body = json.dumps({"conversation": conv.id, "messages": messages_to_json(said)})
+    return OutboxItem(kind=f"{MESSAGE_KIND}:{conv.channel}", key=f"{key}:m", body=body)

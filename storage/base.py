@@ -47,6 +47,10 @@ class ConversationStore(Protocol):
         Raises ConflictError when the revision moved on, DuplicateUpdate when `seen` was seen."""
         ...
 
+    async def enqueue(self, item: OutboxItem) -> None:
+        """Add one item to the outbox on its own (not part of a step)."""
+        ...
+
     async def was_seen(self, key: str) -> bool:
         """Has the inbound update with this key been processed already?"""
         ...

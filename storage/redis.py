@@ -11,7 +11,7 @@ from redis.exceptions import WatchError
 from bot.errors import ConflictError, DuplicateUpdate, UnknownFlow
 from bot.model import Conversation
 from storage import keys
-from storage.base import StepWrite
+from storage.base import OutboxItem, StepWrite
 
 SEEN_TTL_SECONDS = 7 * 24 * 3600
 EVENT_FIELDS = ("name", "conversation", "flow", "version", "step", "at", "data")
@@ -120,6 +120,10 @@ class RedisConversationStore:
         if result == -1:
             raise DuplicateUpdate(f"update {write.seen} was processed before")
         return conv.with_(revision=int(result))
+
+    async def enqueue(self, item: OutboxItem) -> None:
+        """Add one item to the outbox on its own (not part of a step)."""
+        await self.redis.xadd(keys.OUTBOX, {"kind": item.kind, "key": item.key, "body": item.body})
 
     async def was_seen(self, key: str) -> bool:
         return bool(await self.redis.exists(keys.seen(key)))

@@ -81,6 +81,8 @@ log = logging.getLogger("ladderbot.telegram")
 CHANNEL = "telegram"
 SIGNATURE_CHARS = 10
 FORGET = "!forget"  # pseudo-step of the /forget confirmation buttons; no flow step looks like it
+OPENED = "!opened"  # pseudo-choice "I opened it", for link buttons when links cannot be tracked
+OPENED_LABEL = "✓ Done"
 SEND_ATTEMPTS = 5
 CHAT_BURST = 3  # a step's few messages go out together; then the chat rate applies
 KEYBOARD_TTL_SECONDS = 30 * 24 * 3600
@@ -112,7 +114,11 @@ class TelegramNotConfigured(LadderError):
 
 class DeliveryFailed(LadderError):
     """Telegram stayed unreachable (or kept answering 429) for a message, after retries; the
-    messages before it were sent, it and the ones after were not."""
+    messages before it were sent, it and the ones after (`unsent`) were not."""
+
+    def __init__(self, message: str, unsent: Sequence[Action] = ()) -> None:
+        super().__init__(message)
+        self.unsent = tuple(unsent)
 
 
 # --- pure parts ------------------------------------------------------------------------------
@@ -288,13 +294,16 @@ class TelegramSender:
         later (the worker's outbox) does. A message Telegram refuses is logged and skipped;
         a prospect who blocked the bot gets nothing more (logged)."""
         try:
-            for action in actions:
-                if isinstance(action, Say):
-                    await self.say(conversation.id, action)
-                elif isinstance(action, SendDocument):
-                    await self._document(conversation, action)
-                elif isinstance(action, SendCalendar):
-                    await self._calendar(conversation, action)
+            for n, action in enumerate(actions):
+                try:
+                    if isinstance(action, Say):
+                        await self.say(conversation.id, action)
+                    elif isinstance(action, SendDocument):
+                        await self._document(conversation, action)
+                    elif isinstance(action, SendCalendar):
+                        await self._calendar(conversation, action)
+                except DeliveryFailed as exc:
+                    raise DeliveryFailed(str(exc), actions[n:]) from exc
         except Forbidden as exc:
             log.warning("cannot message %s (%s): skipping the rest", conversation.id, exc)
 
@@ -303,6 +312,12 @@ class TelegramSender:
         buttons are removed). Returns the message id, None if it could not be sent."""
         chat = conversation.split(":", 1)[1]
         rows = [[await self._button(conversation, b)] for b in say.buttons]
+        if self.public_url is None:  # untracked links: the prospect tells us they opened it
+            rows += [
+                [InlineKeyboardButton(OPENED_LABEL, callback_data=self._data(conversation, b))]
+                for b in say.buttons
+                if isinstance(b, LinkButton)
+            ]
         markup = InlineKeyboardMarkup(rows) if rows else None
         message = await self._send(
             chat, lambda: self.bot.send_message(chat, say.text, reply_markup=markup)
@@ -319,12 +334,17 @@ class TelegramSender:
 
     async def _button(self, conversation: str, button: Button | LinkButton) -> InlineKeyboardButton:
         if isinstance(button, Button):
-            data = callback_data(self.secret, conversation, button.step, button.choice)
-            return InlineKeyboardButton(button.label, callback_data=data)
+            return InlineKeyboardButton(
+                button.label, callback_data=self._data(conversation, button)
+            )
         if self.public_url is None:
             return InlineKeyboardButton(button.label, url=button.url)
         token = await self.links.token(TrackedLink(conversation, button.step, button.url))
         return InlineKeyboardButton(button.label, url=f"{self.public_url}/r/{token}")
+
+    def _data(self, conversation: str, button: Button | LinkButton) -> str:
+        choice = button.choice if isinstance(button, Button) else OPENED
+        return callback_data(self.secret, conversation, button.step, choice)
 
     async def _document(self, conversation: Conversation, action: SendDocument) -> None:
         document: str | Path = action.path
@@ -508,7 +528,8 @@ class TelegramChannel:
         if press.step == FORGET:
             await self._confirm_forget(update, conv, press.choice == "yes", pressed)
             return
-        outcome = await self._handle(conv, press, update)
+        event = LinkOpened(press.step) if press.choice == OPENED else press
+        outcome = await self._handle(conv, event, update)
         if outcome.duplicate:
             return
         stale = any(e.name == "stale_press" for e in outcome.events)
@@ -517,13 +538,15 @@ class TelegramChannel:
 
     async def _reply(self, outcome: Outcome, pressed: int | None = None) -> None:
         """Deliver the answer to an update. The step is stored already and a redelivered update
-        is a duplicate, so a failed delivery is logged: /help asks the question again."""
+        is a duplicate, so what Telegram would not take now goes to the outbox, where the worker
+        retries it."""
         if pressed is not None or any(e.name in MOVED_ON for e in outcome.events):
             await self.sender.clear_keyboard(outcome.conversation.id, pressed)
         try:
             await self.sender.deliver(outcome.conversation, outcome.actions)
         except DeliveryFailed as exc:
-            log.error("the answer to %s was not delivered: %s", outcome.conversation.id, exc)
+            log.error("the answer to %s waits in the outbox: %s", outcome.conversation.id, exc)
+            await self.ladder.send_later(outcome.conversation, exc.unsent)
 
     async def _confirm_forget(
         self, update: Update, conv: str, erase: bool, pressed: int | None

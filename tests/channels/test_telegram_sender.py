@@ -16,9 +16,24 @@ from redis.asyncio import Redis
 
 from bot.app import build
 from bot.channels import Sender
-from bot.channels.telegram import DeliveryFailed, TelegramSender, make_bot
+from bot.channels.telegram import (
+    OPENED,
+    DeliveryFailed,
+    TelegramSender,
+    make_bot,
+    verify_callback,
+)
 from bot.clock import ManualClock
-from bot.model import Button, Conversation, LinkButton, Say, SendCalendar, SendDocument, Start
+from bot.model import (
+    Button,
+    Conversation,
+    LinkButton,
+    Press,
+    Say,
+    SendCalendar,
+    SendDocument,
+    Start,
+)
 from bot.worker import Worker
 from storage.connect import connect
 from storage.links import LinkStore
@@ -196,7 +211,10 @@ async def test_without_a_public_url_link_buttons_lead_straight_to_the_url(
     telegram_api: FakeTelegram, sender: TelegramSender
 ) -> None:
     await sender.deliver(CONV, [Say("Here", (LinkButton("Open", "c", "https://example.com/c"),))])
-    assert telegram_api.messages(42)[0].button("Open")["url"] == "https://example.com/c"
+    message = telegram_api.messages(42)[0]
+    assert message.button("Open")["url"] == "https://example.com/c"
+    done = message.button("✓ Done")["callback_data"]
+    assert verify_callback(sender.secret, CONV.id, done) == Press("c", OPENED)
 
 
 def test_a_missing_public_url_is_warned_about(

@@ -20,6 +20,7 @@ from bot.channels.telegram import (
     TelegramSender,
 )
 from bot.model import Conversation, Status
+from bot.worker import Worker
 from storage import keys
 from tests.channels.conftest import WEBHOOK_SECRET, WebProcess, telegram_settings, web_process
 from tests.fakes.telegram_api import FakeTelegram, Prospect, listening_socket
@@ -331,7 +332,7 @@ async def test_a_link_opened_while_redis_is_down_gets_503(
         await telegram_api.wait_for(lambda: "live demo" in ada.last.text, what="the next step")
 
 
-async def test_an_answer_telegram_would_not_take_is_logged_and_the_step_kept(
+async def test_an_answer_telegram_would_not_take_waits_in_the_outbox_for_the_worker(
     telegram_api: FakeTelegram,
     flows_dir: Path,
     redis_url: str,
@@ -346,8 +347,31 @@ async def test_an_answer_telegram_would_not_take_is_logged_and_the_step_kept(
         telegram_api.fail_next("sendMessage", error_code=502, retry_after=None, description="")
         assert await web.post(ada.text("/start")) == 200  # a retry would be a duplicate
         assert ada.messages() == []
-        assert "the answer to telegram:42 was not delivered" in caplog.text
-        await web.post(ada.text("/help"))  # the prospect can get the question again
-        assert ada.last.text.endswith("Want our 2-minute checklist?")
+        assert "the answer to telegram:42 waits in the outbox" in caplog.text
+        assert await redis.xlen(keys.OUTBOX) == 1
+        worker = Worker(web.services.ladder, web.services.senders, web.services.clock)
+        assert await worker.deliver() == 1
+        assert ada.last.text == "Hi Ada!\n\nWant our 2-minute checklist?"
+        assert [button["text"] for button in ada.last.buttons] == ["Yes please", "Not now"]
     conv = await stored(redis)
     assert conv is not None and conv.step == "welcome"
+    assert await redis.xlen(keys.OUTBOX) == 0
+
+
+async def test_without_a_public_url_the_prospect_says_the_link_was_opened(
+    telegram_api: FakeTelegram, flows_dir: Path, redis_url: str, redis: Redis
+) -> None:
+    ada = telegram_api.prospect(42, "Ada")
+    async with web_process(telegram_settings(telegram_api, flows_dir, redis_url)) as web:
+        assert await web.post(ada.text("/start")) == 200
+        assert await web.post(ada.press("Yes please")) == 200
+        assert await web.post(ada.press("Founder")) == 200
+        assert await web.post(ada.text("ada@example.com")) == 200
+        resource = [m for m in ada.messages() if m.text == "Here it is, Ada."][-1]
+        link = resource.button("Open the checklist")["url"]
+        assert link == "https://example.com/checklist.pdf?ref=telegram:42"  # untracked
+        assert await web.post(ada.press("✓ Done")) == 200
+        assert "live demo" in ada.last.text
+    conv = await stored(redis)
+    assert conv is not None and conv.step == "webinar"
+    assert conv.commitments[-1].name == "resource_opened"
