@@ -16,7 +16,8 @@ from bot.channels.telegram import SECRET_HEADER, TelegramSender
 from bot.config import Settings
 from bot.web import create_app
 from storage.connect import connect
-from tests.fakes.telegram_api import TOKEN, FakeTelegram, listening_socket, serving
+from tests.fakes.http import listening_socket, serving
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 WEBHOOK_SECRET = "hook-secret"
 TG_FLOW = """\

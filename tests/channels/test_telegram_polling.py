@@ -18,7 +18,8 @@ from bot.model import Conversation, Status
 from storage import keys
 from storage.connect import connect
 from tests.channels.conftest import telegram_settings, web_process
-from tests.fakes.telegram_api import FakeTelegram, listening_socket
+from tests.fakes.http import listening_socket
+from tests.fakes.telegram_api import FakeTelegram
 from tests.redis_server import RedisServer
 
 

@@ -23,7 +23,8 @@ from bot.model import Conversation, Status
 from bot.worker import Worker
 from storage import keys
 from tests.channels.conftest import WEBHOOK_SECRET, WebProcess, telegram_settings, web_process
-from tests.fakes.telegram_api import FakeTelegram, Prospect, listening_socket
+from tests.fakes.http import listening_socket
+from tests.fakes.telegram_api import FakeTelegram, Prospect
 from tests.redis_server import RedisServer
 
 CONV = "telegram:42"

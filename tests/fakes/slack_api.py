@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,11 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.http import ServerThread, listening_socket, wait_until
 
 BOT_TOKEN = "xoxb-test-token"
 SIGNING_SECRET = "test-signing-secret"
@@ -148,8 +148,7 @@ class FakeSlack:
             self._channel(name)
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ServerThread | None = None
         self.port = 0
 
     @property
@@ -165,8 +164,7 @@ class FakeSlack:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> FakeSlack:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        sock, _ = listening_socket()
         self.port = sock.getsockname()[1]
         app = Starlette(
             routes=[
@@ -174,25 +172,15 @@ class FakeSlack:
                 Route(WEBHOOK_PATH, self._webhook, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake Slack API did not start")
-            time.sleep(0.005)
+        self._server = ServerThread(app, sock, "the fake Slack API")
+        self._server.start()
         return self
 
     def stop(self) -> None:
         for hold in list(self._state.holds.values()):
             hold.gate.set()
-        if self._server and self._thread:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._server:
+            self._server.stop()
 
     def __enter__(self) -> FakeSlack:
         return self.start()
@@ -267,11 +255,7 @@ class FakeSlack:
         self, condition: Callable[[], Any], within: float = 10.0, what: str = "condition"
     ) -> None:
         """Poll `condition` (from the test's event loop) until it holds."""
-        deadline = time.monotonic() + within
-        while not condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {what}; calls: {self.calls()}")
-            await asyncio.sleep(0.01)
+        await wait_until(condition, within, what, self.calls)
 
     # --- the HTTP side ----------------------------------------------------------------------------
 

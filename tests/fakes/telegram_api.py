@@ -14,21 +14,19 @@ import asyncio
 import contextlib
 import itertools
 import json
-import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp
+
+from tests.fakes.http import ServerThread, listening_socket, wait_until
 
 TOKEN = "123456:TEST-token"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Ladder", "username": "ladder_test_bot"}
@@ -109,8 +107,7 @@ class FakeTelegram:
         self._update_ids = itertools.count(1000)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._new_update: asyncio.Event | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ServerThread | None = None
         self._closing = False
         self.port = 0
 
@@ -127,26 +124,16 @@ class FakeTelegram:
         app = Starlette(
             routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])]
         )
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake Telegram API did not start")
-            time.sleep(0.005)
+        self._server = ServerThread(app, sock, "the fake Telegram API")
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        if self._server and self._thread:
+        if self._server:
             self._closing = True
             if self._loop and self._new_update:
                 self._loop.call_soon_threadsafe(self._new_update.set)  # end pending long polls
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+            self._server.stop()
 
     def __enter__(self) -> FakeTelegram:
         return self.start()
@@ -207,11 +194,7 @@ class FakeTelegram:
         self, condition: Callable[[], bool], seconds: float = 10.0, what: str = "condition"
     ) -> None:
         """Poll `condition` (from the test's event loop) until it holds."""
-        deadline = time.monotonic() + seconds
-        while not condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {what}; calls: {self.calls()}")
-            await asyncio.sleep(0.01)
+        await wait_until(condition, seconds, what, self.calls)
 
     async def wait_messages(self, chat_id: int, count: int, seconds: float = 10.0) -> list[Sent]:
         await self.wait_for(
@@ -428,30 +411,3 @@ class Prospect:
     @property
     def last(self) -> Sent:
         return self.messages()[-1]
-
-
-def listening_socket() -> tuple[socket.socket, str]:
-    """A socket bound to a free loopback port, and its base url (known before serving).
-
-    IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on connections accepted from a socket
-    whose proto says TCP; without it Nagle's algorithm meets delayed ACKs, 40 ms a request."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-@asynccontextmanager
-async def serving(app: ASGIApp, sock: socket.socket) -> AsyncIterator[None]:
-    """Run `app` with uvicorn on `sock` in this event loop, like a web process; stop on exit."""
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("uvicorn stopped before it started")
-        await asyncio.sleep(0.005)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
