@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench._common import redis_url
 from bot import engine
 from bot.clock import ManualClock
 from bot.flow.compile import CompiledFlow, compile_flow
@@ -41,7 +41,6 @@ from bot.registry import FlowRegistry
 from bot.service import Ladder
 from storage.connect import connect
 from storage.redis import RedisFlowCatalog
-from tests.redis_server import RedisServer
 
 FLOW = Path(__file__).resolve().parent.parent / "flows" / "webinar-ladder.yaml"
 TYPED = {"email": "pat@example.com", "phone": "+49 30 1234567", "number": "42", "text": "Acme"}
@@ -143,16 +142,11 @@ async def bench_full(url: str, steps: int, now: datetime) -> tuple[Figures, Figu
 
 async def run(steps: int) -> None:
     now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-    url = os.environ.get("REDIS_URL")
-    server = None if url else RedisServer().start()
-    try:
+    with redis_url() as url:
         flow = compile_flow(replace(load_flow(FLOW), version=1))
         bench_engine(flow, steps // 10, now)  # warm-up
         pure = bench_engine(flow, steps, now)
-        full, baseline = await bench_full(url or (server.url if server else ""), steps, now)
-    finally:
-        if server:
-            server.stop()
+        full, baseline = await bench_full(url, steps, now)
     print(f"flow {FLOW.name}, {steps} steps each, one process")
     for figures in (pure, full, baseline):
         print(figures.line())

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import tempfile
 import time
 from dataclasses import replace
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from bench._common import drain, print_rates, redis_url
 from bot.app import build
 from bot.channels import slack
 from bot.clock import ManualClock
@@ -38,7 +38,6 @@ from storage.base import OutboxItem
 from storage.connect import connect
 from storage.outbox import GROUP, Outbox, OutboxPolicy
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
-from tests.redis_server import RedisServer
 
 FLOW = """\
 flow: bench
@@ -105,13 +104,7 @@ async def baseline(redis: Redis, items: int) -> float:
 
 async def outbox(redis: Redis, items: int, policy: OutboxPolicy | None = None) -> float:
     consumer = Outbox(redis, "bench", policy)
-    handled = 0
-    started = time.perf_counter()
-    while count := await consumer.deliver_once(noop):
-        handled += count
-    elapsed = time.perf_counter() - started
-    assert handled == items, (handled, items)
-    return items / elapsed
+    return await drain(lambda: consumer.deliver_once(noop), items)
 
 
 async def with_waiting(redis: Redis, items: int, waiting: int) -> float:
@@ -137,42 +130,35 @@ async def slack_rate(redis: Redis, alerts: int) -> float:
         for n in range(alerts):
             await redis.xadd(keys.OUTBOX, {"kind": "alert", "key": f"a{n}", "body": alert_body(n)})
         consumer = Outbox(redis, "slack")
-        handled = 0
-        started = time.perf_counter()
-        while count := await consumer.deliver_once(handler):
-            handled += count
-        elapsed = time.perf_counter() - started
-        assert handled == alerts == len(fake.messages("#bench")), (handled, alerts)
-    return alerts / elapsed
+        rate = await drain(lambda: consumer.deliver_once(handler), alerts)
+        posted = len(fake.messages("#bench"))
+        assert posted == alerts, (posted, alerts)
+    return rate
 
 
 async def run(items: int, waiting: int, alerts: int) -> None:
-    url = os.environ.get("REDIS_URL")
-    server = None if url else RedisServer().start()
-    redis = connect(url or (server.url if server else None))
-    try:
-        await redis.flushdb()
-        await fill(redis, items)
-        base = await baseline(redis, items)
-        await fill(redis, items)
-        plain = await outbox(redis, items)
-        await redis.flushdb()
-        busy = await with_waiting(redis, items, waiting)
-        await redis.flushdb()
-        posted = await slack_rate(redis, alerts)
-        await redis.flushdb()
-    finally:
-        await redis.aclose()
-        if server:
-            server.stop()
+    with redis_url() as url:
+        redis = connect(url)
+        try:
+            await redis.flushdb()
+            await fill(redis, items)
+            base = await baseline(redis, items)
+            await fill(redis, items)
+            plain = await outbox(redis, items)
+            await redis.flushdb()
+            busy = await with_waiting(redis, items, waiting)
+            await redis.flushdb()
+            posted = await slack_rate(redis, alerts)
+            await redis.flushdb()
+        finally:
+            await redis.aclose()
     rows = [
         ("baseline: XREADGROUP + XACK, no-op handler", base),
         ("outbox: deliver_once, no-op handler", plain),
         (f"outbox, {waiting} items waiting on a retry", busy),
         ("slack: alerts posted to the fake Slack", posted),
     ]
-    for name, rate in rows:
-        print(f"{name:44} {rate:8.0f} items/s  ({rate / base:.2f} x baseline)")
+    print_rates(rows, base, 44)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from bench._common import drain, print_rates, redis_url
 from bot.app import build
 from bot.clock import ManualClock
 from bot.config import Settings
@@ -33,7 +33,6 @@ from bot.worker import Worker
 from storage import keys
 from storage.connect import connect
 from storage.scheduler import RedisScheduler
-from tests.redis_server import RedisServer
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 FLOW = """\
@@ -77,16 +76,16 @@ async def baseline(redis: Redis, due: int) -> float:
 
 
 async def queue(redis: Redis, due: int) -> float:
-    scheduler, handled = RedisScheduler(redis), 0
+    scheduler = RedisScheduler(redis)
     later = NOW + timedelta(hours=1)
-    started = time.perf_counter()
-    while claims := await scheduler.claim(later, 100, timedelta(minutes=1)):
+
+    async def claim_and_ack() -> int:
+        claims = await scheduler.claim(later, 100, timedelta(minutes=1))
         for claim in claims:
             await scheduler.ack(claim)
-        handled += len(claims)
-    elapsed = time.perf_counter() - started
-    assert handled == due, (handled, due)
-    return due / elapsed
+        return len(claims)
+
+    return await drain(claim_and_ack, due)
 
 
 async def worker(redis: Redis, sent: int) -> float:
@@ -99,42 +98,32 @@ async def worker(redis: Redis, sent: int) -> float:
         await services.ladder.handle(f"telegram:{n}", Start())
     clock.set(NOW)
     bench = Worker(services.ladder, {"telegram": NoSender()}, clock, batch=100)
-    handled = 0
-    started = time.perf_counter()
-    while count := await bench.tick():
-        handled += count
-    elapsed = time.perf_counter() - started
-    assert handled == sent, (handled, sent)
-    return sent / elapsed
+    return await drain(bench.tick, sent)
 
 
 async def run(scheduled: int, due: int, sent: int) -> None:
-    url = os.environ.get("REDIS_URL")
-    server = None if url else RedisServer().start()
-    redis = connect(url or (server.url if server else None))
-    try:
-        await redis.flushdb()
-        later = NOW + timedelta(days=30)
-        await fill(redis, scheduled - due, due, later)  # the rest of the 100k: due later
-        await fill(redis, due, 0, NOW)
-        base = await baseline(redis, due)
-        await fill(redis, due, 0, NOW)
-        claimed = await queue(redis, due)
-        await fill(redis, due - sent, scheduled, later)  # + `sent` conversations = `scheduled`
-        handled = await worker(redis, sent)
-        size = await redis.zcard(keys.TIMERS_DUE)
-    finally:
-        await redis.aclose()
-        if server:
-            server.stop()
+    with redis_url() as url:
+        redis = connect(url)
+        try:
+            await redis.flushdb()
+            later = NOW + timedelta(days=30)
+            await fill(redis, scheduled - due, due, later)  # the rest of the 100k: due later
+            await fill(redis, due, 0, NOW)
+            base = await baseline(redis, due)
+            await fill(redis, due, 0, NOW)
+            claimed = await queue(redis, due)
+            await fill(redis, due - sent, scheduled, later)  # + `sent` conversations = `scheduled`
+            handled = await worker(redis, sent)
+            size = await redis.zcard(keys.TIMERS_DUE)
+        finally:
+            await redis.aclose()
     print(f"scheduled timers: {scheduled} (the sorted set holds {size} at the end)")
     rows = [
         ("baseline: ZPOPMIN + HGET, one at a time", base),
         ("queue: claim x100 + ack per item", claimed),
         ("worker: tick, a full step per nudge", handled),
     ]
-    for name, rate in rows:
-        print(f"{name:42} {rate:8.0f} items/s  ({rate / base:.2f} x baseline)")
+    print_rates(rows, base, 42)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -46,10 +46,11 @@ from starlette.routing import Route
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
+from bench._common import redis_url
 from bot.channels.telegram import SECRET_HEADER
 from storage.connect import connect
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
-from tests.redis_server import RedisServer, free_port
+from tests.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"
@@ -229,43 +230,40 @@ def main(argv: list[str] | None = None) -> None:
     if args.echo_server:
         asyncio.run(serve_echo(int(args.echo_server[0]), args.echo_server[1]))
         return
-    url = os.environ.get("REDIS_URL")
-    redis_server = None if url else RedisServer().start()
-    redis_url = url or (redis_server.url if redis_server else "")
-    try:
-        with tempfile.TemporaryDirectory() as flows, FakeTelegram() as api:
-            (Path(flows) / "bench.yaml").write_text(BENCH_FLOW)
-            asyncio.run(_flush(redis_url))
-            ladder_port, echo_port = free_port(), free_port()
-            env = {
-                **os.environ,
-                "REDIS_URL": redis_url,
-                "FLOWS_DIR": flows,
-                "TELEGRAM_TOKEN": TOKEN,
-                "TELEGRAM_API_URL": api.url,
-                "TELEGRAM_WEBHOOK_SECRET": SECRET,
-                "TELEGRAM_CHAT_RATE": "1000000",
-                "TELEGRAM_BOT_RATE": "1000000",
-                "PORT": str(ladder_port),
-            }
-            env.pop("PUBLIC_URL", None)
-            ladder = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1"]
-            echo = [
-                sys.executable,
-                "-m",
-                "bench.telegram",
-                "--echo-server",
-                str(echo_port),
-                api.url,
-            ]
-            with (
-                process("ladder webhook (Redis, full flow)", ladder, env, ladder_port) as one,
-                process("baseline: PTB echo bot", echo, env, echo_port) as two,
-            ):
-                asyncio.run(measure(api, [one, two], args))
-    finally:
-        if redis_server:
-            redis_server.stop()
+    with (
+        redis_url() as url,
+        tempfile.TemporaryDirectory() as flows,
+        FakeTelegram() as api,
+    ):
+        (Path(flows) / "bench.yaml").write_text(BENCH_FLOW)
+        asyncio.run(_flush(url))
+        ladder_port, echo_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "REDIS_URL": url,
+            "FLOWS_DIR": flows,
+            "TELEGRAM_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": api.url,
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TELEGRAM_CHAT_RATE": "1000000",
+            "TELEGRAM_BOT_RATE": "1000000",
+            "PORT": str(ladder_port),
+        }
+        env.pop("PUBLIC_URL", None)
+        ladder = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1"]
+        echo = [
+            sys.executable,
+            "-m",
+            "bench.telegram",
+            "--echo-server",
+            str(echo_port),
+            api.url,
+        ]
+        with (
+            process("ladder webhook (Redis, full flow)", ladder, env, ladder_port) as one,
+            process("baseline: PTB echo bot", echo, env, echo_port) as two,
+        ):
+            asyncio.run(measure(api, [one, two], args))
 
 
 async def _flush(url: str) -> None:
