@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import LadderError
 from bot.flow.compile import NEXT, CompiledFlow, choice_trigger
@@ -209,7 +209,7 @@ class _Turn:
         """The step's choices; for a webinar, its upcoming slots first."""
         if step.kind != StepKind.WEBINAR:
             return step.choices
-        zone = ZoneInfo(self.flow.timezone)
+        zone = self.zone()
         slots = tuple(
             Choice(id=f"slot{i}", label=_slot_label(slot, zone), value=iso(slot.astimezone(UTC)))
             for i, slot in enumerate(step.slots)
@@ -310,8 +310,18 @@ class _Turn:
     def outside_quiet_hours(self, due: datetime, config: FollowUp) -> datetime:
         if config.quiet_hours is None:
             return due
-        zone = ZoneInfo(self.conv.profile.timezone or config.timezone or self.flow.timezone)
-        return _after_quiet_hours(due, config.quiet_hours, zone)
+        return _after_quiet_hours(due, config.quiet_hours, self.zone(config.timezone))
+
+    def zone(self, fallback: str | None = None) -> ZoneInfo:
+        """The prospect's time zone: an answer saved as `timezone`, else the channel's profile,
+        else `fallback` (the follow-up's), else the flow's. Unknown names are passed over."""
+        conv = self.conv
+        names = (conv.answers.get("timezone"), conv.profile.timezone, fallback)
+        for name in names:
+            found = _zone(name) if name else None
+            if found is not None:
+                return found
+        return ZoneInfo(self.flow.timezone)
 
 
 def _after_quiet_hours(due: datetime, quiet: tuple[int, int], zone: ZoneInfo) -> datetime:
@@ -326,6 +336,14 @@ def _after_quiet_hours(due: datetime, quiet: tuple[int, int], zone: ZoneInfo) ->
     if wake <= local:
         wake += timedelta(days=1)
     return wake.astimezone(due.tzinfo)
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 @lru_cache(maxsize=1024)
@@ -547,7 +565,7 @@ def _remind(turn: _Turn, timer: Timer) -> None:
     if (timer.stale_after is not None and late > timer.stale_after) or turn.now >= slot:
         turn.emit("follow_up_skipped", timer.step, kind="reminder", seq=str(timer.seq))
         return
-    label = _slot_label(slot, ZoneInfo(turn.flow.timezone))
+    label = _slot_label(slot, turn.zone())
     turn.say(f"Reminder: {turn.flow.title} starts {_until(slot - turn.now)}, {label}.")
     turn.emit("reminded", timer.step, seq=str(timer.seq))
 

@@ -418,3 +418,29 @@ def test_a_number_typed_at_a_number_input_is_the_answer_not_a_button(flow: Compi
 def test_every_event_the_engine_emits_is_a_known_domain_event() -> None:
     emitted = set(re.findall(r'emit\(\s*"([a-z_]+)"', Path(engine.__file__).read_text()))
     assert emitted and emitted <= DOMAIN_EVENTS
+
+
+@pytest.mark.parametrize(
+    ("zone", "due"),
+    [
+        ("America/New_York", "2026-12-02T20:30:00+00:00"),  # 15:30 there: not quiet
+        ("Mars/Olympus_Mons", "2026-12-03T07:00:00+00:00"),  # unknown: the flow's Berlin
+    ],
+)
+def test_a_prospects_own_time_zone_decides_quiet_hours(
+    flow: CompiledFlow, zone: str, due: str
+) -> None:
+    walk = Walk(flow, now=datetime(2026, 12, 1, 20, 30, tzinfo=UTC))
+    walk.conv = walk.conv.with_(answers={"timezone": zone})
+    walk.send(Start())
+    assert walk.last.schedule[0].due == due
+
+
+def test_webinar_times_are_shown_in_the_prospects_time_zone(flow: CompiledFlow) -> None:
+    walk = reach(flow, "webinar")
+    walk.conv = walk.conv.with_(profile=Profile(first_name="Pat", timezone="America/New_York"))
+    walk.send(Help())
+    assert [b.label for b in walk.buttons()][:2] == [
+        "Tue 12 Jan, 10:00 (EST)",
+        "Thu 14 Jan, 04:00 (EST)",
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -62,3 +63,28 @@ def test_without_redis_url_it_runs_embedded_and_says_so() -> None:
     run = chat(["2"], "flows/free-trial.yaml", redis_url=None)
     assert "REDIS_URL is not set: using the embedded in-process Redis" in run.stderr
     assert "bot › " in run.stdout
+
+
+def test_speed_lets_follow_ups_fire_on_their_own(redis_url: str) -> None:
+    env = {**os.environ, "REDIS_URL": redis_url}
+    command = [sys.executable, "-m", "bot.cli", "chat", "flows/webinar-ladder.yaml"]
+    with subprocess.Popen(
+        [*command, "--id", "p3", "--speed", "86400"],  # a day a second
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    ) as chat_process:
+        assert chat_process.stdin is not None and chat_process.stdout is not None
+        chat_process.stdin.write("1\n")  # then the prospect says nothing for days
+        chat_process.stdin.flush()
+        seen: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("Last nudge" in s for s in seen):
+            seen.append(chat_process.stdout.readline())
+        chat_process.stdin.close()
+        chat_process.wait(timeout=10)
+    said = "".join(seen)
+    assert "bot › Still there, Alex? Tap a button whenever you're ready." in said
+    assert "bot › Last nudge from me" in said
