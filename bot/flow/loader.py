@@ -296,15 +296,18 @@ class _Reader:
         self.error(node, where, f"`{field}` should be {expected}, got {_describe(node)}")
         return None
 
-    def text(self, node: Node, where: str, field: str) -> str | None:
-        """A text the bot sends: not empty, and short enough for one message."""
+    def filled(self, node: Node, where: str, field: str) -> str | None:
+        """A text that is not empty (nor only spaces)."""
         value = self.scalar(node, where, field, "text")
-        if value is None:
-            return None
-        if not value.strip():
+        if value is not None and not value.strip():
             self.error(node, where, f"`{field}` is empty")
             return None
-        if len(value) > MAX_TEXT:
+        return value
+
+    def text(self, node: Node, where: str, field: str) -> str | None:
+        """A text the bot sends: not empty, and short enough for one message."""
+        value = self.filled(node, where, field)
+        if value is not None and len(value) > MAX_TEXT:
             self.error(
                 node, where, f"`{field}` is {len(value)} characters; Telegram allows {MAX_TEXT}"
             )
@@ -319,13 +322,8 @@ class _Reader:
 
     def label(self, node: Node, where: str, field: str) -> str | None:
         """A button's text: at most 64 characters."""
-        value = self.scalar(node, where, field, "text")
-        if value is None:
-            return None
-        if not value.strip():
-            self.error(node, where, f"`{field}` is empty")
-            return None
-        if len(value) > MAX_LABEL:
+        value = self.filled(node, where, field)
+        if value is not None and len(value) > MAX_LABEL:
             self.error(
                 node,
                 where,
@@ -344,6 +342,10 @@ class _Reader:
             self.error(node, where, f"`{field}` {value!r} should be {rule}")
             return None
         return value
+
+    def identifier(self, node: Node, where: str, field: str) -> str | None:
+        """The id of a step, choice, variant or commitment (it goes into button data)."""
+        return self.name(node, where, field, STEP_ID, "lowercase letters, digits, '_' or '-'")
 
     def integer(self, node: Node, where: str, field: str, least: int = 0) -> int | None:
         value = self.scalar(node, where, field, "a whole number")
@@ -658,9 +660,7 @@ class _Reader:
         fields = self.fields(node, where, STEP_KEYS, required=("id",))
         if fields is None or "id" not in fields:
             return None
-        step_id = self.name(
-            fields["id"].value, where, "id", STEP_ID, "lowercase letters, digits, '_' or '-'"
-        )
+        step_id = self.identifier(fields["id"].value, where, "id")
         if step_id is None:
             return None
         where = f"step {step_id!r}"
@@ -772,16 +772,7 @@ class _Reader:
         pattern, score = DEFAULT_COMMITMENT[kind]
         name = pattern.format(id=step_id, name=save_as or step_id)
         if "commitment" in fields:
-            name = (
-                self.name(
-                    fields["commitment"].value,
-                    where,
-                    "commitment",
-                    STEP_ID,
-                    "lowercase letters, digits, '_' or '-'",
-                )
-                or name
-            )
+            name = self.identifier(fields["commitment"].value, where, "commitment") or name
         if "score" in fields:
             found = self.integer(fields["score"].value, where, "score")
             score = score if found is None else found
@@ -897,9 +888,7 @@ class _Reader:
             )
             if fields is None or "id" not in fields or "ask" not in fields:
                 continue
-            variant_id = self.name(
-                fields["id"].value, where, "id", STEP_ID, "lowercase letters, digits, '_' or '-'"
-            )
+            variant_id = self.identifier(fields["id"].value, where, "id")
             ask = self.said(fields["ask"].value, where, "ask", step_id)
             weight = 1.0
             if "weight" in fields:
@@ -982,13 +971,7 @@ class _Reader:
             return None
         choice_id: str | None = slug(label, f"c{index + 1}")
         if "id" in fields:
-            choice_id = self.name(
-                fields["id"].value,
-                where,
-                "choice id",
-                STEP_ID,
-                "lowercase letters, digits, '_' or '-'",
-            )
+            choice_id = self.identifier(fields["id"].value, where, "choice id")
         value = label
         if "value" in fields:
             value = self.scalar(fields["value"].value, where, "value", "text") or label
