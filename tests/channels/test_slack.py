@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
@@ -34,6 +32,7 @@ from storage import keys
 from storage.base import StepWrite
 from storage.connect import connect
 from storage.outbox import RETRIES, Outbox, OutboxPolicy
+from tests.fakes.http import listening_socket, serving
 from tests.fakes.slack_api import (
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -135,16 +134,9 @@ def prospects(services: Services) -> Prospects:
 @pytest.fixture
 async def web(services: Services) -> AsyncIterator[str]:
     """The real web app on a free loopback port, in this test's event loop."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(create_app(services), log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-        await asyncio.sleep(0.005)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    await task
+    sock, url = listening_socket()
+    async with serving(create_app(services), sock):
+        yield url
 
 
 async def post(
