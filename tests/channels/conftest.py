@@ -10,16 +10,20 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from bot.app import Services, build
 from bot.channels.telegram import SECRET_HEADER, TelegramSender
 from bot.config import Settings
+from bot.model import Conversation
 from bot.web import create_app
+from storage import keys
 from storage.connect import connect
 from tests.fakes.http import listening_socket, serving
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 WEBHOOK_SECRET = "hook-secret"
+CONV = "telegram:42"  # Ada, the prospect most tests follow
 TG_FLOW = """\
 flow: tg-ladder
 title: Telegram test ladder
@@ -70,6 +74,12 @@ def flows_dir(tmp_path: Path) -> Path:
     (tmp_path / "tg-ladder.yaml").write_text(TG_FLOW)
     (tmp_path / "checklist.txt").write_text("The 2-minute checklist\n")
     return tmp_path
+
+
+async def stored(redis: Redis, conversation: str = CONV) -> Conversation | None:
+    """The conversation as stored in Redis, None if there is none."""
+    rev, doc = await redis.hmget(keys.conversation(conversation), ["v", "doc"])
+    return Conversation.from_json(doc, int(rev)) if doc else None
 
 
 def telegram_settings(

@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.model import Conversation, Status
 from storage import keys
 from storage.connect import connect
-from tests.channels.conftest import telegram_settings, web_process
+from tests.channels.conftest import stored, telegram_settings, web_process
 from tests.fakes.http import listening_socket
 from tests.fakes.telegram_api import FakeTelegram
 from tests.redis_server import RedisServer
@@ -38,11 +38,6 @@ async def polling(settings: Settings) -> AsyncIterator[asyncio.Task[None]]:
         await asyncio.wait_for(task, 5)  # a pending long poll does not hold up stopping
         await channel.sender.aclose()
         await services.redis.aclose()
-
-
-async def stored(redis: Redis, conversation: str) -> Conversation | None:
-    rev, doc = await redis.hmget(keys.conversation(conversation), ["v", "doc"])
-    return Conversation.from_json(doc, int(rev)) if doc else None
 
 
 async def test_a_whole_ladder_by_long_polling(

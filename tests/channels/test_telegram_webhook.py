@@ -22,17 +22,17 @@ from bot.channels.telegram import (
 from bot.model import Conversation, Status
 from bot.worker import Worker
 from storage import keys
-from tests.channels.conftest import WEBHOOK_SECRET, WebProcess, telegram_settings, web_process
+from tests.channels.conftest import (
+    CONV,
+    WEBHOOK_SECRET,
+    WebProcess,
+    stored,
+    telegram_settings,
+    web_process,
+)
 from tests.fakes.http import listening_socket
 from tests.fakes.telegram_api import FakeTelegram, Prospect
 from tests.redis_server import RedisServer
-
-CONV = "telegram:42"
-
-
-async def stored(redis: Redis, conversation: str = CONV) -> Conversation | None:
-    rev, doc = await redis.hmget(keys.conversation(conversation), ["v", "doc"])
-    return Conversation.from_json(doc, int(rev)) if doc else None
 
 
 async def events_of(redis: Redis, conversation: str = CONV) -> list[str]:
