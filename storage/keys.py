@@ -29,3 +29,33 @@ def flow(name: str) -> str:
 
 
 FLOWS = f"{PREFIX}:flows"  # set of published flow names
+
+
+# --- Slack: what the sales team did with each prospect -----------------------------------------
+
+SLACK = f"{PREFIX}:slack"
+
+
+def lead_key(conversation_id: str) -> str:
+    """Hash: where a prospect's latest alert is, who claimed it, took over or said not a fit."""
+    return f"{SLACK}:lead:{conversation_id}"
+
+
+def thread_key(channel: str, ts: str) -> str:
+    """An alert message's conversation id (replies in its thread go to that prospect)."""
+    return f"{SLACK}:thread:{channel}:{ts}"
+
+
+def event_key(event_id: str) -> str:
+    """Set for a Slack event id already handled (Slack retries events)."""
+    return f"{SLACK}:event:{event_id}"
+
+
+def attempt_key(item_key: str) -> str:
+    """Set when an outbox item is first posted: later attempts check Slack before posting."""
+    return f"{SLACK}:attempt:{item_key}"
+
+
+def channel_key(name: str) -> str:
+    """A channel name's id, learnt from Slack."""
+    return f"{SLACK}:channel:{name}"

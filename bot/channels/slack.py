@@ -12,9 +12,10 @@ any attempt after the first looks for that key in the channel (or thread) before
 consumer that died after Slack took the message does not cause a second one. What remains
 at-least-once: when the app may not list channels (no channels:read scope) for a channel given
 by #name, or the earlier post scrolled out of the latest HISTORY_LOOKBACK messages.
-Redis keys, prefix lb:slack: - `lead_key` (per conversation: latest alert, claim, take-over),
-`thread_key` (alert message -> conversation), `event_key` (Slack event ids already handled),
-`attempt_key` (outbox items posted at least once), `channel_key` (channel name -> id).
+Redis keys (storage/keys.py), prefix lb:slack: - `lead_key` (per conversation: latest alert,
+claim, take-over), `thread_key` (alert message -> conversation), `event_key` (Slack event ids
+already handled), `attempt_key` (outbox items posted at least once), `channel_key` (channel
+name -> id).
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ from storage.redis import RedisConversationStore
 
 log = logging.getLogger("ladderbot.slack")
 
-PREFIX = f"{keys.PREFIX}:slack"
 EVENT_TTL_SECONDS = 24 * 3600  # Slack retries an event 3 times within minutes; keep ids a day
 
 CLAIM = "lb_claim"
@@ -133,31 +133,6 @@ def log_startup(settings: Settings) -> SlackMode:
     return mode
 
 
-# --- Redis: what the sales team did with each prospect -----------------------------------------
-
-
-def lead_key(conversation_id: str) -> str:
-    return f"{PREFIX}:lead:{conversation_id}"
-
-
-def thread_key(channel: str, ts: str) -> str:
-    return f"{PREFIX}:thread:{channel}:{ts}"
-
-
-def event_key(event_id: str) -> str:
-    return f"{PREFIX}:event:{event_id}"
-
-
-def attempt_key(item_key: str) -> str:
-    """Set when an outbox item is first posted: later attempts check Slack before posting."""
-    return f"{PREFIX}:attempt:{item_key}"
-
-
-def channel_key(name: str) -> str:
-    """A channel name's id, learnt from Slack."""
-    return f"{PREFIX}:channel:{name}"
-
-
 @dataclass(frozen=True)
 class Lead:
     """One prospect as the sales team sees it: where the latest alert is, who claimed it,
@@ -180,7 +155,7 @@ class Lead:
 
 
 async def load_lead(redis: Redis, conversation_id: str) -> Lead:
-    stored = await redis.hgetall(lead_key(conversation_id))
+    stored = await redis.hgetall(keys.lead_key(conversation_id))
     return Lead(**{f.name: str(stored.get(f.name, "")) for f in fields(Lead)})
 
 
@@ -379,8 +354,8 @@ class SlackDelivery:
             unfurl_media=False,
         )  # fmt: skip
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(lead_key(conv.id), mapping={"channel": where, "ts": ts})
-            pipe.set(thread_key(where, ts), conv.id)
+            pipe.hset(keys.lead_key(conv.id), mapping={"channel": where, "ts": ts})
+            pipe.set(keys.thread_key(where, ts), conv.id)
             await pipe.execute()
 
     async def relay(self, item: OutboxItem) -> None:
@@ -409,7 +384,7 @@ class SlackDelivery:
         item's key as metadata, and any attempt after the first looks for it in the channel
         (or thread) before posting. Returns (channel id, ts)."""
         assert self.client is not None
-        if not await self.redis.set(attempt_key(key), "1", nx=True, ex=ATTEMPT_TTL_SECONDS):
+        if not await self.redis.set(keys.attempt_key(key), "1", nx=True, ex=ATTEMPT_TTL_SECONDS):
             found = await self._find_posted(key, channel, thread_ts)
             if found:
                 log.info("slack: outbox item %s was posted before (%s); not posting again", key,
@@ -423,7 +398,7 @@ class SlackDelivery:
         )  # fmt: skip
         where = str(posted["channel"])
         if where != channel:
-            await self.redis.set(channel_key(channel), where)
+            await self.redis.set(keys.channel_key(channel), where)
         return where, str(posted["ts"])
 
     async def _find_posted(
@@ -457,7 +432,7 @@ class SlackDelivery:
         assert self.client is not None
         if CHANNEL_ID.match(channel):
             return channel
-        cached = await self.redis.get(channel_key(channel))
+        cached = await self.redis.get(keys.channel_key(channel))
         if cached:
             return str(cached)
         cursor = None
@@ -470,7 +445,7 @@ class SlackDelivery:
                 return None
             for listed in page.get("channels") or []:
                 if channel in (listed.get("id"), f"#{listed.get('name')}", listed.get("name")):
-                    await self.redis.set(channel_key(channel), str(listed["id"]))
+                    await self.redis.set(keys.channel_key(channel), str(listed["id"]))
                     return str(listed["id"])
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
@@ -617,7 +592,7 @@ class Interactions:
     async def claim(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         press = AlertPress.from_body(body)
-        key = lead_key(press.conversation)
+        key = keys.lead_key(press.conversation)
         if not await self.redis.hsetnx(key, "claimed_by", press.user):
             owner = (await load_lead(self.redis, press.conversation)).claimed_by
             if owner != press.user:
@@ -628,7 +603,7 @@ class Interactions:
     async def not_a_fit(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         press = AlertPress.from_body(body)
-        key = lead_key(press.conversation)
+        key = keys.lead_key(press.conversation)
         if not await self.redis.hsetnx(key, "not_a_fit_by", press.user):
             who = (await load_lead(self.redis, press.conversation)).not_a_fit_by
             await self._tell(client, press, f"<@{who}> has already marked this lead not a fit.")
@@ -638,7 +613,7 @@ class Interactions:
     async def take_over(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         press = AlertPress.from_body(body)
-        key = lead_key(press.conversation)
+        key = keys.lead_key(press.conversation)
         conv = await self.store.load(press.conversation)
         if conv is None:
             await self._tell(client, press, ERASED)
@@ -677,7 +652,7 @@ class Interactions:
     async def hand_back(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         press = AlertPress.from_body(body)
-        key = lead_key(press.conversation)
+        key = keys.lead_key(press.conversation)
         taker = (await load_lead(self.redis, press.conversation)).taken_by
         if not taker or not await self.redis.hdel(key, "taken_by"):
             await self._tell(client, press, "Nobody has taken over this chat.")
@@ -717,7 +692,7 @@ class Interactions:
             return
         if thread_ts == event.get("ts"):
             return
-        found = await self.redis.get(thread_key(channel, thread_ts))
+        found = await self.redis.get(keys.thread_key(channel, thread_ts))
         if not found:
             return
         conversation_id = str(found)
@@ -725,7 +700,7 @@ class Interactions:
             return
         event_id = body.get("event_id")
         if event_id and not await self.redis.set(
-            event_key(event_id), "1", nx=True, ex=EVENT_TTL_SECONDS
+            keys.event_key(event_id), "1", nx=True, ex=EVENT_TTL_SECONDS
         ):
             log.info("slack: event %s was handled before (a retry); skipped", event_id)
             return

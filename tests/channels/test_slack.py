@@ -712,7 +712,7 @@ async def test_bad_or_stale_signatures_get_401_and_change_nothing(
     )
     stored = await services.ladder.store.load("telegram:42")
     assert stored is not None and stored.status == Status.ACTIVE
-    assert not await services.redis.exists(slack.event_key("EvX"))
+    assert not await services.redis.exists(keys.event_key("EvX"))
 
 
 async def test_url_verification_echoes_the_challenge(services: Services, web: str) -> None:
