@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 
+from redis.asyncio import Redis
+
+from storage.connect import connect
 from tests.redis_server import RedisServer
 
 
@@ -23,6 +26,17 @@ def redis_url(*, fresh: bool = False) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@asynccontextmanager
+async def redis_client(*, fresh: bool = False) -> AsyncIterator[Redis]:
+    """A client of `redis_url(fresh=fresh)`, closed (before the server stops) on exit."""
+    with redis_url(fresh=fresh) as url:
+        redis = connect(url)
+        try:
+            yield redis
+        finally:
+            await redis.aclose()
 
 
 async def drain(batch: Callable[[], Awaitable[int]], items: int) -> float:

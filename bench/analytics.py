@@ -21,11 +21,10 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from bench._common import redis_url
+from bench._common import redis_client
 from bot import analytics
 from bot.model import DomainEvent, iso
 from storage import keys
-from storage.connect import connect
 
 STEPS = ["welcome", "role", "email", "webinar", "done"]
 
@@ -68,50 +67,46 @@ async def best(runs: int, work: Callable[[], Awaitable[object]]) -> float:
 
 
 async def run(prospects: int) -> None:
-    with redis_url(fresh=True) as url:
-        redis = connect(url)
-        try:
-            events = population(prospects)
-            for offset in range(0, len(events), 5000):
-                async with redis.pipeline(transaction=False) as pipe:
-                    for event in events[offset : offset + 5000]:
-                        pipe.xadd(keys.EVENTS, event.fields())  # type: ignore[arg-type]
-                    await pipe.execute()
-            n = len(events)
+    async with redis_client(fresh=True) as redis:
+        events = population(prospects)
+        for offset in range(0, len(events), 5000):
+            async with redis.pipeline(transaction=False) as pipe:
+                for event in events[offset : offset + 5000]:
+                    pipe.xadd(keys.EVENTS, event.fields())  # type: ignore[arg-type]
+                await pipe.execute()
+        n = len(events)
 
-            async def raw() -> None:
-                async for _ in analytics.entries(redis, keys.EVENTS):
-                    pass
+        async def raw() -> None:
+            async for _ in analytics.entries(redis, keys.EVENTS):
+                pass
 
-            parsed: list[DomainEvent] = []
+        parsed: list[DomainEvent] = []
 
-            async def read() -> None:
-                parsed[:] = await analytics.read_events(redis, "bench")
+        async def read() -> None:
+            parsed[:] = await analytics.read_events(redis, "bench")
 
-            segment = analytics.Segment("bench")
+        segment = analytics.Segment("bench")
 
-            async def compute() -> None:
-                analytics.FlowStats.of(parsed, segment, STEPS)
+        async def compute() -> None:
+            analytics.FlowStats.of(parsed, segment, STEPS)
 
-            async def both() -> None:
-                await read()
-                await compute()
+        async def both() -> None:
+            await read()
+            await compute()
 
-            baseline = await best(3, raw)
-            figures = {
-                "baseline: XRANGE, raw fields": baseline,
-                "read_events (parse, filter)": await best(3, read),
-                "compute (FlowStats.of)": await best(3, compute),
-                "ladder stats = read + compute": await best(3, both),
-            }
-            print(f"{prospects} prospects, {n} events on redis-server over loopback")
-            for name, seconds in figures.items():
-                print(
-                    f"  {name:32s} {seconds * 1000:8.1f} ms  {n / seconds:10.0f} events/s"
-                    f"  {seconds / baseline:5.2f}x baseline"
-                )
-        finally:
-            await redis.aclose()
+        baseline = await best(3, raw)
+        figures = {
+            "baseline: XRANGE, raw fields": baseline,
+            "read_events (parse, filter)": await best(3, read),
+            "compute (FlowStats.of)": await best(3, compute),
+            "ladder stats = read + compute": await best(3, both),
+        }
+        print(f"{prospects} prospects, {n} events on redis-server over loopback")
+        for name, seconds in figures.items():
+            print(
+                f"  {name:32s} {seconds * 1000:8.1f} ms  {n / seconds:10.0f} events/s"
+                f"  {seconds / baseline:5.2f}x baseline"
+            )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from bench._common import drain, print_rates, redis_url
+from bench._common import drain, print_rates, redis_client
 from bot.app import build
 from bot.channels import slack
 from bot.clock import ManualClock
@@ -35,7 +35,6 @@ from bot.config import Settings
 from bot.model import Commitment, Conversation, Profile
 from storage import keys
 from storage.base import OutboxItem
-from storage.connect import connect
 from storage.outbox import GROUP, Outbox, OutboxPolicy
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 
@@ -137,21 +136,17 @@ async def slack_rate(redis: Redis, alerts: int) -> float:
 
 
 async def run(items: int, waiting: int, alerts: int) -> None:
-    with redis_url() as url:
-        redis = connect(url)
-        try:
-            await redis.flushdb()
-            await fill(redis, items)
-            base = await baseline(redis, items)
-            await fill(redis, items)
-            plain = await outbox(redis, items)
-            await redis.flushdb()
-            busy = await with_waiting(redis, items, waiting)
-            await redis.flushdb()
-            posted = await slack_rate(redis, alerts)
-            await redis.flushdb()
-        finally:
-            await redis.aclose()
+    async with redis_client() as redis:
+        await redis.flushdb()
+        await fill(redis, items)
+        base = await baseline(redis, items)
+        await fill(redis, items)
+        plain = await outbox(redis, items)
+        await redis.flushdb()
+        busy = await with_waiting(redis, items, waiting)
+        await redis.flushdb()
+        posted = await slack_rate(redis, alerts)
+        await redis.flushdb()
     rows = [
         ("baseline: XREADGROUP + XACK, no-op handler", base),
         ("outbox: deliver_once, no-op handler", plain),

@@ -24,14 +24,13 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from bench._common import drain, print_rates, redis_url
+from bench._common import drain, print_rates, redis_client
 from bot.app import build
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.model import Action, Conversation, Start, Timer, iso
 from bot.worker import Worker
 from storage import keys
-from storage.connect import connect
 from storage.scheduler import RedisScheduler
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -102,21 +101,17 @@ async def worker(redis: Redis, sent: int) -> float:
 
 
 async def run(scheduled: int, due: int, sent: int) -> None:
-    with redis_url() as url:
-        redis = connect(url)
-        try:
-            await redis.flushdb()
-            later = NOW + timedelta(days=30)
-            await fill(redis, scheduled - due, due, later)  # the rest of the 100k: due later
-            await fill(redis, due, 0, NOW)
-            base = await baseline(redis, due)
-            await fill(redis, due, 0, NOW)
-            claimed = await queue(redis, due)
-            await fill(redis, due - sent, scheduled, later)  # + `sent` conversations = `scheduled`
-            handled = await worker(redis, sent)
-            size = await redis.zcard(keys.TIMERS_DUE)
-        finally:
-            await redis.aclose()
+    async with redis_client() as redis:
+        await redis.flushdb()
+        later = NOW + timedelta(days=30)
+        await fill(redis, scheduled - due, due, later)  # the rest of the 100k: due later
+        await fill(redis, due, 0, NOW)
+        base = await baseline(redis, due)
+        await fill(redis, due, 0, NOW)
+        claimed = await queue(redis, due)
+        await fill(redis, due - sent, scheduled, later)  # + `sent` conversations = `scheduled`
+        handled = await worker(redis, sent)
+        size = await redis.zcard(keys.TIMERS_DUE)
     print(f"scheduled timers: {scheduled} (the sorted set holds {size} at the end)")
     rows = [
         ("baseline: ZPOPMIN + HGET, one at a time", base),
