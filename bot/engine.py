@@ -24,6 +24,7 @@ from bot.flow.validate import booking_variable
 from bot.model import (
     Action,
     Alert,
+    Arrive,
     Button,
     Commitment,
     Conversation,
@@ -600,6 +601,11 @@ def _on_hand_back(turn: _Turn, event: HandBack) -> None:
     turn.follow_up(step, seq=1)
 
 
+def _on_arrive(turn: _Turn, event: Arrive) -> None:
+    if turn.conv.status == Status.ACTIVE and turn.conv.step == event.step:
+        turn.enter(event.step)
+
+
 _HANDLERS: dict[type, Callable[[_Turn, Any], None]] = {
     Start: _on_start,
     Restart: _on_restart,
@@ -611,4 +617,5 @@ _HANDLERS: dict[type, Callable[[_Turn, Any], None]] = {
     Due: _on_due,
     TakeOver: _on_take_over,
     HandBack: _on_hand_back,
+    Arrive: _on_arrive,
 }

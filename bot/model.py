@@ -173,7 +173,17 @@ class HandBack:
     by: str
 
 
-Event = Start | Text | Press | LinkOpened | Restart | Stop | Help | Due | TakeOver | HandBack
+@dataclass(frozen=True)
+class Arrive:
+    """The prospect was moved to `step` of a new flow version (`migrate:`): ask it as if they
+    had just reached it."""
+
+    step: str
+
+
+Event = (
+    Start | Text | Press | LinkOpened | Restart | Stop | Help | Due | TakeOver | HandBack | Arrive
+)
 
 
 # --- outbound actions: what the channel must do ---

@@ -5,9 +5,8 @@ stored about one prospect for a data-access request.
 Conversations stay pinned to the version they started on; only an explicit `migrate:` entry
 moves them, each with one atomic commit through the conversation store (so a step that a
 channel applies at the same moment is never lost: the loser of the race recomputes).
-A moved prospect is not messaged (publishing has no channel): they meet the new step when they
-next write or press a button. Their pending follow-up at the old step is cancelled and none is
-set at the new one until they act; an A/B variant of the new step is not drawn for them.
+A moved prospect is then asked the new step as if they had just reached it (its A/B variant
+drawn, its follow-up set): the messages go to the outbox, which the worker delivers.
 """
 
 from __future__ import annotations
@@ -22,9 +21,12 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bot.analytics import align, entries, iter_events
+from bot.clock import ManualClock
 from bot.errors import ConflictError, LadderError, UnknownFlow
 from bot.flow.model import Flow
-from bot.model import Conversation, DomainEvent, Status, Timer, iso
+from bot.model import Arrive, Conversation, DomainEvent, Status, Timer, iso
+from bot.registry import FlowRegistry
+from bot.service import Ladder
 from storage import keys
 from storage.base import StepWrite
 from storage.redis import RedisConversationStore, RedisFlowCatalog
@@ -139,9 +141,11 @@ async def publish(redis: Redis, flow: Flow, now: datetime) -> PublishReport:
     moved: list[Moved] = []
     if flow.migrate:
         store = RedisConversationStore(redis)
+        ladder = Ladder(redis, FlowRegistry(catalog, flow.name), ManualClock(now))
         async for conv in conversations(redis):
             done = await _migrate(store, conv, flow, version, now)
             if done:
+                await ladder.handle(done.conversation, Arrive(done.to_step), deliver_later=True)
                 moved.append(done)
     moved.sort(key=lambda m: m.conversation)
     return PublishReport(flow.name, version, new=version != before, moved=tuple(moved))

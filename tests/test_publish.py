@@ -14,7 +14,7 @@ from bot import publish
 from bot.clock import ManualClock
 from bot.errors import UnknownFlow
 from bot.flow.loader import load_flow, parse_flow
-from bot.model import Press, Start, Status, Text
+from bot.model import Press, Say, Start, Status, Text, messages_from_json
 from bot.publish import pending_timers
 from bot.service import Ladder
 from storage import keys
@@ -79,15 +79,21 @@ async def test_publish_migrates_in_flight_prospects_at_a_removed_step(redis: Red
     for n, expected in ((1, (1, "welcome", Status.ACTIVE)), (3, (1, "done", Status.COMPLETED)),
                         (4, (1, "welcome", Status.DROPPED))):  # fmt: skip
         assert await state(ladder, n) == expected  # other steps and finished ones stay
-    assert await pending_timers(redis, "telegram:2") == []  # the old step's follow-up is gone
-    last = await redis.xrevrange(keys.EVENTS, count=1)
-    assert last[0][1]["name"] == "migrated"
-    assert last[0][1]["step"] == "contact"
-    assert json.loads(last[0][1]["data"]) == {
+    # the old step's follow-up is gone; the new step has its own
+    assert [(t.step, t.seq) for t in await pending_timers(redis, "telegram:2")] == [("contact", 1)]
+    arrived, migrated = await redis.xrevrange(keys.EVENTS, count=2)
+    assert migrated[1]["name"] == "migrated"
+    assert migrated[1]["step"] == "contact"
+    assert json.loads(migrated[1]["data"]) == {
         "source": "",
         "from_version": "1",
         "from_step": "email",
     }
+    assert (arrived[1]["name"], arrived[1]["step"]) == ("step_reached", "contact")
+    # the new step's question waits in the outbox for the worker to send
+    (item,) = [f for _, f in await redis.xrange(keys.OUTBOX) if f["kind"] == "message:telegram"]
+    said = messages_from_json(json.loads(item["body"])["messages"])
+    assert [m.text for m in said if isinstance(m, Say)] == ["Where should we send it?"]
 
     # the moved prospect goes on in v2
     out = await ladder.handle("telegram:2", Text("two@example.com"))
@@ -191,7 +197,7 @@ async def test_publish_versions_and_export_commands(
     assert await ladder_cli(monkeypatch, redis_url, "export", "--prospect", "telegram:2") == 0
     exported = json.loads(capsys.readouterr().out)
     assert exported["conversation"]["version"] == 2
-    assert exported["events"][-1]["name"] == "migrated"
+    assert [e["name"] for e in exported["events"][-2:]] == ["migrated", "step_reached"]
 
 
 async def test_commands_reject_bad_input_and_store_nothing(
