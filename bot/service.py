@@ -40,6 +40,7 @@ from bot.model import (
 )
 from bot.registry import FlowRegistry
 from storage.base import OutboxItem, StepWrite
+from storage.outbox import Outbox
 from storage.redis import RedisConversationStore
 
 log = logging.getLogger("ladderbot")
@@ -155,6 +156,12 @@ class Ladder:
         if profile and profile != conv.profile:
             conv = conv.with_(profile=profile)
         return conv
+
+    async def forget(self, conversation_id: str) -> int:
+        """/forget: erase everything stored about the prospect, including undelivered alerts
+        and messages in the outbox; returns how many records went."""
+        erased = await self.store.forget(conversation_id)
+        return erased + await Outbox(self.redis).forget(conversation_id)
 
     async def send_later(self, conversation: Conversation, actions: Sequence[Action]) -> None:
         """Hand messages a channel could not deliver now to the outbox (the worker retries them).

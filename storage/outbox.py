@@ -362,6 +362,22 @@ class Outbox:
             self._forget(pipe, entry_id)
             await pipe.execute()
 
+    async def forget(self, conversation_id: str) -> int:
+        """Drop every undelivered item about a prospect (a scan of the Stream): after /forget
+        nothing more about them may reach Slack or them. Returns how many went."""
+        prefix = f"{conversation_id}:"
+        doomed: list[str] = []
+        last = "-"
+        while batch := await self.redis.xrange(self.stream, min=last, max="+", count=1000):
+            doomed += [str(i) for i, f in batch if str((f or {}).get("key", "")).startswith(prefix)]
+            last = f"({batch[-1][0]!s}"
+        if doomed:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for entry_id in doomed:
+                    self._forget(pipe, entry_id)
+                await pipe.execute()
+        return len(doomed)
+
     async def _ack(self, entry_id: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             self._forget(pipe, entry_id)

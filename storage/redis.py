@@ -129,15 +129,21 @@ class RedisConversationStore:
         return bool(await self.redis.exists(keys.seen(key)))
 
     async def forget(self, conversation_id: str) -> int:
-        """Erase the conversation, its timers and its event-log entries (a scan of the log)."""
+        """Erase the conversation, its timers, what the sales team's Slack knows of it (the
+        alert's thread link) and its event-log entries (a scan of the log)."""
         erased = 0
         timers = await self.redis.smembers(keys.conversation_timers(conversation_id))
+        lead = await self.redis.hmget(keys.lead_key(conversation_id), ["channel", "ts"])
         async with self.redis.pipeline(transaction=True) as pipe:
             if timers:
                 pipe.zrem(keys.TIMERS_DUE, *timers)
                 pipe.hdel(keys.TIMERS_BODY, *timers)
+            if lead[0] and lead[1]:
+                pipe.delete(keys.thread_key(str(lead[0]), str(lead[1])))
             pipe.delete(
-                keys.conversation(conversation_id), keys.conversation_timers(conversation_id)
+                keys.conversation(conversation_id),
+                keys.conversation_timers(conversation_id),
+                keys.lead_key(conversation_id),
             )
             results = await pipe.execute()
         erased += int(results[-1]) + len(timers)

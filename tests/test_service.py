@@ -17,7 +17,9 @@ from bot.model import LinkOpened, Press, Start, Text
 from bot.registry import FlowRegistry
 from bot.service import Ladder
 from storage import keys
+from storage.base import OutboxItem
 from storage.connect import connect
+from storage.outbox import Outbox, OutboxPolicy
 from storage.redis import RedisFlowCatalog
 from tests.redis_server import RedisServer
 
@@ -143,16 +145,39 @@ async def test_redis_outage_raises_storage_error_and_loses_nothing(own_redis: Re
     await redis.aclose()
 
 
-async def test_forget_erases_conversation_timers_and_events(redis: Redis) -> None:
+async def test_forget_erases_conversation_timers_events_and_outbox_items(redis: Redis) -> None:
     ladder = await make_ladder(redis)
-    await ladder.handle("telegram:15", Start())
-    await ladder.handle("telegram:16", Start())
-    erased = await ladder.store.forget("telegram:15")
-    assert erased >= 3
+    for cid in ("telegram:15", "telegram:16"):
+        for event in (Start(), Text("yes"), Text("Other"), Text("pat@example.com")):
+            await ladder.handle(cid, event)
+        await ladder.handle(cid, LinkOpened("checklist"))
+        await ladder.handle(cid, Press("webinar", "slot0"))  # alerts wait in the outbox
+    outbox = Outbox(redis, "c1", OutboxPolicy(backoff=0.01))
+
+    async def slack_down(item: OutboxItem) -> None:
+        raise ConnectionError("Slack is down")
+
+    await outbox.deliver_once(slack_down)  # every alert is now pending, awaiting a retry
+    await redis.hset(keys.lead_key("telegram:15"), mapping={"channel": "C1", "ts": "1.2"})
+    await redis.set(keys.thread_key("C1", "1.2"), "telegram:15")
+    erased = await ladder.forget("telegram:15")
+    assert erased >= 10
     assert await ladder.store.load("telegram:15") is None
-    assert await redis.zscore(keys.TIMERS_DUE, "telegram:15:nudge") is None
+    assert await redis.zscore(keys.TIMERS_DUE, "telegram:15:reminder:0") is None
     left = {f["conversation"] for _, f in await redis.xrange(keys.EVENTS)}
     assert left == {"telegram:16"}
+    queued = [f["key"] for _, f in await redis.xrange(keys.OUTBOX)]
+    assert queued and all(key.startswith("telegram:16:") for key in queued)
+    assert await redis.exists(keys.lead_key("telegram:15"), keys.thread_key("C1", "1.2")) == 0
+    await asyncio.sleep(0.05)
+    delivered: list[str] = []
+
+    async def slack_up(item: OutboxItem) -> None:
+        delivered.append(item.key)
+
+    await outbox.deliver_once(slack_up)
+    assert delivered and all(key.startswith("telegram:16:") for key in delivered)
+    assert await outbox.dead_count() == 0
 
 
 async def test_start_up_never_rolls_back_a_newer_published_version(

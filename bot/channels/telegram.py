@@ -561,7 +561,7 @@ class TelegramChannel:
             await self.sender.say(conv, Say(KEPT), track=False)
             return
         await self.sender.clear_keyboard(conv)
-        erased = await self.ladder.store.forget(conv) + await self.sender.forget(conv)
+        erased = await self.ladder.forget(conv) + await self.sender.forget(conv)
         log.info("forgot %s at their request (%d records)", conv, erased)
         await self.sender.say(conv, Say(FORGOTTEN), track=False)
 
