@@ -653,13 +653,13 @@ class Interactions:
         await ack()
         press = AlertPress.from_body(body)
         key = keys.lead_key(press.conversation)
+        if await self.store.load(press.conversation) is None:
+            await self._tell(client, press, ERASED)
+            await self._refresh(client, press)
+            return
         taker = (await load_lead(self.redis, press.conversation)).taken_by
         if not taker or not await self.redis.hdel(key, "taken_by"):
             await self._tell(client, press, "Nobody has taken over this chat.")
-            await self._refresh(client, press)
-            return
-        if await self.store.load(press.conversation) is None:
-            await self._tell(client, press, ERASED)
             await self._refresh(client, press)
             return
         try:
