@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -17,7 +18,7 @@ def create_app(services: Services) -> Starlette:
     async def healthz(_: Request) -> Response:
         try:
             await services.redis.ping()
-        except Exception as exc:  # any Redis failure means "not healthy"
+        except (RedisError, OSError) as exc:
             return JSONResponse({"ok": False, "redis": str(exc)}, status_code=503)
         return JSONResponse({"ok": True})
 
