@@ -96,7 +96,8 @@ class Ladder:
                     return Outcome(Conversation(id=conversation_id, flow="", version=0))
                 flow = await self.flows.compiled(conv.flow, conv.version)
                 result = engine.step(flow, conv, event, self.clock.now())
-                if not result.changed and result.conversation == conv and update_key is None:
+                unchanged = not result.changed and result.conversation == conv
+                if unchanged and update_key is None and not (deliver_later and result.actions):
                     return Outcome(conv, result.actions)  # nothing to store
                 write = StepWrite(
                     conversation=result.conversation,
