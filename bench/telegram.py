@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -245,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
             "TELEGRAM_TOKEN": TOKEN,
             "TELEGRAM_API_URL": api.url,
             "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "LADDER_SECRET": secrets.token_urlsafe(32),
             "TELEGRAM_CHAT_RATE": "1000000",
             "TELEGRAM_BOT_RATE": "1000000",
             "PORT": str(ladder_port),

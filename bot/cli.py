@@ -19,11 +19,12 @@ from redis.exceptions import RedisError
 from starlette.types import ASGIApp
 from telegram.error import TelegramError
 
-from bot import analytics, publish
+from bot import analytics, logs, publish
 from bot.app import Services, build
 from bot.channels.console import run_chat
+from bot.channels.slack import log_alerts_nowhere
 from bot.channels.telegram import CHANNEL as TELEGRAM
-from bot.channels.telegram import TelegramChannel, TelegramSender, set_webhook
+from bot.channels.telegram import TelegramChannel, TelegramSender, set_webhook, webhook_secret
 from bot.clock import ScaledClock, SystemClock
 from bot.config import Settings
 from bot.errors import FlowErrors, LadderError, StorageError
@@ -129,7 +130,8 @@ def _positive(text: str) -> float:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    code, report = validate_paths([Path(p) for p in args.paths])
+    paths = [Path(p) for p in args.paths]
+    code, report = validate_paths(paths, Settings.from_env().slack_channel)
     print(report)
     return code
 
@@ -152,13 +154,17 @@ def _worker(args: argparse.Namespace) -> int:
 
 async def _services(settings: Settings) -> Services:
     try:
-        return await build(settings)
+        services = await build(settings)
+        await log_alerts_nowhere(services)
     except RedisError as exc:
         raise StorageError(f"Redis is unavailable: {exc}") from exc
+    return services
 
 
 def _web_server(app: ASGIApp, settings: Settings, host: str) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, host=host, port=settings.port, lifespan="off"))
+    """uvicorn logging through ours (bot.logs: levels, secrets hidden), not its own."""
+    config = uvicorn.Config(app, host=host, port=settings.port, lifespan="off", log_config=None)
+    return uvicorn.Server(config)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -286,17 +292,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-LONG_RUNNING = frozenset({"run", "serve", "worker"})  # these log what they do (INFO)
+LONG_RUNNING = frozenset({"run", "serve", "worker"})  # log what they do (INFO); need the secret
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet = logging.INFO if args.command in LONG_RUNNING else logging.WARNING
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else quiet,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     try:
+        settings = Settings.from_env()
+        quiet = logging.INFO if args.command in LONG_RUNNING else logging.WARNING
+        logs.configure(
+            "DEBUG" if args.verbose else settings.log_level,
+            quiet,
+            [*settings.secrets(), webhook_secret(settings)],
+        )
+        if args.command in LONG_RUNNING:
+            settings.require_secret()
         return int(args.handler(args))
     except FlowErrors as problems:
         print(problems, file=sys.stderr)

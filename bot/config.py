@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+from bot.errors import ConfigError
+
+MIN_SECRET_BYTES = 32
+MAKE_A_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+# The embedded demo (no REDIS_URL) signs with a secret of its own, new in every process: nothing
+# it signs outlives the process, and no public default can forge its buttons or webhook.
+_DEMO_SECRET = secrets.token_urlsafe(MIN_SECRET_BYTES)
 
 
 @dataclass(frozen=True)
@@ -16,13 +25,15 @@ class Settings:
     telegram_api_url: str
     telegram_webhook_secret: str | None
     public_url: str | None
-    secret: str  # signs button callback data and other tokens
+    secret: str  # LADDER_SECRET: signs button callback data and other tokens ("" if unset)
     slack_bot_token: str | None
     slack_signing_secret: str | None
     slack_api_url: str
     slack_webhook_url: str | None
     slack_channel: str | None  # default channel for alerts
     dashboard_token: str | None
+    metrics_token: str | None  # GET /metrics as a bearer token; unset: DASHBOARD_TOKEN
+    log_level: str | None  # LOG_LEVEL; unset: INFO for the long-running commands, else WARNING
     port: int
     telegram_chat_rate: float  # messages a second to one chat (Telegram: about 1)
     telegram_bot_rate: float  # messages a second from the bot, all chats (Telegram: about 30)
@@ -30,22 +41,57 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ.get
+        redis_url = env("REDIS_URL") or None
         return cls(
-            redis_url=env("REDIS_URL") or None,
+            redis_url=redis_url,
             flows_dir=Path(env("FLOWS_DIR", "flows")),
             default_flow=env("DEFAULT_FLOW") or None,
             telegram_token=env("TELEGRAM_TOKEN") or None,
             telegram_api_url=env("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
             telegram_webhook_secret=env("TELEGRAM_WEBHOOK_SECRET") or None,
             public_url=(env("PUBLIC_URL") or "").rstrip("/") or None,
-            secret=env("LADDER_SECRET", "dev-secret-change-me"),
+            secret=env("LADDER_SECRET") or ("" if redis_url else _DEMO_SECRET),
             slack_bot_token=env("SLACK_BOT_TOKEN") or None,
             slack_signing_secret=env("SLACK_SIGNING_SECRET") or None,
             slack_api_url=env("SLACK_API_URL", "https://slack.com/api/"),
             slack_webhook_url=env("SLACK_WEBHOOK_URL") or None,
             slack_channel=env("SLACK_CHANNEL") or None,
             dashboard_token=env("DASHBOARD_TOKEN") or None,
+            metrics_token=env("METRICS_TOKEN") or None,
+            log_level=env("LOG_LEVEL") or None,
             port=int(env("PORT", "8080")),
             telegram_chat_rate=float(env("TELEGRAM_CHAT_RATE", "1")),
             telegram_bot_rate=float(env("TELEGRAM_BOT_RATE", "30")),
         )
+
+    def require_secret(self) -> None:
+        """Refuse to serve with a guessable LADDER_SECRET: `ladder serve`, `run` and `worker`
+        call this first. (The embedded demo's own random secret passes.)"""
+        size = len(self.secret.encode())
+        if size >= MIN_SECRET_BYTES:
+            return
+        problem = f"is only {size} bytes" if size else "is not set"
+        raise ConfigError(
+            f"LADDER_SECRET {problem}: it signs the buttons and the Telegram webhook secret, "
+            f"so it must be at least {MIN_SECRET_BYTES} random bytes, the same in every "
+            f"process. Make one with: {MAKE_A_SECRET}"
+        )
+
+    @property
+    def metrics_bearer(self) -> str | None:
+        """The token GET /metrics wants: METRICS_TOKEN, else DASHBOARD_TOKEN."""
+        return self.metrics_token or self.dashboard_token
+
+    def secrets(self) -> list[str]:
+        """Every secret value set: none of them may appear in a log line."""
+        values = (
+            self.secret,
+            self.telegram_token,
+            self.telegram_webhook_secret,
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_webhook_url,
+            self.dashboard_token,
+            self.metrics_token,
+        )
+        return [value for value in values if value]

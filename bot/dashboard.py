@@ -1,22 +1,23 @@
 """The read-only dashboard at /dashboard: per flow, the funnel as an inline SVG chart, A/B
 results and the step graph; and the latest completions.
 
-One self-contained HTML page (no scripts, no CDN: it works offline), behind DASHBOARD_TOKEN
-given as `?token=` or `Authorization: Bearer`, compared in constant time.
+One self-contained HTML page (no scripts, no CDN: it works offline), behind DASHBOARD_TOKEN:
+`Authorization: Bearer`, or an HttpOnly cookie that a `?token=` link sets before redirecting
+to the page without the token (bot.access).
 """
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, datetime
 from html import escape
 from typing import cast
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import access
 from bot.analytics import FlowStats, Funnel, Segment, duration, p_value, read_events
 from bot.app import Services
 from bot.flow.compile import machine_config
@@ -26,32 +27,26 @@ from storage import keys
 
 RECENT = 20  # completions listed
 RECENT_SCAN = 10_000  # newest log entries searched for them
+COOKIE = "ladder_dashboard"  # holds the token once a ?token= link was opened
+HOW = "open /dashboard?token=<DASHBOARD_TOKEN> once, or pass Authorization: Bearer"
 BAR_WIDTH = 420
 ROW = 26
 
 
-def authorized(request: Request, token: str) -> bool:
-    """Does the request carry the dashboard token (query or Bearer header)?"""
-    given = request.query_params.get("token", "")
-    header = request.headers.get("authorization", "")
-    if not given and header.lower().startswith("bearer "):
-        given = header[7:].strip()
-    return hmac.compare_digest(given.encode(), token.encode())
-
-
 def routes(services: Services) -> list[BaseRoute]:
     """The dashboard's routes, for bot.web.create_app."""
+    secure = (services.settings.public_url or "").startswith("https://")
 
     async def page(request: Request) -> Response:
         token = services.settings.dashboard_token
         if not token:
-            return PlainTextResponse("dashboard disabled: set DASHBOARD_TOKEN", status_code=401)
-        if not authorized(request, token):
-            return PlainTextResponse(
-                "unauthorized: pass ?token= or Authorization: Bearer",
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            return access.disabled("dashboard disabled: set DASHBOARD_TOKEN")
+        link = request.query_params.get("token")
+        if link is not None:
+            return enter(request, link, token, secure)
+        given = access.bearer(request) or request.cookies.get(COOKIE, "")
+        if not access.matches(given, token):
+            return access.refused(HOW)
         try:
             events = await read_events(services.redis)
             sections = []
@@ -65,6 +60,19 @@ def routes(services: Services) -> list[BaseRoute]:
         return HTMLResponse(render_page(sections, recent, services.clock.now()))
 
     return [Route("/dashboard", page)]
+
+
+def enter(request: Request, link: str, token: str, secure: bool) -> Response:
+    """A `?token=` link: with the right token, set the cookie and redirect to the same page
+    without the token, so it stays in no url (browser history, later access lines)."""
+    if not access.matches(link, token):
+        return access.refused(HOW)
+    query = str(request.url.remove_query_params("token").query)
+    response = RedirectResponse(request.url.path + (f"?{query}" if query else ""), 303)
+    response.set_cookie(
+        COOKIE, token, path="/dashboard", httponly=True, secure=secure, samesite="lax"
+    )
+    return response
 
 
 async def recent_completions(services: Services) -> list[DomainEvent]:

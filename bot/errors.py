@@ -7,6 +7,10 @@ class LadderError(Exception):
     """Root of every error ladderbot raises deliberately."""
 
 
+class ConfigError(LadderError):
+    """A setting (an environment variable) is missing or unsafe."""
+
+
 class FlowError(LadderError):
     """A problem in a flow file, located at file:line:col (1-based)."""
 

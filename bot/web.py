@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot import dashboard
+from bot import access, dashboard
 from bot.app import Services
 from bot.channels import slack, telegram
 from storage import keys
@@ -34,7 +34,14 @@ def create_app(services: Services) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
-        Route("/metrics", metrics),
+        Route(
+            "/metrics",
+            access.bearer_only(
+                metrics,
+                services.settings.metrics_bearer,
+                "metrics disabled: set METRICS_TOKEN or DASHBOARD_TOKEN",
+            ),
+        ),
     ]
     routes += dashboard.routes(services)
     routes += telegram.routes(services)

@@ -1,4 +1,5 @@
-"""Fixtures that start real servers: redis-server (shared), flushed before each test."""
+"""Fixtures that start real servers: redis-server (shared), flushed before each test; the fake
+Telegram Bot API."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from storage.connect import connect
+from tests.fakes.telegram_api import FakeTelegram
 from tests.redis_server import RedisServer, shared_url
 
 
@@ -33,3 +35,9 @@ def own_redis() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def telegram_api() -> Iterator[FakeTelegram]:
+    with FakeTelegram() as api:
+        yield api

@@ -54,8 +54,8 @@ async def serving(app: Starlette) -> AsyncIterator[str]:
         sock.close()
 
 
-async def services_with(redis: Redis, token: str | None) -> Services:
-    settings = replace(Settings.from_env(), dashboard_token=token)
+async def services_with(redis: Redis, token: str | None, public_url: str | None = None) -> Services:
+    settings = replace(Settings.from_env(), dashboard_token=token, public_url=public_url)
     return await build(settings, clock=ManualClock(T0), redis=redis, paths=[FLOW_FILE])
 
 
@@ -82,10 +82,38 @@ async def test_dashboard_needs_the_token(site: tuple[str, list[Prospect]]) -> No
             assert answer.status_code == 401, (params, headers)
             assert "unauthorized" in answer.text
             assert TOKEN not in answer.text
-        by_query = await http.get("/dashboard", params={"token": TOKEN})
         by_header = await http.get("/dashboard", headers={"Authorization": f"Bearer {TOKEN}"})
-    assert by_query.status_code == by_header.status_code == 200
-    assert by_query.headers["content-type"].startswith("text/html")
+    assert by_header.status_code == 200
+    assert by_header.headers["content-type"].startswith("text/html")
+
+
+async def test_a_token_link_sets_a_cookie_and_drops_the_token_from_the_url(
+    site: tuple[str, list[Prospect]],
+) -> None:
+    url, _ = site
+    async with httpx.AsyncClient(base_url=url) as http:
+        wrong = await http.get("/dashboard", params={"token": "wrong", "flow": "funnel"})
+        assert wrong.status_code == 401 and not http.cookies
+        link = await http.get("/dashboard", params={"token": TOKEN, "flow": "funnel"})
+        assert link.status_code == 303
+        assert link.headers["location"] == "/dashboard?flow=funnel"  # the other parameters stay
+        cookie = link.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "path=/dashboard" in cookie and "samesite=lax" in cookie
+        assert "secure" not in cookie  # PUBLIC_URL is not https here
+        page = await http.get(link.headers["location"])  # the client sends the cookie back
+        assert page.status_code == 200 and "<h1>ladderbot</h1>" in page.text
+        http.cookies.clear()
+        assert (await http.get("/dashboard")).status_code == 401
+        http.cookies.set("ladder_dashboard", TOKEN[:-1])
+        assert (await http.get("/dashboard")).status_code == 401
+
+
+async def test_the_cookie_is_secure_behind_an_https_public_url(redis: Redis) -> None:
+    services = await services_with(redis, TOKEN, public_url="https://bot.example.com")
+    async with serving(create_app(services)) as url, httpx.AsyncClient(base_url=url) as http:
+        link = await http.get("/dashboard", params={"token": TOKEN})
+    assert link.status_code == 303 and link.headers["location"] == "/dashboard"
+    assert "secure" in link.headers["set-cookie"].lower()
 
 
 async def test_dashboard_is_closed_without_a_configured_token(redis: Redis) -> None:
@@ -100,7 +128,7 @@ async def test_dashboard_shows_funnel_variants_graph_and_completions(
     site: tuple[str, list[Prospect]],
 ) -> None:
     url, prospects = site
-    async with httpx.AsyncClient(base_url=url) as http:
+    async with httpx.AsyncClient(base_url=url, follow_redirects=True) as http:
         page = (await http.get("/dashboard", params={"token": TOKEN})).text
     done = [p for p in prospects if p.answered]
     assert "Funnel test ladder" in page
@@ -171,7 +199,7 @@ async def test_dashboard_answers_503_when_redis_is_down(own_redis: RedisServer) 
     services = await services_with(redis, TOKEN)
     async with serving(create_app(services)) as url, httpx.AsyncClient(base_url=url) as http:
         own_redis.stop()
-        answer = await http.get("/dashboard", params={"token": TOKEN})
+        answer = await http.get("/dashboard", headers={"Authorization": f"Bearer {TOKEN}"})
     await redis.aclose()
     assert answer.status_code == 503
     assert answer.text.startswith("Redis is unavailable")

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -313,6 +314,7 @@ class Processes:
             **os.environ,
             "REDIS_URL": redis_url,
             "FLOWS_DIR": str(flows),
+            "LADDER_SECRET": secrets.token_urlsafe(32),  # the same in every child
             "SENT_KEY": "test:sent",
             "LEASE_SECONDS": "2",
             "BATCH": "50",

@@ -44,6 +44,7 @@ from bot.analytics import today_funnel
 from bot.app import Services
 from bot.config import Settings
 from bot.errors import LadderError, UnknownFlow
+from bot.flow.validate import alerts_nowhere
 from bot.model import Conversation, HandBack, Say, Status, TakeOver
 from bot.registry import FlowRegistry
 from bot.service import Outcome
@@ -131,6 +132,19 @@ def log_startup(settings: Settings) -> SlackMode:
     )
     log.log(logging.WARNING if missing else logging.INFO, startup_message(settings))
     return mode
+
+
+async def log_alerts_nowhere(services: Services) -> None:
+    """With the Slack app: a warning per published flow whose alerts have no channel (from
+    its alerts.slack_channel or SLACK_CHANNEL), so each would become a dead letter."""
+    settings = services.settings
+    if slack_mode(settings) != SlackMode.APP:
+        return
+    for name in await services.flows.catalog.names():
+        if warning := alerts_nowhere(
+            (await services.flows.latest(name)).flow, settings.slack_channel
+        ):
+            log.warning(warning)
 
 
 @dataclass(frozen=True)

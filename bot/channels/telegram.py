@@ -283,8 +283,10 @@ class TelegramSender:
         self.links = LinkStore(redis)
         if public_url is None:
             log.warning(
-                "PUBLIC_URL is not set: link buttons lead straight to their url, "
-                "so opening them is not recorded and resource/trial steps cannot advance"
+                "PUBLIC_URL is not set: links are not tracked (link buttons lead straight to "
+                'their url); resource and trial steps show a "%s" button that records the '
+                "opening when the prospect presses it",
+                OPENED_LABEL,
             )
 
     async def deliver(self, conversation: Conversation, actions: Sequence[Action]) -> None:
@@ -687,7 +689,6 @@ def make_bot(settings: Settings) -> Bot:
     """A Bot for TELEGRAM_TOKEN talking to TELEGRAM_API_URL (Telegram, or any Bot API server)."""
     if not settings.telegram_token:
         raise TelegramNotConfigured("TELEGRAM_TOKEN is not set")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs request URLs: the token
     api = settings.telegram_api_url
     return Bot(
         settings.telegram_token,

@@ -36,7 +36,7 @@ from bot.flow.model import (
     Variant,
 )
 from bot.flow.template import BUILTIN_VARIABLES
-from bot.flow.validate import TextUse, check_flow, suggest
+from bot.flow.validate import TextUse, alerts_nowhere, check_flow, suggest
 from bot.model import DOMAIN_EVENTS
 from bot.validators import VALIDATOR_KINDS
 
@@ -154,8 +154,9 @@ def flow_paths(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def validate_paths(paths: list[Path]) -> tuple[int, str]:
-    """`ladder validate`: (exit code, report) with one line per problem or per good file."""
+def validate_paths(paths: list[Path], default_channel: str | None = None) -> tuple[int, str]:
+    """`ladder validate`: (exit code, report) with one line per problem, warning or good file;
+    warnings (alerts without a channel, SLACK_CHANNEL being `default_channel`) exit 0."""
     lines: list[str] = []
     names: dict[str, Path] = {}
     failed = False
@@ -175,6 +176,8 @@ def validate_paths(paths: list[Path]) -> tuple[int, str]:
             continue
         names[flow.name] = path
         lines.append(f"ok: {path} ({flow.name}, {len(flow.steps)} steps)")
+        if warning := alerts_nowhere(flow, default_channel):
+            lines.append(f"{path}:1:1: warning: {warning}")
     return (1 if failed else 0), "\n".join(lines)
 
 

@@ -306,3 +306,14 @@ class _Checker:
             path.append(at)
             at = came_from[at]
         return path[::-1] or [first, target]
+
+
+def alerts_nowhere(flow: Flow, default_channel: str | None) -> str | None:
+    """The warning for a flow that raises alerts without a Slack channel to post them to (the
+    Slack app would dead-letter each one); None when they have a channel (or there are none)."""
+    if not flow.alerts.on or flow.alerts.slack_channel or default_channel:
+        return None
+    return (
+        f"flow {flow.name!r} alerts nowhere: it has no alerts.slack_channel and SLACK_CHANNEL "
+        "is not set, so the Slack app cannot post its alerts"
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,12 +61,6 @@ steps:
     kind: end
     say: "No problem. Send /restart any time."
 """
-
-
-@pytest.fixture
-def telegram_api() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as api:
-        yield api
 
 
 @pytest.fixture

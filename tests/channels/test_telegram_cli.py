@@ -20,6 +20,7 @@ from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.redis_server import free_port
 
 ROOT = Path(__file__).parents[2]
+LADDER_SECRET = "cli-secret-" + "x" * 32
 
 
 def ladder_env(api: FakeTelegram, flows_dir: Path, redis_url: str, **extra: str) -> dict[str, str]:
@@ -30,7 +31,7 @@ def ladder_env(api: FakeTelegram, flows_dir: Path, redis_url: str, **extra: str)
         "TELEGRAM_TOKEN": TOKEN,
         "TELEGRAM_API_URL": api.url,
         "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "LADDER_SECRET": "cli-secret",
+        "LADDER_SECRET": LADDER_SECRET,
         "TELEGRAM_CHAT_RATE": "100",
     }
     for name in ("PUBLIC_URL", "DEFAULT_FLOW", "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL"):

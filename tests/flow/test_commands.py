@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +13,13 @@ from tests.flow.conftest import EXAMPLES
 ROOT = Path(__file__).parents[2]
 
 
-def ladder(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def ladder(*args: str, cwd: Path = ROOT, **env: str | None) -> subprocess.CompletedProcess[str]:
+    """`ladder <args>` with the environment changed by `env` (None: unset)."""
+    changed = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
         cwd=cwd,
+        env=changed,
         capture_output=True,
         text=True,
         timeout=60,
@@ -30,6 +34,27 @@ def test_validate_the_example_flows() -> None:
         "ok: flows/free-trial.yaml (free-trial, 10 steps)",
         "ok: flows/webinar-ladder.yaml (webinar-ladder, 11 steps)",
     ]
+
+
+def test_validate_warns_of_alerts_without_a_slack_channel(tmp_path: Path) -> None:
+    """A warning, not an error (exit 0); SLACK_CHANNEL or the flow's own channel silence it,
+    as does a flow that raises no alerts."""
+    steps = "steps:\n  - {id: done, kind: end, say: Bye}\n"
+    (tmp_path / "nowhere.yaml").write_text("flow: nowhere\n" + steps)
+    (tmp_path / "own.yaml").write_text('flow: own\nalerts: {slack_channel: "#leads"}\n' + steps)
+    (tmp_path / "silent.yaml").write_text("flow: silent\nalerts: {on: []}\n" + steps)
+    done = ladder("validate", str(tmp_path), SLACK_CHANNEL=None)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"ok: {tmp_path}/nowhere.yaml (nowhere, 1 steps)",
+        f"{tmp_path}/nowhere.yaml:1:1: warning: flow 'nowhere' alerts nowhere: it has no "
+        "alerts.slack_channel and SLACK_CHANNEL is not set, so the Slack app cannot post its "
+        "alerts",
+        f"ok: {tmp_path}/own.yaml (own, 1 steps)",
+        f"ok: {tmp_path}/silent.yaml (silent, 1 steps)",
+    ]
+    routed = ladder("validate", str(tmp_path), SLACK_CHANNEL="#sales")
+    assert routed.returncode == 0 and "warning" not in routed.stdout
 
 
 def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
