@@ -646,14 +646,14 @@ def test_validate_paths_reports_good_and_bad_files(tmp_path: Path) -> None:
     twin = tmp_path / "sub" / "twin.yml"
     twin.parent.mkdir()
     twin.write_text(good.read_text())
-    code, report = validate_paths([good, bad, twin.parent])
+    code, report = validate_paths([good, bad, twin.parent], default_channel="#leads")
     assert code == 1
     assert report.splitlines() == [
         f"ok: {good} (t, 2 steps)",
         f"{bad}:3:28: step 'a': go target 'c' is not a step",
         f"{twin}:1:1: flow name 't' is also used by {good}",
     ]
-    assert validate_paths([good]) == (0, f"ok: {good} (t, 2 steps)")
+    assert validate_paths([good], default_channel="#leads") == (0, f"ok: {good} (t, 2 steps)")
     assert validate_paths([tmp_path / "empty-dir"]) == (
         1,
         f"{tmp_path / 'empty-dir'}:1:1: cannot read the file: No such file or directory",
