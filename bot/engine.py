@@ -450,13 +450,18 @@ def _on_help(turn: _Turn, _: Help) -> None:
         turn.say(HELP)
 
 
-def _closed(turn: _Turn) -> bool:
-    """Say why nothing happens when the conversation is not active; True if so."""
-    status = turn.conv.status
-    if status == Status.DROPPED:  # went quiet, now back: pick up where they left off
+def _revive(turn: _Turn) -> None:
+    """A prospect who went quiet is back (a text, a press, an opened link): pick up where they
+    left off."""
+    if turn.conv.status == Status.DROPPED:
         turn.conv = turn.conv.with_(status=Status.ACTIVE, nudges=0)
         turn.emit("returned")
-        return False
+
+
+def _closed(turn: _Turn) -> bool:
+    """Say why nothing happens when the conversation is not active; True if so."""
+    _revive(turn)
+    status = turn.conv.status
     if status == Status.ACTIVE and turn.conv.step is not None:
         return False
     turn.say({Status.STOPPED: ALREADY_STOPPED, Status.PAUSED: PAUSED}.get(status, FINISHED))
@@ -513,10 +518,11 @@ def _on_link(turn: _Turn, event: LinkOpened) -> None:
         return
     turn.emit("link_opened", event.step)
     conv = turn.conv
-    if conv.status != Status.ACTIVE or conv.step != event.step:
+    if conv.status not in (Status.ACTIVE, Status.DROPPED) or conv.step != event.step:
         return  # opened again later: recorded, nothing else changes
     step = turn.current()
     if step.kind in (StepKind.RESOURCE, StepKind.TRIAL):
+        _revive(turn)
         turn.commit(step)
         turn.advance(step, NEXT)
 

@@ -319,6 +319,28 @@ def test_nudges_then_drop(flow: CompiledFlow) -> None:
     assert walk.conv.step == "size"
 
 
+def go_quiet(walk: Walk) -> None:
+    """Let every follow-up at the current step fire until the prospect is dropped."""
+    while walk.conv.status == Status.ACTIVE:
+        (timer,) = walk.last.schedule
+        walk.now = datetime.fromisoformat(timer.due)
+        walk.send(Due(timer))
+    assert walk.names == ["dropped"]
+
+
+def test_a_dropped_prospect_who_opens_the_link_commits_and_is_asked_the_next_step(
+    flow: CompiledFlow,
+) -> None:
+    walk = reach(flow, "checklist")
+    go_quiet(walk)
+    walk.send(LinkOpened("checklist"))
+    assert walk.names[:4] == ["link_opened", "returned", "committed", "step_reached"]
+    assert walk.conv.status == Status.ACTIVE
+    assert walk.conv.step == "webinar"
+    assert walk.conv.commitments[-1].name == "resource_opened"
+    assert walk.buttons()[-1].label == "None of these work"  # asked the webinar step
+
+
 def test_a_reply_replaces_the_pending_nudge(flow: CompiledFlow) -> None:
     walk = reach(flow, "role")
     (stale,) = walk.last.schedule

@@ -59,6 +59,16 @@ def test_unexpected_answers_are_reasked_and_time_moves_on(redis_url: str) -> Non
     assert out.rstrip().endswith("You're unsubscribed. Send /start if you'd like to pick up again.")
 
 
+def test_a_dropped_prospect_who_opens_the_link_is_asked_the_next_step(redis_url: str) -> None:
+    script = ["1", "1", "12", "alex@example.com", "/wait 24h", "1"]
+    out = chat(script, "flows/webinar-ladder.yaml", "--id", "p4", redis_url=redis_url).stdout
+    opened = out.split("(you open https://example.com/ai-sales-roi-checklist.pdf", 1)[1]
+    assert "· link_opened [checklist]\n      · returned [checklist]" in opened
+    assert "· committed [checklist] commitment=resource_opened" in opened
+    assert "· step_reached [webinar] kind=webinar" in opened
+    assert "Join our 30-minute live demo? Pick a time:" in opened
+
+
 def test_without_redis_url_it_runs_embedded_and_says_so() -> None:
     run = chat(["2"], "flows/free-trial.yaml", redis_url=None)
     assert "REDIS_URL is not set: using the embedded in-process Redis" in run.stderr
