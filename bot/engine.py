@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.errors import LadderError
 from bot.flow.compile import NEXT, CompiledFlow, choice_trigger
 from bot.flow.model import Choice, FollowUp, Step, StepKind
-from bot.flow.template import render
+from bot.flow.template import render, render_url
 from bot.flow.validate import booking_variable
 from bot.model import (
     Action,
@@ -129,8 +129,12 @@ class _Turn:
         self.actions.append(Say(text, buttons))
 
     def render(self, text: str) -> str:
+        return render(text, self.values())
+
+    def values(self) -> dict[str, str]:
+        """What each placeholder stands for."""
         conv, profile = self.conv, self.conv.profile
-        values = {
+        return {
             **conv.answers,
             "first_name": profile.first_name or "there",
             "last_name": profile.last_name,
@@ -140,7 +144,6 @@ class _Turn:
             "flow": self.flow.name,
             "score": str(conv.score),
         }
-        return render(text, values)
 
     # --- moving through the flow ---------------------------------------------------------------
 
@@ -181,7 +184,7 @@ class _Turn:
         buttons: list[Button | LinkButton] = []
         if step.kind in (StepKind.RESOURCE, StepKind.TRIAL) and step.url:
             label = step.button or DEFAULT_LINK_LABEL
-            buttons.append(LinkButton(label, step.id, self.render(step.url)))
+            buttons.append(LinkButton(label, step.id, render_url(step.url, self.values())))
         buttons.extend(Button(c.label, step.id, c.id) for c in self.choices(step))
         self.say("\n\n".join(parts), tuple(buttons))
 
