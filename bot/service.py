@@ -135,7 +135,7 @@ class Ladder:
         flow_name = conv.flow if conv else None
         source = conv.source if conv else ""
         if isinstance(event, Start):
-            wanted, payload_source = self.flows.parse_start_payload(event.payload)
+            wanted, payload_source = await self.flows.parse_start_payload(event.payload)
             source = payload_source or source
             fresh = conv is None or conv.status != Status.ACTIVE or conv.step is None
             if wanted and wanted != flow_name:
