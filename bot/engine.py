@@ -155,7 +155,9 @@ class _Turn:
         """Reach `step_id`: say what it says, pass through message steps, wait at the rest."""
         for _ in range(MAX_HOPS):
             step = self.flow.step(step_id)
-            self.conv = self.conv.with_(step=step.id, step_at=self.at, invalid=0, nudges=0)
+            self.conv = self.conv.with_(
+                step=step.id, step_at=self.at, invalid=0, nudges=0, stale_presses=0, pressed=""
+            )
             self.pick_variant(step)
             self.emit("step_reached", kind=step.kind.value)
             if step.kind == StepKind.END:
@@ -505,15 +507,29 @@ def _on_press(turn: _Turn, event: Press) -> None:
     if turn.conv.status == Status.PAUSED:
         turn.say(PAUSED)
         return
+    pressed = f"{event.step}:{event.choice}"
+    if turn.conv.status == Status.COMPLETED and pressed == turn.conv.pressed:
+        turn.emit("stale_press", pressed=pressed)  # a second tap of the button that finished
+        return
     if _closed(turn):
         return
     step = turn.current()
     choice = next((c for c in turn.choices(step) if c.id == event.choice), None)
     if event.step != step.id or choice is None:
-        turn.emit("stale_press", pressed=f"{event.step}:{event.choice}")
-        turn.present(step, lead=STALE_PRESS)
+        _stale_press(turn, step, pressed)
         return
     turn.choose(step, choice)
+    turn.conv = turn.conv.with_(pressed=pressed)
+
+
+def _stale_press(turn: _Turn, step: Step, pressed: str) -> None:
+    """A button of an earlier question (the channel answers the press itself). The chat hears
+    about it once per step, and not at all for a second tap of the button that led here."""
+    conv = turn.conv
+    turn.conv = conv.with_(stale_presses=conv.stale_presses + 1)
+    turn.emit("stale_press", pressed=pressed)
+    if conv.stale_presses == 0 and pressed != conv.pressed:
+        turn.present(step, lead=STALE_PRESS)
 
 
 def _on_link(turn: _Turn, event: LinkOpened) -> None:

@@ -58,6 +58,8 @@ class Conversation:
     variants: dict[str, str] = field(default_factory=dict)  # step id -> variant id
     invalid: int = 0  # unexpected answers at the current step
     nudges: int = 0  # follow-ups sent at the current step
+    stale_presses: int = 0  # presses of earlier questions' buttons at the current step
+    pressed: str = ""  # the press ("<step>:<choice>") that led to the current step
     started_at: str = ""
     updated_at: str = ""
     step_at: str = ""  # when the current step was reached
