@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -25,6 +26,7 @@ from bot.model import (
     Action,
     Alert,
     Arrive,
+    Booking,
     Button,
     Commitment,
     Conversation,
@@ -246,7 +248,7 @@ class _Turn:
         score = before + step.score
         self.conv = self.conv.with_(
             commitments=(*self.conv.commitments, Commitment(name, step.id, self.at, value)),
-            answers={**self.conv.answers, "_score": str(score)},
+            score=score,
         )
         self.emit("committed", commitment=name, score=str(step.score))
         self.alert_on(name)
@@ -256,17 +258,26 @@ class _Turn:
 
     def book(self, step: Step, choice: Choice) -> None:
         """A webinar slot was picked: record it, send the calendar file, set the reminders."""
-        slot = datetime.fromisoformat(choice.value)
+        booking = self.booking(step, choice.value)
+        others = tuple(b for b in self.conv.bookings if (b.flow, b.step) != (booking.flow, step.id))
         answers = {**self.conv.answers, booking_variable(step): choice.value}
-        self.conv = self.conv.with_(answers=answers)
+        self.conv = self.conv.with_(answers=answers, bookings=(*others, booking))
         self.commit(step, choice.value)
         minutes = int(step.duration.total_seconds() // 60)
         self.say(f"You're booked for {choice.label}. Here's the calendar invite.")
         self.actions.append(SendCalendar(self.flow.title, choice.value, minutes, step.ask or ""))
-        for i, before in enumerate(step.reminders):
-            due = slot - before
-            if due > self.now:
-                self.schedule.append(self.timer(f"reminder:{i}", "reminder", due, step, seq=i))
+        for i, due in enumerate(booking.reminders):
+            purpose = f"reminder:{booking.flow}:{step.id}:{i}"
+            self.schedule.append(
+                self.timer(purpose, "reminder", datetime.fromisoformat(due), step, i)
+            )
+
+    def booking(self, step: Step, slot: str, after: datetime | None = None) -> Booking:
+        """A booking of `slot` at webinar `step`, with its reminders due after `after` (default:
+        now, the ones still ahead)."""
+        start, after = datetime.fromisoformat(slot), after or self.now
+        dues = tuple(iso(start - before) for before in step.reminders if start - before > after)
+        return Booking(self.flow.name, step.id, slot, self.flow.title, dues)
 
     def complete(self) -> None:
         self.conv = self.conv.with_(status=Status.COMPLETED)
@@ -427,6 +438,8 @@ def _on_restart(turn: _Turn, _: Restart) -> None:
         status=Status.ACTIVE,
         answers={},
         commitments=(),
+        score=0,
+        bookings=(),
         variants={},
         invalid=0,
         nudges=0,
@@ -574,26 +587,37 @@ def _on_due(turn: _Turn, event: Due) -> None:
 
 def _remind(turn: _Turn, timer: Timer) -> None:
     conv = turn.conv
-    if conv.status == Status.STOPPED or timer.step not in turn.flow.by_id:
-        return
-    step = turn.flow.step(timer.step)
-    booked = conv.answers.get(booking_variable(step))
-    if not booked or timer.seq >= len(step.reminders):
-        return
-    slot = datetime.fromisoformat(booked)
-    if iso(slot - step.reminders[timer.seq]) != timer.due:
-        return  # rebooked or restarted since
-    handled = f"_reminder:{timer.step}:{timer.seq}"
-    if conv.answers.get(handled) == timer.due:
-        return  # handled before: a worker died before acking it
-    turn.conv = conv.with_(answers={**conv.answers, handled: timer.due})
+    booking = _booking_for(turn, timer)
+    if conv.status == Status.STOPPED or booking is None:
+        return  # opted out, rebooked, restarted, or handled before (a worker died before acking)
+    sent = replace(booking, reminders=tuple(d for d in booking.reminders if d != timer.due))
+    turn.conv = conv.with_(bookings=(*(b for b in conv.bookings if b != booking), sent))
+    slot = datetime.fromisoformat(booking.slot)
     late = (turn.now - datetime.fromisoformat(timer.due)).total_seconds()
     if (timer.stale_after is not None and late > timer.stale_after) or turn.now >= slot:
         turn.emit("follow_up_skipped", timer.step, kind="reminder", seq=str(timer.seq))
         return
     label = _slot_label(slot, turn.zone())
-    turn.say(f"Reminder: {turn.flow.title} starts {_until(slot - turn.now)}, {label}.")
+    turn.say(f"Reminder: {booking.title} starts {_until(slot - turn.now)}, {label}.")
     turn.emit("reminded", timer.step, seq=str(timer.seq))
+
+
+def _booking_for(turn: _Turn, timer: Timer) -> Booking | None:
+    """The booking a due reminder belongs to, if it is still to be sent. A conversation stored
+    before bookings were kept has its slot among the answers: its booking is made from that."""
+    conv = turn.conv
+    for booking in conv.bookings:
+        if booking.step == timer.step and timer.due in booking.reminders:
+            return booking
+    if conv.bookings or timer.step not in turn.flow.by_id:
+        return None
+    step = turn.flow.step(timer.step)
+    slot = conv.answers.get(booking_variable(step))
+    if not slot or step.kind != StepKind.WEBINAR:
+        return None
+    due = datetime.fromisoformat(timer.due)  # reminders come in order: the earlier ones went
+    legacy = turn.booking(step, slot, after=due - timedelta(seconds=1))
+    return legacy if timer.due in legacy.reminders else None
 
 
 def _until(left: timedelta) -> str:

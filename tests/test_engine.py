@@ -196,8 +196,8 @@ def test_webinar_booking_sends_invite_sets_reminders_and_alerts(flow: CompiledFl
     ]
     reminders = [t for t in walk.last.schedule if t.kind == "reminder"]
     assert [(t.id, t.due) for t in reminders] == [
-        ("telegram:1:reminder:0", "2027-01-11T15:00:00+00:00"),
-        ("telegram:1:reminder:1", "2027-01-12T14:00:00+00:00"),
+        ("telegram:1:reminder:test-ladder:webinar:0", "2027-01-11T15:00:00+00:00"),
+        ("telegram:1:reminder:test-ladder:webinar:1", "2027-01-12T14:00:00+00:00"),
     ]
     assert Alert("webinar_booked", "#leads") in walk.last.actions
     assert walk.conv.step == "trial"

@@ -69,6 +69,18 @@ def test_a_dropped_prospect_who_opens_the_link_is_asked_the_next_step(redis_url:
     assert "Join our 30-minute live demo? Pick a time:" in opened
 
 
+async def test_a_booking_keeps_its_reminders_and_score_after_start(
+    redis: Redis, redis_url: str
+) -> None:
+    script = ["1", "1", "12", "pat@example.com", "1", "1", "/start", "/wait 2300h"]
+    out = chat(script, "flows/webinar-ladder.yaml", "--id", "p5", redis_url=redis_url).stdout
+    after_start = out.split("you › /start", 1)[1]
+    assert "bot › Reminder: AI for Sales — live demo starts in 24 hours" in after_start
+    assert "bot › Reminder: AI for Sales — live demo starts in 60 minutes" in after_start
+    stored = await redis.hget(keys.conversation("console:p5"), "doc")
+    assert stored is not None and '"score":70' in stored
+
+
 def test_without_redis_url_it_runs_embedded_and_says_so() -> None:
     run = chat(["2"], "flows/free-trial.yaml", redis_url=None)
     assert "REDIS_URL is not set: using the embedded in-process Redis" in run.stderr
