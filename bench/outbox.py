@@ -63,7 +63,8 @@ async def failing(_: OutboxItem) -> None:
 def alert_body(n: int) -> str:
     conv = Conversation(
         id=f"telegram:{n}", flow="bench", version=1, step="done",
-        answers={"role": "Founder", "email": f"p{n}@example.com", "_score": "40"},
+        answers={"role": "Founder", "email": f"p{n}@example.com"},
+        score=40,
         commitments=(Commitment("welcome_answered", "welcome", "2026-12-01T09:00:00+00:00"),),
         profile=Profile(first_name="Pat", last_name=str(n), username=f"pat{n}"), source="ads",
     )  # fmt: skip

@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -19,12 +20,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.errors import LadderError
 from bot.flow.compile import NEXT, CompiledFlow, choice_trigger
 from bot.flow.model import Choice, FollowUp, Step, StepKind
-from bot.flow.template import render
+from bot.flow.template import render, render_url
 from bot.flow.validate import booking_variable
 from bot.model import (
     Action,
     Alert,
     Arrive,
+    Booking,
     Button,
     Commitment,
     Conversation,
@@ -129,8 +131,12 @@ class _Turn:
         self.actions.append(Say(text, buttons))
 
     def render(self, text: str) -> str:
+        return render(text, self.values())
+
+    def values(self) -> dict[str, str]:
+        """What each placeholder stands for."""
         conv, profile = self.conv, self.conv.profile
-        values = {
+        return {
             **conv.answers,
             "first_name": profile.first_name or "there",
             "last_name": profile.last_name,
@@ -140,7 +146,6 @@ class _Turn:
             "flow": self.flow.name,
             "score": str(conv.score),
         }
-        return render(text, values)
 
     # --- moving through the flow ---------------------------------------------------------------
 
@@ -152,7 +157,9 @@ class _Turn:
         """Reach `step_id`: say what it says, pass through message steps, wait at the rest."""
         for _ in range(MAX_HOPS):
             step = self.flow.step(step_id)
-            self.conv = self.conv.with_(step=step.id, step_at=self.at, invalid=0, nudges=0)
+            self.conv = self.conv.with_(
+                step=step.id, step_at=self.at, invalid=0, nudges=0, stale_presses=0, pressed=""
+            )
             self.pick_variant(step)
             self.emit("step_reached", kind=step.kind.value)
             if step.kind == StepKind.END:
@@ -181,7 +188,7 @@ class _Turn:
         buttons: list[Button | LinkButton] = []
         if step.kind in (StepKind.RESOURCE, StepKind.TRIAL) and step.url:
             label = step.button or DEFAULT_LINK_LABEL
-            buttons.append(LinkButton(label, step.id, self.render(step.url)))
+            buttons.append(LinkButton(label, step.id, render_url(step.url, self.values())))
         buttons.extend(Button(c.label, step.id, c.id) for c in self.choices(step))
         self.say("\n\n".join(parts), tuple(buttons))
 
@@ -241,7 +248,7 @@ class _Turn:
         score = before + step.score
         self.conv = self.conv.with_(
             commitments=(*self.conv.commitments, Commitment(name, step.id, self.at, value)),
-            answers={**self.conv.answers, "_score": str(score)},
+            score=score,
         )
         self.emit("committed", commitment=name, score=str(step.score))
         self.alert_on(name)
@@ -251,17 +258,26 @@ class _Turn:
 
     def book(self, step: Step, choice: Choice) -> None:
         """A webinar slot was picked: record it, send the calendar file, set the reminders."""
-        slot = datetime.fromisoformat(choice.value)
+        booking = self.booking(step, choice.value)
+        others = tuple(b for b in self.conv.bookings if (b.flow, b.step) != (booking.flow, step.id))
         answers = {**self.conv.answers, booking_variable(step): choice.value}
-        self.conv = self.conv.with_(answers=answers)
+        self.conv = self.conv.with_(answers=answers, bookings=(*others, booking))
         self.commit(step, choice.value)
         minutes = int(step.duration.total_seconds() // 60)
         self.say(f"You're booked for {choice.label}. Here's the calendar invite.")
         self.actions.append(SendCalendar(self.flow.title, choice.value, minutes, step.ask or ""))
-        for i, before in enumerate(step.reminders):
-            due = slot - before
-            if due > self.now:
-                self.schedule.append(self.timer(f"reminder:{i}", "reminder", due, step, seq=i))
+        for i, due in enumerate(booking.reminders):
+            purpose = f"reminder:{booking.flow}:{step.id}:{i}"
+            self.schedule.append(
+                self.timer(purpose, "reminder", datetime.fromisoformat(due), step, i)
+            )
+
+    def booking(self, step: Step, slot: str, after: datetime | None = None) -> Booking:
+        """A booking of `slot` at webinar `step`, with its reminders due after `after` (default:
+        now, the ones still ahead)."""
+        start, after = datetime.fromisoformat(slot), after or self.now
+        dues = tuple(iso(start - before) for before in step.reminders if start - before > after)
+        return Booking(self.flow.name, step.id, slot, self.flow.title, dues)
 
     def complete(self) -> None:
         self.conv = self.conv.with_(status=Status.COMPLETED)
@@ -422,6 +438,8 @@ def _on_restart(turn: _Turn, _: Restart) -> None:
         status=Status.ACTIVE,
         answers={},
         commitments=(),
+        score=0,
+        bookings=(),
         variants={},
         invalid=0,
         nudges=0,
@@ -450,13 +468,18 @@ def _on_help(turn: _Turn, _: Help) -> None:
         turn.say(HELP)
 
 
-def _closed(turn: _Turn) -> bool:
-    """Say why nothing happens when the conversation is not active; True if so."""
-    status = turn.conv.status
-    if status == Status.DROPPED:  # went quiet, now back: pick up where they left off
+def _revive(turn: _Turn) -> None:
+    """A prospect who went quiet is back (a text, a press, an opened link): pick up where they
+    left off."""
+    if turn.conv.status == Status.DROPPED:
         turn.conv = turn.conv.with_(status=Status.ACTIVE, nudges=0)
         turn.emit("returned")
-        return False
+
+
+def _closed(turn: _Turn) -> bool:
+    """Say why nothing happens when the conversation is not active; True if so."""
+    _revive(turn)
+    status = turn.conv.status
     if status == Status.ACTIVE and turn.conv.step is not None:
         return False
     turn.say({Status.STOPPED: ALREADY_STOPPED, Status.PAUSED: PAUSED}.get(status, FINISHED))
@@ -497,15 +520,29 @@ def _on_press(turn: _Turn, event: Press) -> None:
     if turn.conv.status == Status.PAUSED:
         turn.say(PAUSED)
         return
+    pressed = f"{event.step}:{event.choice}"
+    if turn.conv.status == Status.COMPLETED and pressed == turn.conv.pressed:
+        turn.emit("stale_press", pressed=pressed)  # a second tap of the button that finished
+        return
     if _closed(turn):
         return
     step = turn.current()
     choice = next((c for c in turn.choices(step) if c.id == event.choice), None)
     if event.step != step.id or choice is None:
-        turn.emit("stale_press", pressed=f"{event.step}:{event.choice}")
-        turn.present(step, lead=STALE_PRESS)
+        _stale_press(turn, step, pressed)
         return
     turn.choose(step, choice)
+    turn.conv = turn.conv.with_(pressed=pressed)
+
+
+def _stale_press(turn: _Turn, step: Step, pressed: str) -> None:
+    """A button of an earlier question (the channel answers the press itself). The chat hears
+    about it once per step, and not at all for a second tap of the button that led here."""
+    conv = turn.conv
+    turn.conv = conv.with_(stale_presses=conv.stale_presses + 1)
+    turn.emit("stale_press", pressed=pressed)
+    if conv.stale_presses == 0 and pressed != conv.pressed:
+        turn.present(step, lead=STALE_PRESS)
 
 
 def _on_link(turn: _Turn, event: LinkOpened) -> None:
@@ -513,10 +550,11 @@ def _on_link(turn: _Turn, event: LinkOpened) -> None:
         return
     turn.emit("link_opened", event.step)
     conv = turn.conv
-    if conv.status != Status.ACTIVE or conv.step != event.step:
+    if conv.status not in (Status.ACTIVE, Status.DROPPED) or conv.step != event.step:
         return  # opened again later: recorded, nothing else changes
     step = turn.current()
     if step.kind in (StepKind.RESOURCE, StepKind.TRIAL):
+        _revive(turn)
         turn.commit(step)
         turn.advance(step, NEXT)
 
@@ -549,26 +587,37 @@ def _on_due(turn: _Turn, event: Due) -> None:
 
 def _remind(turn: _Turn, timer: Timer) -> None:
     conv = turn.conv
-    if conv.status == Status.STOPPED or timer.step not in turn.flow.by_id:
-        return
-    step = turn.flow.step(timer.step)
-    booked = conv.answers.get(booking_variable(step))
-    if not booked or timer.seq >= len(step.reminders):
-        return
-    slot = datetime.fromisoformat(booked)
-    if iso(slot - step.reminders[timer.seq]) != timer.due:
-        return  # rebooked or restarted since
-    handled = f"_reminder:{timer.step}:{timer.seq}"
-    if conv.answers.get(handled) == timer.due:
-        return  # handled before: a worker died before acking it
-    turn.conv = conv.with_(answers={**conv.answers, handled: timer.due})
+    booking = _booking_for(turn, timer)
+    if conv.status == Status.STOPPED or booking is None:
+        return  # opted out, rebooked, restarted, or handled before (a worker died before acking)
+    sent = replace(booking, reminders=tuple(d for d in booking.reminders if d != timer.due))
+    turn.conv = conv.with_(bookings=(*(b for b in conv.bookings if b != booking), sent))
+    slot = datetime.fromisoformat(booking.slot)
     late = (turn.now - datetime.fromisoformat(timer.due)).total_seconds()
     if (timer.stale_after is not None and late > timer.stale_after) or turn.now >= slot:
         turn.emit("follow_up_skipped", timer.step, kind="reminder", seq=str(timer.seq))
         return
     label = _slot_label(slot, turn.zone())
-    turn.say(f"Reminder: {turn.flow.title} starts {_until(slot - turn.now)}, {label}.")
+    turn.say(f"Reminder: {booking.title} starts {_until(slot - turn.now)}, {label}.")
     turn.emit("reminded", timer.step, seq=str(timer.seq))
+
+
+def _booking_for(turn: _Turn, timer: Timer) -> Booking | None:
+    """The booking a due reminder belongs to, if it is still to be sent. A conversation stored
+    before bookings were kept has its slot among the answers: its booking is made from that."""
+    conv = turn.conv
+    for booking in conv.bookings:
+        if booking.step == timer.step and timer.due in booking.reminders:
+            return booking
+    if conv.bookings or timer.step not in turn.flow.by_id:
+        return None
+    step = turn.flow.step(timer.step)
+    slot = conv.answers.get(booking_variable(step))
+    if not slot or step.kind != StepKind.WEBINAR:
+        return None
+    due = datetime.fromisoformat(timer.due)  # reminders come in order: the earlier ones went
+    legacy = turn.booking(step, slot, after=due - timedelta(seconds=1))
+    return legacy if timer.due in legacy.reminders else None
 
 
 def _until(left: timedelta) -> str:

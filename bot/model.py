@@ -43,6 +43,26 @@ class Commitment:
 
 
 @dataclass(frozen=True)
+class Booking:
+    """A webinar seat the prospect booked at `step` of `flow`. It belongs to the prospect, not to
+    one walk of the ladder: a new /start keeps it, and its reminders still come."""
+
+    flow: str
+    step: str
+    slot: str  # ISO 8601, UTC
+    title: str  # what the reminders call it (the flow's title)
+    reminders: tuple[str, ...] = ()  # due times (ISO 8601) of the reminders still to send
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Booking:
+        return cls(**{**data, "reminders": tuple(data["reminders"])})
+
+
+LEGACY_SCORE = "_score"  # where conversations stored before `score` kept the lead score
+LEGACY_MARKER = "_"  # answers stored before `score` and `bookings` also held "_..." entries
+
+
+@dataclass(frozen=True)
 class Conversation:
     """One prospect in one flow: the whole state, stored as one Redis key."""
 
@@ -53,11 +73,15 @@ class Conversation:
     status: Status = Status.ACTIVE
     answers: dict[str, str] = field(default_factory=dict)
     commitments: tuple[Commitment, ...] = ()
+    score: int = 0  # lead score: the commitments made, across walks of the ladder
+    bookings: tuple[Booking, ...] = ()
     profile: Profile = Profile()
     source: str = ""  # where the prospect came from (/start payload)
     variants: dict[str, str] = field(default_factory=dict)  # step id -> variant id
     invalid: int = 0  # unexpected answers at the current step
     nudges: int = 0  # follow-ups sent at the current step
+    stale_presses: int = 0  # presses of earlier questions' buttons at the current step
+    pressed: str = ""  # the press ("<step>:<choice>") that led to the current step
     started_at: str = ""
     updated_at: str = ""
     step_at: str = ""  # when the current step was reached
@@ -71,25 +95,28 @@ class Conversation:
     def chat(self) -> str:
         return self.id.split(":", 1)[1]
 
-    @property
-    def score(self) -> int:
-        """Lead score: set by the engine in answers['_score'] as commitments are made."""
-        return int(self.answers.get("_score", "0"))
-
     def to_json(self) -> str:
         """The stored form (without the revision, which storage keeps beside it)."""
         data = dict(self.__dict__)
         del data["revision"]
         data["profile"] = self.profile.__dict__
         data["commitments"] = [c.__dict__ for c in self.commitments]
+        data["bookings"] = [b.__dict__ for b in self.bookings]
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes, revision: int = 0) -> Conversation:
+        """The stored form back; a conversation stored before `score` and `bookings` existed
+        has its score taken out of `answers` and its bookkeeping entries dropped."""
         data: dict[str, Any] = json.loads(text)
         data["status"] = Status(data["status"])
         data["profile"] = Profile(**data["profile"])
         data["commitments"] = tuple(Commitment(**c) for c in data["commitments"])
+        data["bookings"] = tuple(Booking.from_dict(b) for b in data.get("bookings", ()))
+        if "score" not in data:
+            answers = data["answers"]
+            data["score"] = int(answers.get(LEGACY_SCORE, "0"))
+            data["answers"] = {k: v for k, v in answers.items() if not k.startswith(LEGACY_MARKER)}
         return cls(**data, revision=revision)
 
     def with_(self, **changes: Any) -> Conversation:

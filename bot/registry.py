@@ -5,6 +5,7 @@ version never breaks a prospect mid-flow."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -15,18 +16,23 @@ from bot.flow.loader import load_flow, parse_flow
 from bot.flow.model import Flow
 from storage.base import FlowCatalog
 
+log = logging.getLogger(__name__)
+
 PAYLOAD_SEPARATOR = "__"  # /start <flow>__<source>
 _PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{0,64}$")
 
 
 class FlowRegistry:
-    """Published flows, compiled on first use and cached per (name, version)."""
+    """Published flows, compiled on first use and cached per (name, version).
+
+    Which flows and versions exist is read from the catalog (Redis) each time, so a flow that
+    `ladder publish` stored is reachable at once from every process; only compiled versions,
+    which never change, are kept in memory."""
 
     def __init__(self, catalog: FlowCatalog, default_name: str) -> None:
         self.catalog = catalog
         self.default_name = default_name
         self._compiled: dict[tuple[str, int], CompiledFlow] = {}
-        self._names: set[str] = {default_name}
 
     @classmethod
     async def from_files(
@@ -47,7 +53,6 @@ class FlowRegistry:
 
     async def publish(self, flow: Flow, *, only_if_new: bool = False) -> int:
         version = await self.catalog.publish(flow.name, flow.source, only_if_new=only_if_new)
-        self._names.add(flow.name)
         self._compiled.setdefault(
             (flow.name, version), compile_flow(replace(flow, version=version))
         )
@@ -71,14 +76,23 @@ class FlowRegistry:
     async def latest(self, name: str) -> CompiledFlow:
         return await self.compiled(name, await self.latest_version(name))
 
-    def parse_start_payload(self, payload: str) -> tuple[str | None, str]:
+    async def parse_start_payload(self, payload: str) -> tuple[str | None, str]:
         """`/start` deep-link payload -> (flow name or None, source).
 
-        "<flow>__<source>", "<flow>" (when it names a known flow) or "<source>"."""
+        "<flow>__<source>", "<flow>" (when it names a published flow) or "<source>". A payload
+        "<flow>__<source>" whose flow is not published keeps the source and is logged."""
         payload = payload.strip()
         if not _PAYLOAD.match(payload):
             return None, ""
-        head, _, tail = payload.partition(PAYLOAD_SEPARATOR)
-        if head in self._names:
-            return head, tail
-        return None, payload
+        head, separator, tail = payload.partition(PAYLOAD_SEPARATOR)
+        published = bool(head) and await self.catalog.latest(head) is not None
+        if not separator:
+            return (head, "") if published else (None, payload)
+        if head and not published:
+            log.warning(
+                "deep link %r names flow %r, which is not published: using flow %r",
+                payload,
+                head,
+                self.default_name,
+            )
+        return (head if published else None), tail

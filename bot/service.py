@@ -135,7 +135,7 @@ class Ladder:
         flow_name = conv.flow if conv else None
         source = conv.source if conv else ""
         if isinstance(event, Start):
-            wanted, payload_source = self.flows.parse_start_payload(event.payload)
+            wanted, payload_source = await self.flows.parse_start_payload(event.payload)
             source = payload_source or source
             fresh = conv is None or conv.status != Status.ACTIVE or conv.step is None
             if wanted and wanted != flow_name:
@@ -144,6 +144,7 @@ class Ladder:
             fresh = conv is None or isinstance(event, Restart)
         if fresh:
             name = flow_name or self.flows.default_name
+            kept = conv if conv is not None and isinstance(event, Start) else None
             conv = Conversation(
                 id=conversation_id,
                 flow=name,
@@ -152,6 +153,10 @@ class Ladder:
                 source=source,
                 revision=conv.revision if conv else 0,
                 started_at=iso(self.clock.now()),
+                # a new walk of the ladder: the prospect keeps their score and bookings (whose
+                # reminders /stop cancelled)
+                score=kept.score if kept else 0,
+                bookings=kept.bookings if kept and kept.status != Status.STOPPED else (),
             )
         assert conv is not None
         if profile and profile != conv.profile:

@@ -6,11 +6,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 from redis.asyncio import Redis
 
 from storage.connect import connect
 from tests.fakes.telegram_api import FakeTelegram
 from tests.redis_server import RedisServer, shared_url
+
+# How fast a generated example runs (or is generated) depends on how busy the machine is, so it
+# is never a reason to fail: speed is measured in bench/.
+settings.register_profile(
+    "ladder",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("ladder")
 
 
 @pytest.fixture(scope="session")

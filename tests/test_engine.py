@@ -196,8 +196,8 @@ def test_webinar_booking_sends_invite_sets_reminders_and_alerts(flow: CompiledFl
     ]
     reminders = [t for t in walk.last.schedule if t.kind == "reminder"]
     assert [(t.id, t.due) for t in reminders] == [
-        ("telegram:1:reminder:0", "2027-01-11T15:00:00+00:00"),
-        ("telegram:1:reminder:1", "2027-01-12T14:00:00+00:00"),
+        ("telegram:1:reminder:test-ladder:webinar:0", "2027-01-11T15:00:00+00:00"),
+        ("telegram:1:reminder:test-ladder:webinar:1", "2027-01-12T14:00:00+00:00"),
     ]
     assert Alert("webinar_booked", "#leads") in walk.last.actions
     assert walk.conv.step == "trial"
@@ -227,15 +227,51 @@ def test_score_threshold_alerts_once(flow: CompiledFlow) -> None:
     assert Alert("score", "#leads") not in walk.last.actions
 
 
-def test_stale_and_forged_presses_change_nothing(flow: CompiledFlow) -> None:
+@pytest.mark.parametrize("press", [Press("welcome", "yes-please"), Press("role", "no-such-choice")])
+def test_stale_and_forged_presses_change_nothing(flow: CompiledFlow, press: Press) -> None:
     walk = reach(flow, "role")
     before = walk.conv
-    for press in (Press("welcome", "yes-please"), Press("role", "no-such-choice")):
+    walk.send(press)
+    assert walk.names == ["stale_press"]
+    assert walk.says()[0].text.startswith("That button belongs to an earlier question.")
+    assert walk.conv.step == before.step
+    assert walk.conv.answers == before.answers
+
+
+def test_a_double_tapped_button_says_nothing_more_in_the_chat(flow: CompiledFlow) -> None:
+    walk = reach(flow, "welcome")
+    walk.send(Press("welcome", "yes-please"))
+    assert walk.conv.step == "role"
+    for _ in range(2):  # the second and third tap of the same button
+        walk.send(Press("welcome", "yes-please"))
+        assert walk.names == ["stale_press"]  # recorded, and the channel answers the press
+        assert walk.says() == []
+    assert walk.conv.step == "role"
+
+
+def test_earlier_buttons_pressed_again_and_again_are_explained_once_per_step(
+    flow: CompiledFlow,
+) -> None:
+    walk = reach(flow, "role")
+    said = []
+    for press in [Press("welcome", "not-now"), Press("welcome", "yes-please")] * 2:
         walk.send(press)
         assert walk.names == ["stale_press"]
-        assert walk.says()[0].text.startswith("That button belongs to an earlier question.")
-        assert walk.conv.step == before.step
-        assert walk.conv.answers == before.answers
+        said += [s.text for s in walk.says()]
+    assert len(said) == 1 and said[0].startswith("That button belongs to an earlier question.")
+    walk.send(Press("role", "other"))  # a new step: an old button is explained again
+    walk.send(Press("welcome", "not-now"))
+    assert walk.says()[0].text.startswith("That button belongs to an earlier question.")
+
+
+def test_a_second_tap_of_the_button_that_finished_the_ladder_says_nothing(
+    flow: CompiledFlow,
+) -> None:
+    walk = reach(flow, "trial")
+    walk.send(Press("trial", "skip"))
+    assert walk.conv.status == Status.COMPLETED
+    walk.send(Press("trial", "skip"))
+    assert walk.names == ["stale_press"] and walk.says() == []
 
 
 def test_link_opened_again_later_is_recorded_only(flow: CompiledFlow) -> None:
@@ -319,6 +355,28 @@ def test_nudges_then_drop(flow: CompiledFlow) -> None:
     assert walk.conv.step == "size"
 
 
+def go_quiet(walk: Walk) -> None:
+    """Let every follow-up at the current step fire until the prospect is dropped."""
+    while walk.conv.status == Status.ACTIVE:
+        (timer,) = walk.last.schedule
+        walk.now = datetime.fromisoformat(timer.due)
+        walk.send(Due(timer))
+    assert walk.names == ["dropped"]
+
+
+def test_a_dropped_prospect_who_opens_the_link_commits_and_is_asked_the_next_step(
+    flow: CompiledFlow,
+) -> None:
+    walk = reach(flow, "checklist")
+    go_quiet(walk)
+    walk.send(LinkOpened("checklist"))
+    assert walk.names[:4] == ["link_opened", "returned", "committed", "step_reached"]
+    assert walk.conv.status == Status.ACTIVE
+    assert walk.conv.step == "webinar"
+    assert walk.conv.commitments[-1].name == "resource_opened"
+    assert walk.buttons()[-1].label == "None of these work"  # asked the webinar step
+
+
 def test_a_reply_replaces_the_pending_nudge(flow: CompiledFlow) -> None:
     walk = reach(flow, "role")
     (stale,) = walk.last.schedule
@@ -397,7 +455,8 @@ def test_no_input_text_crashes_the_engine_or_corrupts_state(
     for event in events:
         walk.send(event)
         assert walk.conv.step in flow.flow.by_id
-        assert walk.says() or walk.conv.status != Status.ACTIVE
+        repeated_stale_press = walk.names == ["stale_press"]  # the channel answers the press
+        assert walk.says() or walk.conv.status != Status.ACTIVE or repeated_stale_press
         assert all(e.conversation == "telegram:1" for e in walk.last.events)
 
 

@@ -3,6 +3,7 @@ Ladder on a real redis-server, and the worker moving the clock from one due time
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from bot.model import (
     Action,
     Conversation,
     DomainEvent,
+    Due,
     Press,
     Profile,
     Say,
@@ -132,6 +134,13 @@ async def ladder(redis: Redis, tmp_path: Path) -> AsyncIterator[Harness]:
     yield Harness(services, clock, recorder, Worker(services.ladder, services.senders, clock))
 
 
+async def book_the_webinar(ladder: Harness) -> None:
+    """telegram:1 says yes and books the slot (then waits at the trial step)."""
+    await ladder.send("telegram:1", Start(), profile=ALEX)
+    await ladder.send("telegram:1", Press("welcome", "yes"))
+    await ladder.send("telegram:1", Press("webinar", "slot0"))
+
+
 async def test_a_quiet_prospect_gets_each_nudge_then_is_dropped(ladder: Harness) -> None:
     await ladder.send("telegram:1", Start(), profile=ALEX)
 
@@ -174,9 +183,7 @@ async def test_quiet_hours_hold_nudges_in_the_flow_zone_or_the_prospects(
 async def test_webinar_reminders_come_a_day_and_an_hour_before_the_slot(
     ladder: Harness,
 ) -> None:
-    await ladder.send("telegram:1", Start(), profile=ALEX)
-    await ladder.send("telegram:1", Press("welcome", "yes"))
-    await ladder.send("telegram:1", Press("webinar", "slot0"))
+    await book_the_webinar(ladder)
     slot = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)  # 16:00 in Berlin
 
     await ladder.until(slot + timedelta(days=1))
@@ -196,9 +203,7 @@ async def test_webinar_reminders_come_a_day_and_an_hour_before_the_slot(
 async def test_reminders_due_while_no_worker_ran_are_skipped_once_the_slot_has_passed(
     ladder: Harness,
 ) -> None:
-    await ladder.send("telegram:1", Start(), profile=ALEX)
-    await ladder.send("telegram:1", Press("welcome", "yes"))
-    await ladder.send("telegram:1", Press("webinar", "slot0"))
+    await book_the_webinar(ladder)
     ladder.clock.set(datetime(2026, 12, 10, 15, 30, tzinfo=UTC))  # the webinar is under way
 
     while await ladder.worker.tick():
@@ -209,6 +214,55 @@ async def test_reminders_due_while_no_worker_ran_are_skipped_once_the_slot_has_p
     skipped = [e for e in await ladder.events("telegram:1") if e.name == "follow_up_skipped"]
     reminders = sorted(e.data["seq"] for e in skipped if e.data["kind"] == "reminder")
     assert reminders == ["0", "1"]
+
+
+async def test_a_booking_keeps_its_reminders_and_score_when_the_prospect_starts_again(
+    ladder: Harness,
+) -> None:
+    await book_the_webinar(ladder)
+    await ladder.until(T0 + timedelta(days=1))  # quiet at the trial step: dropped
+    booked = await ladder.conversation("telegram:1")
+    assert booked.status == Status.DROPPED and booked.score > 0
+    await ladder.send("telegram:1", Start())  # a new walk of the ladder
+    again = await ladder.conversation("telegram:1")
+    assert (again.step, again.commitments) == ("welcome", ())
+    assert (again.score, again.bookings) == (booked.score, booked.bookings)
+    slot = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
+
+    await ladder.until(slot + timedelta(days=1))
+
+    said = ladder.recorder.said("telegram:1")
+    assert [(at, text) for at, text in said if text.startswith("Reminder")] == [
+        (slot - 24 * H, "Reminder: Demo day starts in 24 hours, Thu 10 Dec, 16:00 (CET)."),
+        (slot - H, "Reminder: Demo day starts in 60 minutes, Thu 10 Dec, 16:00 (CET)."),
+    ]
+    assert (await ladder.conversation("telegram:1")).bookings[0].reminders == ()  # all sent
+
+
+async def test_a_conversation_stored_before_bookings_were_kept_loads_and_is_reminded(
+    ladder: Harness,
+) -> None:
+    slot = datetime(2026, 12, 10, 15, 0, tzinfo=UTC)
+    old = {
+        "id": "telegram:1", "flow": "followups", "version": 1, "step": "trial",
+        "status": "active", "answers": {"webinar_slot": iso(slot), "_score": "35",
+        "_reminder:webinar:0": iso(slot - 24 * H)}, "commitments": [], "profile": {
+        "first_name": "Alex", "last_name": "", "username": "", "language": "",
+        "timezone": ""}, "source": "", "variants": {}, "invalid": 0, "nudges": 0,
+        "started_at": iso(T0), "updated_at": iso(T0), "step_at": iso(T0),
+    }  # fmt: skip
+    await ladder.services.redis.hset(
+        keys.conversation("telegram:1"), mapping={"v": 1, "doc": json.dumps(old)}
+    )
+    await ladder.services.ladder.handle(
+        "telegram:1",
+        Due(Timer("telegram:1:reminder:1", "telegram:1", "reminder", iso(slot - H), "webinar", 1)),
+        deliver_later=True,
+    )
+    loaded = await ladder.conversation("telegram:1")
+    assert loaded.score == 35 and loaded.answers == {"webinar_slot": iso(slot)}
+    assert loaded.bookings[0].slot == iso(slot) and loaded.bookings[0].reminders == ()
+    assert "reminded" in await ladder.names("telegram:1")
 
 
 async def test_a_step_with_its_own_follow_up_overrides_the_flows(ladder: Harness) -> None:
@@ -226,9 +280,7 @@ async def test_a_step_with_its_own_follow_up_overrides_the_flows(ladder: Harness
 
 
 async def test_after_stop_no_nudge_or_reminder_is_ever_sent(ladder: Harness) -> None:
-    await ladder.send("telegram:1", Start(), profile=ALEX)
-    await ladder.send("telegram:1", Press("welcome", "yes"))
-    await ladder.send("telegram:1", Press("webinar", "slot0"))
+    await book_the_webinar(ladder)
     ladder.clock.advance(H)
     await ladder.send("telegram:1", Stop())
     stopped_at = ladder.clock.now()

@@ -223,3 +223,33 @@ async def test_commands_reject_bad_input_and_store_nothing(
     assert "nothing is stored about 'telegram:77'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         await ladder_cli(monkeypatch, redis_url, "export")
+
+
+async def test_a_published_flow_is_reachable_by_deep_link_at_once_from_every_process(
+    redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clock = ManualClock(T0)
+    web_processes = [await ladder_on(redis, clock), await ladder_on(redis, clock)]  # running
+    remind = tmp_path / "remind.yaml"
+    remind.write_text(FLOW_FILE.read_text().replace("flow: funnel", "flow: remind"))
+    assert await ladder_cli(monkeypatch, redis_url, "publish", str(remind)) == 0
+    for n, web in enumerate(web_processes):
+        outcome = await web.handle(f"telegram:{n}", Start("remind__ny"))
+        assert (outcome.conversation.flow, outcome.conversation.source) == ("remind", "ny")
+        assert outcome.conversation.step == "welcome"
+
+
+async def test_a_deep_link_to_an_unknown_flow_falls_back_to_the_default_and_is_logged(
+    redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    ladder = await ladder_on(redis, ManualClock(T0))
+    with caplog.at_level("WARNING", logger="bot.registry"):
+        outcome = await ladder.handle("telegram:1", Start("remind__ny"))
+    assert (outcome.conversation.flow, outcome.conversation.source) == ("funnel", "ny")
+    assert (
+        "deep link 'remind__ny' names flow 'remind', which is not published: using flow 'funnel'"
+        in (caplog.text)
+    )
+    plain = await ladder.handle("telegram:2", Start("linkedin"))  # a source alone: no warning
+    assert (plain.conversation.flow, plain.conversation.source) == ("funnel", "linkedin")
+    assert caplog.text.count("not published") == 1

@@ -160,10 +160,13 @@ async def test_forget_erases_conversation_timers_events_and_outbox_items(redis: 
     await outbox.deliver_once(slack_down)  # every alert is now pending, awaiting a retry
     await redis.hset(keys.lead_key("telegram:15"), mapping={"channel": "C1", "ts": "1.2"})
     await redis.set(keys.thread_key("C1", "1.2"), "telegram:15")
+    assert "telegram:15:reminder:test-ladder:webinar:0" in await redis.zrange(
+        keys.TIMERS_DUE, 0, -1
+    )
     erased = await ladder.forget("telegram:15")
     assert erased >= 10
     assert await ladder.store.load("telegram:15") is None
-    assert await redis.zscore(keys.TIMERS_DUE, "telegram:15:reminder:0") is None
+    assert not [t for t in await redis.zrange(keys.TIMERS_DUE, 0, -1) if "telegram:15" in t]
     left = {f["conversation"] for _, f in await redis.xrange(keys.EVENTS)}
     assert left == {"telegram:16"}
     queued = [f["key"] for _, f in await redis.xrange(keys.OUTBOX)]

@@ -95,7 +95,7 @@ class ConsoleSender:
         profile = conv.profile
         who = " ".join(p for p in (profile.first_name, profile.last_name) if p) or conv.id
         handle = f" (@{profile.username})" if profile.username else ""
-        answers = ", ".join(f"{k}: {v}" for k, v in conv.answers.items() if not k.startswith("_"))
+        answers = ", ".join(f"{k}: {v}" for k, v in conv.answers.items())
         ladder = " → ".join(c.name for c in conv.commitments)
         self.print(
             f"      🔔 Slack alert to {channel}: {reasons}",

@@ -232,7 +232,7 @@ def alert_blocks(
         "Why now": escape(describe_reason(reason)),
         "Status": f"{conv.status.value} at `{escape(conv.step or '-')}`",
     }
-    answers = [f"• {escape(k)}: {escape(v)}" for k, v in conv.answers.items() if k != "_score"]
+    answers = [f"• {escape(k)}: {escape(v)}" for k, v in conv.answers.items()]
     ladder = [
         f"✅ *{escape(c.name)}*" + (f" ({escape(c.value)})" if c.value else "")
         + f" at `{escape(c.step)}`, {_when(c.at)}"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
+from urllib.parse import quote
 
 BUILTIN_VARIABLES = frozenset(
     {"first_name", "last_name", "username", "source", "conversation_id", "flow", "score"}
 )
 _formatter = string.Formatter()
+URL_SAFE = ":@"  # kept as they are in a value put into a URL (besides letters, digits, -._~)
 
 
 def variables(text: str) -> list[str]:
@@ -24,3 +26,15 @@ def render(text: str, values: Mapping[str, str]) -> str:
         if name is not None:
             out.append(values.get(name, ""))
     return "".join(out)
+
+
+def render_url(url: str, values: Mapping[str, str]) -> str:
+    """Fill placeholders in a link: each value percent-encoded (so `&`, `#`, `=` or a space in
+    a saved answer cannot change the URL), and a query parameter left empty is left out."""
+    encoded = {name: quote(value, safe=URL_SAFE) for name, value in values.items()}
+    filled = render(url, encoded)
+    base, hash_, fragment = filled.partition("#")
+    path, question, query = base.partition("?")
+    kept = [pair for pair in query.split("&") if pair and not pair.endswith("=")]
+    query_part = f"?{'&'.join(kept)}" if question and kept else ""
+    return f"{path}{query_part}{hash_}{fragment}"

@@ -12,7 +12,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from bot.web import create_app
 from storage import keys
 from storage.base import StepWrite
 from storage.connect import connect
-from storage.outbox import RETRIES, Outbox, OutboxPolicy
+from storage.outbox import RETRIES, Handler, Outbox, OutboxPolicy
 from tests.fakes.http import listening_socket, serving
 from tests.fakes.slack_api import (
     BOT_TOKEN,
@@ -288,6 +288,15 @@ async def test_a_malformed_alert_is_dead_lettered_not_retried(
     assert fake_slack.calls("chat.postMessage") == []
 
 
+async def deliver_until(outbox: Outbox, handler: Handler, done: Callable[[], object]) -> None:
+    """Outbox passes until `done()` holds (the deadline only bounds a test that would hang)."""
+    deadline = time.monotonic() + 120
+    while not done():
+        assert time.monotonic() < deadline, "nothing delivered"
+        await outbox.deliver_once(handler)
+        await asyncio.sleep(0.02)
+
+
 async def test_slack_500_then_429_then_success_posts_one_message(
     services: Services, fake_slack: FakeSlack
 ) -> None:
@@ -297,10 +306,7 @@ async def test_slack_500_then_429_then_success_posts_one_message(
     handler = slack.outbox_handler(services)
     assert handler is not None
     outbox = Outbox(services.redis, "test", POLICY)
-    started = time.monotonic()
-    while not fake_slack.messages("#sales-leads") and time.monotonic() - started < 5:
-        await outbox.deliver_once(handler)
-        await asyncio.sleep(0.02)
+    await deliver_until(outbox, handler, lambda: fake_slack.messages("#sales-leads"))
     calls = fake_slack.calls("chat.postMessage")
     assert len(calls) == 3
     assert calls[2].at - calls[1].at >= 1.0  # Retry-After: 1 was honoured
@@ -409,7 +415,7 @@ from bot.app import build
 from bot.channels import slack
 from bot.clock import ManualClock
 from bot.config import Settings
-from storage.outbox import RETRIES, Outbox, OutboxPolicy
+from storage.outbox import RETRIES, Handler, Outbox, OutboxPolicy
 
 async def main():
     settings = dataclasses.replace(Settings.from_env(), slack_bot_token=sys.argv[1],
@@ -450,10 +456,11 @@ async def test_a_consumer_killed_mid_delivery_is_replaced_and_posts_once(
     await fake_slack.wait_for(
         lambda: len(fake_slack.messages("#sales-leads")) == int(slack_got_it), what="the post"
     )
-    survivor = Outbox(services.redis, "survivor", POLICY)
     handler = slack.outbox_handler(services)
     assert handler is not None
-    assert await survivor.deliver_once(handler) == 0  # the item is still leased to the dead one
+    patient = Outbox(services.redis, "survivor", replace(POLICY, lease=600))
+    assert await patient.deliver_once(handler) == 0  # the item is still leased to the dead one
+    survivor = Outbox(services.redis, "survivor", POLICY)
     await asyncio.sleep(POLICY.lease)
     assert await survivor.deliver_once(handler) == 1
     [message] = fake_slack.messages("#sales-leads")  # exactly one alert either way
@@ -793,10 +800,7 @@ async def test_webhook_mode_posts_alerts_without_buttons_and_retries_a_429(
     handler = slack.outbox_handler(services)
     assert handler is not None
     outbox = Outbox(redis, "test", POLICY)
-    started = time.monotonic()
-    while not fake_slack.webhook_posts() and time.monotonic() - started < 5:
-        await outbox.deliver_once(handler)
-        await asyncio.sleep(0.02)
+    await deliver_until(outbox, handler, fake_slack.webhook_posts)
     [posted] = fake_slack.webhook_posts()
     assert posted["text"] == "Lead: Ann Lee &lt;!channel&gt; said yes: email_given"
     assert all(block["type"] != "actions" for block in posted["blocks"])

@@ -22,6 +22,8 @@ from tests.fakes.http import listening_socket
 from tests.fakes.telegram_api import FakeTelegram
 from tests.redis_server import RedisServer
 
+LONG_POLL = 60  # seconds a getUpdates call may wait for an update
+
 
 @asynccontextmanager
 async def polling(settings: Settings) -> AsyncIterator[asyncio.Task[None]]:
@@ -30,12 +32,13 @@ async def polling(settings: Settings) -> AsyncIterator[asyncio.Task[None]]:
     services = await build(settings, redis=connect(settings.redis_url))
     channel = TelegramChannel.from_services(services)
     stop = asyncio.Event()
-    task = asyncio.create_task(channel.poll(stop, wait_seconds=5))
+    task = asyncio.create_task(channel.poll(stop, wait_seconds=LONG_POLL))
     try:
         yield task
     finally:
         stop.set()
-        await asyncio.wait_for(task, 5)  # a pending long poll does not hold up stopping
+        # a pending long poll does not hold up stopping: stopped well before it would end
+        await asyncio.wait_for(task, LONG_POLL / 2)
         await channel.sender.aclose()
         await services.redis.aclose()
 

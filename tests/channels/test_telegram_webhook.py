@@ -170,6 +170,24 @@ async def test_a_stale_button_is_answered_and_the_current_question_asked_again(
     assert (await events_of(redis))[-1] == "stale_press"
 
 
+async def test_a_triple_tapped_button_is_answered_without_filling_the_chat(
+    telegram_api: FakeTelegram, flows_dir: Path, redis_url: str, redis: Redis
+) -> None:
+    ada = telegram_api.prospect(42)
+    async with web_process(telegram_settings(telegram_api, flows_dir, redis_url)) as web:
+        await web.post(ada.text("/start"))
+        welcome = ada.last
+        yes = welcome.button("Yes please")["callback_data"]
+        for _ in range(3):  # the client sent the taps before the keyboard went away
+            assert await web.post(ada.press_data(yes, welcome.message_id)) == 200
+    assert answers(telegram_api) == [None, STALE_PRESS, STALE_PRESS]
+    said = [m.text for m in ada.messages()]
+    assert len(said) == 2 and said[1].endswith("What's your role?")
+    assert not any("earlier question" in text for text in said)
+    assert not welcome.buttons  # the answered question's keyboard was removed
+    assert (await events_of(redis))[-2:] == ["stale_press", "stale_press"]
+
+
 async def test_wrong_or_missing_secret_token_is_refused(
     telegram_api: FakeTelegram, flows_dir: Path, redis_url: str, redis: Redis
 ) -> None:
@@ -305,10 +323,10 @@ async def test_a_link_opened_again_later_is_recorded_and_still_redirects(
         again = await web.get(link)
         assert again.status_code == 302
         assert again.headers["location"].startswith("https://example.com/checklist.pdf")
-        await asyncio.sleep(0.2)  # the background delivery would have run by now
-        assert len(ada.messages()) == sent  # nothing more to say
         assert (await web.get("/r/AAAAAAAAAAAAAAAAAAAAAA")).status_code == 404
         assert (await web.get("/r/not-a-token")).status_code == 404
+    # the web process has stopped, so its background deliveries have all run
+    assert len(ada.messages()) == sent  # nothing more to say
     conv = await stored(redis)
     assert conv is not None and conv.step == "webinar"
     assert (await events_of(redis)).count("link_opened") == 2

@@ -39,9 +39,9 @@ class ServerThread:
         self._name = name
 
     def start(self) -> None:
-        """Start serving; return once uvicorn is listening (at most 10 s)."""
+        """Start serving; return once uvicorn is listening (at most 60 s)."""
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while not self._server.started:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self._name} did not start")

@@ -252,7 +252,7 @@ class FakeSlack:
         }  # fmt: skip
 
     async def wait_for(
-        self, condition: Callable[[], Any], within: float = 10.0, what: str = "condition"
+        self, condition: Callable[[], Any], within: float = 120.0, what: str = "condition"
     ) -> None:
         """Poll `condition` (from the test's event loop) until it holds."""
         await wait_until(condition, within, what, self.calls)

@@ -191,12 +191,12 @@ class FakeTelegram:
             return dict(self._state.webhook)
 
     async def wait_for(
-        self, condition: Callable[[], bool], seconds: float = 10.0, what: str = "condition"
+        self, condition: Callable[[], bool], seconds: float = 120.0, what: str = "condition"
     ) -> None:
         """Poll `condition` (from the test's event loop) until it holds."""
         await wait_until(condition, seconds, what, self.calls)
 
-    async def wait_messages(self, chat_id: int, count: int, seconds: float = 10.0) -> list[Sent]:
+    async def wait_messages(self, chat_id: int, count: int, seconds: float = 120.0) -> list[Sent]:
         await self.wait_for(
             lambda: len(self.messages(chat_id)) >= count, seconds, f"{count} messages to {chat_id}"
         )

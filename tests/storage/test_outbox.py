@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import replace
 
 import pytest
 from redis.asyncio import Redis
@@ -54,8 +55,8 @@ async def add(redis: Redis, key: str, kind: str = "alert", body: str = '{"n":1}'
     return str(await redis.xadd(keys.OUTBOX, {"kind": kind, "key": key, "body": body}))
 
 
-async def drain(outbox: Outbox, handler: Receiver, until: float = 3.0) -> None:
-    """Run passes until nothing is left in the outbox (or `until` seconds passed)."""
+async def drain(outbox: Outbox, handler: Receiver, until: float = 120) -> None:
+    """Run passes until nothing is left in the outbox (`until` seconds only bound a hang)."""
     deadline = time.monotonic() + until
     while await outbox.backlog() and time.monotonic() < deadline:
         await outbox.deliver_once(handler)
@@ -132,20 +133,17 @@ async def test_rate_limit_pauses_the_kind_without_counting_a_failure(redis: Redi
     await add(redis, "a1", kind="alert")
     await add(redis, "a2", kind="alert")
     await add(redis, "w1", kind="webhook")
-    receiver = Receiver(fail=1, error=RetryLater("429 from Slack", 0.3))
-    outbox = Outbox(redis, "w1", OutboxPolicy(max_attempts=1, backoff=0.05, lease=5))
+    receiver = Receiver(fail=1, error=RetryLater("429 from Slack", 1.0))
+    outbox = Outbox(redis, "w1", OutboxPolicy(max_attempts=1, backoff=0.05, lease=600))
     assert await outbox.deliver_once(receiver) == 0  # a1 limited -> a2 waits too; w1 limited
     assert [key for key, _ in receiver.calls] == ["a1", "w1"]
-    assert 0 < await redis.pttl("lb:outbox:pause:alert") <= 300
-    started = time.monotonic()
-    while await outbox.backlog() and time.monotonic() - started < 3:
-        await outbox.deliver_once(receiver)
-        await asyncio.sleep(0.02)
+    assert 0 < await redis.pttl("lb:outbox:pause:alert") <= 1000  # shared with every consumer
+    await drain(outbox, receiver)
     # max_attempts=1, yet nothing was dead-lettered: waiting on a rate limit is not a failure
     assert sorted(i.key for i in receiver.delivered) == ["a1", "a2", "w1"]
     assert await outbox.dead_count() == 0
     first_a1, second_a1 = [at for key, at in receiver.calls if key == "a1"]
-    assert second_a1 - first_a1 >= 0.3
+    assert second_a1 - first_a1 >= 1.0
 
 
 async def test_two_consumers_deliver_each_item_exactly_once(redis: Redis, redis_url: str) -> None:
@@ -153,24 +151,16 @@ async def test_two_consumers_deliver_each_item_exactly_once(redis: Redis, redis_
         await add(redis, f"item{n}")
     receiver = Receiver(delay=0.001)
     other = connect(redis_url)
+    # Both stay alive, so no lease needs to run out: a long one keeps a consumer that the busy
+    # machine holds up from being taken for dead (which would allow a second delivery).
+    alive = replace(FAST, lease=600)
     try:
-        a, b = Outbox(redis, "a", FAST), Outbox(other, "b", FAST)
-        counts = await asyncio.gather(*(drain_count(o, receiver) for o in (a, b)))
+        a, b = Outbox(redis, "a", alive), Outbox(other, "b", alive)
+        await asyncio.gather(*(drain(o, receiver) for o in (a, b)))
     finally:
         await other.aclose()
     keys_delivered = [item.key for item in receiver.delivered]
-    assert sorted(keys_delivered) == sorted(f"item{n}" for n in range(200))
-    assert len(keys_delivered) == len(set(keys_delivered))
-    assert all(c > 0 for c in counts), counts  # both took part
-
-
-async def drain_count(outbox: Outbox, receiver: Receiver) -> int:
-    total = 0
-    for _ in range(100):
-        total += await outbox.deliver_once(receiver)
-        if not await outbox.backlog():
-            break
-    return total
+    assert sorted(keys_delivered) == sorted(f"item{n}" for n in range(200))  # each once
 
 
 async def killed_mid_delivery(outbox: Outbox, hang: Receiver) -> None:
@@ -178,7 +168,7 @@ async def killed_mid_delivery(outbox: Outbox, hang: Receiver) -> None:
     dies holding the item, as a killed worker would."""
     hang.called.clear()
     task = asyncio.create_task(outbox.deliver_once(hang))
-    await asyncio.wait_for(hang.called.wait(), 5)
+    await asyncio.wait_for(hang.called.wait(), 60)
     task.cancel()
     with suppress(asyncio.CancelledError):
         await task
@@ -187,9 +177,10 @@ async def killed_mid_delivery(outbox: Outbox, hang: Receiver) -> None:
 async def test_an_item_of_a_vanished_consumer_is_taken_over_after_the_lease(redis: Redis) -> None:
     await add(redis, "k1")
     await killed_mid_delivery(Outbox(redis, "gone", FAST), Receiver(delay=10))
-    survivor = Outbox(redis, "alive", FAST)
     receiver = Receiver()
-    assert await survivor.deliver_once(receiver) == 0  # still within the lease: left alone
+    patient = Outbox(redis, "alive", replace(FAST, lease=600))  # certainly within its lease
+    assert await patient.deliver_once(receiver) == 0  # left alone
+    survivor = Outbox(redis, "alive", FAST)
     await asyncio.sleep(FAST.lease)
     assert await survivor.deliver_once(receiver) == 1
     assert [i.key for i in receiver.delivered] == ["k1"]
@@ -250,12 +241,9 @@ async def test_run_delivers_until_stopped(redis: Redis) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(outbox.run(receiver, stop, idle=0.01))
     await add(redis, "late")
-    for _ in range(200):
-        if receiver.delivered:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(receiver.delivered))
     stop.set()
-    await asyncio.wait_for(task, 1)
+    await asyncio.wait_for(task, 60)
     assert [i.key for i in receiver.delivered] == ["late"]
 
 
@@ -281,19 +269,20 @@ async def test_run_waits_out_a_redis_outage(
         await add(client, "before")
         await until(lambda: len(receiver.delivered) == 1)
         await asyncio.to_thread(own_redis.stop)
-        await until(lambda: "Redis unavailable" in caplog.text, within=20)
+        await until(lambda: "Redis unavailable" in caplog.text)
         await asyncio.to_thread(own_redis.start)
         await add(client, "after")
-        await until(lambda: len(receiver.delivered) == 2, within=20)
+        await until(lambda: len(receiver.delivered) == 2)
     finally:
         stop.set()
-        await asyncio.wait_for(task, 20)
+        await asyncio.wait_for(task, 60)
         await client.aclose()
     assert [i.key for i in receiver.delivered] == ["before", "after"]
     assert not task.exception()
 
 
-async def until(condition: Callable[[], bool], within: float = 5) -> None:
+async def until(condition: Callable[[], bool], within: float = 120) -> None:
+    """Poll `condition` until it holds; `within` only bounds a test that would otherwise hang."""
     deadline = time.monotonic() + within
     while not condition():
         assert time.monotonic() < deadline, "timed out"

@@ -75,7 +75,6 @@ async def test_concurrent_claimers_split_the_due_timers_without_overlap(
             await client.aclose()
     claimed = [tid for got in results for tid in got]
     assert sorted(claimed) == sorted(t.id for t in timers)  # none lost, none twice
-    assert all(results), "every claimer got a share"
 
 
 async def test_ack_deletes_the_handled_timer_everywhere(redis: Redis) -> None:
