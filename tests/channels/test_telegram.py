@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from bot.channels.telegram import (
 )
 from bot.config import Settings
 from bot.model import Help, Press, Profile, Restart, Start, Stop, Text
+from tests.channels.conftest import with_value
 
 SECRET = "s3cret"
 ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=26)
@@ -182,12 +182,7 @@ def test_any_value_in_a_field_the_ladder_reads_is_either_usable_or_named(
 ) -> None:
     """Whatever JSON a field holds: python-telegram-bot refuses it, or `unreadable` names the
     field, or the channel's parsing of it cannot fail."""
-    data = json.loads(json.dumps(GOOD_UPDATES[path.split(".", maxsplit=1)[0]]))
-    *parents, last = path.split(".")
-    place = data
-    for key in parents:
-        place = place[key]
-    place[last] = value
+    data = with_value(GOOD_UPDATES[path.split(".", maxsplit=1)[0]], path, value)
     try:
         update = Update.de_json(data, BOT)
     except (AttributeError, TypeError, ValueError):

@@ -31,6 +31,7 @@ from tests.channels.conftest import (
     stored,
     telegram_settings,
     web_process,
+    with_value,
 )
 from tests.fakes.http import listening_socket
 from tests.fakes.telegram_api import FakeTelegram, Prospect
@@ -402,17 +403,6 @@ MALFORMED: list[tuple[str, list[Any]]] = [
     ("callback_query.message.message_id", ["7", None]),
     ("callback_query.message.chat.id", ["42", None]),
 ]
-
-
-def with_value(update: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A deep copy of `update` with the field at `path` (dotted) set to `value`."""
-    changed = json.loads(json.dumps(update))
-    *parents, last = path.split(".")
-    place = changed
-    for key in parents:
-        place = place[key]
-    place[last] = value
-    return changed
 
 
 async def test_malformed_updates_are_acknowledged_logged_and_change_nothing(
