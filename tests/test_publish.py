@@ -3,7 +3,11 @@ through the functions and the `ladder` command, on redis-server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -223,3 +227,26 @@ async def test_commands_reject_bad_input_and_store_nothing(
     assert "nothing is stored about 'telegram:77'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         await ladder_cli(monkeypatch, redis_url, "export")
+
+
+async def test_export_into_a_closed_pipe_ends_quietly(redis: Redis, redis_url: str) -> None:
+    """`ladder export --prospect ID | head`: when the reader stops early, no traceback."""
+    await scenario(redis, ManualClock(T0))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # a reader that is already gone: every write fails with EPIPE
+    env = {**os.environ, "REDIS_URL": redis_url, "LADDER_SECRET": "s" * 40}
+    try:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "bot.cli", "export", "--prospect", "telegram:2"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 141

@@ -73,3 +73,10 @@ def test_graph_defaults_to_the_flow_name_and_rejects_a_bad_flow(tmp_path: Path) 
     failed = ladder("graph", str(bad), cwd=tmp_path)
     assert failed.returncode == 1
     assert failed.stderr == f"{bad}:2:8: `steps` should be a list of steps, got 'nope'\n"
+
+
+def test_graph_refuses_a_picture_format_it_cannot_draw(tmp_path: Path) -> None:
+    done = ladder("graph", str(EXAMPLES[0]), "-o", str(tmp_path / "x.webm"))
+    assert done.returncode == 1
+    assert done.stderr.startswith("ladder: cannot draw x.webm: end the file name in .mmd")
+    assert list(tmp_path.iterdir()) == []
