@@ -1,6 +1,6 @@
 """Draw a flow: Mermaid text (renders on GitHub and in most editors) and, when graphviz's `dot`
-is installed, a picture (SVG, PNG, JPEG, GIF or PDF, by the output file's suffix). The edges are `bot.flow.validate.ways`, so the picture
-shows exactly the paths the validator checks."""
+is installed, a picture (SVG, PNG, JPEG, GIF or PDF, by the output file's suffix). The edges
+are `bot.flow.validate.ways`, so the picture shows exactly the paths the validator checks."""
 
 from __future__ import annotations
 
@@ -164,4 +164,3 @@ def _mermaid_text(text: str) -> str:
 def _dot_text(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
-

@@ -784,7 +784,7 @@ class _Reader:
         url = None
         if (url_node := get("url")) is not None:
             url = self.said(url_node, where, "url", step_id)
-            if url is not None and not url.startswith(("https://", "http://")):
+            if url is not None and url[:8].lower() != "https://":
                 self.error(url_node, where, f"url {url!r} should start with https://")
         button = get("button")
         slots_node = get("slots")

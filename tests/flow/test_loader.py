@@ -802,3 +802,17 @@ def test_the_number_of_steps_and_the_file_size_are_bounded(problems: Problems) -
     assert problems(huge) == [
         "x.yaml:1:1: the file is over 4,000,000 characters: split it into several flows"
     ]
+
+
+def test_links_must_be_https(problems: Problems) -> None:
+    """docs/flows.md says https: a plain http:// link is refused like any other scheme."""
+    text = with_steps("""\
+        - {id: a, kind: resource, ask: "Read", url: "http://example.com/guide"}
+        - {id: b, kind: trial, ask: "Try", url: "HTTP://example.com/signup"}
+        - {id: c, kind: resource, ask: "Read", url: "https://example.com/guide"}
+        - {id: d, kind: end}
+        """)
+    assert problems(text) == [
+        "x.yaml:3:47: step 'a': url 'http://example.com/guide' should start with https://",
+        "x.yaml:4:43: step 'b': url 'HTTP://example.com/signup' should start with https://",
+    ]
