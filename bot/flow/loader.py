@@ -13,7 +13,7 @@ import unicodedata
 import zoneinfo
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from bot.flow.model import (
     Variant,
 )
 from bot.flow.template import BUILTIN_VARIABLES
-from bot.flow.validate import TextUse, check_flow, suggest
+from bot.flow.validate import TextUse, check_flow, past_webinars, suggest
 from bot.model import DOMAIN_EVENTS
 from bot.validators import VALIDATOR_KINDS
 
@@ -176,8 +176,10 @@ def flow_paths(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def validate_paths(paths: list[Path]) -> tuple[int, str]:
-    """`ladder validate`: (exit code, report) with one line per problem or per good file."""
+def validate_paths(paths: list[Path], now: datetime | None = None) -> tuple[int, str]:
+    """`ladder validate`: (exit code, report) with one line per problem or per good file, and
+    warnings (which do not fail it) about webinars whose slots are all before `now`."""
+    now = now or datetime.now(UTC)
     lines: list[str] = []
     names: dict[str, Path] = {}
     failed = False
@@ -197,6 +199,7 @@ def validate_paths(paths: list[Path]) -> tuple[int, str]:
             continue
         names[flow.name] = path
         lines.append(f"ok: {path} ({flow.name}, {len(flow.steps)} steps)")
+        lines.extend(str(w) for w in past_webinars(flow, now))
     return (1 if failed else 0), "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.errors import FlowError
 from bot.flow.compile import step_routes
@@ -116,6 +117,24 @@ def check_flow(flow: Flow, texts: Sequence[TextUse]) -> list[FlowError]:
     for use in texts:
         checker.text(use)
     return checker.errors
+
+
+def past_webinars(flow: Flow, now: datetime) -> list[FlowError]:
+    """Warnings for webinar steps whose every slot is over at `now`. Not an error: a flow does
+    not turn invalid as time passes (published versions and running servers keep loading it),
+    but a prospect there has no time left to book, so `ladder validate` says so."""
+    return [
+        FlowError(
+            f"warning: step {step.id!r}: every slot is in the past (the last was "
+            f"{max(step.slots).isoformat()}), so prospects have no time to book; add upcoming "
+            "`slots`",
+            step.pos.file,
+            step.pos.line,
+            step.pos.col,
+        )
+        for step in flow.steps
+        if step.kind == StepKind.WEBINAR and step.slots and max(step.slots) <= now
+    ]
 
 
 def _asserted(when: tuple[Condition, ...]) -> frozenset[str]:

@@ -816,3 +816,25 @@ def test_links_must_be_https(problems: Problems) -> None:
         "x.yaml:3:47: step 'a': url 'http://example.com/guide' should start with https://",
         "x.yaml:4:43: step 'b': url 'HTTP://example.com/signup' should start with https://",
     ]
+
+
+def test_a_webinar_whose_slots_are_all_past_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    """A flow does not turn invalid as time passes, so validate still says ok (exit 0), but
+    warns at the step: prospects there would find no time left to book."""
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        HEAD + "  - id: demo\n"
+        "    kind: webinar\n"
+        "    ask: When?\n"
+        '    slots: ["2027-03-04T16:00:00+01:00", "2027-03-09T10:00:00+01:00"]\n'
+        "  - {id: d, kind: end}\n"
+    )
+    before = datetime(2027, 3, 9, 8, 59, tzinfo=UTC)
+    assert validate_paths([path], now=before) == (0, f"ok: {path} (t, 2 steps)")
+    after = datetime(2027, 3, 9, 9, 0, tzinfo=UTC)  # 10:00 in Berlin: the last slot
+    assert validate_paths([path], now=after) == (
+        0,
+        f"ok: {path} (t, 2 steps)\n"
+        f"{path}:3:9: warning: step 'demo': every slot is in the past (the last was"
+        " 2027-03-09T10:00:00+01:00), so prospects have no time to book; add upcoming `slots`",
+    )
