@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -285,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     graph = sub.add_parser("graph", help="draw a flow: Mermaid text, and SVG/PNG with graphviz")
     graph.add_argument("flow", help="the flow file")
     graph.add_argument(
-        "-o", "--out", help="output file (.mmd, .svg or .png; default: <flow name>.mmd)"
+        "-o",
+        "--out",
+        help="output file (.mmd, .svg, .png, .jpg, .gif or .pdf; default: <flow name>.mmd)",
     )
     graph.set_defaults(handler=_graph)
 
@@ -307,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.command in LONG_RUNNING:
             settings.require_secret()
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # a closed pipe shows here, where it is handled, not at exit
+        return code
     except FlowErrors as problems:
         print(problems, file=sys.stderr)
         return 1
@@ -316,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `ladder export ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return 141  # as a command stopped by SIGPIPE
 
 
 if __name__ == "__main__":

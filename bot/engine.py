@@ -17,9 +17,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.errors import LadderError
 from bot.flow.compile import NEXT, CompiledFlow, choice_trigger
-from bot.flow.model import Choice, FollowUp, Step, StepKind
+from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Choice, FollowUp, Step, StepKind
 from bot.flow.template import render, render_url
 from bot.flow.validate import booking_variable
 from bot.model import (
@@ -54,7 +53,6 @@ from bot.model import (
 )
 from bot.validators import check
 
-MAX_HOPS = 64  # message steps passed through in one turn; the validator rejects real loops
 DEFAULT_LINK_LABEL = "Open"
 
 HELP = (
@@ -76,7 +74,10 @@ def step(flow: CompiledFlow, conversation: Conversation, event: Event, now: date
     turn = _Turn(flow, conversation, now)
     if conversation.step is None and isinstance(event, Text | Press | Help):
         event = Start()  # a first message of any kind opens the flow
-    _HANDLERS[type(event)](turn, event)
+    if turn.resting_at_a_message() and isinstance(event, Text | Press | Help | Start):
+        turn.enter(turn.current().id)  # a run of message steps cut short goes on from there
+    else:
+        _HANDLERS[type(event)](turn, event)
     return turn.result()
 
 
@@ -153,13 +154,28 @@ class _Turn:
         assert self.conv.step is not None
         return self.flow.step(self.conv.step)
 
+    def resting_at_a_message(self) -> bool:
+        """Is the conversation at a message step? Only when `enter` stopped a run of message
+        steps longer than validation allows (a flow built without `bot.flow.loader`)."""
+        conv = self.conv
+        return (
+            conv.status == Status.ACTIVE
+            and conv.step in self.flow.by_id
+            and self.current().kind == StepKind.MESSAGE
+        )
+
     def enter(self, step_id: str) -> None:
-        """Reach `step_id`: say what it says, pass through message steps, wait at the rest."""
-        for _ in range(MAX_HOPS):
+        """Reach `step_id`: say what it says, pass through message steps, wait at the rest.
+        After MAX_MESSAGES_IN_A_ROW message steps the turn ends at the next one, unsaid: the
+        prospect's next message goes on from there (validated flows never get that far)."""
+        for said in range(MAX_MESSAGES_IN_A_ROW + 1):
             step = self.flow.step(step_id)
             self.conv = self.conv.with_(
                 step=step.id, step_at=self.at, invalid=0, nudges=0, stale_presses=0, pressed=""
             )
+            if step.kind == StepKind.MESSAGE and said == MAX_MESSAGES_IN_A_ROW:
+                self.cancel.append(self.timer_id("nudge"))
+                return
             self.pick_variant(step)
             self.emit("step_reached", kind=step.kind.value)
             if step.kind == StepKind.END:
@@ -180,7 +196,6 @@ class _Turn:
                 self.actions.append(SendDocument(step.document, step.button or ""))
             self.follow_up(step, seq=1)
             return
-        raise LadderError(f"flow {self.flow.name!r} loops through message steps at {step_id!r}")
 
     def present(self, step: Step, intro: str | None = None, lead: str | None = None) -> None:
         """Ask the step's question with its buttons (optionally after `intro`/`lead` text)."""

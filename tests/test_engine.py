@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from bot import engine
 from bot.flow.compile import CompiledFlow, compile_flow
 from bot.flow.loader import load_flow
+from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Flow, Route, Step, StepKind
 from bot.model import (
     DOMAIN_EVENTS,
     Alert,
@@ -503,3 +504,38 @@ def test_webinar_times_are_shown_in_the_prospects_time_zone(flow: CompiledFlow) 
         "Tue 12 Jan, 10:00 (EST)",
         "Thu 14 Jan, 04:00 (EST)",
     ]
+
+
+def test_a_run_of_message_steps_longer_than_validation_allows_never_fails_a_turn() -> None:
+    """Built without the loader (which rejects it): 70 message steps in a row. The engine says
+    MAX_MESSAGES_IN_A_ROW of them, rests at the next one, and goes on at the next message."""
+    talk = [Step(f"m{i}", StepKind.MESSAGE, say=f"Note {i}") for i in range(70)]
+    long_flow = compile_flow(
+        Flow("talk", "Talk", (*talk, Step("done", StepKind.END, say="Bye")), version=1)
+    )
+    walk = Walk(long_flow)
+    walk.send(Start())
+    assert [s.text for s in walk.says()] == [f"Note {i}" for i in range(MAX_MESSAGES_IN_A_ROW)]
+    assert walk.conv.step == f"m{MAX_MESSAGES_IN_A_ROW}"
+    assert walk.conv.status == Status.ACTIVE
+    walk.send(Text("and?"))
+    assert [s.text for s in walk.says()] == [
+        *(f"Note {i}" for i in range(MAX_MESSAGES_IN_A_ROW, 70)),
+        "Bye",
+    ]
+    assert walk.conv.status == Status.COMPLETED
+
+
+def test_a_message_loop_built_without_the_loader_never_fails_a_turn() -> None:
+    loop = Flow(
+        "loop",
+        "Loop",
+        (Step("a", StepKind.MESSAGE, say="A", routes=(Route("a"),)),),
+        version=1,
+    )
+    walk = Walk(compile_flow(loop))
+    walk.send(Start())
+    assert len(walk.says()) == MAX_MESSAGES_IN_A_ROW
+    walk.send(Text("hello"))
+    assert len(walk.says()) == MAX_MESSAGES_IN_A_ROW
+    assert walk.conv.step == "a"

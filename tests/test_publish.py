@@ -3,7 +3,11 @@ through the functions and the `ladder` command, on redis-server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -253,3 +257,26 @@ async def test_a_deep_link_to_an_unknown_flow_falls_back_to_the_default_and_is_l
     plain = await ladder.handle("telegram:2", Start("linkedin"))  # a source alone: no warning
     assert (plain.conversation.flow, plain.conversation.source) == ("funnel", "linkedin")
     assert caplog.text.count("not published") == 1
+
+
+async def test_export_into_a_closed_pipe_ends_quietly(redis: Redis, redis_url: str) -> None:
+    """`ladder export --prospect ID | head`: when the reader stops early, no traceback."""
+    await scenario(redis, ManualClock(T0))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # a reader that is already gone: every write fails with EPIPE
+    env = {**os.environ, "REDIS_URL": redis_url, "LADDER_SECRET": "s" * 40}
+    try:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "bot.cli", "export", "--prospect", "telegram:2"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 141

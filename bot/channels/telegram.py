@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 from telegram import (
     Bot,
     CallbackQuery,
+    Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -186,6 +187,42 @@ def inbound(text: str | None) -> Event | ForgetRequest:
         return ForgetRequest()
     commands: dict[str, Event] = {"restart": Restart(), "stop": Stop(), "help": Help()}
     return commands.get(command, Help())
+
+
+_TEXT = (str, type(None))
+
+
+def unreadable(update: Update) -> str | None:
+    """Why an update cannot be read: the first field the ladder uses that is not of the type
+    the Bot API documents (python-telegram-bot does not check), named by its path and type,
+    never by its content. None when every such field is right."""
+    for path, value, kind in _fields(update):
+        if isinstance(value, bool) or not isinstance(value, kind):
+            return f"{path} is {type(value).__name__}"
+    return None
+
+
+def _fields(update: Update) -> Iterator[tuple[str, object, type | tuple[type, ...]]]:
+    """The fields the ladder reads, each after the field that holds it has passed."""
+    if (message := update.message) is not None:
+        yield "message.message_id", message.message_id, int
+        yield "message.chat", message.chat, Chat
+        yield "message.chat.id", message.chat.id, int
+        yield "message.text", message.text, _TEXT
+    if (query := update.callback_query) is not None:
+        yield "callback_query.id", query.id, str
+        yield "callback_query.data", query.data, _TEXT
+        yield "callback_query.from", query.from_user, User
+        if query.message is not None:
+            yield "callback_query.message.message_id", query.message.message_id, int
+            yield "callback_query.message.chat", query.message.chat, Chat
+            yield "callback_query.message.chat.id", query.message.chat.id, int
+    if (user := update.effective_user) is not None:
+        yield "from.id", user.id, int
+        yield "from.first_name", user.first_name, str
+        yield "from.last_name", user.last_name, _TEXT
+        yield "from.username", user.username, _TEXT
+        yield "from.language_code", user.language_code, _TEXT
 
 
 def profile_of(user: User | None) -> Profile | None:
@@ -491,7 +528,11 @@ class TelegramChannel:
 
     async def process(self, update: Update) -> None:
         """Handle one update. Raises StorageError or RedisError when Redis is unavailable, so
-        the update is retried (webhook: non-2xx; polling: not confirmed)."""
+        the update is retried (webhook: non-2xx; polling: not confirmed). A malformed update
+        is logged and changes nothing."""
+        if (reason := unreadable(update)) is not None:
+            log.warning("ignored update %s: %s", update.update_id, reason)
+            return
         if update.callback_query is not None:
             await self._on_press(update, update.callback_query)
             return
@@ -575,18 +616,25 @@ class TelegramChannel:
     # --- the web process ---
 
     async def webhook(self, request: Request) -> Response:
-        """POST /telegram/webhook: 403 without the secret, 400 for a body that is not an update,
-        503 when Redis is down (Telegram retries), 200 once processed."""
+        """POST /telegram/webhook: 403 without the secret, 400 for a body that is not an update
+        (no JSON object with a whole-number update_id), 503 when Redis is down (Telegram
+        retries), 200 once processed. An update with fields of the wrong shape gets 200 too,
+        logged and changing nothing: Telegram would only send it again and again."""
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
             return PlainTextResponse("wrong secret token", status_code=403)
         try:
             data = await request.json()
-            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-                raise ValueError("not a Telegram update")
+        except ValueError:
+            return PlainTextResponse("malformed update: not JSON", status_code=400)
+        update_id = data.get("update_id") if isinstance(data, dict) else None
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            return PlainTextResponse("malformed update: no update_id", status_code=400)
+        try:
             update = Update.de_json(data, self.sender.bot)
-        except Exception as exc:  # any shape python-telegram-bot cannot read is a bad request
-            return PlainTextResponse(f"malformed update: {exc}", status_code=400)
+        except Exception as exc:  # any shape python-telegram-bot cannot read: logged, answered
+            log.warning("ignored update %s: unreadable (%s)", update_id, type(exc).__name__)
+            return Response(status_code=200)
         try:
             await self.process(update)
         except (StorageError, RedisError) as exc:

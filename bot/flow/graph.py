@@ -1,6 +1,6 @@
 """Draw a flow: Mermaid text (renders on GitHub and in most editors) and, when graphviz's `dot`
-is installed, an SVG or PNG picture. The edges are `bot.flow.validate.ways`, so the picture
-shows exactly the paths the validator checks."""
+is installed, a picture (SVG, PNG, JPEG, GIF or PDF, by the output file's suffix). The edges
+are `bot.flow.validate.ways`, so the picture shows exactly the paths the validator checks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ from bot.errors import LadderError
 from bot.flow.model import Condition, Flow, Step, StepKind
 from bot.flow.validate import Way, ways
 
-IMAGE_FORMATS = (".svg", ".png")
+# A picture's suffix -> graphviz's output format; `.mmd` (or none) draws Mermaid text and an SVG.
+IMAGE_FORMATS = {
+    ".svg": "svg",
+    ".png": "png",
+    ".jpg": "jpg",
+    ".jpeg": "jpg",
+    ".gif": "gif",
+    ".pdf": "pdf",
+}
+TEXT_SUFFIXES = ("", ".mmd")
 _SHAPES = {  # Mermaid node shapes: waiting steps round, links slanted, messages square
     StepKind.SURVEY: ("(", ")"),
     StepKind.INPUT: ("(", ")"),
@@ -73,22 +82,28 @@ def dot(flow: Flow) -> str:
 
 
 def render_graph(flow: Flow, out: Path) -> Rendered:
-    """Write `<out>.mmd`, and `<out>.svg` (or .png when `out` ends so) when `dot` is on PATH."""
+    """Write `<out>.mmd`, and the picture `out` (`<out>.svg` for .mmd) when `dot` is on PATH.
+    Another suffix is refused before anything is written, naming the ones that work."""
     out = Path(out)
+    if out.suffix.lower() not in IMAGE_FORMATS and out.suffix not in TEXT_SUFFIXES:
+        raise LadderError(
+            f"cannot draw {out.name}: end the file name in .mmd (Mermaid text and an SVG) "
+            f"or in one of {', '.join(IMAGE_FORMATS)}"
+        )
     text_file = out.with_suffix(".mmd")
     try:
         text_file.parent.mkdir(parents=True, exist_ok=True)
         text_file.write_text(mermaid(flow), encoding="utf-8")
     except OSError as exc:
         raise LadderError(f"cannot write {text_file}: {exc.strerror}") from exc
-    image = out if out.suffix in IMAGE_FORMATS else out.with_suffix(".svg")
+    image = out if out.suffix.lower() in IMAGE_FORMATS else out.with_suffix(".svg")
     program = shutil.which("dot")
     if program is None:
         return Rendered(
             (text_file,), f"graphviz `dot` is not on PATH, so no {image.suffix} was drawn"
         )
     done = subprocess.run(
-        [program, f"-T{image.suffix[1:]}", "-o", str(image)],
+        [program, f"-T{IMAGE_FORMATS[image.suffix.lower()]}", "-o", str(image)],
         input=dot(flow),
         capture_output=True,
         text=True,

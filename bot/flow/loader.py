@@ -13,7 +13,7 @@ import unicodedata
 import zoneinfo
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from bot.flow.model import (
     Variant,
 )
 from bot.flow.template import BUILTIN_VARIABLES
-from bot.flow.validate import TextUse, alerts_nowhere, check_flow, suggest
+from bot.flow.validate import TextUse, alerts_nowhere, check_flow, past_webinars, suggest
 from bot.model import DOMAIN_EVENTS
 from bot.validators import VALIDATOR_KINDS
 
@@ -44,6 +44,22 @@ MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_LABEL = 64  # a button's text
 MAX_CALLBACK_IDS = 52  # bytes of step id + choice id in a button's callback data
 MAX_SLUG = 24  # a choice id made from its label
+# Bounds on every number and size a flow can give, so no file can make the loader or the bot
+# build, wait or count without end (docs/flows.md, "Limits").
+MAX_FLOW_CHARS = 4_000_000  # the whole file
+MAX_STEPS = 10_000
+MAX_NAME = 64  # step, choice, variant and commitment ids, variable names
+MAX_TITLE = 256
+MAX_BUTTONS = 100  # a Telegram message's buttons: a step's choices and webinar slots together
+MAX_NUDGES = 20  # follow-up messages at one step
+MAX_REMINDERS = 10
+MAX_VARIANTS = 20
+MAX_DURATION = timedelta(days=366)  # the longest a flow waits (follow-ups, reminders, ...)
+MAX_SCORE = 1_000  # lead score points of one commitment
+MAX_ALERT_SCORE = 1_000_000  # alerts.score_at_least
+MAX_NUMBER = 1e15  # validator bounds and `if` comparisons: whole numbers stay exact
+MAX_WEIGHT = 1_000.0  # a variant's weight
+SLOT_YEARS = (2000, 2999)
 
 FLOW_NAME = re.compile(r"[a-z0-9-]{1,32}")
 STEP_ID = re.compile(r"[a-z0-9_-]+")
@@ -56,6 +72,8 @@ _QUIET_HOURS = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
 _INTEGER = re.compile(r"[-+]?\d+")
 _NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 _NULL = "tag:yaml.org,2002:null"
+# libyaml composes ~10x faster than PyYAML (a 5,000-step flow: 0.2 s, not 2 s); same nodes.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 KIND_ALIASES = {"question": StepKind.SURVEY}
 DEFAULT_COMMITMENT = {
@@ -108,6 +126,9 @@ _NEEDS = {  # keys a step of each kind cannot do without
 
 def parse_flow(text: str, file: str = "<flow>") -> Flow:
     """Parse and validate a flow's YAML text; FlowErrors lists every problem found."""
+    if len(text) > MAX_FLOW_CHARS:
+        too_big = f"the file is over {MAX_FLOW_CHARS:,} characters: split it into several flows"
+        raise FlowErrors([FlowError(too_big, file, 1, 1)])
     reader = _Reader(file)
     flow = reader.flow(text)
     if flow is not None:
@@ -121,7 +142,8 @@ def load_flow(path: Path | str) -> Flow:
     """Read and parse a flow file; also checks that its `document` files exist."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as handle:
+            text = handle.read(MAX_FLOW_CHARS + 1)  # parse_flow says when it is too much
     except IsADirectoryError:
         raise FlowErrors([FlowError("is a folder, not a flow file", str(path), 1, 1)]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -154,9 +176,13 @@ def flow_paths(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def validate_paths(paths: list[Path], default_channel: str | None = None) -> tuple[int, str]:
+def validate_paths(
+    paths: list[Path], default_channel: str | None = None, now: datetime | None = None
+) -> tuple[int, str]:
     """`ladder validate`: (exit code, report) with one line per problem, warning or good file;
-    warnings (alerts without a channel, SLACK_CHANNEL being `default_channel`) exit 0."""
+    warnings (alerts without a channel, SLACK_CHANNEL being `default_channel`; webinars whose
+    slots are all before `now`) exit 0."""
+    now = now or datetime.now(UTC)
     lines: list[str] = []
     names: dict[str, Path] = {}
     failed = False
@@ -178,6 +204,7 @@ def validate_paths(paths: list[Path], default_channel: str | None = None) -> tup
         lines.append(f"ok: {path} ({flow.name}, {len(flow.steps)} steps)")
         if warning := alerts_nowhere(flow, default_channel):
             lines.append(f"{path}:1:1: warning: {warning}")
+        lines.extend(str(w) for w in past_webinars(flow, now))
     return (1 if failed else 0), "\n".join(lines)
 
 
@@ -189,15 +216,18 @@ def slug(label: str, fallback: str) -> str:
 
 
 def parse_duration(text: str) -> timedelta | None:
-    """'30s', '15m', '24h', '2d', '1w' or combinations like '1h30m'; None if not one."""
+    """'30s', '15m', '24h', '2d', '1w' or combinations like '1h30m'; None if not one;
+    `timedelta.max` for one too long to represent."""
     match = _DURATION.fullmatch(text)
     if match is None or not any(match.groups()):
         return None
+    if any(len(g) > 12 for g in match.groups() if g):  # int() of a huge digit string is slow
+        return timedelta.max
     weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     try:
         return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
     except OverflowError:
-        return None
+        return timedelta.max
 
 
 @cache
@@ -221,6 +251,11 @@ def _describe(node: Node) -> str:
     if node.tag == _NULL:
         return "nothing"
     return repr(str(node.value))
+
+
+def _shown(value: str) -> str:
+    """A value as a problem quotes it: whole, or its start when it is long."""
+    return value if len(value) <= 24 else f"{value[:20]}…"
 
 
 def _step_name(node: Node, index: int) -> str:
@@ -341,6 +376,11 @@ class _Reader:
         value = self.scalar(node, where, field, "a name")
         if value is None:
             return None
+        if len(value) > MAX_NAME:
+            self.error(
+                node, where, f"`{field}` is {len(value)} characters; at most {MAX_NAME} are allowed"
+            )
+            return None
         if not pattern.fullmatch(value):
             self.error(node, where, f"`{field}` {value!r} should be {rule}")
             return None
@@ -350,27 +390,62 @@ class _Reader:
         """The id of a step, choice, variant or commitment (it goes into button data)."""
         return self.name(node, where, field, STEP_ID, "lowercase letters, digits, '_' or '-'")
 
-    def integer(self, node: Node, where: str, field: str, least: int = 0) -> int | None:
+    def integer(self, node: Node, where: str, field: str, least: int, most: int) -> int | None:
         value = self.scalar(node, where, field, "a whole number")
         if value is None:
             return None
         if not _INTEGER.fullmatch(value):
             self.error(node, where, f"`{field}` should be a whole number, got {value!r}")
             return None
-        number = int(value)
-        if number < least:
-            self.error(node, where, f"`{field}` should be at least {least}, got {number}")
-            return None
-        return number
+        return (
+            int(value)
+            if self.within(node, where, field, float(value), least=least, most=most)
+            else None
+        )
 
-    def number(self, node: Node, where: str, field: str) -> float | None:
+    def number(
+        self,
+        node: Node,
+        where: str,
+        field: str,
+        least: float = -MAX_NUMBER,
+        most: float = MAX_NUMBER,
+    ) -> float | None:
         value = self.scalar(node, where, field, "a number")
         if value is None:
             return None
         if not _NUMBER.fullmatch(value) or not math.isfinite(float(value)):
             self.error(node, where, f"`{field}` should be a number, got {value!r}")
             return None
-        return float(value)
+        number = float(value)
+        return number if self.within(node, where, field, number, least=least, most=most) else None
+
+    def within(
+        self,
+        node: Node,
+        where: str,
+        field: str,
+        value: float,
+        *,
+        least: float,
+        most: float,
+    ) -> bool:
+        """Is `value` between `least` and `most`? Else a problem that shows it as written."""
+        shown = _shown(str(node.value))
+        if value < least:
+            self.error(node, where, f"`{field}` should be at least {least:g}, got {shown}")
+            return False
+        if value > most:
+            self.error(node, where, f"`{field}` should be at most {most:g}, got {shown}")
+            return False
+        return True
+
+    def count(self, node: Node, where: str, field: str, items: list[Node], most: int) -> bool:
+        """Does the list have at most `most` items? Else a problem, at the list."""
+        if len(items) <= most:
+            return True
+        self.error(node, where, f"`{field}` has {len(items)} entries; at most {most} are allowed")
+        return False
 
     def boolean(self, node: Node, where: str, field: str) -> bool | None:
         value = self.scalar(node, where, field, "true or false")
@@ -395,6 +470,14 @@ class _Reader:
             return None
         if not found:
             self.error(node, where, f"`{field}` should be longer than zero")
+            return None
+        if found > MAX_DURATION:
+            self.error(
+                node,
+                where,
+                f"`{field}` {_shown(value)!r} is too long: durations in a flow are at most "
+                f"{MAX_DURATION.days} days",
+            )
             return None
         return found
 
@@ -430,6 +513,12 @@ class _Reader:
         title = name
         if "title" in fields:
             title = self.scalar(fields["title"].value, "", "title", "text") or name
+            if title and len(title) > MAX_TITLE:
+                self.error(
+                    fields["title"].value,
+                    "",
+                    f"`title` is {len(title)} characters; at most {MAX_TITLE} are allowed",
+                )
         follow_up = None
         if "follow_up" in fields:
             follow_up = self.follow_up(fields["follow_up"].value, "follow_up", None, None)
@@ -457,6 +546,13 @@ class _Reader:
         )
 
     def compose(self, text: str) -> Node | None:
+        try:
+            return yaml.compose(text, Loader=_FAST_LOADER) or self.read_yaml(text)
+        except yaml.YAMLError:  # libyaml words problems its own way: let PyYAML say it
+            return self.read_yaml(text)
+
+    def read_yaml(self, text: str) -> Node | None:
+        """Compose with PyYAML itself, reporting a syntax problem with its position."""
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
@@ -525,7 +621,9 @@ class _Reader:
             on = tuple(names)
         least = None
         if "score_at_least" in fields:
-            least = self.integer(fields["score_at_least"].value, "alerts", "score_at_least")
+            least = self.integer(
+                fields["score_at_least"].value, "alerts", "score_at_least", 0, MAX_ALERT_SCORE
+            )
         return Alerts(slack_channel=channel, on=on, score_at_least=least)
 
     def migrate(self, node: Node, steps: list[Step]) -> dict[str, str]:
@@ -597,6 +695,8 @@ class _Reader:
             items = self.items(fields["nudges"].value, where, "nudges")
             if isinstance(fields["nudges"].value, SequenceNode) and not items:
                 self.error(fields["nudges"].value, where, "`nudges` is empty")
+            if not self.count(fields["nudges"].value, where, "nudges", items, MAX_NUDGES):
+                return []
             for item in items:
                 nudge = self.fields(item, f"{where}: nudge", ("after", "say"), ("after", "say"))
                 if nudge is None or "after" not in nudge or "say" not in nudge:
@@ -610,15 +710,14 @@ class _Reader:
             self.error(node, where, "needs `after` and `say` (or a `nudges` list)")
             return []
         after = self.duration(fields["after"].value, where, "after")
-        says = [
-            text
-            for item in self.items(fields["say"].value, where, "say")
-            if (text := self.said(item, where, "say", step)) is not None
-        ]
+        items = self.items(fields["say"].value, where, "say")
+        if not self.count(fields["say"].value, where, "say", items, MAX_NUDGES):
+            return []
+        says = [text for item in items if (text := self.said(item, where, "say", step)) is not None]
         count = len(says) or 1
         if "max" in fields:
-            count = self.integer(fields["max"].value, where, "max", least=1) or count
-        if after is None or not says:
+            count = self.integer(fields["max"].value, where, "max", 1, MAX_NUDGES) or 0
+        if after is None or not says or not count:
             return []
         return [Nudge(after, says[i % len(says)]) for i in range(count)]
 
@@ -644,6 +743,8 @@ class _Reader:
     def steps(self, node: Node, follow_up: FollowUp | None) -> list[Step]:
         if not isinstance(node, SequenceNode) or not node.value:
             self.error(node, "", f"`steps` should be a list of steps, got {_describe(node)}")
+            return []
+        if not self.count(node, "", "steps", node.value, MAX_STEPS):
             return []
         steps: list[Step] = []
         seen: set[str] = set()
@@ -691,7 +792,7 @@ class _Reader:
         url = None
         if (url_node := get("url")) is not None:
             url = self.said(url_node, where, "url", step_id)
-            if url is not None and not url.startswith(("https://", "http://")):
+            if url is not None and url[:8].lower() != "https://":
                 self.error(url_node, where, f"url {url!r} should start with https://")
         button = get("button")
         slots_node = get("slots")
@@ -777,7 +878,7 @@ class _Reader:
         if "commitment" in fields:
             name = self.identifier(fields["commitment"].value, where, "commitment") or name
         if "score" in fields:
-            found = self.integer(fields["score"].value, where, "score")
+            found = self.integer(fields["score"].value, where, "score", 0, MAX_SCORE)
             score = score if found is None else found
         return name, score
 
@@ -799,7 +900,10 @@ class _Reader:
 
     def slots(self, node: Node, where: str) -> tuple[datetime, ...]:
         slots: list[datetime] = []
-        for item in self.items(node, where, "slots"):
+        items = self.items(node, where, "slots")
+        if not self.count(node, where, "slots", items, MAX_BUTTONS):
+            return ()
+        for item in items:
             value = self.scalar(item, where, "slots", "a date and time")
             if value is None:
                 continue
@@ -819,6 +923,13 @@ class _Reader:
                     f"slot {value!r} has no time zone: add one, like {value.strip()}+01:00",
                 )
                 continue
+            if not SLOT_YEARS[0] <= moment.year <= SLOT_YEARS[1]:
+                self.error(
+                    item,
+                    where,
+                    f"slot {value!r} should be in the years {SLOT_YEARS[0]} to {SLOT_YEARS[1]}",
+                )
+                continue
             if moment in slots:
                 self.error(item, where, f"slot {value!r} is listed twice")
                 continue
@@ -830,9 +941,10 @@ class _Reader:
     def reminders(self, node: Node | None, where: str) -> tuple[timedelta, ...]:
         if node is None:
             return ()
-        found = (
-            self.duration(item, where, "reminders") for item in self.items(node, where, "reminders")
-        )
+        items = self.items(node, where, "reminders")
+        if not self.count(node, where, "reminders", items, MAX_REMINDERS):
+            return ()
+        found = (self.duration(item, where, "reminders") for item in items)
         return tuple(sorted({d for d in found if d is not None}, reverse=True))
 
     def validator(self, node: Node | None, where: str) -> Validator:
@@ -860,6 +972,13 @@ class _Reader:
                     f"`{key}` of a text is a length: a whole number of characters, 0 or more",
                 )
                 continue
+            if kind == "text" and found is not None and found > MAX_TEXT:
+                self.error(
+                    fields[key].value,
+                    where,
+                    f"`{key}` of a text should be at most {MAX_TEXT} (Telegram's longest message)",
+                )
+                continue
             bounds[key] = found
         low, high = bounds["min"], bounds["max"]
         if low is not None and high is not None and low > high:
@@ -885,7 +1004,10 @@ class _Reader:
         if node is None:
             return ()
         variants: list[Variant] = []
-        for item in self.items(node, where, "variants"):
+        items = self.items(node, where, "variants")
+        if not self.count(node, where, "variants", items, MAX_VARIANTS):
+            return ()
+        for item in items:
             fields = self.fields(
                 item, f"{where}: variant", ("id", "ask", "weight"), required=("id", "ask")
             )
@@ -895,8 +1017,9 @@ class _Reader:
             ask = self.said(fields["ask"].value, where, "ask", step_id)
             weight = 1.0
             if "weight" in fields:
-                weight = self.number(fields["weight"].value, where, "weight") or 0.0
-                if weight <= 0:
+                given = self.number(fields["weight"].value, where, "weight", most=MAX_WEIGHT)
+                weight = given or 0.0
+                if given is not None and given <= 0:
                     self.error(fields["weight"].value, where, "`weight` should be above zero")
             if variant_id is None or ask is None:
                 continue
@@ -930,7 +1053,16 @@ class _Reader:
         items = self.items(node, where, "choices")
         if isinstance(node, SequenceNode) and not items:
             self.error(node, where, "`choices` is empty")
+        if len(items) + slots > MAX_BUTTONS:
+            made = f"`choices` ({len(items)})" + (f" and `slots` ({slots})" if slots else "")
+            self.error(
+                node,
+                where,
+                f"{made} make too many buttons: a Telegram message holds at most {MAX_BUTTONS}",
+            )
         choices: list[Choice] = []
+        labels: set[str] = set()
+        ids: set[str] = set()
         for index, item in enumerate(items):
             choice = self.choice(item, where, step_id, index, extra)
             if choice is None:
@@ -943,16 +1075,19 @@ class _Reader:
                     "kept for the webinar's slots",
                 )
                 continue
-            if any(c.label.strip().casefold() == choice.label.strip().casefold() for c in choices):
+            label = choice.label.strip().casefold()
+            if label in labels:
                 self.error(item, where, f"choice {choice.label!r} is listed twice in this step")
                 continue
-            if any(c.id == choice.id for c in choices):
+            if choice.id in ids:
                 self.error(
                     item,
                     where,
                     f"choice id {choice.id!r} is used twice in this step (give one an `id`)",
                 )
                 continue
+            labels.add(label)
+            ids.add(choice.id)
             choices.append(choice)
         return tuple(choices)
 

@@ -11,6 +11,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 
+# The most message steps the bot passes through in a row before it waits for the prospect:
+# validation rejects a longer run, and the engine never goes further in one turn.
+MAX_MESSAGES_IN_A_ROW = 64
+
 
 class StepKind(StrEnum):
     SURVEY = "survey"  # a question with choices ("question" is accepted as an alias)

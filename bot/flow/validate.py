@@ -1,6 +1,8 @@
 """Checks over a flow's step graph, once its steps are built: unknown `go` targets, conditional
-`go` lists with no fallback, dead ends, unreachable steps, loops of message steps, and
-{variables} that are not built in or not saved on every path to the step that says them.
+`go` lists with no fallback, dead ends, unreachable steps, loops of message steps, runs of more
+message steps than the engine passes through in one turn, and {variables} that are not built in
+or not saved on every path to the step that says them. Each check is linear in the size of the
+graph (times a bit set of the saved answers), so a flow of thousands of steps validates at once.
 
 `exits` and `ways` describe how a prospect leaves each step; `bot.flow.graph` draws them."""
 
@@ -11,10 +13,11 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.errors import FlowError
 from bot.flow.compile import step_routes
-from bot.flow.model import Condition, Flow, Pos, Route, Step, StepKind
+from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Condition, Flow, Pos, Route, Step, StepKind
 from bot.flow.template import BUILTIN_VARIABLES, variables
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -109,11 +112,29 @@ def check_flow(flow: Flow, texts: Sequence[TextUse]) -> list[FlowError]:
     checker.targets()
     checker.dead_ends()
     checker.unreachable()
-    checker.message_loops()
+    checker.message_runs()
     checker.conditions()
     for use in texts:
         checker.text(use)
     return checker.errors
+
+
+def past_webinars(flow: Flow, now: datetime) -> list[FlowError]:
+    """Warnings for webinar steps whose every slot is over at `now`. Not an error: a flow does
+    not turn invalid as time passes (published versions and running servers keep loading it),
+    but a prospect there has no time left to book, so `ladder validate` says so."""
+    return [
+        FlowError(
+            f"warning: step {step.id!r}: every slot is in the past (the last was "
+            f"{max(step.slots).isoformat()}), so prospects have no time to book; add upcoming "
+            "`slots`",
+            step.pos.file,
+            step.pos.line,
+            step.pos.col,
+        )
+        for step in flow.steps
+        if step.kind == StepKind.WEBINAR and step.slots and max(step.slots) <= now
+    ]
 
 
 def _asserted(when: tuple[Condition, ...]) -> frozenset[str]:
@@ -133,6 +154,7 @@ class _Checker:
         self.ways = {s.id: [w for w in ways(flow, s) if w.to in flow.by_id] for s in flow.steps}
         self.reachable = self._reach(flow.first.id, lambda _: True)
         self.saved = saved_variables(flow)
+        self.bits = {name: i for i, name in enumerate(sorted(self.saved))}
         self.defined = self._must_be_saved()
 
     def error(self, pos: Pos, message: str) -> None:
@@ -179,29 +201,53 @@ class _Checker:
                     f"step {step.id!r} is unreachable: no choice or go leads to it from {first!r}",
                 )
 
-    def message_loops(self) -> None:
+    def message_runs(self) -> None:
         """Message steps that lead back to themselves without a waiting step would make the
-        bot talk forever."""
+        bot talk forever; a run of more than MAX_MESSAGES_IN_A_ROW of them is more than the
+        engine says in one turn."""
         talking = {s.id for s in self.flow.steps if s.kind == StepKind.MESSAGE}
-        reach = {
-            sid: self._reach(sid, lambda w: w.to in talking, include_start=False) for sid in talking
+        following = {
+            sid: list(dict.fromkeys(w.to for w in self.ways[sid] if w.to in talking))
+            for sid in talking
         }
-        reported: set[frozenset[str]] = set()
-        for step in self.flow.steps:
-            if step.id not in talking or step.id not in reach[step.id]:
+        order = {s.id: i for i, s in enumerate(self.flow.steps)}
+        groups = _strongly_connected(sorted(talking, key=order.__getitem__), following)
+        looping: set[str] = set()
+        longest: dict[str, int] = {}  # message steps in the longest run starting here
+        onward: dict[str, str] = {}  # the next step of that run
+        for group in groups:  # each group comes after every group it leads to
+            head = group[0]
+            if len(group) > 1 or head in following[head]:
+                looping.update(group)
+                self.loop(sorted(group, key=order.__getitem__))
                 continue
-            loop = frozenset(t for t in reach[step.id] if step.id in reach[t])
-            if loop in reported:
-                continue
-            reported.add(loop)
-            names = ", ".join(repr(s.id) for s in self.flow.steps if s.id in loop)
-            what = "message step" if len(loop) == 1 else "message steps"
-            verb = "loops" if len(loop) == 1 else "loop"
+            best = 0
+            for to in following[head]:
+                if to not in looping and longest[to] > best:
+                    best, onward[head] = longest[to], to
+            longest[head] = best + 1
+        too_long = {sid for sid, n in longest.items() if n > MAX_MESSAGES_IN_A_ROW}
+        inside = {to for sid in too_long for to in following[sid]}
+        for sid in sorted(too_long - inside, key=order.__getitem__):
+            run = [sid]
+            while run[-1] in onward:
+                run.append(onward[run[-1]])
+            shown = f"{run[0]!r} → {run[1]!r} → … → {run[-1]!r}"
             self.error(
-                step.pos,
-                f"{what} {names} {verb} forever: none of them waits for the prospect "
-                "(ask something on the way, or `go` elsewhere)",
+                self.flow.step(sid).pos,
+                f"{len(run)} message steps in a row ({shown}): the bot says at most "
+                f"{MAX_MESSAGES_IN_A_ROW} messages before it waits for the prospect (ask "
+                "something on the way, or say more in fewer messages)",
             )
+
+    def loop(self, loop: list[str]) -> None:
+        names = ", ".join(repr(sid) for sid in loop)
+        what, verb = ("message step", "loops") if len(loop) == 1 else ("message steps", "loop")
+        self.error(
+            self.flow.step(loop[0]).pos,
+            f"{what} {names} {verb} forever: none of them waits for the prospect "
+            "(ask something on the way, or `go` elsewhere)",
+        )
 
     def conditions(self) -> None:
         for step, routes in self._routes():
@@ -247,7 +293,7 @@ class _Checker:
         else:  # the flow's follow-up: said at every waiting step without its own
             places = [s.id for s in self.flow.steps if s.waits and s.follow_up is None]
         for place in places:
-            if place in self.reachable and name not in self.defined[place]:
+            if place in self.reachable and not self.defined[place] >> self.bits[name] & 1:
                 path = self._path_without(name, place)
                 example = f"e.g. {' → '.join(path)}" if len(path) > 1 else "the first step"
                 self.error(
@@ -271,23 +317,40 @@ class _Checker:
                     queue.append(way.to)
         return seen
 
-    def _must_be_saved(self) -> dict[str, frozenset[str]]:
-        """For each reachable step: the answers saved on every path from the first step to it
-        (a forward must-be-defined dataflow, iterated to its fixed point)."""
+    def _must_be_saved(self) -> dict[str, int]:
+        """For each reachable step: the answers saved on every path from the first step to it,
+        as a bit set over `self.bits` (a forward must-be-defined dataflow, iterated in
+        reverse postorder until nothing changes: one pass and a check for a flow without loops).
+        """
         first = self.flow.first.id
-        defined = {sid: self.saved for sid in self.reachable}
-        defined[first] = frozenset()
-        queue = deque(self.reachable)
-        while queue:
-            source = queue.popleft()
-            for way in self.ways[source]:
-                if way.to == first:
-                    continue
-                narrowed = defined[way.to] & (defined[source] | way.saves)
-                if narrowed != defined[way.to]:
-                    defined[way.to] = narrowed
-                    queue.append(way.to)
+        everything = (1 << len(self.bits)) - 1
+        order = _reverse_postorder(
+            first, {sid: [w.to for w in ws] for sid, ws in self.ways.items()}
+        )
+        defined = dict.fromkeys(order, everything)
+        defined[first] = 0
+        edges = [
+            (source, [(w.to, self._mask(w.saves)) for w in self.ways[source] if w.to != first])
+            for source in order
+        ]
+        changed = True
+        while changed:
+            changed = False
+            for source, out in edges:
+                known = defined[source]
+                for to, saves in out:
+                    narrowed = defined[to] & (known | saves)
+                    if narrowed != defined[to]:
+                        defined[to] = narrowed
+                        changed = True
         return defined
+
+    def _mask(self, names: Iterable[str]) -> int:
+        mask = 0
+        for name in names:
+            if name in self.bits:
+                mask |= 1 << self.bits[name]
+        return mask
 
     def _path_without(self, name: str, target: str) -> list[str]:
         """A path from the first step to `target` along which `name` is never saved."""
@@ -317,3 +380,64 @@ def alerts_nowhere(flow: Flow, default_channel: str | None) -> str | None:
         f"flow {flow.name!r} alerts nowhere: it has no alerts.slack_channel and SLACK_CHANNEL "
         "is not set, so the Slack app cannot post its alerts"
     )
+
+
+def _reverse_postorder(start: str, following: dict[str, list[str]]) -> list[str]:
+    """The steps reachable from `start`, each before the steps it leads to (loops aside)."""
+    seen = {start}
+    done: list[str] = []
+    stack = [(start, iter(following[start]))]
+    while stack:
+        node, rest = stack[-1]
+        for to in rest:
+            if to not in seen:
+                seen.add(to)
+                stack.append((to, iter(following[to])))
+                break
+        else:
+            stack.pop()
+            done.append(node)
+    return done[::-1]
+
+
+def _strongly_connected(nodes: list[str], following: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components, iteratively; each component comes after every
+    component it leads to."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    groups: list[list[str]] = []
+    for root in nodes:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(following[root]))]
+        while work:
+            node, rest = work[-1]
+            for to in rest:
+                if to not in index:
+                    index[to] = low[to] = len(index)
+                    stack.append(to)
+                    on_stack.add(to)
+                    work.append((to, iter(following[to])))
+                    break
+                if to in on_stack:
+                    low[node] = min(low[node], index[to])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    group: list[str] = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        group.append(member)
+                        if member == node:
+                            break
+                    groups.append(group)
+    return groups

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -133,3 +134,14 @@ async def web_process(settings: Settings, sock: Any = None) -> AsyncIterator[Web
         if isinstance(sender, TelegramSender):
             await sender.aclose()
         await services.redis.aclose()
+
+
+def with_value(update: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A deep copy of `update` with the field at `path` (dotted) set to `value`."""
+    changed = json.loads(json.dumps(update))
+    *parents, last = path.split(".")
+    place = changed
+    for key in parents:
+        place = place[key]
+    place[last] = value
+    return changed

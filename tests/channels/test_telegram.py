@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import icalendar
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from telegram import Bot, Update
 
 from bot.channels.telegram import (
     ForgetRequest,
@@ -17,11 +19,13 @@ from bot.channels.telegram import (
     inbound,
     profile_of,
     sign,
+    unreadable,
     verify_callback,
     webhook_secret,
 )
 from bot.config import Settings
 from bot.model import Help, Press, Profile, Restart, Start, Stop, Text
+from tests.channels.conftest import with_value
 
 SECRET = "s3cret"
 ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=26)
@@ -129,3 +133,68 @@ def test_calendar_start_in_another_zone_is_written_in_utc() -> None:
         "W", start, 30, description="", uid="u", stamp=datetime(2026, 12, 1, tzinfo=UTC)
     )
     assert "DTSTART:20261203T150000Z\r\n" in text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+USER = {"id": 42, "is_bot": False, "first_name": "Ada"}
+CHAT = {"id": 42, "type": "private"}
+GOOD_UPDATES: dict[str, dict[str, Any]] = {
+    "message": {
+        "update_id": 1,
+        "message": {"message_id": 3, "date": 0, "chat": CHAT, "from": USER, "text": "hi"},
+    },
+    "callback_query": {
+        "update_id": 2,
+        "callback_query": {
+            "id": "q",
+            "from": USER,
+            "chat_instance": "c",
+            "data": "x",
+            "message": {"message_id": 3, "date": 0, "chat": CHAT},
+        },
+    },
+}
+READ_FIELDS = [
+    "message.text",
+    "message.chat.id",
+    "message.message_id",
+    "message.from",
+    "message.from.first_name",
+    "message.from.username",
+    "callback_query.id",
+    "callback_query.data",
+    "callback_query.from.id",
+    "callback_query.message.chat.id",
+]
+
+
+BOT = Bot("1:x")  # de_json needs one; it never sends
+
+
+@settings(deadline=None)  # a guarantee about values, not speed
+@given(path=st.sampled_from(READ_FIELDS), value=json_values)
+def test_any_value_in_a_field_the_ladder_reads_is_either_usable_or_named(
+    path: str, value: Any
+) -> None:
+    """Whatever JSON a field holds: python-telegram-bot refuses it, or `unreadable` names the
+    field, or the channel's parsing of it cannot fail."""
+    data = with_value(GOOD_UPDATES[path.split(".", maxsplit=1)[0]], path, value)
+    try:
+        update = Update.de_json(data, BOT)
+    except (AttributeError, TypeError, ValueError):
+        return  # the webhook logs it and answers 200
+    reason = unreadable(update)
+    if reason is not None:
+        named = reason.split(" is ")[0]
+        user = path.replace("message.from", "from").replace("callback_query.from", "from")
+        assert named in (path, user)
+        return
+    if update.message is not None:
+        assert isinstance(inbound(update.message.text), Text | Help)
+    else:
+        assert update.callback_query is not None
+        assert verify_callback(SECRET, "telegram:42", update.callback_query.data or "") is None

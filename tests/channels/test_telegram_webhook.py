@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
+from typing import Any
 
 import icalendar
 import pytest
@@ -29,6 +31,7 @@ from tests.channels.conftest import (
     stored,
     telegram_settings,
     web_process,
+    with_value,
 )
 from tests.fakes.http import listening_socket
 from tests.fakes.telegram_api import FakeTelegram, Prospect
@@ -210,8 +213,7 @@ async def test_malformed_bodies_are_bad_requests(
         b"[]",
         b'{"message": {}}',
         b'{"update_id": "1"}',
-        b'{"update_id": 1, "message": "hello"}',
-        b'{"update_id": 2, "callback_query": {"id": 5}}',
+        b'{"update_id": true}',
     ]
     async with web_process(telegram_settings(telegram_api, flows_dir, redis_url)) as web:
         for body in bodies:
@@ -394,3 +396,61 @@ async def test_without_a_public_url_the_prospect_says_the_link_was_opened(
     conv = await stored(redis)
     assert conv is not None and conv.step == "webinar"
     assert conv.commitments[-1].name == "resource_opened"
+
+
+# Fields of an update given values of the wrong type: each field the ladder reads, and the
+# structures python-telegram-bot must unpack. None only where the field is required.
+MALFORMED: list[tuple[str, list[Any]]] = [
+    ("message", [5, "hello", [1], True]),
+    ("message.text", [5, 2.5, True, {"a": 1}, ["hi"], {"text": "hi"}]),
+    ("message.chat", [5, "x", [1], None]),
+    ("message.chat.id", ["42", 4.2, True, None, {"id": 42}]),
+    ("message.message_id", ["1", None, [1]]),
+    ("message.date", ["today", [1], {"a": 1}]),
+    ("message.from", [5, "x", [1]]),
+    ("message.from.id", ["42", None, 1.5]),
+    ("message.from.first_name", [5, None, {"a": 1}]),
+    ("message.from.username", [5, ["ada"]]),
+    ("message.entities", [5, "x", [5]]),
+    ("callback_query", [5, "x", [1]]),
+    ("callback_query.id", [5, None, {"a": 1}]),
+    ("callback_query.data", [5, True, {"a": 1}, ["x"]]),
+    ("callback_query.from", [None, 5, "x"]),
+    ("callback_query.from.id", ["42", None]),
+    ("callback_query.message", [5, "x"]),
+    ("callback_query.message.message_id", ["7", None]),
+    ("callback_query.message.chat.id", ["42", None]),
+]
+
+
+async def test_malformed_updates_are_acknowledged_logged_and_change_nothing(
+    telegram_api: FakeTelegram,
+    flows_dir: Path,
+    redis_url: str,
+    redis: Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Telegram resends what it does not get a 200 for, so a broken update is answered 200,
+    logged by update id and field (not its content), and nothing is stored or sent."""
+    ada = telegram_api.prospect(42, "Ada", last_name="Lovelace-private")
+
+    def good(path: str) -> dict[str, Any]:
+        return ada.text("hello") if path.startswith("message") else ada.press_data("x", 7)
+
+    updates = [with_value(good(path), path, v) for path, values in MALFORMED for v in values]
+    caplog.set_level(logging.WARNING)
+    async with web_process(telegram_settings(telegram_api, flows_dir, redis_url)) as web:
+        for update in updates:
+            assert await web.post(update) == 200, update
+        assert await redis.xlen(keys.EVENTS) == 0
+        assert await stored(redis) is None
+        assert telegram_api.calls() == []
+        ignored = [r.getMessage() for r in caplog.records if "ignored update" in r.getMessage()]
+        assert [m.split(":")[0] for m in ignored] == [
+            f"ignored update {u['update_id']}" for u in updates
+        ]
+        assert "Lovelace" not in caplog.text
+        assert "hello" not in caplog.text
+
+        assert await web.post(ada.text("/start")) == 200  # and the channel still works
+    assert [m.text for m in ada.messages()] == ["Hi Ada!\n\nWant our 2-minute checklist?"]

@@ -98,3 +98,26 @@ def test_graph_defaults_to_the_flow_name_and_rejects_a_bad_flow(tmp_path: Path) 
     failed = ladder("graph", str(bad), cwd=tmp_path)
     assert failed.returncode == 1
     assert failed.stderr == f"{bad}:2:8: `steps` should be a list of steps, got 'nope'\n"
+
+
+def test_graph_refuses_a_picture_format_it_cannot_draw(tmp_path: Path) -> None:
+    done = ladder("graph", str(EXAMPLES[0]), "-o", str(tmp_path / "x.webm"))
+    assert done.returncode == 1
+    assert done.stderr.startswith("ladder: cannot draw x.webm: end the file name in .mmd")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_warns_about_a_webinar_in_the_past_and_still_passes(tmp_path: Path) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text(
+        "flow: old\nsteps:\n"
+        "  - {id: demo, kind: webinar, ask: When?, slots: ['2001-05-01T10:00:00+00:00']}\n"
+        "  - {id: done, kind: end}\n"
+    )
+    done = ladder("validate", str(old))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"ok: {old} (old, 2 steps)",
+        f"{old}:3:10: warning: step 'demo': every slot is in the past (the last was"
+        " 2001-05-01T10:00:00+00:00), so prospects have no time to book; add upcoming `slots`",
+    ]

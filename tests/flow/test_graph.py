@@ -62,7 +62,7 @@ def test_dot_of_a_small_flow(flow: Load) -> None:
 
 
 @needs_dot
-@pytest.mark.parametrize("suffix", [".svg", ".png"])
+@pytest.mark.parametrize("suffix", [".svg", ".png", ".jpg", ".jpeg", ".gif", ".pdf"])
 def test_render_with_graphviz(tmp_path: Path, suffix: str) -> None:
     flow = load_flow(EXAMPLES[0])
     out = tmp_path / "pictures" / f"ladder{suffix}"
@@ -76,7 +76,8 @@ def test_render_with_graphviz(tmp_path: Path, suffix: str) -> None:
             s.id.replace("-", "&#45;").encode() in picture for s in flow.steps
         )
     else:
-        assert picture.startswith(b"\x89PNG")
+        magic = {".png": b"\x89PNG", ".gif": b"GIF8", ".pdf": b"%PDF"}.get(suffix, b"\xff\xd8\xff")
+        assert picture.startswith(magic)
 
 
 def test_render_without_graphviz_writes_mermaid_and_says_so(
@@ -116,3 +117,14 @@ def test_mermaid_mentions_every_step_of_any_loaded_flow(text: str) -> None:
     drawn = mermaid(flow)
     assert all(f"{s.id} ({s.kind})" in drawn for s in flow.steps)
     assert drawn.count("\n    s") >= len(flow.steps)
+
+
+def test_a_suffix_graphviz_is_not_asked_for_is_refused_before_writing(tmp_path: Path) -> None:
+    """`-o x.bmp` once wrote x.mmd and x.svg without a word; now it names what works."""
+    with pytest.raises(LadderError) as refused:
+        render_graph(load_flow(EXAMPLES[0]), tmp_path / "x.bmp")
+    assert str(refused.value) == (
+        "cannot draw x.bmp: end the file name in .mmd (Mermaid text and an SVG) or in one of"
+        " .svg, .png, .jpg, .jpeg, .gif, .pdf"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -724,3 +724,117 @@ def test_numbers_must_be_finite(problems: Problems) -> None:
         "- {id: a, ask: x, validate: {type: number, max: 1e999}}\n- {id: b, kind: end}\n"
     )
     assert problems(text) == ["x.yaml:3:51: step 'a': `max` should be a number, got '1e999'"]
+
+
+# --- bounds: no number or size in a file makes the loader or the bot work without end ---------
+
+
+def test_a_huge_follow_up_max_fails_fast_at_its_place(problems: Problems) -> None:
+    """Before the bound, the loader built `max` nudges: this ran until memory ran out."""
+    text = "flow: t\nfollow_up: {after: 1h, max: 1000000000000000000, say: hi}\n" + (
+        "steps:\n  - {id: a, ask: 'Name?'}\n  - {id: d, kind: end}\n"
+    )
+    assert problems(text) == [
+        "x.yaml:2:29: follow_up: `max` should be at most 20, got 1000000000000000000",
+    ]
+
+
+def test_every_number_and_size_is_bounded(problems: Problems) -> None:
+    far = "9" * 5000
+    text = with_steps(f"""\
+        - id: a
+          ask: "Age?"
+          save_as: age
+          validate: {{type: number, min: -1e16, max: 1e300}}
+          score: 1001
+          follow_up:
+            nudges: [{", ".join(["{after: 1h, say: x}"] * 21)}]
+          variants: [{{id: v, ask: "A?", weight: 1001}}]
+        - id: b
+          ask: "Name?"
+          validate: {{type: text, max: 5000}}
+          follow_up: {{after: {far}h, say: x, stale_after: 367d, drop_after: 99999999999999w}}
+        - id: c
+          kind: webinar
+          ask: When?
+          slots: ["1999-12-31T10:00Z", "3000-01-01T10:00Z"]
+          duration: 400d
+          reminders: [{", ".join(f"{h}h" for h in range(1, 12))}]
+        - id: d
+          ask: Pick
+          choices: [{", ".join(f"c{i}" for i in range(101))}]
+          go: [{{if: {{age: {{gte: 1e16}}}}, to: e}}, {{to: e}}]
+        - id: {"x" * 65}
+          say: hi
+        - {{id: e, kind: end}}
+        """)
+    found = problems(text)
+    assert found == [
+        "x.yaml:6:35: step 'a': `min` should be at least -1e+15, got -1e16",
+        "x.yaml:6:47: step 'a': `max` should be at most 1e+15, got 1e300",
+        "x.yaml:7:12: step 'a': `score` should be at most 1000, got 1001",
+        "x.yaml:9:15: step 'a': follow_up: `nudges` has 21 entries; at most 20 are allowed",
+        "x.yaml:10:43: step 'a': `weight` should be at most 1000, got 1001",
+        "x.yaml:13:33: step 'b': `max` of a text should be at most 4096 (Telegram's"
+        " longest message)",
+        f"x.yaml:14:24: step 'b': follow_up: `after` '{far[:20]}…' is too long: durations"
+        " in a flow are at most 366 days",
+        "x.yaml:14:5048: step 'b': follow_up: `stale_after` '367d' is too long:"
+        " durations in a flow are at most 366 days",
+        "x.yaml:14:5066: step 'b': follow_up: `drop_after` '99999999999999w' is too"
+        " long: durations in a flow are at most 366 days",
+        "x.yaml:18:13: step 'c': slot '1999-12-31T10:00Z' should be in the years 2000 to 2999",
+        "x.yaml:18:34: step 'c': slot '3000-01-01T10:00Z' should be in the years 2000 to 2999",
+        "x.yaml:19:15: step 'c': `duration` '400d' is too long: durations in a flow are"
+        " at most 366 days",
+        "x.yaml:20:16: step 'c': `reminders` has 11 entries; at most 10 are allowed",
+        "x.yaml:23:14: step 'd': `choices` (101) make too many buttons: a Telegram"
+        " message holds at most 100",
+        "x.yaml:24:27: step 'd': `gte` should be at most 1e+15, got 1e16",
+        f"x.yaml:25:9: step '{'x' * 65}': `id` is 65 characters; at most 64 are allowed",
+    ]
+
+
+def test_the_number_of_steps_and_the_file_size_are_bounded(problems: Problems) -> None:
+    many = with_steps("".join(f"- {{id: s{i}, say: hi}}\n" for i in range(10_001)))
+    assert problems(many) == ["x.yaml:3:3: `steps` has 10001 entries; at most 10000 are allowed"]
+    huge = with_steps(f"- {{id: a, say: '{'x' * 4_000_000}'}}\n")
+    assert problems(huge) == [
+        "x.yaml:1:1: the file is over 4,000,000 characters: split it into several flows"
+    ]
+
+
+def test_links_must_be_https(problems: Problems) -> None:
+    """docs/flows.md says https: a plain http:// link is refused like any other scheme."""
+    text = with_steps("""\
+        - {id: a, kind: resource, ask: "Read", url: "http://example.com/guide"}
+        - {id: b, kind: trial, ask: "Try", url: "HTTP://example.com/signup"}
+        - {id: c, kind: resource, ask: "Read", url: "https://example.com/guide"}
+        - {id: d, kind: end}
+        """)
+    assert problems(text) == [
+        "x.yaml:3:47: step 'a': url 'http://example.com/guide' should start with https://",
+        "x.yaml:4:43: step 'b': url 'HTTP://example.com/signup' should start with https://",
+    ]
+
+
+def test_a_webinar_whose_slots_are_all_past_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    """A flow does not turn invalid as time passes, so validate still says ok (exit 0), but
+    warns at the step: prospects there would find no time left to book."""
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        HEAD + "  - id: demo\n"
+        "    kind: webinar\n"
+        "    ask: When?\n"
+        '    slots: ["2027-03-04T16:00:00+01:00", "2027-03-09T10:00:00+01:00"]\n'
+        "  - {id: d, kind: end}\n"
+    )
+    before = datetime(2027, 3, 9, 8, 59, tzinfo=UTC)
+    assert validate_paths([path], now=before) == (0, f"ok: {path} (t, 2 steps)")
+    after = datetime(2027, 3, 9, 9, 0, tzinfo=UTC)  # 10:00 in Berlin: the last slot
+    assert validate_paths([path], now=after) == (
+        0,
+        f"ok: {path} (t, 2 steps)\n"
+        f"{path}:3:9: warning: step 'demo': every slot is in the past (the last was"
+        " 2027-03-09T10:00:00+01:00), so prospects have no time to book; add upcoming `slots`",
+    )

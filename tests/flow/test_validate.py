@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from textwrap import dedent, indent
 
-from bot.flow.model import Flow
+from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Flow
 from bot.flow.validate import Way, saved_variables, ways
+from tests.flow.generated import ladder_yaml
 
 Problems = Callable[[str], list[str]]
 Load = Callable[[str], Flow]
@@ -260,3 +261,53 @@ def test_ways_and_saved_variables(flow: Load) -> None:
     ]
     assert ways(loaded, loaded.step("done")) == []
     assert saved_variables(loaded) == {"demo_slot"}
+
+
+def message_run(count: int, then: str = "- {id: done, kind: end}") -> str:
+    """A flow: a question, then `count` message steps in a row, then `then`."""
+    lines = ["- {id: name, ask: 'Name?', save_as: name}"]
+    lines += [f"- {{id: m{i}, say: 'Note {i}'}}" for i in range(count)]
+    return with_steps("\n".join([*lines, then]) + "\n")
+
+
+def test_a_run_of_more_message_steps_than_the_engine_says_at_once_is_reported(
+    problems: Problems, flow: Load
+) -> None:
+    assert MAX_MESSAGES_IN_A_ROW == 64
+    assert flow(message_run(64)).steps[-1].id == "done"
+    assert problems(message_run(65)) == [
+        "x.yaml:4:10: 65 message steps in a row ('m0' → 'm1' → … → 'm64'): the bot says at"
+        " most 64 messages before it waits for the prospect (ask something on the way, or say"
+        " more in fewer messages)",
+    ]
+
+
+def test_the_longest_run_through_conditional_branches_is_reported_once(
+    problems: Problems,
+) -> None:
+    """m0 may go to m1 (a run of 66) or straight to the end; the run is reported at its start,
+    not again at each step inside it."""
+    text = message_run(66).replace(
+        "{id: m0, say: 'Note 0'}",
+        "{id: m0, say: 'Note 0', go: [{if: {name: x}, to: done}, {to: m1}]}",
+    )
+    assert problems(text) == [
+        "x.yaml:4:10: 66 message steps in a row ('m0' → 'm1' → … → 'm65'): the bot says at"
+        " most 64 messages before it waits for the prospect (ask something on the way, or say"
+        " more in fewer messages)",
+    ]
+
+
+def test_a_large_flow_is_checked_in_full(problems: Problems, flow: Load) -> None:
+    """5,000 steps: every step is built, and a variable used before it is saved is still
+    found on the long path (the benchmark bench.validate measures how fast)."""
+    text = ladder_yaml(5000)
+    loaded = flow(text)
+    assert len(loaded.steps) == 5001
+    assert loaded.step("again999").routes[0].to == "done"
+    early = text.replace("'Your name as {role0}?'", "'Your name as {name900}?'")
+    found = problems(early)
+    assert len(found) == 1
+    assert "`ask` uses {name900}, which may not be saved yet at step 'name0'" in found[0]
+    late = text.replace("'Bye {first_name}'", "'Bye {name500}'")  # every path saves it
+    assert problems(late) == []
