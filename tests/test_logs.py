@@ -47,7 +47,7 @@ class Walk:
         )
         assert answer.status_code == 200
         await self.telegram.wait_for(
-            lambda: any(then in m.text for m in self.ada.messages()[before:]), what=then
+            lambda: any(then in m.text for m in self.ada.messages()[before:]), 60, what=then
         )
 
     async def ladder(self) -> None:
@@ -63,7 +63,7 @@ class Walk:
     async def claim(self, signing_secret: str) -> None:
         """The worker's alert, claimed from Slack."""
         fake = self.fake_slack
-        await fake.wait_for(lambda: fake.messages("#sales-leads"), what="the alert")
+        await fake.wait_for(lambda: fake.messages("#sales-leads"), 60, what="the alert")
         [alert] = fake.messages("#sales-leads")
         body = button_press(alert, slack.CLAIM, SALES)
         headers = {
