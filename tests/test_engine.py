@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bot import engine
 from bot.flow.compile import CompiledFlow, compile_flow
-from bot.flow.loader import load_flow
+from bot.flow.loader import load_flow, parse_flow
 from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Flow, Route, Step, StepKind
 from bot.model import (
     DOMAIN_EVENTS,
@@ -504,3 +504,17 @@ def test_a_number_inside_a_sentence_is_taken_and_said_back(flow: CompiledFlow) -
         plain.send(event)
     assert plain.conv.answers["team_size"] == "1200"
     assert [s.text for s in plain.says()] == ["Where should we send it?"]  # nothing to say back
+
+
+def test_the_longest_run_validation_allows_is_said_in_one_turn() -> None:
+    """Validation and engine agree: a run of exactly MAX_MESSAGES_IN_A_ROW message steps loads,
+    and the engine says all of it and asks the step after it in the same turn."""
+    notes = "".join(f"  - {{id: m{i}, say: 'Note {i}'}}\n" for i in range(MAX_MESSAGES_IN_A_ROW))
+    text = f"flow: talk\nsteps:\n{notes}  - {{id: name, ask: 'Name?'}}\n  - {{id: d, kind: end}}\n"
+    walk = Walk(compile_flow(replace(parse_flow(text), version=1)))
+    walk.send(Start())
+    assert [s.text for s in walk.says()] == [
+        *(f"Note {i}" for i in range(MAX_MESSAGES_IN_A_ROW)),
+        "Name?",
+    ]
+    assert walk.conv.step == "name"
