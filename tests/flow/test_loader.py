@@ -822,8 +822,8 @@ def test_a_webinar_whose_slots_are_all_past_is_a_warning_not_a_failure(tmp_path:
     """A flow does not turn invalid as time passes, so validate still says ok (exit 0), but
     warns at the step: prospects there would find no time left to book."""
     path = tmp_path / "w.yaml"
-    path.write_text(
-        HEAD + "  - id: demo\n"
+    path.write_text(  # alerts go somewhere: no warning about them
+        "flow: t\nalerts: {slack_channel: '#sales'}\nsteps:\n  - id: demo\n"
         "    kind: webinar\n"
         "    ask: When?\n"
         '    slots: ["2027-03-04T16:00:00+01:00", "2027-03-09T10:00:00+01:00"]\n'
@@ -835,6 +835,6 @@ def test_a_webinar_whose_slots_are_all_past_is_a_warning_not_a_failure(tmp_path:
     assert validate_paths([path], now=after) == (
         0,
         f"ok: {path} (t, 2 steps)\n"
-        f"{path}:3:9: warning: step 'demo': every slot is in the past (the last was"
+        f"{path}:4:9: warning: step 'demo': every slot is in the past (the last was"
         " 2027-03-09T10:00:00+01:00), so prospects have no time to book; add upcoming `slots`",
     )
