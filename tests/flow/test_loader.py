@@ -838,3 +838,18 @@ def test_a_webinar_whose_slots_are_all_past_is_a_warning_not_a_failure(tmp_path:
         f"{path}:4:9: warning: step 'demo': every slot is in the past (the last was"
         " 2027-03-09T10:00:00+01:00), so prospects have no time to book; add upcoming `slots`",
     )
+
+
+def test_texts_that_are_not_said_are_bounded_too(problems: Problems) -> None:
+    text = (
+        f"flow: t\ntitle: {'T' * 257}\nalerts: {{slack_channel: '{'c' * 81}'}}\nsteps:\n"
+        f"  - {{id: a, ask: Pick, choices: [{{label: A, value: '{'v' * 4097}'}}]}}\n"
+        f"  - {{id: b, kind: resource, ask: Read, url: 'https://x.io', document: '{'d' * 256}'}}\n"
+        "  - {id: e, kind: end}\n"
+    )
+    assert problems(text) == [
+        "x.yaml:2:8: `title` is 257 characters; at most 256 are allowed",
+        "x.yaml:3:25: alerts: `slack_channel` is 81 characters; at most 80 are allowed",
+        "x.yaml:5:52: step 'a': `value` is 4097 characters; at most 4096 are allowed",
+        "x.yaml:6:71: step 'b': `document` is 256 characters; at most 255 are allowed",
+    ]
