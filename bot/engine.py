@@ -67,6 +67,7 @@ FINISHED = "We're all done here, thank you! Send /restart to go through it again
 PAUSED = "A colleague is with you in this chat now and will answer shortly."
 WELCOME_BACK = "Welcome back! Here's where we left off:"
 LINK_HINT = "Tap the button above to open it."
+UNDERSTOOD = "Got it: {}."
 
 
 def step(flow: CompiledFlow, conversation: Conversation, event: Event, now: datetime) -> StepResult:
@@ -522,6 +523,8 @@ def _on_text(turn: _Turn, event: Text) -> None:
             return
         if step.save_as:
             turn.conv = turn.conv.with_(answers={**turn.conv.answers, step.save_as: checked.value})
+        if checked.understood is not None:  # "12 reps": say what was taken
+            turn.say(UNDERSTOOD.format(checked.understood))
         turn.emit("answered")
         turn.commit(step)
         turn.advance(step, NEXT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -14,10 +15,12 @@ _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d+)?|[.,]\d+)$")
 
 @dataclass(frozen=True)
 class Checked:
-    """`value` when the answer passed, else `hint` (what to tell the prospect)."""
+    """`value` when the answer passed, else `hint` (what to tell the prospect); `understood`
+    says what was taken from an answer that held more than the value ("12 reps": 12)."""
 
     value: str | None = None
     hint: str | None = None
+    understood: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -51,16 +54,32 @@ def _phone(_: Validator, text: str) -> Checked:
 
 
 def _number(validator: Validator, text: str) -> Checked:
+    found, taken = _as_number(text), False
+    if found is None:  # "12 reps", "about 40": the one number in the answer
+        said = [_as_number(word.strip(_AROUND).rstrip(".,")) for word in text.split()]
+        numbers = [n for n in said if n is not None]
+        found, taken = (numbers[0], True) if len(numbers) == 1 else (None, False)
+    if found is None:
+        return Checked(hint=_range_hint("Please answer with a number", validator))
+    low, high = validator.min, validator.max
+    if (low is not None and found < low) or (high is not None and found > high):
+        return Checked(hint=_range_hint("That number is out of range", validator))
+    value = str(int(found)) if found.is_integer() else str(found)
+    return Checked(value, understood=value if taken else None)
+
+
+_AROUND = "()[]{}<>\"'!?:;$€£%~*#"  # around a number in a sentence: "($12)", "~40", "#3"
+
+
+def _as_number(text: str) -> float | None:
+    """The number `text` is (spaces and _ between digits, 1,000 and 1.5 or 1,5), or None."""
     compact = text.replace(" ", "").replace("_", "")
     if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+", compact):  # 1,000,000
         compact = compact.replace(",", "")
     if not _NUMBER.match(compact):
-        return Checked(hint=_range_hint("Please answer with a number", validator))
+        return None
     number = float(compact.replace(",", "."))
-    low, high = validator.min, validator.max
-    if (low is not None and number < low) or (high is not None and number > high):
-        return Checked(hint=_range_hint("That number is out of range", validator))
-    return Checked(str(int(number)) if number.is_integer() else str(number))
+    return number if math.isfinite(number) else None
 
 
 def _range_hint(prefix: str, validator: Validator) -> str:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bot import engine
 from bot.flow.compile import CompiledFlow, compile_flow
-from bot.flow.loader import load_flow
+from bot.flow.loader import load_flow, parse_flow
 from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Flow, Route, Step, StepKind
 from bot.model import (
     DOMAIN_EVENTS,
@@ -539,3 +539,41 @@ def test_a_message_loop_built_without_the_loader_never_fails_a_turn() -> None:
     walk.send(Text("hello"))
     assert len(walk.says()) == MAX_MESSAGES_IN_A_ROW
     assert walk.conv.step == "a"
+
+
+def test_a_number_inside_a_sentence_is_taken_and_said_back(flow: CompiledFlow) -> None:
+    """ "12 reps" at a number question: the answer is 12, and the bot says what it understood
+    before asking on; two numbers are still a question back."""
+    walk = Walk(flow)
+    for event in (Start(), Text("yes please"), Text("Founder")):
+        walk.send(event)
+    walk.send(Text("12 or 13"))
+    assert walk.conv.step == "size"
+    assert walk.says()[0].text.startswith("Please answer with a number between 1 and 10000.")
+    walk.send(Text("12 reps"))
+    assert walk.conv.answers["team_size"] == "12"
+    assert walk.conv.step == "email"
+    assert [s.text for s in walk.says()] == [
+        engine.UNDERSTOOD.format("12"),
+        "Where should we send it?",
+    ]
+    assert engine.UNDERSTOOD.format("12") == "Got it: 12."
+    plain = Walk(flow, cid="telegram:2")
+    for event in (Start(), Text("yes please"), Text("Founder"), Text("1,200")):
+        plain.send(event)
+    assert plain.conv.answers["team_size"] == "1200"
+    assert [s.text for s in plain.says()] == ["Where should we send it?"]  # nothing to say back
+
+
+def test_the_longest_run_validation_allows_is_said_in_one_turn() -> None:
+    """Validation and engine agree: a run of exactly MAX_MESSAGES_IN_A_ROW message steps loads,
+    and the engine says all of it and asks the step after it in the same turn."""
+    notes = "".join(f"  - {{id: m{i}, say: 'Note {i}'}}\n" for i in range(MAX_MESSAGES_IN_A_ROW))
+    text = f"flow: talk\nsteps:\n{notes}  - {{id: name, ask: 'Name?'}}\n  - {{id: d, kind: end}}\n"
+    walk = Walk(compile_flow(replace(parse_flow(text), version=1)))
+    walk.send(Start())
+    assert [s.text for s in walk.says()] == [
+        *(f"Note {i}" for i in range(MAX_MESSAGES_IN_A_ROW)),
+        "Name?",
+    ]
+    assert walk.conv.step == "name"

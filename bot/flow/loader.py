@@ -50,6 +50,8 @@ MAX_FLOW_CHARS = 4_000_000  # the whole file
 MAX_STEPS = 10_000
 MAX_NAME = 64  # step, choice, variant and commitment ids, variable names
 MAX_TITLE = 256
+MAX_CHANNEL = 80  # a Slack channel name
+MAX_PATH = 255  # a `document` path
 MAX_BUTTONS = 100  # a Telegram message's buttons: a step's choices and webinar slots together
 MAX_NUDGES = 20  # follow-up messages at one step
 MAX_REMINDERS = 10
@@ -376,10 +378,7 @@ class _Reader:
         value = self.scalar(node, where, field, "a name")
         if value is None:
             return None
-        if len(value) > MAX_NAME:
-            self.error(
-                node, where, f"`{field}` is {len(value)} characters; at most {MAX_NAME} are allowed"
-            )
+        if not self.short(node, where, field, value, MAX_NAME):
             return None
         if not pattern.fullmatch(value):
             self.error(node, where, f"`{field}` {value!r} should be {rule}")
@@ -439,6 +438,13 @@ class _Reader:
             self.error(node, where, f"`{field}` should be at most {most:g}, got {shown}")
             return False
         return True
+
+    def short(self, node: Node, where: str, field: str, value: str, most: int) -> bool:
+        """Is the text at most `most` characters? Else a problem."""
+        if len(value) <= most:
+            return True
+        self.error(node, where, f"`{field}` is {len(value)} characters; at most {most} are allowed")
+        return False
 
     def count(self, node: Node, where: str, field: str, items: list[Node], most: int) -> bool:
         """Does the list have at most `most` items? Else a problem, at the list."""
@@ -513,12 +519,8 @@ class _Reader:
         title = name
         if "title" in fields:
             title = self.scalar(fields["title"].value, "", "title", "text") or name
-            if title and len(title) > MAX_TITLE:
-                self.error(
-                    fields["title"].value,
-                    "",
-                    f"`title` is {len(title)} characters; at most {MAX_TITLE} are allowed",
-                )
+            if title:
+                self.short(fields["title"].value, "", "title", title, MAX_TITLE)
         follow_up = None
         if "follow_up" in fields:
             follow_up = self.follow_up(fields["follow_up"].value, "follow_up", None, None)
@@ -602,6 +604,10 @@ class _Reader:
         channel = None
         if "slack_channel" in fields:
             channel = self.scalar(fields["slack_channel"].value, "alerts", "slack_channel", "text")
+            if channel is not None:
+                self.short(
+                    fields["slack_channel"].value, "alerts", "slack_channel", channel, MAX_CHANNEL
+                )
         on: tuple[str, ...] = Alerts().on
         if "on" in fields:
             known = DOMAIN_EVENTS | {s.commitment for s in steps if s.commitment}
@@ -886,7 +892,7 @@ class _Reader:
         if node is None:
             return None
         value = self.scalar(node, where, "document", "a file path")
-        if value is None:
+        if value is None or not self.short(node, where, "document", value, MAX_PATH):
             return None
         if Path(value).is_absolute() or ".." in Path(value).parts or "\\" in value:
             self.error(
@@ -1113,6 +1119,7 @@ class _Reader:
         value = label
         if "value" in fields:
             value = self.scalar(fields["value"].value, where, "value", "text") or label
+            self.short(fields["value"].value, where, "value", value, MAX_TEXT)
         commits = not extra
         if "commit" in fields:
             said = self.boolean(fields["commit"].value, where, "commit")

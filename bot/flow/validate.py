@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -152,7 +152,11 @@ class _Checker:
         self.flow = flow
         self.errors: list[FlowError] = []
         self.ways = {s.id: [w for w in ways(flow, s) if w.to in flow.by_id] for s in flow.steps}
-        self.reachable = self._reach(flow.first.id, lambda _: True)
+        # the steps reachable from the first, each before the steps it leads to (loops aside)
+        self.order = _reverse_postorder(
+            flow.first.id, {sid: [w.to for w in ws] for sid, ws in self.ways.items()}
+        )
+        self.reachable = set(self.order)
         self.saved = saved_variables(flow)
         self.bits = {name: i for i, name in enumerate(sorted(self.saved))}
         self.defined = self._must_be_saved()
@@ -305,18 +309,6 @@ class _Checker:
 
     # --- graph helpers ------------------------------------------------------------------------
 
-    def _reach(
-        self, start: str, follow: Callable[[Way], bool], include_start: bool = True
-    ) -> set[str]:
-        seen: set[str] = {start} if include_start else set()
-        queue = deque([start])
-        while queue:
-            for way in self.ways[queue.popleft()]:
-                if follow(way) and way.to not in seen:
-                    seen.add(way.to)
-                    queue.append(way.to)
-        return seen
-
     def _must_be_saved(self) -> dict[str, int]:
         """For each reachable step: the answers saved on every path from the first step to it,
         as a bit set over `self.bits` (a forward must-be-defined dataflow, iterated in
@@ -324,14 +316,11 @@ class _Checker:
         """
         first = self.flow.first.id
         everything = (1 << len(self.bits)) - 1
-        order = _reverse_postorder(
-            first, {sid: [w.to for w in ws] for sid, ws in self.ways.items()}
-        )
-        defined = dict.fromkeys(order, everything)
+        defined = dict.fromkeys(self.order, everything)
         defined[first] = 0
         edges = [
             (source, [(w.to, self._mask(w.saves)) for w in self.ways[source] if w.to != first])
-            for source in order
+            for source in self.order
         ]
         changed = True
         while changed:

@@ -822,8 +822,8 @@ def test_a_webinar_whose_slots_are_all_past_is_a_warning_not_a_failure(tmp_path:
     """A flow does not turn invalid as time passes, so validate still says ok (exit 0), but
     warns at the step: prospects there would find no time left to book."""
     path = tmp_path / "w.yaml"
-    path.write_text(
-        HEAD + "  - id: demo\n"
+    path.write_text(  # alerts go somewhere: no warning about them
+        "flow: t\nalerts: {slack_channel: '#sales'}\nsteps:\n  - id: demo\n"
         "    kind: webinar\n"
         "    ask: When?\n"
         '    slots: ["2027-03-04T16:00:00+01:00", "2027-03-09T10:00:00+01:00"]\n'
@@ -835,6 +835,21 @@ def test_a_webinar_whose_slots_are_all_past_is_a_warning_not_a_failure(tmp_path:
     assert validate_paths([path], now=after) == (
         0,
         f"ok: {path} (t, 2 steps)\n"
-        f"{path}:3:9: warning: step 'demo': every slot is in the past (the last was"
+        f"{path}:4:9: warning: step 'demo': every slot is in the past (the last was"
         " 2027-03-09T10:00:00+01:00), so prospects have no time to book; add upcoming `slots`",
     )
+
+
+def test_texts_that_are_not_said_are_bounded_too(problems: Problems) -> None:
+    text = (
+        f"flow: t\ntitle: {'T' * 257}\nalerts: {{slack_channel: '{'c' * 81}'}}\nsteps:\n"
+        f"  - {{id: a, ask: Pick, choices: [{{label: A, value: '{'v' * 4097}'}}]}}\n"
+        f"  - {{id: b, kind: resource, ask: Read, url: 'https://x.io', document: '{'d' * 256}'}}\n"
+        "  - {id: e, kind: end}\n"
+    )
+    assert problems(text) == [
+        "x.yaml:2:8: `title` is 257 characters; at most 256 are allowed",
+        "x.yaml:3:25: alerts: `slack_channel` is 81 characters; at most 80 are allowed",
+        "x.yaml:5:52: step 'a': `value` is 4097 characters; at most 4096 are allowed",
+        "x.yaml:6:71: step 'b': `document` is 256 characters; at most 255 are allowed",
+    ]

@@ -85,15 +85,21 @@ async def test_a_failure_is_retried_after_the_backoff_then_delivered(redis: Redi
     await add(redis, "k1")
     receiver = Receiver(fail=2)
     outbox = Outbox(redis, "w1", FAST)
-    assert await outbox.deliver_once(receiver) == 0
-    assert await outbox.deliver_once(receiver) == 0  # backoff (50 ms) not over: not retried
-    assert len(receiver.calls) == 1
     await drain(outbox, receiver)
     times = [at for _, at in receiver.calls]
     assert len(times) == 3 and len(receiver.delivered) == 1
     assert times[1] - times[0] >= 0.05  # first retry after `backoff`
     assert times[2] - times[1] >= 0.1  # then doubled
     assert not await redis.hlen(RETRIES)
+
+
+async def test_a_failure_is_not_retried_before_its_backoff_is_over(redis: Redis) -> None:
+    await add(redis, "k1")
+    receiver = Receiver(fail=1)
+    outbox = Outbox(redis, "w1", replace(FAST, backoff=600, max_backoff=600))  # not over here
+    assert await outbox.deliver_once(receiver) == 0
+    assert await outbox.deliver_once(receiver) == 0
+    assert len(receiver.calls) == 1
 
 
 async def test_after_max_attempts_the_item_goes_to_dead_letters(redis: Redis) -> None:
@@ -129,21 +135,35 @@ async def test_a_malformed_entry_is_dead_lettered_not_lost(redis: Redis) -> None
     assert receiver.calls == []
 
 
-async def test_rate_limit_pauses_the_kind_without_counting_a_failure(redis: Redis) -> None:
+async def rate_limited(redis: Redis, seconds: float) -> tuple[Outbox, Receiver]:
+    """Two alerts and a webhook; the receiver's first answer for each kind is "wait `seconds`"."""
     await add(redis, "a1", kind="alert")
     await add(redis, "a2", kind="alert")
     await add(redis, "w1", kind="webhook")
-    receiver = Receiver(fail=1, error=RetryLater("429 from Slack", 1.0))
+    receiver = Receiver(fail=1, error=RetryLater("429 from Slack", seconds))
     outbox = Outbox(redis, "w1", OutboxPolicy(max_attempts=1, backoff=0.05, lease=600))
     assert await outbox.deliver_once(receiver) == 0  # a1 limited -> a2 waits too; w1 limited
     assert [key for key, _ in receiver.calls] == ["a1", "w1"]
-    assert 0 < await redis.pttl("lb:outbox:pause:alert") <= 1000  # shared with every consumer
+    return outbox, receiver
+
+
+async def test_rate_limit_pauses_the_kind_for_every_consumer(redis: Redis) -> None:
+    outbox, receiver = await rate_limited(redis, 600)  # certainly not over in this test
+    assert 0 < await redis.pttl("lb:outbox:pause:alert") <= 600_000  # shared through Redis
+    await add(redis, "a3", kind="alert")
+    assert await Outbox(redis, "w2").deliver_once(receiver) == 0  # another consumer waits too
+    assert await outbox.deliver_once(receiver) == 0
+    assert [key for key, _ in receiver.calls] == ["a1", "w1"]
+
+
+async def test_rate_limit_is_waited_out_without_counting_a_failure(redis: Redis) -> None:
+    outbox, receiver = await rate_limited(redis, 0.3)
     await drain(outbox, receiver)
     # max_attempts=1, yet nothing was dead-lettered: waiting on a rate limit is not a failure
     assert sorted(i.key for i in receiver.delivered) == ["a1", "a2", "w1"]
     assert await outbox.dead_count() == 0
     first_a1, second_a1 = [at for key, at in receiver.calls if key == "a1"]
-    assert second_a1 - first_a1 >= 1.0
+    assert second_a1 - first_a1 >= 0.3
 
 
 async def test_two_consumers_deliver_each_item_exactly_once(redis: Redis, redis_url: str) -> None:
