@@ -17,7 +17,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.analytics import FlowStats, Funnel, Segment, duration, p_value, read_events
+from bot.analytics import (
+    OUTCOME_ORDER,
+    FlowStats,
+    Funnel,
+    Outcomes,
+    Segment,
+    duration,
+    p_value,
+    read_events,
+)
 from bot.app import Services
 from bot.flow.compile import machine_config
 from bot.flow.model import Flow
@@ -57,7 +66,8 @@ def routes(services: Services) -> list[BaseRoute]:
             sections = []
             for name in await services.flows.catalog.names():
                 flow = (await services.flows.latest(name)).flow
-                stats = FlowStats.of(events, Segment(name), [s.id for s in flow.steps])
+                order = [s.id for s in flow.steps]
+                stats = FlowStats.of(events, Segment(name), order, Outcomes.of(flow))
                 sections.append(flow_section(stats, flow))
             recent = await recent_completions(services)
         except RedisError as exc:
@@ -156,23 +166,42 @@ def graph_svg(flow: Flow) -> str:
 
 def flow_section(stats: FlowStats, flow: Flow) -> str:
     f = stats.funnel
+    shown = [o for o in OUTCOME_ORDER if any(o in v.outcomes for v in stats.variants)]
     variants = "".join(
         f"<tr><td>{escape(v.step)}</td><td>{escape(v.variant)}</td><td>{v.reached}</td>"
         f"<td>{100 * v.commit_rate:.1f}%</td><td>{p_value(v.commit_p)}</td>"
-        f"<td>{100 * v.complete_rate:.1f}%</td><td>{p_value(v.complete_p)}</td></tr>"
+        f"<td>{100 * v.convert_rate:.1f}%</td><td>{p_value(v.convert_p)}</td>"
+        + "".join(f"<td>{v.outcomes.get(o, 0)}</td>" for o in shown)
+        + "</tr>"
         for v in stats.variants
     )
     ab = (
         "<h3>A/B variants</h3><table><tr><th>step</th><th>variant</th><th>reached</th>"
-        "<th>commit</th><th>p</th><th>complete</th><th>p</th></tr>" + variants + "</table>"
+        "<th>commit</th><th>p</th><th>convert</th><th>p</th>"
+        + "".join(f"<th>{escape(o)}</th>" for o in shown)
+        + "</tr>"
+        + variants
+        + "</table>"
         if variants
         else ""
     )
+    outcomes = "".join(
+        f'<tr class="outcome"><td>{escape(o)}</td><td>{n}</td>'
+        f"<td>{'success' if o in f.success else ''}</td></tr>"
+        for o, n in f.outcomes.items()
+    )
+    outcome_table = (
+        f"<table><tr><th>outcome</th><th>prospects</th><th></th></tr>{outcomes}</table>"
+        if outcomes
+        else "<p>No outcomes yet.</p>"
+    )
+    claim = f" · median time to claim {duration(f.median_to_claim)}" if f.median_to_claim else ""
     return (
         f'<section id="flow-{escape(flow.name)}"><h2>{escape(flow.title or flow.name)} '
         f"<small>{escape(flow.name)} v{flow.version}</small></h2>"
         f'<p class="summary">{f.started} started · {f.completed} completed · '
-        f"conversion {100 * f.conversion:.1f}%</p>"
+        f"{f.converted} converted · conversion {100 * f.conversion:.1f}%{claim}</p>"
+        f"<h3>Outcomes</h3>{outcome_table}"
         f'<div class="row"><div><h3>Funnel</h3>{funnel_svg(f)}<p class="legend">dark: committed, '
         "light: reached; then committed/reached · dropped · median time to commit</p></div>"
         f"<div><h3>Steps</h3>{graph_svg(flow)}</div></div>{ab}</section>"
@@ -191,11 +220,13 @@ table{border-collapse:collapse} td,th{padding:3px 10px;border-bottom:1px solid #
 def render_page(sections: list[str], recent: list[DomainEvent], now: datetime) -> str:
     rows = "".join(
         f"<tr><td>{escape(e.at)}</td><td>{escape(e.conversation)}</td><td>{escape(e.flow)} "
-        f"v{e.version}</td><td>{escape(e.data.get('source', '')) or '-'}</td></tr>"
+        f"v{e.version}</td><td>{escape(e.data.get('source', '')) or '-'}</td>"
+        f"<td>{escape(e.data.get('outcome', '')) or '-'}</td></tr>"
         for e in recent
     )
     completions = (
-        f"<table><tr><th>at</th><th>prospect</th><th>flow</th><th>source</th></tr>{rows}</table>"
+        "<table><tr><th>at</th><th>prospect</th><th>flow</th><th>source</th><th>outcome</th></tr>"
+        f"{rows}</table>"
         if rows
         else "<p>No completions yet.</p>"
     )

@@ -122,8 +122,25 @@ class _Turn:
         self.alert_on(name)
 
     def alert_on(self, reason: str) -> None:
-        if reason in self.flow.alerts.on:
-            self.actions.append(Alert(reason, self.flow.alerts.slack_channel))
+        """Alert the sales team if the flow asks for `reason`: `completed` only for the outcomes
+        the flow counts as success, and with `score_at_least`, only for a lead that scores it."""
+        alerts = self.flow.alerts
+        if reason not in alerts.on:
+            return
+        if reason == "completed" and self.conv.outcome not in self.flow.success:
+            return
+        if alerts.score_at_least is not None and self.conv.score < alerts.score_at_least:
+            return
+        self.raise_alert(reason)
+
+    def raise_alert(self, reason: str) -> None:
+        """Tell the sales team, and log it (the funnel's time to claim starts here)."""
+        self.actions.append(Alert(reason, self.flow.alerts.slack_channel))
+        conv, step_id = self.conv, self.conv.step or ""
+        data = {"source": conv.source, "reason": reason}
+        self.events.append(
+            DomainEvent("alerted", conv.id, self.flow.name, conv.version, step_id, self.at, data)
+        )
 
     def say(self, text: str, buttons: tuple[Button | LinkButton, ...] = ()) -> None:
         self.actions.append(Say(text, buttons))
@@ -247,7 +264,7 @@ class _Turn:
         self.alert_on(name)
         threshold = self.flow.alerts.score_at_least
         if threshold is not None and before < threshold <= score:
-            self.actions.append(Alert("score", self.flow.alerts.slack_channel))
+            self.raise_alert("score")
 
     def book(self, step: Step, choice: Choice) -> None:
         """A webinar slot was picked: record it, send the calendar file, set the reminders."""
@@ -264,9 +281,14 @@ class _Turn:
                 self.schedule.append(self.timer(f"reminder:{i}", "reminder", due, step, seq=i))
 
     def complete(self) -> None:
-        self.conv = self.conv.with_(status=Status.COMPLETED)
+        """The prospect reached an end step: record what it means (its outcome)."""
+        outcome = self.current().outcome
+        self.conv = self.conv.with_(status=Status.COMPLETED, outcome=outcome)
         self.cancel.append(self.timer_id("nudge"))
-        self.emit("completed")
+        if outcome is None:  # a version published before end steps had outcomes
+            self.emit("completed")
+        else:
+            self.emit("completed", outcome=outcome.value)
 
     def reject(self, step: Step, hint: str) -> None:
         """An answer we could not use: say why, ask again, and count it."""
@@ -425,6 +447,7 @@ def _on_restart(turn: _Turn, _: Restart) -> None:
         variants={},
         invalid=0,
         nudges=0,
+        outcome=None,
         started_at=turn.at,
     )
     turn.cancel_all = True

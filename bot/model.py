@@ -21,6 +21,16 @@ class Status(StrEnum):
     PAUSED = "paused"  # a salesperson took over the chat
 
 
+class Outcome(StrEnum):
+    """What the end of a conversation means for the business (docs/flows.md, "Outcomes")."""
+
+    WON = "won"  # the ladder reached its goal: a booked demo, a started trial, a sale
+    DECLINED = "declined"  # the prospect said no ("Not now")
+    DISQUALIFIED = "disqualified"  # not a fit: wrong size, wrong market, a student
+    NURTURE = "nurture"  # not ready yet: keep them warm, ask again later
+    LOST = "lost"  # the sales team tried and it did not work out
+
+
 @dataclass(frozen=True)
 class Profile:
     """Who the prospect is, as the channel tells us."""
@@ -61,6 +71,7 @@ class Conversation:
     started_at: str = ""
     updated_at: str = ""
     step_at: str = ""  # when the current step was reached
+    outcome: Outcome | None = None  # set at an end step, or by the sales team (won, lost, ...)
     revision: int = 0  # storage's optimistic-concurrency counter
 
     @property
@@ -88,6 +99,8 @@ class Conversation:
     def from_json(cls, text: str | bytes, revision: int = 0) -> Conversation:
         data: dict[str, Any] = json.loads(text)
         data["status"] = Status(data["status"])
+        if data.get("outcome"):  # stored before outcomes existed: no key
+            data["outcome"] = Outcome(data["outcome"])
         data["profile"] = Profile(**data["profile"])
         data["commitments"] = tuple(Commitment(**c) for c in data["commitments"])
         return cls(**data, revision=revision)
@@ -318,6 +331,7 @@ DOMAIN_EVENTS = frozenset(
         "started", "step_reached", "answered", "committed", "invalid_input", "stale_press",
         "nudged", "reminded", "follow_up_skipped", "link_opened", "completed", "dropped",
         "returned", "opted_out", "restarted", "paused", "resumed", "relayed", "migrated",
+        "alerted", "claimed", "not_a_fit", "won", "lost",
     }
 )  # fmt: skip
 

@@ -210,7 +210,7 @@ def test_trial_then_end_completes_and_alerts(flow: CompiledFlow) -> None:
     assert link.url == "https://app.example.com/signup?ref=telegram:1"
     walk.send(LinkOpened("trial"))
     assert walk.conv.status == Status.COMPLETED
-    assert walk.names[-2:] == ["step_reached", "completed"]
+    assert walk.names[-3:] == ["step_reached", "completed", "alerted"]
     assert walk.says()[-1].text == "Thank you, Pat!"
     assert Alert("completed", "#leads") in walk.last.actions
     assert "telegram:1:nudge" in walk.last.cancel
@@ -444,3 +444,61 @@ def test_webinar_times_are_shown_in_the_prospects_time_zone(flow: CompiledFlow) 
         "Tue 12 Jan, 10:00 (EST)",
         "Thu 14 Jan, 04:00 (EST)",
     ]
+
+
+# --- outcomes: what an end means, and which ends tell the sales team ---------------------------
+
+SHIPPED = Path(__file__).parents[1] / "flows" / "webinar-ladder.yaml"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> CompiledFlow:
+    return compile_flow(replace(load_flow(SHIPPED), version=1))
+
+
+def alerts(result: StepResult) -> list[str]:
+    return [a.reason for a in result.actions if isinstance(a, Alert)]
+
+
+def test_not_now_ends_declined_and_raises_no_completed_alert(shipped: CompiledFlow) -> None:
+    walk = Walk(shipped)
+    walk.send(Start())
+    walk.send(Text("Not now"))
+    assert (walk.conv.status, walk.conv.step, walk.conv.outcome) == (
+        Status.COMPLETED, "later", "declined"
+    )  # fmt: skip
+    [completed] = [e for e in walk.last.events if e.name == "completed"]
+    assert completed.data["outcome"] == "declined"
+    assert alerts(walk.last) == []
+
+
+def test_the_score_threshold_holds_for_every_alert_reason(shipped: CompiledFlow) -> None:
+    """score_at_least: 60. A marketer who skips the email books with 50 points: the booking and
+    the won ending are recorded, but no alert of any reason goes to the sales team."""
+    walk = Walk(shipped)
+    raised: list[str] = []
+    for event in (Start(), Text("Yes please"), Text("Marketer"), Press("email", "skip"),
+                  LinkOpened("checklist"), Press("webinar", "slot0")):  # fmt: skip
+        raised += alerts(walk.send(event))
+    assert (walk.conv.score, walk.conv.step, walk.conv.outcome) == (50, "done", "won")
+    assert "webinar_booked" in [c.name for c in walk.conv.commitments]
+    assert raised == []
+
+
+def test_a_won_ending_over_the_threshold_alerts_once_per_reason(shipped: CompiledFlow) -> None:
+    walk = Walk(shipped)
+    raised: list[str] = []
+    script = (Start(), Text("Yes please"), Text("Founder"), Text("12"), Text("pat@example.com"),
+              LinkOpened("checklist"), Press("webinar", "slot0"))  # fmt: skip
+    for event in script:
+        raised += alerts(walk.send(event))
+    assert walk.conv.outcome == "won" and walk.conv.score >= 60
+    assert raised == ["webinar_booked", "score", "completed"]
+
+
+def test_old_conversations_without_an_outcome_load() -> None:
+    stored = (
+        Conversation(id="telegram:9", flow="f", version=1).to_json().replace(',"outcome":null', "")
+    )
+    assert "outcome" not in stored
+    assert Conversation.from_json(stored).outcome is None

@@ -62,9 +62,11 @@ steps:
       drop_after: 6h
   - id: done
     kind: end
+    outcome: won
     say: "Thanks!"
   - id: later
     kind: end
+    outcome: declined
     say: "OK, bye"
 """
 

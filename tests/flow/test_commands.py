@@ -28,7 +28,7 @@ def test_validate_the_example_flows() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "ok: flows/free-trial.yaml (free-trial, 10 steps)",
-        "ok: flows/webinar-ladder.yaml (webinar-ladder, 11 steps)",
+        "ok: flows/webinar-ladder.yaml (webinar-ladder, 13 steps)",
     ]
 
 

@@ -182,8 +182,8 @@ def test_conditional_go(flow: Load) -> None:
               - {if: {role: [Founder, CEO]}, to: small}
               - {if: {size: {set: false}}, to: small}
               - to: big
-          - {id: small, kind: end}
-          - {id: big, kind: end}
+          - {id: small, kind: end, outcome: nurture}
+          - {id: big, kind: end, outcome: won}
         """)
     )
     routes = loaded.step("size").routes
@@ -724,3 +724,15 @@ def test_numbers_must_be_finite(problems: Problems) -> None:
         "- {id: a, ask: x, validate: {type: number, max: 1e999}}\n- {id: b, kind: end}\n"
     )
     assert problems(text) == ["x.yaml:3:51: step 'a': `max` should be a number, got '1e999'"]
+
+
+def test_a_version_published_before_outcomes_still_loads() -> None:
+    text = with_steps("""\
+        - {id: a, ask: "Ok?", choices: [{label: Yes, go: b}, {label: Later, go: c}]}
+        - {id: b, kind: end}
+        - {id: c, kind: end}
+        """)
+    with pytest.raises(FlowErrors):
+        parse_flow(text)
+    old = parse_flow(text, require_outcomes=False)
+    assert [s.outcome for s in old.steps] == [None, None, None]
