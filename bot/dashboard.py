@@ -1,5 +1,5 @@
-"""The read-only dashboard at /dashboard: per flow, the funnel as an inline SVG chart, A/B
-results and the step graph; and the latest completions.
+"""The read-only dashboard at /dashboard: per flow, the funnel as an inline SVG chart, outcomes,
+A/B results and the step graph; the latest completions and the sales team's latest actions.
 
 One self-contained HTML page (no scripts, no CDN: it works offline), behind DASHBOARD_TOKEN
 given as `?token=` or `Authorization: Bearer`, compared in constant time.
@@ -8,6 +8,7 @@ given as `?token=` or `Authorization: Bearer`, compared in constant time.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import cast
@@ -33,7 +34,15 @@ from bot.flow.model import Flow
 from bot.model import DomainEvent
 from storage import keys
 
-RECENT = 20  # completions listed
+RECENT = 20  # completions (and sales actions) listed
+SALES_ACTIONS = {  # domain event -> how the dashboard names it
+    "claimed": "claimed",
+    "paused": "took over",
+    "resumed": "handed back",
+    "not_a_fit": "not a fit",
+    "won": "won",
+    "lost": "lost",
+}
 RECENT_SCAN = 10_000  # newest log entries searched for them
 BAR_WIDTH = 420
 ROW = 26
@@ -69,16 +78,18 @@ def routes(services: Services) -> list[BaseRoute]:
                 order = [s.id for s in flow.steps]
                 stats = FlowStats.of(events, Segment(name), order, Outcomes.of(flow))
                 sections.append(flow_section(stats, flow))
-            recent = await recent_completions(services)
+            recent = await recent_events(services, {"completed"})
+            sales = await recent_events(services, SALES_ACTIONS.keys())
         except RedisError as exc:
             return PlainTextResponse(f"Redis is unavailable: {exc}", status_code=503)
-        return HTMLResponse(render_page(sections, recent, services.clock.now()))
+        return HTMLResponse(render_page(sections, recent, services.clock.now(), sales))
 
     return [Route("/dashboard", page)]
 
 
-async def recent_completions(services: Services) -> list[DomainEvent]:
-    """The newest `completed` events, newest first (searching the newest RECENT_SCAN entries)."""
+async def recent_events(services: Services, names: Collection[str]) -> list[DomainEvent]:
+    """The newest events of these names, newest first (searching the newest RECENT_SCAN
+    entries)."""
     found: list[DomainEvent] = []
     high = "+"
     scanned = 0
@@ -90,7 +101,7 @@ async def recent_completions(services: Services) -> list[DomainEvent]:
         if not batch:
             break
         scanned += len(batch)
-        found.extend(DomainEvent.from_fields(f) for _, f in batch if f.get("name") == "completed")
+        found.extend(DomainEvent.from_fields(f) for _, f in batch if f.get("name") in names)
         high = "(" + batch[-1][0]
     return found[:RECENT]
 
@@ -217,7 +228,12 @@ table{border-collapse:collapse} td,th{padding:3px 10px;border-bottom:1px solid #
 """
 
 
-def render_page(sections: list[str], recent: list[DomainEvent], now: datetime) -> str:
+def render_page(
+    sections: list[str],
+    recent: list[DomainEvent],
+    now: datetime,
+    sales: Sequence[DomainEvent] = (),
+) -> str:
     rows = "".join(
         f"<tr><td>{escape(e.at)}</td><td>{escape(e.conversation)}</td><td>{escape(e.flow)} "
         f"v{e.version}</td><td>{escape(e.data.get('source', '')) or '-'}</td>"
@@ -230,10 +246,23 @@ def render_page(sections: list[str], recent: list[DomainEvent], now: datetime) -
         if rows
         else "<p>No completions yet.</p>"
     )
+    actions = "".join(
+        f'<tr class="sales"><td>{escape(e.at)}</td><td>{escape(e.conversation)}</td>'
+        f"<td>{escape(SALES_ACTIONS[e.name])}</td><td>{escape(e.data.get('by', ''))}</td>"
+        f"<td>{escape(e.flow)} v{e.version}</td></tr>"
+        for e in sales
+    )
+    sales_table = (
+        "<table><tr><th>at</th><th>prospect</th><th>action</th><th>by</th><th>flow</th></tr>"
+        f"{actions}</table>"
+        if actions
+        else "<p>No sales actions yet.</p>"
+    )
     body = "".join(sections) or "<p>No flow is published yet.</p>"
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>ladderbot dashboard</title><style>{STYLE}</style></head><body>"
         f"<h1>ladderbot</h1><p>as of {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC</p>{body}"
-        f'<section id="recent"><h2>Recent completions</h2>{completions}</section></body></html>'
+        f'<section id="recent"><h2>Recent completions</h2>{completions}</section>'
+        f'<section id="sales"><h2>Sales actions</h2>{sales_table}</section></body></html>'
     )

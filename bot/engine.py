@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -26,6 +27,7 @@ from bot.model import (
     Alert,
     Arrive,
     Button,
+    Claim,
     Commitment,
     Conversation,
     DomainEvent,
@@ -35,6 +37,9 @@ from bot.model import (
     Help,
     LinkButton,
     LinkOpened,
+    Lost,
+    NotAFit,
+    Outcome,
     Press,
     Relay,
     Restart,
@@ -48,6 +53,7 @@ from bot.model import (
     TakeOver,
     Text,
     Timer,
+    Won,
     iso,
 )
 from bot.validators import check
@@ -448,6 +454,7 @@ def _on_restart(turn: _Turn, _: Restart) -> None:
         invalid=0,
         nudges=0,
         outcome=None,
+        lead=turn.conv.lead.on_a_new_run(),
         started_at=turn.at,
     )
     turn.cancel_all = True
@@ -602,17 +609,36 @@ def _until(left: timedelta) -> str:
     return f"in {hours} hours" if hours < 36 else f"in {round(hours / 24)} days"
 
 
+# --- the sales team's actions: each changes the conversation's lead, and is logged ---
+
+
+def _lead(turn: _Turn, **changes: str) -> None:
+    turn.conv = turn.conv.with_(lead=replace(turn.conv.lead, **changes))
+
+
+def _on_claim(turn: _Turn, event: Claim) -> None:
+    if not turn.conv.lead.claimed_by:  # the first claim wins; later ones change nothing
+        _lead(turn, claimed_by=event.by)
+        turn.emit("claimed", by=event.by)
+
+
 def _on_take_over(turn: _Turn, event: TakeOver) -> None:
     if turn.conv.status in (Status.STOPPED, Status.PAUSED):
         return
     turn.conv = turn.conv.with_(status=Status.PAUSED)
     turn.cancel.append(turn.timer_id("nudge"))
+    _on_claim(turn, Claim(event.by))
+    _lead(turn, taken_by=event.by)
     turn.emit("paused", by=event.by)
 
 
 def _on_hand_back(turn: _Turn, event: HandBack) -> None:
     if turn.conv.status != Status.PAUSED:
+        if turn.conv.lead.taken_by:  # e.g. the prospect opted out meanwhile: the bot stays quiet
+            _lead(turn, taken_by="")
+            turn.emit("resumed", by=event.by)
         return
+    _lead(turn, taken_by="")
     step = turn.current() if turn.conv.step else None
     if step is None or step.kind == StepKind.END:
         turn.conv = turn.conv.with_(status=Status.COMPLETED)
@@ -622,6 +648,29 @@ def _on_hand_back(turn: _Turn, event: HandBack) -> None:
     turn.emit("resumed", by=event.by)
     turn.present(step)
     turn.follow_up(step, seq=1)
+
+
+_VERDICTS: dict[type, tuple[str, Outcome]] = {
+    Won: ("won", Outcome.WON),
+    Lost: ("lost", Outcome.LOST),
+    NotAFit: ("not_a_fit", Outcome.DISQUALIFIED),
+}
+
+
+def _on_verdict(turn: _Turn, event: Won | Lost | NotAFit) -> None:
+    """The sales team's word on the lead sets the outcome (the first verdict stands). Lost and
+    not a fit end the conversation: no more follow-ups, reminders or take-over."""
+    if turn.conv.lead.verdict_by:
+        return
+    name, outcome = _VERDICTS[type(event)]
+    turn.conv = turn.conv.with_(outcome=outcome)
+    _lead(turn, verdict_by=event.by)
+    if outcome != Outcome.WON:
+        turn.cancel_all = True
+        _lead(turn, taken_by="")
+        if turn.conv.status != Status.STOPPED:
+            turn.conv = turn.conv.with_(status=Status.COMPLETED)
+    turn.emit(name, by=event.by, outcome=outcome.value)
 
 
 def _on_arrive(turn: _Turn, event: Arrive) -> None:
@@ -638,7 +687,11 @@ _HANDLERS: dict[type, Callable[[_Turn, Any], None]] = {
     Press: _on_press,
     LinkOpened: _on_link,
     Due: _on_due,
+    Claim: _on_claim,
     TakeOver: _on_take_over,
     HandBack: _on_hand_back,
+    Won: _on_verdict,
+    Lost: _on_verdict,
+    NotAFit: _on_verdict,
     Arrive: _on_arrive,
 }

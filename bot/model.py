@@ -53,6 +53,23 @@ class Commitment:
 
 
 @dataclass(frozen=True)
+class Lead:
+    """What the sales team did with the prospect: who claimed the lead, who is chatting with
+    them (the bot is paused), and who gave the verdict (won, lost, not a fit) that set the
+    conversation's outcome. Each is a salesperson's id as their channel names them
+    ("slack:U123")."""
+
+    claimed_by: str = ""
+    taken_by: str = ""
+    verdict_by: str = ""
+
+    def on_a_new_run(self) -> Lead:
+        """When the prospect starts the flow over: the claim stays, the verdict was on the
+        old run."""
+        return Lead(self.claimed_by, self.taken_by)
+
+
+@dataclass(frozen=True)
 class Conversation:
     """One prospect in one flow: the whole state, stored as one Redis key."""
 
@@ -72,6 +89,7 @@ class Conversation:
     updated_at: str = ""
     step_at: str = ""  # when the current step was reached
     outcome: Outcome | None = None  # set at an end step, or by the sales team (won, lost, ...)
+    lead: Lead = Lead()
     revision: int = 0  # storage's optimistic-concurrency counter
 
     @property
@@ -92,6 +110,7 @@ class Conversation:
         data = dict(self.__dict__)
         del data["revision"]
         data["profile"] = self.profile.__dict__
+        data["lead"] = self.lead.__dict__
         data["commitments"] = [c.__dict__ for c in self.commitments]
         return json.dumps(data, separators=(",", ":"))
 
@@ -102,6 +121,7 @@ class Conversation:
         if data.get("outcome"):  # stored before outcomes existed: no key
             data["outcome"] = Outcome(data["outcome"])
         data["profile"] = Profile(**data["profile"])
+        data["lead"] = Lead(**data.get("lead", {}))  # stored before sales actions: no key
         data["commitments"] = tuple(Commitment(**c) for c in data["commitments"])
         return cls(**data, revision=revision)
 
@@ -172,9 +192,20 @@ class Due:
     timer: Timer
 
 
+# The sales team's actions on a prospect's conversation (bot.sales sends them); `by` is the
+# salesperson, as their channel names them ("slack:U123").
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A salesperson claims the lead: it is theirs to follow up."""
+
+    by: str
+
+
 @dataclass(frozen=True)
 class TakeOver:
-    """A salesperson took over the chat: the bot pauses."""
+    """A salesperson took over the chat: the bot pauses (and the lead is theirs if unclaimed)."""
 
     by: str
 
@@ -187,6 +218,30 @@ class HandBack:
 
 
 @dataclass(frozen=True)
+class NotAFit:
+    """The lead is not a fit: outcome disqualified, and no more follow-ups."""
+
+    by: str
+
+
+@dataclass(frozen=True)
+class Won:
+    """The sales team won the deal: outcome won."""
+
+    by: str
+
+
+@dataclass(frozen=True)
+class Lost:
+    """The sales team lost the deal: outcome lost, and no more follow-ups."""
+
+    by: str
+
+
+SalesEvent = Claim | TakeOver | HandBack | NotAFit | Won | Lost
+
+
+@dataclass(frozen=True)
 class Arrive:
     """The prospect was moved to `step` of a new flow version (`migrate:`): ask it as if they
     had just reached it."""
@@ -194,9 +249,7 @@ class Arrive:
     step: str
 
 
-Event = (
-    Start | Text | Press | LinkOpened | Restart | Stop | Help | Due | TakeOver | HandBack | Arrive
-)
+Event = Start | Text | Press | LinkOpened | Restart | Stop | Help | Due | Arrive | SalesEvent
 
 
 # --- outbound actions: what the channel must do ---

@@ -18,6 +18,7 @@ from bot.model import (
     DOMAIN_EVENTS,
     Alert,
     Button,
+    Claim,
     Conversation,
     Due,
     Event,
@@ -25,6 +26,8 @@ from bot.model import (
     Help,
     LinkButton,
     LinkOpened,
+    Lost,
+    NotAFit,
     Press,
     Profile,
     Relay,
@@ -38,6 +41,7 @@ from bot.model import (
     TakeOver,
     Text,
     Timer,
+    Won,
 )
 
 FLOW_FILE = Path(__file__).parent / "data" / "ladder.yaml"
@@ -372,7 +376,8 @@ def test_take_over_pauses_relays_and_hand_back_resumes(flow: CompiledFlow) -> No
     walk = reach(flow, "role")
     walk.send(TakeOver(by="U1"))
     assert walk.conv.status == Status.PAUSED
-    assert walk.names == ["paused"]
+    assert walk.names == ["claimed", "paused"]  # taking over an unclaimed lead claims it
+    assert (walk.conv.lead.claimed_by, walk.conv.lead.taken_by) == ("U1", "U1")
     assert "telegram:1:nudge" in walk.last.cancel
     walk.send(Text("Can I talk to a human?"))
     assert Relay("Can I talk to a human?") in walk.last.actions
@@ -381,6 +386,47 @@ def test_take_over_pauses_relays_and_hand_back_resumes(flow: CompiledFlow) -> No
     assert walk.conv.status == Status.ACTIVE
     assert walk.says()[0].text == "What's your role?"
     assert walk.last.schedule[0].kind == "nudge"
+    assert (walk.conv.lead.claimed_by, walk.conv.lead.taken_by) == ("U1", "")
+
+
+def test_the_first_claim_wins_and_is_logged_once(flow: CompiledFlow) -> None:
+    walk = reach(flow, "role")
+    walk.send(Claim(by="slack:U1"))
+    assert walk.names == ["claimed"] and walk.last.events[0].data["by"] == "slack:U1"
+    before = walk.conv
+    for by in ("slack:U2", "slack:U1"):
+        walk.send(Claim(by=by))
+        assert walk.names == [] and walk.conv == before
+
+
+@pytest.mark.parametrize(
+    ("verdict", "name", "outcome"),
+    [(NotAFit, "not_a_fit", "disqualified"), (Lost, "lost", "lost")],
+)
+def test_not_a_fit_and_lost_end_the_conversation_and_its_follow_ups(
+    flow: CompiledFlow, verdict: type[NotAFit | Lost], name: str, outcome: str
+) -> None:
+    walk = reach(flow, "webinar")
+    walk.send(Press("webinar", "slot0"))  # a booking: reminders are pending
+    walk.send(verdict(by="slack:U1"))
+    assert walk.names == [name] and walk.last.events[0].data["outcome"] == outcome
+    assert walk.last.cancel_all  # nudges and webinar reminders
+    assert (walk.conv.status, walk.conv.outcome, walk.conv.lead.verdict_by) == (
+        Status.COMPLETED, outcome, "slack:U1"
+    )  # fmt: skip
+    walk.send(Won(by="slack:U2"))  # the first verdict stands
+    assert walk.names == [] and walk.conv.outcome == outcome
+    walk.send(Text("hello?"))
+    assert walk.says()[0].text.startswith("We're all done here") and walk.last.schedule == ()
+
+
+def test_won_records_the_outcome_and_the_ladder_goes_on(flow: CompiledFlow) -> None:
+    walk = reach(flow, "role")
+    walk.send(Won(by="slack:U1"))
+    assert walk.names == ["won"] and not walk.last.cancel_all
+    assert (walk.conv.status, walk.conv.outcome) == (Status.ACTIVE, "won")
+    walk.send(Restart())  # a new run: no verdict yet, the claim (none here) stays
+    assert walk.conv.outcome is None and walk.conv.lead.verdict_by == ""
 
 
 @settings(max_examples=200, deadline=None)
