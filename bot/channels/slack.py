@@ -83,6 +83,7 @@ PERMANENT_ERRORS = frozenset(
      "no_text", "invalid_arguments", "too_many_attachments"}
 )  # fmt: skip
 PERMANENT_WEBHOOK_STATUS = frozenset({400, 403, 404, 410})
+GONE_ERRORS = frozenset({"message_not_found", "cant_update_message"})  # a lead card deleted
 
 METADATA_EVENT = "ladder_outbox_item"  # message metadata that names the outbox item
 HISTORY_LOOKBACK = 200  # messages searched for an earlier attempt's post
@@ -200,9 +201,10 @@ def prospect_name(conv: Conversation) -> str:
     return full or (f"@{profile.username}" if profile.username else conv.id)
 
 
-def describe_reason(reason: str) -> str:
-    """'completed' -> 'completed the ladder'; a commitment name -> 'said yes: <name>'."""
-    return REASONS.get(reason, f"said yes: {reason}")
+def describe_reasons(reasons: Sequence[str]) -> str:
+    """'completed' -> 'completed the ladder'; a commitment name -> 'said yes: <name>'; several
+    (the alerts of one step) joined with 'and'."""
+    return " and ".join(REASONS.get(r, f"said yes: {r}") for r in reasons)
 
 
 def _when(at: str) -> str:
@@ -214,13 +216,13 @@ def _when(at: str) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short}} {{time}}|{escape(at)}>"
 
 
-def alert_text(conv: Conversation, reason: str) -> str:
+def alert_text(conv: Conversation, reasons: Sequence[str]) -> str:
     """The notification text, as plain text (escape it for a message's mrkdwn `text`)."""
-    return f"Lead: {prospect_name(conv)} {describe_reason(reason)}"
+    return f"Lead: {prospect_name(conv)} {describe_reasons(reasons)}"
 
 
 def alert_blocks(
-    conv: Conversation, reason: str, flow_title: str, buttons: bool
+    conv: Conversation, reasons: Sequence[str], flow_title: str, buttons: bool
 ) -> list[dict[str, Any]]:
     """The alert as Block Kit: who the prospect is, every answer, the ladder of commitments
     with times, score, flow and version, why now; then the sales team's status and buttons."""
@@ -233,7 +235,7 @@ def alert_blocks(
         "Source": escape(conv.source) or "-",
         "Lead score": str(conv.score),
         "Flow": f"{escape(flow_title)} (`{escape(conv.flow)}` v{conv.version})",
-        "Why now": escape(describe_reason(reason)),
+        "Why now": escape(describe_reasons(reasons)),
         "Status": f"{conv.status.value} at `{escape(conv.step or '-')}`",
     }
     answers = [f"• {escape(k)}: {escape(v)}" for k, v in conv.answers.items() if k != "_score"]
@@ -244,7 +246,7 @@ def alert_blocks(
     ]  # fmt: skip
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text",
-                                    "text": _clip(alert_text(conv, reason), 150)}},
+                                    "text": _clip(alert_text(conv, reasons), 150)}},
         {"type": "section",
          "fields": [{"type": "mrkdwn", "text": _clip(f"*{k}*\n{v}", 2000)}
                     for k, v in facts.items()]},
@@ -350,19 +352,27 @@ class SlackDelivery:
             raise Undeliverable(f"Slack does not deliver outbox items of kind {item.kind!r}")
 
     async def alert(self, item: OutboxItem) -> None:
+        """The prospect's lead card: the first alert posts it; later ones redraw it in place
+        (chat.update) and add a line in its thread saying why."""
         body = _body(item)
         try:
             conv = Conversation.from_json(json.dumps(body["conversation"]))
-            reason = str(body["reason"])
+            reasons = (
+                [str(r) for r in body["reasons"]]
+                if "reasons" in body
+                else [
+                    str(body["reason"])  # an item queued before the alerts of a step were one
+                ]
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise Undeliverable(f"alert {item.key}: not a valid alert body: {exc!r}") from exc
         title = await self._title(conv)
         current = await self.store.load(conv.id)  # the sales team may have acted since
         if current is not None:
             conv = conv.with_(lead=current.lead, outcome=current.outcome)
-        text = escape(alert_text(conv, reason))
+        text = escape(alert_text(conv, reasons))
         if self.client is None:
-            await self._webhook(text, alert_blocks(conv, reason, title, buttons=False))
+            await self._webhook(text, alert_blocks(conv, reasons, title, buttons=False))
             return
         channel = body.get("slack_channel") or self.default_channel
         if not channel:
@@ -370,7 +380,12 @@ class SlackDelivery:
                 f"alert {item.key}: no Slack channel; set alerts.slack_channel in flow "
                 f"{conv.flow!r} or SLACK_CHANNEL"
             )
-        blocks = alert_blocks(conv, reason, title, buttons=True)
+        blocks = alert_blocks(conv, reasons, title, buttons=True)
+        card = await load_posted(self.redis, conv.id)
+        if card.ts and await self._update_card(card, text, blocks):
+            line = f"🔔 {escape(prospect_name(conv))} {escape(describe_reasons(reasons))}"
+            await self._post_once(item.key, card.channel, card.ts, text=line)
+            return
         where, ts = await self._post_once(
             item.key, channel, None, text=text, blocks=blocks, unfurl_links=False,
             unfurl_media=False,
@@ -379,6 +394,20 @@ class SlackDelivery:
             pipe.hset(keys.lead_key(conv.id), mapping={"channel": where, "ts": ts})
             pipe.set(keys.thread_key(where, ts), conv.id)
             await pipe.execute()
+
+    async def _update_card(self, card: Posted, text: str, blocks: list[dict[str, Any]]) -> bool:
+        """Redraw the lead card; False when Slack no longer has it (deleted): post a new one."""
+        assert self.client is not None
+        try:
+            await _slack(self.client.chat_update(
+                channel=card.channel, ts=card.ts, text=text, blocks=blocks))  # fmt: skip
+        except SlackApiError as exc:
+            if exc.response.get("error") in GONE_ERRORS:
+                log.info("slack: lead card %s/%s is gone; posting a new one", card.channel,
+                         card.ts)  # fmt: skip
+                return False
+            raise
+        return True
 
     async def relay(self, item: OutboxItem) -> None:
         body = _body(item)
@@ -752,7 +781,23 @@ def _handed_back(user: str, conv: Conversation) -> str:
     return f"<@{user}> handed the chat back: {after}."
 
 
-THREAD_LINES = {Action.TAKE_OVER: _took_over, Action.HAND_BACK: _handed_back}
+def _claimed(user: str, conv: Conversation) -> str:
+    return f"🙋 <@{user}> claimed the lead."
+
+
+def _verdict(user: str, conv: Conversation) -> str:
+    verdict = VERDICTS.get(conv.outcome.value, conv.outcome.value) if conv.outcome else ""
+    return f"{verdict}, says <@{user}>."
+
+
+THREAD_LINES = {  # what each sales action adds to the lead card's thread
+    Action.CLAIM: _claimed,
+    Action.TAKE_OVER: _took_over,
+    Action.HAND_BACK: _handed_back,
+    Action.WON: _verdict,
+    Action.LOST: _verdict,
+    Action.NOT_A_FIT: _verdict,
+}
 
 
 def build_app(services: Services) -> AsyncApp:

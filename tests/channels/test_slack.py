@@ -245,7 +245,7 @@ def test_any_alert_fits_slack_limits_and_cannot_inject_markup(
         commitments=tuple(Commitment(c, c, "2026-12-01T09:00:00+00:00") for c in commitments),
         source="ads", lead=Lead(claimed_by="slack:U1"),
     )  # fmt: skip
-    blocks = slack.alert_blocks(conv, "completed", name, True)
+    blocks = slack.alert_blocks(conv, ["completed", "score"], name, True)
     assert len(blocks) <= 50
     assert len(blocks[0]["text"]["text"]) <= 150  # header
     for block in blocks[1:]:
@@ -259,14 +259,58 @@ def test_any_alert_fits_slack_limits_and_cannot_inject_markup(
             assert "<" not in SLACK_MARKUP.sub("", text), text
 
 
-async def test_completed_alert_names_the_reason(services: Services, fake_slack: FakeSlack) -> None:
+async def test_one_lead_card_per_prospect_is_updated_in_place_through_the_ladder(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
     conv = await to_email_alert(services)
+    assert await deliver(services) == 1  # the first alert posts the card
+    [card] = fake_slack.messages("#sales-leads")
+    assert "said yes: email_given" in card.text
+    await post(web, button_press(card, slack.CLAIM, "U1"))
+    await services.ladder.handle(conv, Text("Yes"))  # the end: a `completed` alert
+    assert await deliver(services) == 1
+    [card] = fake_slack.messages("#sales-leads")  # still one message, redrawn
+    assert "completed the ladder" in card.text and "• talk: Yes" in card.mrkdwn()
+    assert "Claimed by <@U1>" in card.mrkdwn()
+    await post(web, button_press(card, slack.WON, "U1"))
+    thread = [m.text for m in fake_slack.messages("#sales-leads", thread_ts=card.ts)]
+    assert thread == [
+        "🙋 <@U1> claimed the lead.",
+        "🔔 Ann Lee &lt;!channel&gt; completed the ladder",
+        "🏆 Won, says <@U1>.",
+    ]
+    top_level = [c for c in fake_slack.calls("chat.postMessage") if not c.args.get("thread_ts")]
+    assert len(top_level) == 1
+    assert len(fake_slack.calls("chat.update")) == 3  # claim, completed, won
+    [card] = fake_slack.messages("#sales-leads")
+    assert "🏆 Won, says <@U1>" in card.mrkdwn() and card.buttons() == []
+
+
+async def test_the_alerts_of_one_step_are_one_message(
+    services: Services, fake_slack: FakeSlack
+) -> None:
+    conv = Conversation(id="telegram:5", flow="slack-test", version=1, step="email", profile=ANN)
+    body = {"reasons": ["email_given", "score"], "slack_channel": "#sales-leads",
+            "conversation": json.loads(conv.to_json())}  # fmt: skip
+    await services.redis.xadd(keys.OUTBOX, {"kind": "alert", "key": "k", "body": json.dumps(body)})
+    assert await deliver(services) == 1
+    [card] = fake_slack.messages("#sales-leads")
+    assert card.text == (
+        "Lead: Ann Lee &lt;!channel&gt; said yes: email_given and reached the lead-score threshold"
+    )
+
+
+async def test_a_deleted_lead_card_is_posted_again(
+    services: Services, fake_slack: FakeSlack
+) -> None:
+    conv = await to_email_alert(services)
+    assert await deliver(services) == 1
+    await services.redis.hset(keys.lead_key(conv), "ts", "1.000000")  # Slack has no such message
     await services.ladder.handle(conv, Text("Yes"))
-    assert await deliver(services) == 2
+    assert await deliver(services) == 1
     first, second = fake_slack.messages("#sales-leads")
-    assert "said yes: email_given" in first.text
-    assert "completed the ladder" in second.text
-    assert "• talk: Yes" in second.mrkdwn()
+    assert "said yes: email_given" in first.text and "completed the ladder" in second.text
+    assert (await slack.load_posted(services.redis, conv)).ts == second.ts
 
 
 async def test_the_default_channel_is_used_when_the_flow_names_none(
