@@ -125,7 +125,7 @@ class Funnel:
         return self.converted / self.started if self.started else 0.0
 
     def outcome_text(self) -> str:
-        """e.g. "won 3, declined 5": every outcome side by side ("none yet" when empty)."""
+        """e.g. "won 3, declined 5": every outcome side by side ("no outcomes yet" if none)."""
         return ", ".join(f"{o} {n}" for o, n in self.outcomes.items()) or "no outcomes yet"
 
 
