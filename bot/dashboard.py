@@ -31,7 +31,8 @@ from bot.analytics import (
 from bot.app import Services
 from bot.flow.compile import machine_config
 from bot.flow.model import Flow
-from bot.model import DomainEvent
+from bot.leads import HEADINGS, Filter, LeadRow, cells, lead_rows
+from bot.model import DomainEvent, Outcome
 from storage import keys
 
 RECENT = 20  # completions (and sales actions) listed
@@ -60,7 +61,8 @@ def authorized(request: Request, token: str) -> bool:
 def routes(services: Services) -> list[BaseRoute]:
     """The dashboard's routes, for bot.web.create_app."""
 
-    async def page(request: Request) -> Response:
+    def refused(request: Request) -> Response | None:
+        """The answer to a request without the dashboard token; None when it has it."""
         token = services.settings.dashboard_token
         if not token:
             return PlainTextResponse("dashboard disabled: set DASHBOARD_TOKEN", status_code=401)
@@ -70,6 +72,11 @@ def routes(services: Services) -> list[BaseRoute]:
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        return None
+
+    async def page(request: Request) -> Response:
+        if (refusal := refused(request)) is not None:
+            return refusal
         try:
             events = await read_events(services.redis)
             sections = []
@@ -84,7 +91,55 @@ def routes(services: Services) -> list[BaseRoute]:
             return PlainTextResponse(f"Redis is unavailable: {exc}", status_code=503)
         return HTMLResponse(render_page(sections, recent, services.clock.now(), sales))
 
-    return [Route("/dashboard", page)]
+    async def leads(request: Request) -> Response:
+        if (refusal := refused(request)) is not None:
+            return refusal
+        query = request.query_params
+        try:
+            names = await services.flows.catalog.names()
+            flow = query.get("flow") or (names[0] if names else "")
+            claimed = {"yes": True, "no": False}.get(query.get("claimed", ""))
+            chosen = Filter(flow, query.get("outcome") or None, claimed)
+            rows = await lead_rows(services.redis, chosen)
+        except RedisError as exc:
+            return PlainTextResponse(f"Redis is unavailable: {exc}", status_code=503)
+        return HTMLResponse(render_leads(rows, chosen, names, query.get("token", "")))
+
+    return [Route("/dashboard", page), Route("/dashboard/leads", leads)]
+
+
+def render_leads(rows: list[LeadRow], chosen: Filter, flows: list[str], token: str) -> str:
+    """The leads view: a filter form (flow, outcome, claimed) and one row per lead."""
+
+    def select(name: str, options: Sequence[str], current: str) -> str:
+        items = "".join(
+            f'<option value="{escape(o)}"{" selected" if o == current else ""}>'
+            f"{escape(o) or 'any'}</option>"
+            for o in options
+        )
+        return f'<label>{name} <select name="{name}">{items}</select></label> '
+
+    claimed = {True: "yes", False: "no", None: ""}[chosen.claimed]
+    form = (
+        '<form method="get" action="/dashboard/leads">'
+        + (f'<input type="hidden" name="token" value="{escape(token)}">' if token else "")
+        + select("flow", flows, chosen.flow)
+        + select("outcome", ["", *(o.value for o in Outcome), "none"], chosen.outcome or "")
+        + select("claimed", ["", "yes", "no"], claimed)
+        + '<button type="submit">Show</button></form>'
+    )
+    body = "".join(
+        '<tr class="lead">' + "".join(f"<td>{escape(c)}</td>" for c in cells(r)) + "</tr>"
+        for r in rows
+    )
+    head = "".join(f"<th>{escape(h)}</th>" for h in HEADINGS)
+    table = f"<table><tr>{head}</tr>{body}</table>" if body else "<p>No leads match.</p>"
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>ladderbot leads</title><style>{STYLE}</style></head><body>"
+        f"<h1>Leads <small>{escape(chosen.flow)}</small></h1>{form}"
+        f'<section id="leads">{table}</section></body></html>'
+    )
 
 
 async def recent_events(services: Services, names: Collection[str]) -> list[DomainEvent]:

@@ -101,6 +101,16 @@ class Conversation:
         return self.id.split(":", 1)[1]
 
     @property
+    def name(self) -> str:
+        """Who the prospect is, for the sales team: their name, else @username; never the raw
+        chat id alone."""
+        profile = self.profile
+        full = f"{profile.first_name} {profile.last_name}".strip()
+        if full:
+            return full
+        return f"@{profile.username}" if profile.username else f"unnamed prospect ({self.id})"
+
+    @property
     def score(self) -> int:
         """Lead score: set by the engine in answers['_score'] as commitments are made."""
         return int(self.answers.get("_score", "0"))

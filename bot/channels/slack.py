@@ -195,12 +195,6 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def prospect_name(conv: Conversation) -> str:
-    profile = conv.profile
-    full = f"{profile.first_name} {profile.last_name}".strip()
-    return full or (f"@{profile.username}" if profile.username else conv.id)
-
-
 def describe_reasons(reasons: Sequence[str]) -> str:
     """'completed' -> 'completed the ladder'; a commitment name -> 'said yes: <name>'; several
     (the alerts of one step) joined with 'and'."""
@@ -218,7 +212,7 @@ def _when(at: str) -> str:
 
 def alert_text(conv: Conversation, reasons: Sequence[str]) -> str:
     """The notification text, as plain text (escape it for a message's mrkdwn `text`)."""
-    return f"Lead: {prospect_name(conv)} {describe_reasons(reasons)}"
+    return f"Lead: {conv.name} {describe_reasons(reasons)}"
 
 
 def alert_blocks(
@@ -227,7 +221,7 @@ def alert_blocks(
     """The alert as Block Kit: who the prospect is, every answer, the ladder of commitments
     with times, score, flow and version, why now; then the sales team's status and buttons."""
     profile = conv.profile
-    who = escape(prospect_name(conv))
+    who = escape(conv.name)
     if profile.username:
         who += f" (@{escape(profile.username)})"
     facts = {
@@ -383,7 +377,7 @@ class SlackDelivery:
         blocks = alert_blocks(conv, reasons, title, buttons=True)
         card = await load_posted(self.redis, conv.id)
         if card.ts and await self._update_card(card, text, blocks):
-            line = f"🔔 {escape(prospect_name(conv))} {escape(describe_reasons(reasons))}"
+            line = f"🔔 {escape(conv.name)} {escape(describe_reasons(reasons))}"
             await self._post_once(item.key, card.channel, card.ts, text=line)
             return
         where, ts = await self._post_once(
@@ -416,7 +410,7 @@ class SlackDelivery:
         except KeyError as exc:
             raise Undeliverable(f"relay {item.key}: missing {exc}") from exc
         conv = await self.store.load(conversation_id)
-        name = prospect_name(conv) if conv else conversation_id
+        name = conv.name if conv else conversation_id
         message = f"💬 *{escape(name)}:* {escape(text)}"
         if self.client is None:
             await self._webhook(message, None)
@@ -766,7 +760,7 @@ def refusal_text(action: Action, done: Result) -> str:
 
 def _took_over(user: str, conv: Conversation) -> str:
     return (
-        f"<@{user}> took over the chat with {escape(prospect_name(conv))}: the bot is paused. "
+        f"<@{user}> took over the chat with {escape(conv.name)}: the bot is paused. "
         "Your replies in this thread go to the prospect, and theirs come here. Press *Hand "
         "back* to let the bot continue."
     )
