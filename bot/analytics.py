@@ -5,6 +5,12 @@ The numbers are a pure function of a list of DomainEvents (`funnel`, `variant_st
 they can be checked by hand and property-tested; `read_events` is the only part that reads
 Redis, and `flow_stats` / `today_funnel` put the two together. Counts are of distinct
 conversations: a prospect who reaches a step twice (after /restart) counts once there.
+
+Outcomes: each conversation counts with its latest outcome (an end step's, or the sales team's
+won / lost / not a fit). Only the flow's success outcomes (default: won) are conversions. A
+`completed` event logged before outcomes existed carries none: it is read as the outcome its end
+step declares in the flow version shown (the latest by default), else as "unrecorded", which is
+never a success.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ import io
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import cast
@@ -23,11 +29,44 @@ from typing import cast
 from redis.asyncio import Redis
 
 from bot.errors import LadderError
-from bot.model import DomainEvent
+from bot.flow.model import DEFAULT_SUCCESS, Flow
+from bot.model import DomainEvent, Outcome
 from bot.registry import FlowRegistry
 from storage import keys
 
 PAGE = 1000  # stream entries per XRANGE call
+UNRECORDED = "unrecorded"  # a `completed` event from before outcomes, with no step to tell it
+OUTCOME_ORDER = (*(o.value for o in Outcome), UNRECORDED)
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """How a flow's outcomes are counted: which ones are a success, and what each end step
+    declares (to read `completed` events logged before outcomes existed)."""
+
+    success: tuple[str, ...] = tuple(DEFAULT_SUCCESS)
+    by_step: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, flow: Flow) -> Outcomes:
+        return cls(tuple(flow.success), dict(flow.outcomes))
+
+    def read(self, event: DomainEvent) -> str | None:
+        """The outcome `event` records, or None when it records none."""
+        if "outcome" in event.data:
+            return event.data["outcome"]
+        if event.name == "completed":
+            return self.by_step.get(event.step, UNRECORDED)
+        return None
+
+
+def outcome_counts(final: Mapping[str, str]) -> dict[str, int]:
+    """How many conversations ended with each outcome, in OUTCOME_ORDER, zeros left out."""
+    counts: dict[str, int] = defaultdict(int)
+    for outcome in final.values():
+        counts[outcome] += 1
+    ordered = [o for o in OUTCOME_ORDER if o in counts] + sorted(counts.keys() - OUTCOME_ORDER)
+    return {o: counts[o] for o in ordered}
 
 
 @dataclass(frozen=True)
@@ -55,6 +94,7 @@ class StepStats:
     committed: int  # ... that made the step's commitment
     dropped: int  # ... whose `dropped` event (quiet after every follow-up) is at this step
     median_to_commit: timedelta | None  # reaching the step -> committing at it
+    outcomes: dict[str, int] = field(default_factory=dict)  # ... whose outcome was set here
 
     @property
     def drop_off(self) -> float:
@@ -69,12 +109,24 @@ class Funnel:
     segment: Segment
     steps: tuple[StepStats, ...]
     started: int
-    completed: int
+    completed: int  # reached an end step, whatever it means
+    outcomes: dict[str, int] = field(default_factory=dict)  # latest outcome -> conversations
+    success: tuple[str, ...] = tuple(DEFAULT_SUCCESS)
+    median_to_claim: timedelta | None = None  # first alert -> a salesperson claims the lead
+
+    @property
+    def converted(self) -> int:
+        """Conversations whose outcome is one the flow counts as success."""
+        return sum(n for o, n in self.outcomes.items() if o in self.success)
 
     @property
     def conversion(self) -> float:
-        """completed / started (0 when nobody started)."""
-        return self.completed / self.started if self.started else 0.0
+        """converted / started (0 when nobody started)."""
+        return self.converted / self.started if self.started else 0.0
+
+    def outcome_text(self) -> str:
+        """e.g. "won 3, declined 5": every outcome side by side ("no outcomes yet" if none)."""
+        return ", ".join(f"{o} {n}" for o, n in self.outcomes.items()) or "no outcomes yet"
 
 
 @dataclass(frozen=True)
@@ -85,17 +137,18 @@ class VariantStats:
     variant: str
     reached: int
     committed: int  # at this step
-    completed: int  # reached the end of the flow afterwards
+    converted: int  # ended with a success outcome afterwards
     commit_p: float | None  # two-proportion z-test against the first variant; None for it
-    complete_p: float | None
+    convert_p: float | None
+    outcomes: dict[str, int] = field(default_factory=dict)  # latest outcome -> conversations
 
     @property
     def commit_rate(self) -> float:
         return self.committed / self.reached if self.reached else 0.0
 
     @property
-    def complete_rate(self) -> float:
-        return self.completed / self.reached if self.reached else 0.0
+    def convert_rate(self) -> float:
+        return self.converted / self.reached if self.reached else 0.0
 
 
 def _moment(at: str) -> datetime:
@@ -103,9 +156,15 @@ def _moment(at: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def funnel(events: Iterable[DomainEvent], segment: Segment, steps: Sequence[str] = ()) -> Funnel:
+def funnel(
+    events: Iterable[DomainEvent],
+    segment: Segment,
+    steps: Sequence[str] = (),
+    outcomes: Outcomes = Outcomes(),
+) -> Funnel:
     """The funnel of `segment`. `steps` gives the flow's step order (steps nobody reached show
-    as zeros); steps seen in the events but not listed follow in order of first appearance."""
+    as zeros); steps seen in the events but not listed follow in order of first appearance.
+    `outcomes` says which outcomes are a success and how old `completed` events are read."""
     order: dict[str, None] = dict.fromkeys(steps)
     reached: dict[str, set[str]] = defaultdict(set)
     committed: dict[str, set[str]] = defaultdict(set)
@@ -114,10 +173,22 @@ def funnel(events: Iterable[DomainEvent], segment: Segment, steps: Sequence[str]
     waits: dict[str, list[float]] = defaultdict(list)
     started: set[str] = set()
     completed: set[str] = set()
+    final: dict[str, tuple[str, str]] = {}  # conversation -> (step, outcome)
+    alerted: dict[str, datetime] = {}
+    claims: list[float] = []
     for event in events:
         if not segment.matches(event):
             continue
         conv, step = event.conversation, event.step
+        outcome = outcomes.read(event)
+        if outcome is not None:
+            final[conv] = (step, outcome)
+        if event.name == "restarted":
+            final.pop(conv, None)
+        elif event.name == "alerted":
+            alerted.setdefault(conv, _moment(event.at))
+        elif event.name == "claimed" and conv in alerted:
+            claims.append((_moment(event.at) - alerted.pop(conv)).total_seconds())
         if event.name == "started":
             started.add(conv)
         elif event.name == "completed":
@@ -139,13 +210,24 @@ def funnel(events: Iterable[DomainEvent], segment: Segment, steps: Sequence[str]
             reached=len(reached[step]),
             committed=len(committed[step]),
             dropped=len(dropped[step]),
-            median_to_commit=(
-                timedelta(seconds=statistics.median(waits[step])) if waits[step] else None
-            ),
+            median_to_commit=_median(waits[step]),
+            outcomes=outcome_counts({c: o for c, (s, o) in final.items() if s == step}),
         )
         for step in order
     )
-    return Funnel(segment, rows, started=len(started), completed=len(completed))
+    return Funnel(
+        segment,
+        rows,
+        started=len(started),
+        completed=len(completed),
+        outcomes=outcome_counts({c: o for c, (_, o) in final.items()}),
+        success=outcomes.success,
+        median_to_claim=_median(claims),
+    )
+
+
+def _median(seconds: Sequence[float]) -> timedelta | None:
+    return timedelta(seconds=statistics.median(seconds)) if seconds else None
 
 
 def sources(events: Iterable[DomainEvent], flow: str, version: int | None = None) -> list[str]:
@@ -167,40 +249,48 @@ def two_proportion_p(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float | No
     return math.erfc(abs(z) / math.sqrt(2))
 
 
-def variant_stats(events: Iterable[DomainEvent], segment: Segment) -> tuple[VariantStats, ...]:
+def variant_stats(
+    events: Iterable[DomainEvent], segment: Segment, outcomes: Outcomes = Outcomes()
+) -> tuple[VariantStats, ...]:
     """Per step with A/B variants, per variant (sorted by id; the first is the baseline):
-    conversion to the step's commitment and to the end, each with a z-test p-value."""
+    conversion to the step's commitment and to a success outcome, each with a z-test p-value,
+    and every outcome side by side."""
     got: dict[tuple[str, str], set[str]] = defaultdict(set)  # (step, variant) -> conversations
     committed: set[tuple[str, str]] = set()  # (conversation, step)
-    completed: set[str] = set()
+    final: dict[str, str] = {}  # conversation -> latest outcome
     for event in events:
         if not segment.matches(event):
             continue
         variant = event.data.get("variant")
-        if variant and event.name == "step_reached":
+        outcome = outcomes.read(event)
+        if outcome is not None:
+            final[event.conversation] = outcome
+        if event.name == "restarted":
+            final.pop(event.conversation, None)
+        elif variant and event.name == "step_reached":
             got[event.step, variant].add(event.conversation)
         elif event.name == "committed":
             committed.add((event.conversation, event.step))
-        elif event.name == "completed":
-            completed.add(event.conversation)
-    by_step: dict[str, list[tuple[str, int, int, int]]] = defaultdict(list)
+    by_step: dict[str, list[tuple[str, set[str], int, int]]] = defaultdict(list)
     for (step, variant), convs in sorted(got.items()):
         hits = sum((c, step) in committed for c in convs)
-        ends = sum(c in completed for c in convs)
-        by_step[step].append((variant, len(convs), hits, ends))
+        wins = sum(final.get(c) in outcomes.success for c in convs)
+        by_step[step].append((variant, convs, hits, wins))
     out: list[VariantStats] = []
     for step, rows in by_step.items():
-        _, base_n, base_hits, base_ends = rows[0]
-        for i, (variant, n, hits, ends) in enumerate(rows):
+        _, base, base_hits, base_wins = rows[0]
+        for i, (variant, convs, hits, wins) in enumerate(rows):
+            n, base_n = len(convs), len(base)
             out.append(
                 VariantStats(
                     step,
                     variant,
                     reached=n,
                     committed=hits,
-                    completed=ends,
+                    converted=wins,
                     commit_p=two_proportion_p(hits, n, base_hits, base_n) if i else None,
-                    complete_p=two_proportion_p(ends, n, base_ends, base_n) if i else None,
+                    convert_p=two_proportion_p(wins, n, base_wins, base_n) if i else None,
+                    outcomes=outcome_counts({c: final[c] for c in convs if c in final}),
                 )
             )
     return tuple(out)
@@ -294,11 +384,20 @@ def table(result: Funnel) -> str:
         for s in result.steps
     ]
     lines = align(rows, left=1)
-    lines.append(
-        f"started {result.started}, completed {result.completed}, "
-        f"conversion {100 * result.conversion:.1f}%"
-    )
+    lines.append(summary(result))
+    lines.append(f"outcomes: {result.outcome_text()}")
     return "\n".join(lines)
+
+
+def summary(result: Funnel) -> str:
+    """One line: started, completed, converted (with the success outcomes), time to claim."""
+    line = (
+        f"started {result.started}, completed {result.completed}, converted {result.converted} "
+        f"({'/'.join(result.success)}), conversion {100 * result.conversion:.1f}%"
+    )
+    if result.median_to_claim is not None:
+        line += f", median time to claim {duration(result.median_to_claim)}"
+    return line
 
 
 def p_value(value: float | None) -> str:
@@ -312,15 +411,17 @@ def variant_table(rows: Sequence[VariantStats]) -> str:
     """A/B results as aligned text: rates and p-values against each step's first variant."""
 
     p = p_value
-    cells = [("step", "variant", "reached", "commit %", "p", "complete %", "p")] + [
+    shown = [o for o in OUTCOME_ORDER if any(o in v.outcomes for v in rows)]
+    cells = [("step", "variant", "reached", "commit %", "p", "convert %", "p", *shown)] + [
         (
             v.step,
             v.variant,
             str(v.reached),
             f"{100 * v.commit_rate:.1f}",
             p(v.commit_p),
-            f"{100 * v.complete_rate:.1f}",
-            p(v.complete_p),
+            f"{100 * v.convert_rate:.1f}",
+            p(v.convert_p),
+            *(str(v.outcomes.get(o, 0)) for o in shown),
         )
         for v in rows
     ]
@@ -337,11 +438,13 @@ CSV_HEADER = (
     "dropped",
     "drop_off_pct",
     "median_seconds_to_commit",
+    *OUTCOME_ORDER,
 )
 
 
 def to_csv(result: Funnel) -> str:
-    """The funnel as CSV, one row per step; version and source are "*" when not filtered."""
+    """The funnel as CSV, one row per step; version and source are "*" when not filtered. The
+    outcome columns count the conversations whose outcome was set at the step."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
@@ -359,6 +462,7 @@ def to_csv(result: Funnel) -> str:
                 s.dropped,
                 f"{100 * s.drop_off:.1f}",
                 "" if median is None else f"{median.total_seconds():.0f}",
+                *(s.outcomes.get(o, 0) for o in OUTCOME_ORDER),
             )
         )
     return out.getvalue()
@@ -385,8 +489,8 @@ def chart(result: Funnel, path: Path) -> None:
         axes.invert_yaxis()
         axes.set_xlabel("prospects")
         axes.set_title(
-            f"{result.segment.flow}: {result.completed}/{result.started} completed "
-            f"({100 * result.conversion:.1f}%)"
+            f"{result.segment.flow}: {result.converted}/{result.started} converted "
+            f"({100 * result.conversion:.1f}%); {result.outcome_text()}"
         )
         axes.legend(loc="lower right")
         figure.tight_layout()
@@ -406,7 +510,13 @@ class FlowStats:
     variants: tuple[VariantStats, ...]
 
     @classmethod
-    def of(cls, events: Sequence[DomainEvent], segment: Segment, order: Sequence[str]) -> FlowStats:
+    def of(
+        cls,
+        events: Sequence[DomainEvent],
+        segment: Segment,
+        order: Sequence[str],
+        outcomes: Outcomes = Outcomes(),
+    ) -> FlowStats:
         """Compute it from events already read; `order` is the flow's step order."""
         splits = (
             [segment.source]
@@ -414,9 +524,9 @@ class FlowStats:
             else sources(events, segment.flow, segment.version)
         )
         return cls(
-            funnel(events, segment, order),
-            tuple(funnel(events, replace(segment, source=s), order) for s in splits),
-            variant_stats(events, segment),
+            funnel(events, segment, order, outcomes),
+            tuple(funnel(events, replace(segment, source=s), order, outcomes) for s in splits),
+            variant_stats(events, segment, outcomes),
         )
 
     def report(self) -> str:
@@ -427,11 +537,12 @@ class FlowStats:
             f"  source {'all' if seg.source is None else repr(seg.source)}\n" + table(self.funnel),
         ]
         if len(self.by_source) > 1:
-            rows = [("source", "started", "completed", "conversion %")] + [
+            rows = [("source", "started", "completed", "converted", "conversion %")] + [
                 (
                     f.segment.source or "(none)",
                     str(f.started),
                     str(f.completed),
+                    str(f.converted),
                     f"{100 * f.conversion:.1f}",
                 )
                 for f in self.by_source
@@ -458,9 +569,12 @@ async def flow_stats(
     results. Steps are listed in the order of the version asked for (default: the latest);
     UnknownFlow if the flow or version was never published."""
     shown = version if version is not None else await flows.latest_version(name)
-    order = [s.id for s in (await flows.compiled(name, shown)).flow.steps]
+    flow = (await flows.compiled(name, shown)).flow
     return FlowStats.of(
-        await read_events(redis, name, since), Segment(name, version, source), order
+        await read_events(redis, name, since),
+        Segment(name, version, source),
+        [s.id for s in flow.steps],
+        Outcomes.of(flow),
     )
 
 
@@ -481,8 +595,8 @@ class TodaySummary:
         lines = []
         for f in self.funnels:
             lines.append(
-                f"*{f.segment.flow}*: {f.started} started, {f.completed} completed "
-                f"({100 * f.conversion:.0f}%)"
+                f"*{f.segment.flow}*: {f.started} started, {f.completed} completed, "
+                f"{f.converted} converted ({100 * f.conversion:.0f}%); {f.outcome_text()}"
             )
             lines.extend(
                 f"  • {s.step}: {s.reached} reached, {s.committed} committed, {s.dropped} dropped"

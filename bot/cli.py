@@ -1,5 +1,5 @@
-"""The `ladder` command: chat, validate, graph, run, serve, worker, stats, publish, versions,
-export."""
+"""The `ladder` command: chat, validate, graph, run, serve, worker, stats, leads, publish,
+versions, export."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from starlette.types import ASGIApp
 from telegram.error import TelegramError
 
-from bot import analytics, logs, publish
+from bot import analytics, leads, logs, publish
 from bot.app import Services, build
 from bot.channels.console import run_chat
 from bot.channels.slack import log_alerts_nowhere
@@ -31,7 +31,7 @@ from bot.config import Settings
 from bot.errors import FlowErrors, LadderError, StorageError
 from bot.flow.graph import render_graph
 from bot.flow.loader import load_flow, validate_paths
-from bot.model import Profile
+from bot.model import Outcome, Profile
 from bot.registry import FlowRegistry
 from bot.web import create_app
 from bot.worker import Worker, run_worker
@@ -101,6 +101,17 @@ def _stats(args: argparse.Namespace) -> int:
     if args.chart:
         analytics.chart(stats.funnel, Path(args.chart))
         print(f"chart written to {args.chart}", file=sys.stderr)
+    return 0
+
+
+def _leads(args: argparse.Namespace) -> int:
+    claimed = {"yes": True, "no": False, None: None}[args.claimed]
+    chosen = leads.Filter(args.flow, args.outcome, claimed)
+    rows = _on_redis(lambda redis: leads.lead_rows(redis, chosen))
+    if args.csv:
+        sys.stdout.write(leads.to_csv(rows))
+    else:
+        print("\n".join(analytics.align([leads.HEADINGS, *map(leads.cells, rows)], left=8)))
     return 0
 
 
@@ -252,6 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     pub = sub.add_parser("publish", help="validate and store a new version of a flow")
     pub.add_argument("file", help="the flow file; its `migrate:` moves in-flight prospects")
     pub.set_defaults(handler=_publish)
+
+    lead_list = sub.add_parser("leads", help="the leads of a flow: who, score, outcome, claim")
+    lead_list.add_argument("flow", help="the flow name, e.g. webinar-ladder")
+    lead_list.add_argument(
+        "--outcome", choices=[*(o.value for o in Outcome), "none"], help="only this outcome"
+    )
+    lead_list.add_argument("--claimed", choices=["yes", "no"], help="only (un)claimed leads")
+    lead_list.add_argument("--csv", action="store_true", help="print the rows as CSV")
+    lead_list.set_defaults(handler=_leads)
 
     versions = sub.add_parser("versions", help="published versions and their conversations")
     versions.add_argument("flow", help="the flow name")

@@ -1,5 +1,5 @@
-"""The read-only dashboard at /dashboard: per flow, the funnel as an inline SVG chart, A/B
-results and the step graph; and the latest completions.
+"""The read-only dashboard at /dashboard: per flow, the funnel as an inline SVG chart, outcomes,
+A/B results and the step graph; the latest completions and the sales team's latest actions.
 
 One self-contained HTML page (no scripts, no CDN: it works offline), behind DASHBOARD_TOKEN:
 `Authorization: Bearer`, or an HttpOnly cookie that a `?token=` link sets before redirecting
@@ -8,6 +8,7 @@ to the page without the token (bot.access).
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import cast
@@ -18,14 +19,32 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Route
 
 from bot import access
-from bot.analytics import FlowStats, Funnel, Segment, duration, p_value, read_events
+from bot.analytics import (
+    OUTCOME_ORDER,
+    FlowStats,
+    Funnel,
+    Outcomes,
+    Segment,
+    duration,
+    p_value,
+    read_events,
+)
 from bot.app import Services
 from bot.flow.compile import machine_config
 from bot.flow.model import Flow
-from bot.model import DomainEvent
+from bot.leads import HEADINGS, Filter, LeadRow, cells, lead_rows
+from bot.model import DomainEvent, Outcome
 from storage import keys
 
-RECENT = 20  # completions listed
+RECENT = 20  # completions (and sales actions) listed
+SALES_ACTIONS = {  # domain event -> how the dashboard names it
+    "claimed": "claimed",
+    "paused": "took over",
+    "resumed": "handed back",
+    "not_a_fit": "not a fit",
+    "won": "won",
+    "lost": "lost",
+}
 RECENT_SCAN = 10_000  # newest log entries searched for them
 COOKIE = "ladder_dashboard"  # holds the token once a ?token= link was opened
 HOW = "open /dashboard?token=<DASHBOARD_TOKEN> once, or pass Authorization: Bearer"
@@ -37,7 +56,8 @@ def routes(services: Services) -> list[BaseRoute]:
     """The dashboard's routes, for bot.web.create_app."""
     secure = (services.settings.public_url or "").startswith("https://")
 
-    async def page(request: Request) -> Response:
+    def refused(request: Request) -> Response | None:
+        """The answer to a request without the dashboard token; None when it has it."""
         token = services.settings.dashboard_token
         if not token:
             return access.disabled("dashboard disabled: set DASHBOARD_TOKEN")
@@ -47,19 +67,40 @@ def routes(services: Services) -> list[BaseRoute]:
         given = access.bearer(request) or request.cookies.get(COOKIE, "")
         if not access.matches(given, token):
             return access.refused(HOW)
+        return None
+
+    async def page(request: Request) -> Response:
+        if (refusal := refused(request)) is not None:
+            return refusal
         try:
             events = await read_events(services.redis)
             sections = []
             for name in await services.flows.catalog.names():
                 flow = (await services.flows.latest(name)).flow
-                stats = FlowStats.of(events, Segment(name), [s.id for s in flow.steps])
+                order = [s.id for s in flow.steps]
+                stats = FlowStats.of(events, Segment(name), order, Outcomes.of(flow))
                 sections.append(flow_section(stats, flow))
-            recent = await recent_completions(services)
+            recent = await recent_events(services, {"completed"})
+            sales = await recent_events(services, SALES_ACTIONS.keys())
         except RedisError as exc:
             return PlainTextResponse(f"Redis is unavailable: {exc}", status_code=503)
-        return HTMLResponse(render_page(sections, recent, services.clock.now()))
+        return HTMLResponse(render_page(sections, recent, services.clock.now(), sales))
 
-    return [Route("/dashboard", page)]
+    async def leads(request: Request) -> Response:
+        if (refusal := refused(request)) is not None:
+            return refusal
+        query = request.query_params
+        try:
+            names = await services.flows.catalog.names()
+            flow = query.get("flow") or (names[0] if names else "")
+            claimed = {"yes": True, "no": False}.get(query.get("claimed", ""))
+            chosen = Filter(flow, query.get("outcome") or None, claimed)
+            rows = await lead_rows(services.redis, chosen)
+        except RedisError as exc:
+            return PlainTextResponse(f"Redis is unavailable: {exc}", status_code=503)
+        return HTMLResponse(render_leads(rows, chosen, names))
+
+    return [Route("/dashboard", page), Route("/dashboard/leads", leads)]
 
 
 def enter(request: Request, link: str, token: str, secure: bool) -> Response:
@@ -75,8 +116,42 @@ def enter(request: Request, link: str, token: str, secure: bool) -> Response:
     return response
 
 
-async def recent_completions(services: Services) -> list[DomainEvent]:
-    """The newest `completed` events, newest first (searching the newest RECENT_SCAN entries)."""
+def render_leads(rows: list[LeadRow], chosen: Filter, flows: list[str]) -> str:
+    """The leads view: a filter form (flow, outcome, claimed) and one row per lead."""
+
+    def select(name: str, options: Sequence[str], current: str) -> str:
+        items = "".join(
+            f'<option value="{escape(o)}"{" selected" if o == current else ""}>'
+            f"{escape(o) or 'any'}</option>"
+            for o in options
+        )
+        return f'<label>{name} <select name="{name}">{items}</select></label> '
+
+    claimed = {True: "yes", False: "no", None: ""}[chosen.claimed]
+    form = (
+        '<form method="get" action="/dashboard/leads">'
+        + select("flow", flows, chosen.flow)
+        + select("outcome", ["", *(o.value for o in Outcome), "none"], chosen.outcome or "")
+        + select("claimed", ["", "yes", "no"], claimed)
+        + '<button type="submit">Show</button></form>'
+    )
+    body = "".join(
+        '<tr class="lead">' + "".join(f"<td>{escape(c)}</td>" for c in cells(r)) + "</tr>"
+        for r in rows
+    )
+    head = "".join(f"<th>{escape(h)}</th>" for h in HEADINGS)
+    table = f"<table><tr>{head}</tr>{body}</table>" if body else "<p>No leads match.</p>"
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>ladderbot leads</title><style>{STYLE}</style></head><body>"
+        f"<h1>Leads <small>{escape(chosen.flow)}</small></h1>{form}"
+        f'<section id="leads">{table}</section></body></html>'
+    )
+
+
+async def recent_events(services: Services, names: Collection[str]) -> list[DomainEvent]:
+    """The newest events of these names, newest first (searching the newest RECENT_SCAN
+    entries)."""
     found: list[DomainEvent] = []
     high = "+"
     scanned = 0
@@ -88,7 +163,7 @@ async def recent_completions(services: Services) -> list[DomainEvent]:
         if not batch:
             break
         scanned += len(batch)
-        found.extend(DomainEvent.from_fields(f) for _, f in batch if f.get("name") == "completed")
+        found.extend(DomainEvent.from_fields(f) for _, f in batch if f.get("name") in names)
         high = "(" + batch[-1][0]
     return found[:RECENT]
 
@@ -164,23 +239,42 @@ def graph_svg(flow: Flow) -> str:
 
 def flow_section(stats: FlowStats, flow: Flow) -> str:
     f = stats.funnel
+    shown = [o for o in OUTCOME_ORDER if any(o in v.outcomes for v in stats.variants)]
     variants = "".join(
         f"<tr><td>{escape(v.step)}</td><td>{escape(v.variant)}</td><td>{v.reached}</td>"
         f"<td>{100 * v.commit_rate:.1f}%</td><td>{p_value(v.commit_p)}</td>"
-        f"<td>{100 * v.complete_rate:.1f}%</td><td>{p_value(v.complete_p)}</td></tr>"
+        f"<td>{100 * v.convert_rate:.1f}%</td><td>{p_value(v.convert_p)}</td>"
+        + "".join(f"<td>{v.outcomes.get(o, 0)}</td>" for o in shown)
+        + "</tr>"
         for v in stats.variants
     )
     ab = (
         "<h3>A/B variants</h3><table><tr><th>step</th><th>variant</th><th>reached</th>"
-        "<th>commit</th><th>p</th><th>complete</th><th>p</th></tr>" + variants + "</table>"
+        "<th>commit</th><th>p</th><th>convert</th><th>p</th>"
+        + "".join(f"<th>{escape(o)}</th>" for o in shown)
+        + "</tr>"
+        + variants
+        + "</table>"
         if variants
         else ""
     )
+    outcomes = "".join(
+        f'<tr class="outcome"><td>{escape(o)}</td><td>{n}</td>'
+        f"<td>{'success' if o in f.success else ''}</td></tr>"
+        for o, n in f.outcomes.items()
+    )
+    outcome_table = (
+        f"<table><tr><th>outcome</th><th>prospects</th><th></th></tr>{outcomes}</table>"
+        if outcomes
+        else "<p>No outcomes yet.</p>"
+    )
+    claim = f" · median time to claim {duration(f.median_to_claim)}" if f.median_to_claim else ""
     return (
         f'<section id="flow-{escape(flow.name)}"><h2>{escape(flow.title or flow.name)} '
         f"<small>{escape(flow.name)} v{flow.version}</small></h2>"
         f'<p class="summary">{f.started} started · {f.completed} completed · '
-        f"conversion {100 * f.conversion:.1f}%</p>"
+        f"{f.converted} converted · conversion {100 * f.conversion:.1f}%{claim}</p>"
+        f"<h3>Outcomes</h3>{outcome_table}"
         f'<div class="row"><div><h3>Funnel</h3>{funnel_svg(f)}<p class="legend">dark: committed, '
         "light: reached; then committed/reached · dropped · median time to commit</p></div>"
         f"<div><h3>Steps</h3>{graph_svg(flow)}</div></div>{ab}</section>"
@@ -196,21 +290,41 @@ table{border-collapse:collapse} td,th{padding:3px 10px;border-bottom:1px solid #
 """
 
 
-def render_page(sections: list[str], recent: list[DomainEvent], now: datetime) -> str:
+def render_page(
+    sections: list[str],
+    recent: list[DomainEvent],
+    now: datetime,
+    sales: Sequence[DomainEvent] = (),
+) -> str:
     rows = "".join(
         f"<tr><td>{escape(e.at)}</td><td>{escape(e.conversation)}</td><td>{escape(e.flow)} "
-        f"v{e.version}</td><td>{escape(e.data.get('source', '')) or '-'}</td></tr>"
+        f"v{e.version}</td><td>{escape(e.data.get('source', '')) or '-'}</td>"
+        f"<td>{escape(e.data.get('outcome', '')) or '-'}</td></tr>"
         for e in recent
     )
     completions = (
-        f"<table><tr><th>at</th><th>prospect</th><th>flow</th><th>source</th></tr>{rows}</table>"
+        "<table><tr><th>at</th><th>prospect</th><th>flow</th><th>source</th><th>outcome</th></tr>"
+        f"{rows}</table>"
         if rows
         else "<p>No completions yet.</p>"
+    )
+    actions = "".join(
+        f'<tr class="sales"><td>{escape(e.at)}</td><td>{escape(e.conversation)}</td>'
+        f"<td>{escape(SALES_ACTIONS[e.name])}</td><td>{escape(e.data.get('by', ''))}</td>"
+        f"<td>{escape(e.flow)} v{e.version}</td></tr>"
+        for e in sales
+    )
+    sales_table = (
+        "<table><tr><th>at</th><th>prospect</th><th>action</th><th>by</th><th>flow</th></tr>"
+        f"{actions}</table>"
+        if actions
+        else "<p>No sales actions yet.</p>"
     )
     body = "".join(sections) or "<p>No flow is published yet.</p>"
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>ladderbot dashboard</title><style>{STYLE}</style></head><body>"
         f"<h1>ladderbot</h1><p>as of {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC</p>{body}"
-        f'<section id="recent"><h2>Recent completions</h2>{completions}</section></body></html>'
+        f'<section id="recent"><h2>Recent completions</h2>{completions}</section>'
+        f'<section id="sales"><h2>Sales actions</h2>{sales_table}</section></body></html>'
     )

@@ -27,6 +27,7 @@ from bot.model import (
     Arrive,
     Booking,
     Button,
+    Claim,
     Commitment,
     Conversation,
     DomainEvent,
@@ -36,6 +37,9 @@ from bot.model import (
     Help,
     LinkButton,
     LinkOpened,
+    Lost,
+    NotAFit,
+    Outcome,
     Press,
     Relay,
     Restart,
@@ -49,6 +53,7 @@ from bot.model import (
     TakeOver,
     Text,
     Timer,
+    Won,
     iso,
 )
 from bot.validators import check
@@ -126,8 +131,25 @@ class _Turn:
         self.alert_on(name)
 
     def alert_on(self, reason: str) -> None:
-        if reason in self.flow.alerts.on:
-            self.actions.append(Alert(reason, self.flow.alerts.slack_channel))
+        """Alert the sales team if the flow asks for `reason`: `completed` only for the outcomes
+        the flow counts as success, and with `score_at_least`, only for a lead that scores it."""
+        alerts = self.flow.alerts
+        if reason not in alerts.on:
+            return
+        if reason == "completed" and self.conv.outcome not in self.flow.success:
+            return
+        if alerts.score_at_least is not None and self.conv.score < alerts.score_at_least:
+            return
+        self.raise_alert(reason)
+
+    def raise_alert(self, reason: str) -> None:
+        """Tell the sales team, and log it (the funnel's time to claim starts here)."""
+        self.actions.append(Alert(reason, self.flow.alerts.slack_channel))
+        conv, step_id = self.conv, self.conv.step or ""
+        data = {"source": conv.source, "reason": reason}
+        self.events.append(
+            DomainEvent("alerted", conv.id, self.flow.name, conv.version, step_id, self.at, data)
+        )
 
     def say(self, text: str, buttons: tuple[Button | LinkButton, ...] = ()) -> None:
         self.actions.append(Say(text, buttons))
@@ -270,7 +292,7 @@ class _Turn:
         self.alert_on(name)
         threshold = self.flow.alerts.score_at_least
         if threshold is not None and before < threshold <= score:
-            self.actions.append(Alert("score", self.flow.alerts.slack_channel))
+            self.raise_alert("score")
 
     def book(self, step: Step, choice: Choice) -> None:
         """A webinar slot was picked: record it, send the calendar file, set the reminders."""
@@ -296,9 +318,14 @@ class _Turn:
         return Booking(self.flow.name, step.id, slot, self.flow.title, dues)
 
     def complete(self) -> None:
-        self.conv = self.conv.with_(status=Status.COMPLETED)
+        """The prospect reached an end step: record what it means (its outcome)."""
+        outcome = self.current().outcome
+        self.conv = self.conv.with_(status=Status.COMPLETED, outcome=outcome)
         self.cancel.append(self.timer_id("nudge"))
-        self.emit("completed")
+        if outcome is None:  # a version published before end steps had outcomes
+            self.emit("completed")
+        else:
+            self.emit("completed", outcome=outcome.value)
 
     def reject(self, step: Step, hint: str) -> None:
         """An answer we could not use: say why, ask again, and count it."""
@@ -459,6 +486,8 @@ def _on_restart(turn: _Turn, _: Restart) -> None:
         variants={},
         invalid=0,
         nudges=0,
+        outcome=None,
+        lead=turn.conv.lead.on_a_new_run(),
         started_at=turn.at,
     )
     turn.cancel_all = True
@@ -646,17 +675,36 @@ def _until(left: timedelta) -> str:
     return f"in {hours} hours" if hours < 36 else f"in {round(hours / 24)} days"
 
 
+# --- the sales team's actions: each changes the conversation's lead, and is logged ---
+
+
+def _lead(turn: _Turn, **changes: str) -> None:
+    turn.conv = turn.conv.with_(lead=replace(turn.conv.lead, **changes))
+
+
+def _on_claim(turn: _Turn, event: Claim) -> None:
+    if not turn.conv.lead.claimed_by:  # the first claim wins; later ones change nothing
+        _lead(turn, claimed_by=event.by)
+        turn.emit("claimed", by=event.by)
+
+
 def _on_take_over(turn: _Turn, event: TakeOver) -> None:
     if turn.conv.status in (Status.STOPPED, Status.PAUSED):
         return
     turn.conv = turn.conv.with_(status=Status.PAUSED)
     turn.cancel.append(turn.timer_id("nudge"))
+    _on_claim(turn, Claim(event.by))
+    _lead(turn, taken_by=event.by)
     turn.emit("paused", by=event.by)
 
 
 def _on_hand_back(turn: _Turn, event: HandBack) -> None:
     if turn.conv.status != Status.PAUSED:
+        if turn.conv.lead.taken_by:  # e.g. the prospect opted out meanwhile: the bot stays quiet
+            _lead(turn, taken_by="")
+            turn.emit("resumed", by=event.by)
         return
+    _lead(turn, taken_by="")
     step = turn.current() if turn.conv.step else None
     if step is None or step.kind == StepKind.END:
         turn.conv = turn.conv.with_(status=Status.COMPLETED)
@@ -666,6 +714,29 @@ def _on_hand_back(turn: _Turn, event: HandBack) -> None:
     turn.emit("resumed", by=event.by)
     turn.present(step)
     turn.follow_up(step, seq=1)
+
+
+_VERDICTS: dict[type, tuple[str, Outcome]] = {
+    Won: ("won", Outcome.WON),
+    Lost: ("lost", Outcome.LOST),
+    NotAFit: ("not_a_fit", Outcome.DISQUALIFIED),
+}
+
+
+def _on_verdict(turn: _Turn, event: Won | Lost | NotAFit) -> None:
+    """The sales team's word on the lead sets the outcome (the first verdict stands). Lost and
+    not a fit end the conversation: no more follow-ups, reminders or take-over."""
+    if turn.conv.lead.verdict_by:
+        return
+    name, outcome = _VERDICTS[type(event)]
+    turn.conv = turn.conv.with_(outcome=outcome)
+    _lead(turn, verdict_by=event.by)
+    if outcome != Outcome.WON:
+        turn.cancel_all = True
+        _lead(turn, taken_by="")
+        if turn.conv.status != Status.STOPPED:
+            turn.conv = turn.conv.with_(status=Status.COMPLETED)
+    turn.emit(name, by=event.by, outcome=outcome.value)
 
 
 def _on_arrive(turn: _Turn, event: Arrive) -> None:
@@ -682,7 +753,11 @@ _HANDLERS: dict[type, Callable[[_Turn, Any], None]] = {
     Press: _on_press,
     LinkOpened: _on_link,
     Due: _on_due,
+    Claim: _on_claim,
     TakeOver: _on_take_over,
     HandBack: _on_hand_back,
+    Won: _on_verdict,
+    Lost: _on_verdict,
+    NotAFit: _on_verdict,
     Arrive: _on_arrive,
 }

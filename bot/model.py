@@ -21,6 +21,16 @@ class Status(StrEnum):
     PAUSED = "paused"  # a salesperson took over the chat
 
 
+class Outcome(StrEnum):
+    """What the end of a conversation means for the business (docs/flows.md, "Outcomes")."""
+
+    WON = "won"  # the ladder reached its goal: a booked demo, a started trial, a sale
+    DECLINED = "declined"  # the prospect said no ("Not now")
+    DISQUALIFIED = "disqualified"  # not a fit: wrong size, wrong market, a student
+    NURTURE = "nurture"  # not ready yet: keep them warm, ask again later
+    LOST = "lost"  # the sales team tried and it did not work out
+
+
 @dataclass(frozen=True)
 class Profile:
     """Who the prospect is, as the channel tells us."""
@@ -63,6 +73,23 @@ LEGACY_MARKER = "_"  # answers stored before `score` and `bookings` also held "_
 
 
 @dataclass(frozen=True)
+class Lead:
+    """What the sales team did with the prospect: who claimed the lead, who is chatting with
+    them (the bot is paused), and who gave the verdict (won, lost, not a fit) that set the
+    conversation's outcome. Each is a salesperson's id as their channel names them
+    ("slack:U123")."""
+
+    claimed_by: str = ""
+    taken_by: str = ""
+    verdict_by: str = ""
+
+    def on_a_new_run(self) -> Lead:
+        """When the prospect starts the flow over: the claim stays, the verdict was on the
+        old run."""
+        return Lead(self.claimed_by, self.taken_by)
+
+
+@dataclass(frozen=True)
 class Conversation:
     """One prospect in one flow: the whole state, stored as one Redis key."""
 
@@ -85,6 +112,8 @@ class Conversation:
     started_at: str = ""
     updated_at: str = ""
     step_at: str = ""  # when the current step was reached
+    outcome: Outcome | None = None  # set at an end step, or by the sales team (won, lost, ...)
+    lead: Lead = Lead()
     revision: int = 0  # storage's optimistic-concurrency counter
 
     @property
@@ -95,11 +124,22 @@ class Conversation:
     def chat(self) -> str:
         return self.id.split(":", 1)[1]
 
+    @property
+    def name(self) -> str:
+        """Who the prospect is, for the sales team: their name, else @username; never the raw
+        chat id alone."""
+        profile = self.profile
+        full = f"{profile.first_name} {profile.last_name}".strip()
+        if full:
+            return full
+        return f"@{profile.username}" if profile.username else f"unnamed prospect ({self.id})"
+
     def to_json(self) -> str:
         """The stored form (without the revision, which storage keeps beside it)."""
         data = dict(self.__dict__)
         del data["revision"]
         data["profile"] = self.profile.__dict__
+        data["lead"] = self.lead.__dict__
         data["commitments"] = [c.__dict__ for c in self.commitments]
         data["bookings"] = [b.__dict__ for b in self.bookings]
         return json.dumps(data, separators=(",", ":"))
@@ -110,7 +150,10 @@ class Conversation:
         has its score taken out of `answers` and its bookkeeping entries dropped."""
         data: dict[str, Any] = json.loads(text)
         data["status"] = Status(data["status"])
+        if data.get("outcome"):  # stored before outcomes existed: no key
+            data["outcome"] = Outcome(data["outcome"])
         data["profile"] = Profile(**data["profile"])
+        data["lead"] = Lead(**data.get("lead", {}))  # stored before sales actions: no key
         data["commitments"] = tuple(Commitment(**c) for c in data["commitments"])
         data["bookings"] = tuple(Booking.from_dict(b) for b in data.get("bookings", ()))
         if "score" not in data:
@@ -186,9 +229,20 @@ class Due:
     timer: Timer
 
 
+# The sales team's actions on a prospect's conversation (bot.sales sends them); `by` is the
+# salesperson, as their channel names them ("slack:U123").
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A salesperson claims the lead: it is theirs to follow up."""
+
+    by: str
+
+
 @dataclass(frozen=True)
 class TakeOver:
-    """A salesperson took over the chat: the bot pauses."""
+    """A salesperson took over the chat: the bot pauses (and the lead is theirs if unclaimed)."""
 
     by: str
 
@@ -201,6 +255,30 @@ class HandBack:
 
 
 @dataclass(frozen=True)
+class NotAFit:
+    """The lead is not a fit: outcome disqualified, and no more follow-ups."""
+
+    by: str
+
+
+@dataclass(frozen=True)
+class Won:
+    """The sales team won the deal: outcome won."""
+
+    by: str
+
+
+@dataclass(frozen=True)
+class Lost:
+    """The sales team lost the deal: outcome lost, and no more follow-ups."""
+
+    by: str
+
+
+SalesEvent = Claim | TakeOver | HandBack | NotAFit | Won | Lost
+
+
+@dataclass(frozen=True)
 class Arrive:
     """The prospect was moved to `step` of a new flow version (`migrate:`): ask it as if they
     had just reached it."""
@@ -208,9 +286,7 @@ class Arrive:
     step: str
 
 
-Event = (
-    Start | Text | Press | LinkOpened | Restart | Stop | Help | Due | TakeOver | HandBack | Arrive
-)
+Event = Start | Text | Press | LinkOpened | Restart | Stop | Help | Due | Arrive | SalesEvent
 
 
 # --- outbound actions: what the channel must do ---
@@ -345,6 +421,7 @@ DOMAIN_EVENTS = frozenset(
         "started", "step_reached", "answered", "committed", "invalid_input", "stale_press",
         "nudged", "reminded", "follow_up_skipped", "link_opened", "completed", "dropped",
         "returned", "opted_out", "restarted", "paused", "resumed", "relayed", "migrated",
+        "alerted", "claimed", "not_a_fit", "won", "lost",
     }
 )  # fmt: skip
 

@@ -63,7 +63,9 @@ class FlowRegistry:
         found = self._compiled.get(key)
         if found is None:
             source = await self.catalog.source(name, version)
-            flow = replace(parse_flow(source, file=f"{name} v{version}"), version=version)
+            # A version may predate outcomes: it was valid when published, so it still loads.
+            parsed = parse_flow(source, file=f"{name} v{version}", require_outcomes=False)
+            flow = replace(parsed, version=version)
             found = self._compiled[key] = compile_flow(flow)
         return found
 

@@ -27,6 +27,7 @@ from bot.model import (
     DomainEvent,
     Event,
     Help,
+    Lead,
     Press,
     Profile,
     Relay,
@@ -150,6 +151,7 @@ class Ladder:
                 flow=name,
                 version=await self.flows.latest_version(name),
                 profile=conv.profile if conv else Profile(),
+                lead=conv.lead.on_a_new_run() if conv else Lead(),
                 source=source,
                 revision=conv.revision if conv else 0,
                 started_at=iso(self.clock.now()),
@@ -180,27 +182,25 @@ class Ladder:
         self, conv: Conversation, actions: tuple[Action, ...], messages: bool
     ) -> list[OutboxItem]:
         """Alerts and relayed messages (and with `messages`, what the prospect is sent) leave
-        through the outbox, in the same atomic write as the step."""
+        through the outbox, in the same atomic write as the step. Every alert of one step is
+        one item (one Slack message naming all its reasons)."""
         items = []
         key = f"{conv.id}:{conv.revision + 1}"
         said = _message_item(conv, actions, key) if messages else None
         if said is not None:
             items.append(said)
+        alerts = [a for a in actions if isinstance(a, Alert)]
+        if alerts:
+            body: dict[str, Any] = {
+                "reasons": [a.reason for a in alerts],
+                "slack_channel": alerts[0].channel,
+                "conversation": json.loads(conv.to_json()),
+            }
+            items.append(OutboxItem(kind="alert", key=f"{key}:a", body=json.dumps(body)))
         for n, action in enumerate(actions):
-            body: dict[str, Any]
-            if isinstance(action, Alert):
-                body = {
-                    "reason": action.reason,
-                    "slack_channel": action.channel,
-                    "conversation": json.loads(conv.to_json()),
-                }
-                kind = "alert"
-            elif isinstance(action, Relay):
+            if isinstance(action, Relay):
                 body = {"text": action.text, "conversation": conv.id}
-                kind = "relay"
-            else:
-                continue
-            items.append(OutboxItem(kind=kind, key=f"{key}:{n}", body=json.dumps(body)))
+                items.append(OutboxItem(kind="relay", key=f"{key}:{n}", body=json.dumps(body)))
         return items
 
 

@@ -37,7 +37,7 @@ SLACK = f"{PREFIX}:slack"
 
 
 def lead_key(conversation_id: str) -> str:
-    """Hash: where a prospect's latest alert is, who claimed it, took over or said not a fit."""
+    """Hash: where a prospect's latest alert is in Slack, and the thread of a take-over."""
     return f"{SLACK}:lead:{conversation_id}"
 
 

@@ -46,10 +46,13 @@ def ev(
     variant: str | None = None,
     version: int = 1,
     flow: str = "f",
+    outcome: str | None = None,
 ) -> DomainEvent:
     data = {"source": source}
     if variant:
         data["variant"] = variant
+    if outcome:
+        data["outcome"] = outcome
     return DomainEvent(name, conv, flow, version, step, iso(T0 + timedelta(minutes=minutes)), data)
 
 
@@ -64,7 +67,8 @@ def journey(
         if step in commit:
             events.append(ev("committed", conv, step, i + 0.5, source=source))
     if end:
-        events.append(ev(end, conv, path[-1], start + len(path), source=source))
+        outcome = "won" if end == "completed" else None
+        events.append(ev(end, conv, path[-1], start + len(path), source=source, outcome=outcome))
     return events
 
 
@@ -78,7 +82,7 @@ def test_counts_distinct_conversations_drops_and_median_time_to_commit() -> None
         ev("committed", "a", "welcome", 2),
         ev("step_reached", "a", "email", 2),
         ev("committed", "a", "email", 12),
-        ev("completed", "a", "email", 12),
+        ev("completed", "a", "email", 12, outcome="won"),
         ev("started", "b", "welcome", 0),
         ev("step_reached", "b", "welcome", 0),
         ev("committed", "b", "welcome", 4),
@@ -129,6 +133,37 @@ def test_segments_filter_by_flow_version_and_source() -> None:
     assert funnel(events, Segment("nothing")).steps == ()
 
 
+def test_outcomes_count_each_prospects_latest_and_old_events_are_read_by_their_step() -> None:
+    events = [
+        *journey("a", ["welcome", "done"], {"welcome"}, "completed"),  # outcome won
+        *journey("b", ["welcome", "later"], set(), ""),
+        ev("completed", "b", "later", 3),  # logged before outcomes: read by its end step
+        *journey("c", ["welcome", "gone"], set(), ""),
+        ev("completed", "c", "gone", 3),  # an end step the flow no longer has
+        *journey("d", ["welcome", "done"], {"welcome"}, "completed"),
+        ev("lost", "d", "done", 9, outcome="lost"),  # the sales team's word is the latest
+        *journey("e", ["welcome", "done"], {"welcome"}, "completed"),
+        ev("restarted", "e", "welcome", 10),  # back on the ladder: no outcome for now
+    ]
+    read = analytics.Outcomes(success=("won",), by_step={"done": "won", "later": "declined"})
+    result = funnel(events, Segment("f"), ["welcome", "done", "later"], read)
+    assert result.outcomes == {"won": 1, "declined": 1, "lost": 1, "unrecorded": 1}
+    assert (result.completed, result.converted, result.started) == (5, 1, 5)
+    assert {s.step: s.outcomes for s in result.steps}["later"] == {"declined": 1}
+    nurture_too = analytics.Outcomes(success=("won", "declined"), by_step=read.by_step)
+    assert funnel(events, Segment("f"), (), nurture_too).converted == 2
+
+
+def test_median_time_to_claim_runs_from_the_first_alert() -> None:
+    events = [
+        ev("alerted", "a", "email", 0), ev("alerted", "a", "done", 5),
+        ev("claimed", "a", "done", 10),
+        ev("alerted", "b", "email", 0), ev("claimed", "b", "email", 30),
+        ev("claimed", "c", "email", 1),  # claimed without an alert (from the dashboard)
+    ]  # fmt: skip
+    assert funnel(events, Segment("f")).median_to_claim == timedelta(minutes=20)
+
+
 def test_two_proportion_z_test_matches_known_values() -> None:
     # R: prop.test(c(50, 40), c(100, 100), correct = FALSE) -> X-squared 2.0202, p 0.1552
     assert two_proportion_p(50, 100, 40, 100) == pytest.approx(0.1552, abs=5e-5)
@@ -149,13 +184,17 @@ def test_variant_stats_per_variant_with_p_values_against_the_first() -> None:
             if i < commits:
                 events.append(ev("committed", conv, "ask", 1, variant=variant))
             if i < completes:
-                events.append(ev("completed", conv, "end", 2))
+                events.append(ev("completed", conv, "end", 2, outcome="won"))
+            elif i < 60:  # "just browsing" ends are completions, never conversions
+                events.append(ev("completed", conv, "end", 2, outcome="declined"))
     a, b = variant_stats(events, Segment("f"))
-    assert (a.variant, a.reached, a.committed, a.completed) == ("a", 100, 50, 20)
-    assert (a.commit_p, a.complete_p) == (None, None)
-    assert (b.variant, b.commit_rate, b.complete_rate) == ("b", 0.4, 0.1)
+    assert (a.variant, a.reached, a.committed, a.converted) == ("a", 100, 50, 20)
+    assert a.outcomes == {"won": 20, "declined": 40}
+    assert (a.commit_p, a.convert_p) == (None, None)
+    assert (b.variant, b.commit_rate, b.convert_rate) == ("b", 0.4, 0.1)
+    assert b.outcomes == {"won": 10, "declined": 50}
     assert b.commit_p == pytest.approx(0.1552, abs=5e-5)
-    assert b.complete_p == pytest.approx(two_proportion_p(10, 100, 20, 100))
+    assert b.convert_p == pytest.approx(two_proportion_p(10, 100, 20, 100))
     assert variant_stats(events, Segment("f", source="nobody")) == ()
 
 
@@ -171,7 +210,8 @@ def test_table_csv_and_chart(tmp_path: Path) -> None:
     assert lines[2].split() == ["welcome", "2", "1", "1", "50.0", "30s"]
     assert lines[3].split() == ["email", "1", "1", "0", "0.0", "30s"]
     assert len({len(line) for line in lines[:2]}) == 1  # header and rule align
-    assert lines[-1] == "started 2, completed 1, conversion 50.0%"
+    assert lines[-2] == "started 2, completed 1, converted 1 (won), conversion 50.0%"
+    assert lines[-1] == "outcomes: won 1"
     rows = list(csv.DictReader(io.StringIO(analytics.to_csv(result))))
     assert rows[0] == {
         "flow": "f",
@@ -183,8 +223,10 @@ def test_table_csv_and_chart(tmp_path: Path) -> None:
         "dropped": "1",
         "drop_off_pct": "50.0",
         "median_seconds_to_commit": "30",
+        **dict.fromkeys(analytics.OUTCOME_ORDER, "0"),
     }
     assert rows[1]["median_seconds_to_commit"] == "30"
+    assert (rows[1]["won"], rows[1]["declined"]) == ("1", "0")  # the end was reached at email
     out = tmp_path / "funnel.png"
     analytics.chart(result, out)
     assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
@@ -370,7 +412,7 @@ async def test_funnel_of_prospects_driven_through_the_service(redis: Redis) -> N
     assert set(variants) == {"a", "b"}
     for v in variants.values():
         mine = [p for p in prospects if p.variant == v.variant]
-        assert (v.step, v.reached, v.committed, v.completed) == (
+        assert (v.step, v.reached, v.committed, v.converted) == (
             "welcome",
             len(mine),
             sum(p.said_yes for p in mine),
@@ -378,7 +420,8 @@ async def test_funnel_of_prospects_driven_through_the_service(redis: Redis) -> N
         )
     a, b = variants["a"], variants["b"]
     assert b.commit_p == two_proportion_p(b.committed, b.reached, a.committed, a.reached)
-    assert b.complete_p == two_proportion_p(b.completed, b.reached, a.completed, a.reached)
+    assert b.convert_p == two_proportion_p(b.converted, b.reached, a.converted, a.reached)
+    assert result.outcomes == {"won": sum(p.answered for p in prospects)}  # the one end: won
 
     # filters: the one version (the same prospects), a source, and a time after everything
     v1 = (await analytics.flow_stats(redis, ladder.flows, "funnel", version=1)).funnel

@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,7 @@ from bot.config import Settings
 from bot.dashboard import flow_section, render_page
 from bot.flow.loader import load_flow
 from bot.model import DomainEvent
+from bot.sales import Action, Sales
 from bot.web import create_app
 from storage.connect import connect
 from tests.redis_server import RedisServer
@@ -214,3 +216,27 @@ def test_flow_text_is_escaped_in_the_page() -> None:
     assert "<script>" not in page and "<b>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "telegram:&lt;b&gt;" in page
+
+
+async def test_dashboard_shows_outcomes_sales_actions_and_time_to_claim(redis: Redis) -> None:
+    services = await services_with(redis, TOKEN)
+    assert isinstance(services.clock, ManualClock)
+    prospects = await populate(services.ladder, services.clock)
+    won = [p for p in prospects if p.answered]  # funnel.yaml's only end: won
+    sales = Sales(services.ladder, services.senders)
+    services.clock.advance(timedelta(minutes=30))  # after every alert
+    claimed = await sales.act(Action.CLAIM, won[0].id, "slack:U1")
+    lost = await sales.act(Action.LOST, won[1].id, "slack:U2")
+    assert claimed.changed and lost.changed
+    async with (
+        serving(create_app(services)) as url,
+        httpx.AsyncClient(base_url=url, follow_redirects=True) as http,
+    ):
+        page = (await http.get("/dashboard", params={"token": TOKEN})).text
+    outcomes = dict(re.findall(r'<tr class="outcome"><td>(\w+)</td><td>(\d+)</td>', page))
+    assert outcomes == {"won": str(len(won) - 1), "lost": "1"}
+    assert f"{len(won) - 1} converted" in page
+    actions = re.findall(r'<tr class="sales"><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td>'
+                         r"<td>([^<]*)</td>", page)  # fmt: skip
+    assert actions == [(won[1].id, "lost", "slack:U2"), (won[0].id, "claimed", "slack:U1")]
+    assert "median time to claim" in page

@@ -19,6 +19,7 @@ from bot.model import (
     DOMAIN_EVENTS,
     Alert,
     Button,
+    Claim,
     Conversation,
     Due,
     Event,
@@ -26,6 +27,8 @@ from bot.model import (
     Help,
     LinkButton,
     LinkOpened,
+    Lost,
+    NotAFit,
     Press,
     Profile,
     Relay,
@@ -39,6 +42,7 @@ from bot.model import (
     TakeOver,
     Text,
     Timer,
+    Won,
 )
 
 FLOW_FILE = Path(__file__).parent / "data" / "ladder.yaml"
@@ -211,7 +215,7 @@ def test_trial_then_end_completes_and_alerts(flow: CompiledFlow) -> None:
     assert link.url == "https://app.example.com/signup?ref=telegram:1"
     walk.send(LinkOpened("trial"))
     assert walk.conv.status == Status.COMPLETED
-    assert walk.names[-2:] == ["step_reached", "completed"]
+    assert walk.names[-3:] == ["step_reached", "completed", "alerted"]
     assert walk.says()[-1].text == "Thank you, Pat!"
     assert Alert("completed", "#leads") in walk.last.actions
     assert "telegram:1:nudge" in walk.last.cancel
@@ -431,7 +435,8 @@ def test_take_over_pauses_relays_and_hand_back_resumes(flow: CompiledFlow) -> No
     walk = reach(flow, "role")
     walk.send(TakeOver(by="U1"))
     assert walk.conv.status == Status.PAUSED
-    assert walk.names == ["paused"]
+    assert walk.names == ["claimed", "paused"]  # taking over an unclaimed lead claims it
+    assert (walk.conv.lead.claimed_by, walk.conv.lead.taken_by) == ("U1", "U1")
     assert "telegram:1:nudge" in walk.last.cancel
     walk.send(Text("Can I talk to a human?"))
     assert Relay("Can I talk to a human?") in walk.last.actions
@@ -440,6 +445,47 @@ def test_take_over_pauses_relays_and_hand_back_resumes(flow: CompiledFlow) -> No
     assert walk.conv.status == Status.ACTIVE
     assert walk.says()[0].text == "What's your role?"
     assert walk.last.schedule[0].kind == "nudge"
+    assert (walk.conv.lead.claimed_by, walk.conv.lead.taken_by) == ("U1", "")
+
+
+def test_the_first_claim_wins_and_is_logged_once(flow: CompiledFlow) -> None:
+    walk = reach(flow, "role")
+    walk.send(Claim(by="slack:U1"))
+    assert walk.names == ["claimed"] and walk.last.events[0].data["by"] == "slack:U1"
+    before = walk.conv
+    for by in ("slack:U2", "slack:U1"):
+        walk.send(Claim(by=by))
+        assert walk.names == [] and walk.conv == before
+
+
+@pytest.mark.parametrize(
+    ("verdict", "name", "outcome"),
+    [(NotAFit, "not_a_fit", "disqualified"), (Lost, "lost", "lost")],
+)
+def test_not_a_fit_and_lost_end_the_conversation_and_its_follow_ups(
+    flow: CompiledFlow, verdict: type[NotAFit | Lost], name: str, outcome: str
+) -> None:
+    walk = reach(flow, "webinar")
+    walk.send(Press("webinar", "slot0"))  # a booking: reminders are pending
+    walk.send(verdict(by="slack:U1"))
+    assert walk.names == [name] and walk.last.events[0].data["outcome"] == outcome
+    assert walk.last.cancel_all  # nudges and webinar reminders
+    assert (walk.conv.status, walk.conv.outcome, walk.conv.lead.verdict_by) == (
+        Status.COMPLETED, outcome, "slack:U1"
+    )  # fmt: skip
+    walk.send(Won(by="slack:U2"))  # the first verdict stands
+    assert walk.names == [] and walk.conv.outcome == outcome
+    walk.send(Text("hello?"))
+    assert walk.says()[0].text.startswith("We're all done here") and walk.last.schedule == ()
+
+
+def test_won_records_the_outcome_and_the_ladder_goes_on(flow: CompiledFlow) -> None:
+    walk = reach(flow, "role")
+    walk.send(Won(by="slack:U1"))
+    assert walk.names == ["won"] and not walk.last.cancel_all
+    assert (walk.conv.status, walk.conv.outcome) == (Status.ACTIVE, "won")
+    walk.send(Restart())  # a new run: no verdict yet, the claim (none here) stays
+    assert walk.conv.outcome is None and walk.conv.lead.verdict_by == ""
 
 
 @settings(max_examples=200, deadline=None)
@@ -577,3 +623,61 @@ def test_the_longest_run_validation_allows_is_said_in_one_turn() -> None:
         "Name?",
     ]
     assert walk.conv.step == "name"
+
+
+# --- outcomes: what an end means, and which ends tell the sales team ---------------------------
+
+SHIPPED = Path(__file__).parents[1] / "flows" / "webinar-ladder.yaml"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> CompiledFlow:
+    return compile_flow(replace(load_flow(SHIPPED), version=1))
+
+
+def alerts(result: StepResult) -> list[str]:
+    return [a.reason for a in result.actions if isinstance(a, Alert)]
+
+
+def test_not_now_ends_declined_and_raises_no_completed_alert(shipped: CompiledFlow) -> None:
+    walk = Walk(shipped)
+    walk.send(Start())
+    walk.send(Text("Not now"))
+    assert (walk.conv.status, walk.conv.step, walk.conv.outcome) == (
+        Status.COMPLETED, "later", "declined"
+    )  # fmt: skip
+    [completed] = [e for e in walk.last.events if e.name == "completed"]
+    assert completed.data["outcome"] == "declined"
+    assert alerts(walk.last) == []
+
+
+def test_the_score_threshold_holds_for_every_alert_reason(shipped: CompiledFlow) -> None:
+    """score_at_least: 60. A marketer who skips the email books with 50 points: the booking and
+    the won ending are recorded, but no alert of any reason goes to the sales team."""
+    walk = Walk(shipped)
+    raised: list[str] = []
+    for event in (Start(), Text("Yes please"), Text("Marketer"), Press("email", "skip"),
+                  LinkOpened("checklist"), Press("webinar", "slot0")):  # fmt: skip
+        raised += alerts(walk.send(event))
+    assert (walk.conv.score, walk.conv.step, walk.conv.outcome) == (50, "done", "won")
+    assert "webinar_booked" in [c.name for c in walk.conv.commitments]
+    assert raised == []
+
+
+def test_a_won_ending_over_the_threshold_alerts_once_per_reason(shipped: CompiledFlow) -> None:
+    walk = Walk(shipped)
+    raised: list[str] = []
+    script = (Start(), Text("Yes please"), Text("Founder"), Text("12"), Text("pat@example.com"),
+              LinkOpened("checklist"), Press("webinar", "slot0"))  # fmt: skip
+    for event in script:
+        raised += alerts(walk.send(event))
+    assert walk.conv.outcome == "won" and walk.conv.score >= 60
+    assert raised == ["webinar_booked", "score", "completed"]
+
+
+def test_old_conversations_without_an_outcome_load() -> None:
+    stored = (
+        Conversation(id="telegram:9", flow="f", version=1).to_json().replace(',"outcome":null', "")
+    )
+    assert "outcome" not in stored
+    assert Conversation.from_json(stored).outcome is None

@@ -64,9 +64,11 @@ steps:
       drop_after: 6h
   - id: done
     kind: end
+    outcome: won
     say: "Thanks!"
   - id: later
     kind: end
+    outcome: declined
     say: "OK, bye"
 """
 

@@ -53,8 +53,8 @@ async def test_alerts_go_to_the_outbox_in_the_same_write(redis: Redis) -> None:
     await ladder.handle("telegram:8", Press("webinar", "slot0"))
     entries = await redis.xrange(keys.OUTBOX)
     bodies = [json.loads(fields["body"]) for _, fields in entries]
-    assert [fields["kind"] for _, fields in entries] == ["alert", "alert"]
-    assert [b["reason"] for b in bodies] == ["webinar_booked", "score"]
+    assert [fields["kind"] for _, fields in entries] == ["alert"]  # one per step
+    assert [b["reasons"] for b in bodies] == [["webinar_booked", "score"]]
     assert bodies[0]["slack_channel"] == "#leads"
     assert bodies[0]["conversation"]["answers"]["email"] == "pat@example.com"
 

@@ -132,7 +132,7 @@ async def test_a_drop_handled_before_a_crash_is_recovered_as_a_no_op(services: S
     [drop] = await worker.scheduler.claim(clock.now(), 10, LEASE)
     assert drop.timer.kind == "drop"
     first = await services.ladder.handle("telegram:1", Due(drop.timer))  # then killed
-    assert [e.name for e in first.events] == ["dropped"]
+    assert [e.name for e in first.events] == ["dropped", "alerted"]  # the flow alerts on it
     clock.advance(LEASE)
 
     assert await worker.tick() == 1  # recovered: the drop left its timer in place

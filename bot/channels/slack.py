@@ -1,4 +1,5 @@
-"""Slack for the sales team: lead alerts, Claim / Take over / Not a fit, and the take-over relay.
+"""Slack for the sales team: lead alerts, their buttons (Claim, Take over, Hand back, Won, Lost,
+Not a fit: each press becomes a `bot.sales` action), and the take-over relay.
 
 Modes (`slack_mode`): "app" (SLACK_BOT_TOKEN: Web API alerts with buttons, POST /slack/events),
 "webhook" (only SLACK_WEBHOOK_URL: alerts without buttons), "none" (alerts wait in the outbox).
@@ -12,10 +13,11 @@ any attempt after the first looks for that key in the channel (or thread) before
 consumer that died after Slack took the message does not cause a second one. What remains
 at-least-once: when the app may not list channels (no channels:read scope) for a channel given
 by #name, or the earlier post scrolled out of the latest HISTORY_LOOKBACK messages.
-Redis keys (storage/keys.py), prefix lb:slack: - `lead_key` (per conversation: latest alert,
-claim, take-over), `thread_key` (alert message -> conversation), `event_key` (Slack event ids
-already handled), `attempt_key` (outbox items posted at least once), `channel_key` (channel
-name -> id).
+Who claimed or took over a lead lives in the conversation (`Conversation.lead`); Slack keeps
+only where its messages are. Redis keys (storage/keys.py), prefix lb:slack: - `lead_key` (per
+conversation: the latest alert, and the thread of a take-over), `thread_key` (alert message
+-> conversation), `event_key` (Slack event ids already handled), `attempt_key` (outbox items
+posted at least once), `channel_key` (channel name -> id).
 """
 
 from __future__ import annotations
@@ -45,9 +47,9 @@ from bot.app import Services
 from bot.config import Settings
 from bot.errors import LadderError, UnknownFlow
 from bot.flow.validate import alerts_nowhere
-from bot.model import Conversation, HandBack, Say, Status, TakeOver
+from bot.model import Conversation, Lead, Say, Status
 from bot.registry import FlowRegistry
-from bot.service import Outcome
+from bot.sales import Action, Refusal, Result, Sales
 from storage import keys
 from storage.base import OutboxItem
 from storage.outbox import RetryLater, Undeliverable
@@ -61,6 +63,18 @@ CLAIM = "lb_claim"
 TAKE_OVER = "lb_take_over"
 HAND_BACK = "lb_hand_back"
 NOT_A_FIT = "lb_not_a_fit"
+WON = "lb_won"
+LOST = "lb_lost"
+BUTTONS = {  # each button's sales action
+    CLAIM: Action.CLAIM,
+    TAKE_OVER: Action.TAKE_OVER,
+    HAND_BACK: Action.HAND_BACK,
+    NOT_A_FIT: Action.NOT_A_FIT,
+    WON: Action.WON,
+    LOST: Action.LOST,
+}
+SLACK_USER = "slack:"  # how a Slack user is named as a salesperson: "slack:U123"
+VERDICTS = {"won": "🏆 Won", "lost": "Lost", "disqualified": "🚫 Not a fit"}
 STATUS_BLOCK = "lb_status"
 ACTIONS_BLOCK = "lb_actions"
 
@@ -70,6 +84,7 @@ PERMANENT_ERRORS = frozenset(
      "no_text", "invalid_arguments", "too_many_attachments"}
 )  # fmt: skip
 PERMANENT_WEBHOOK_STATUS = frozenset({400, 403, 404, 410})
+GONE_ERRORS = frozenset({"message_not_found", "cant_update_message"})  # a lead card deleted
 
 METADATA_EVENT = "ladder_outbox_item"  # message metadata that names the outbox item
 HISTORY_LOOKBACK = 200  # messages searched for an earlier attempt's post
@@ -148,17 +163,14 @@ async def log_alerts_nowhere(services: Services) -> None:
 
 
 @dataclass(frozen=True)
-class Lead:
-    """One prospect as the sales team sees it: where the latest alert is, who claimed it,
-    who took over the chat (and in which alert's thread), who marked it not a fit."""
+class Posted:
+    """Where a prospect's alerts are in Slack: the latest alert, and the thread of the alert a
+    salesperson took the chat over from."""
 
     channel: str = ""
     ts: str = ""
-    claimed_by: str = ""
-    taken_by: str = ""
     thread_channel: str = ""
     thread_ts: str = ""
-    not_a_fit_by: str = ""
 
     @property
     def thread(self) -> tuple[str, str] | None:
@@ -168,9 +180,16 @@ class Lead:
         return (self.channel, self.ts) if self.ts else None
 
 
-async def load_lead(redis: Redis, conversation_id: str) -> Lead:
+async def load_posted(redis: Redis, conversation_id: str) -> Posted:
     stored = await redis.hgetall(keys.lead_key(conversation_id))
-    return Lead(**{f.name: str(stored.get(f.name, "")) for f in fields(Lead)})
+    return Posted(**{f.name: str(stored.get(f.name, "")) for f in fields(Posted)})
+
+
+def mention(salesperson: str) -> str:
+    """A salesperson as Slack shows them: a Slack user as a mention, anyone else by name."""
+    if salesperson.startswith(SLACK_USER):
+        return f"<@{salesperson.removeprefix(SLACK_USER)}>"
+    return escape(salesperson)
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -190,15 +209,10 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def prospect_name(conv: Conversation) -> str:
-    profile = conv.profile
-    full = f"{profile.first_name} {profile.last_name}".strip()
-    return full or (f"@{profile.username}" if profile.username else conv.id)
-
-
-def describe_reason(reason: str) -> str:
-    """'completed' -> 'completed the ladder'; a commitment name -> 'said yes: <name>'."""
-    return REASONS.get(reason, f"said yes: {reason}")
+def describe_reasons(reasons: Sequence[str]) -> str:
+    """'completed' -> 'completed the ladder'; a commitment name -> 'said yes: <name>'; several
+    (the alerts of one step) joined with 'and'."""
+    return " and ".join(REASONS.get(r, f"said yes: {r}") for r in reasons)
 
 
 def _when(at: str) -> str:
@@ -210,18 +224,18 @@ def _when(at: str) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short}} {{time}}|{escape(at)}>"
 
 
-def alert_text(conv: Conversation, reason: str) -> str:
+def alert_text(conv: Conversation, reasons: Sequence[str]) -> str:
     """The notification text, as plain text (escape it for a message's mrkdwn `text`)."""
-    return f"Lead: {prospect_name(conv)} {describe_reason(reason)}"
+    return f"Lead: {conv.name} {describe_reasons(reasons)}"
 
 
 def alert_blocks(
-    conv: Conversation, reason: str, flow_title: str, lead: Lead, buttons: bool
+    conv: Conversation, reasons: Sequence[str], flow_title: str, buttons: bool
 ) -> list[dict[str, Any]]:
     """The alert as Block Kit: who the prospect is, every answer, the ladder of commitments
     with times, score, flow and version, why now; then the sales team's status and buttons."""
     profile = conv.profile
-    who = escape(prospect_name(conv))
+    who = escape(conv.name)
     if profile.username:
         who += f" (@{escape(profile.username)})"
     facts = {
@@ -229,7 +243,7 @@ def alert_blocks(
         "Source": escape(conv.source) or "-",
         "Lead score": str(conv.score),
         "Flow": f"{escape(flow_title)} (`{escape(conv.flow)}` v{conv.version})",
-        "Why now": escape(describe_reason(reason)),
+        "Why now": escape(describe_reasons(reasons)),
         "Status": f"{conv.status.value} at `{escape(conv.step or '-')}`",
     }
     answers = [f"• {escape(k)}: {escape(v)}" for k, v in conv.answers.items()]
@@ -240,7 +254,7 @@ def alert_blocks(
     ]  # fmt: skip
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text",
-                                    "text": _clip(alert_text(conv, reason), 150)}},
+                                    "text": _clip(alert_text(conv, reasons), 150)}},
         {"type": "section",
          "fields": [{"type": "mrkdwn", "text": _clip(f"*{k}*\n{v}", 2000)}
                     for k, v in facts.items()]},
@@ -251,18 +265,21 @@ def alert_blocks(
         {"type": "context", "elements": [{"type": "mrkdwn",
                                           "text": f"conversation `{escape(conv.id)}`"}]},
     ]  # fmt: skip
-    return blocks + lead_blocks(conv.id, lead, buttons)
+    return blocks + lead_blocks(conv, buttons)
 
 
-def lead_blocks(conversation_id: str, lead: Lead, buttons: bool) -> list[dict[str, Any]]:
+def lead_blocks(conv: Conversation, buttons: bool) -> list[dict[str, Any]]:
     """The team's status line and the buttons that still make sense."""
+    lead: Lead = conv.lead
     status = []
     if lead.claimed_by:
-        status.append(f"🙋 Claimed by <@{lead.claimed_by}>")
+        status.append(f"🙋 Claimed by {mention(lead.claimed_by)}")
     if lead.taken_by:
-        status.append(f"💬 <@{lead.taken_by}> is chatting with the prospect (the bot is paused)")
-    if lead.not_a_fit_by:
-        status.append(f"🚫 Not a fit, says <@{lead.not_a_fit_by}>")
+        status.append(f"💬 {mention(lead.taken_by)} is chatting with the prospect (the bot is "
+                      "paused)")  # fmt: skip
+    if lead.verdict_by and conv.outcome:
+        verdict = VERDICTS.get(conv.outcome.value, conv.outcome.value)
+        status.append(f"{verdict}, says {mention(lead.verdict_by)}")
     blocks: list[dict[str, Any]] = []
     if status:
         blocks.append({"type": "context", "block_id": STATUS_BLOCK,
@@ -270,21 +287,22 @@ def lead_blocks(conversation_id: str, lead: Lead, buttons: bool) -> list[dict[st
     if not buttons:
         return blocks
     chosen: list[tuple[str, str, str | None]] = []
-    if not lead.claimed_by and not lead.not_a_fit_by:
+    decided = bool(lead.verdict_by)
+    if not lead.claimed_by and not decided:
         chosen.append((CLAIM, "Claim", "primary"))
     if lead.taken_by:
         chosen.append((HAND_BACK, "Hand back", None))
-    elif not lead.not_a_fit_by:
+    elif not decided:
         chosen.append((TAKE_OVER, "Take over", None))
-    if not lead.not_a_fit_by:
-        chosen.append((NOT_A_FIT, "Not a fit", "danger"))
+    if not decided:
+        chosen += [(WON, "Won", None), (LOST, "Lost", None), (NOT_A_FIT, "Not a fit", "danger")]
     elements = []
     for action_id, label, style in chosen:
         button: dict[str, Any] = {
             "type": "button",
             "action_id": action_id,
             "text": {"type": "plain_text", "text": label},
-            "value": conversation_id,
+            "value": conv.id,
         }
         if style:
             button["style"] = style
@@ -294,12 +312,10 @@ def lead_blocks(conversation_id: str, lead: Lead, buttons: bool) -> list[dict[st
     return blocks
 
 
-def with_lead(
-    blocks: Sequence[Mapping[str, Any]], conversation_id: str, lead: Lead
-) -> list[dict[str, Any]]:
+def with_lead(blocks: Sequence[Mapping[str, Any]], conv: Conversation) -> list[dict[str, Any]]:
     """An alert's blocks with the status and buttons replaced by the current ones."""
     kept = [dict(b) for b in blocks if b.get("block_id") not in (STATUS_BLOCK, ACTIONS_BLOCK)]
-    return kept + lead_blocks(conversation_id, lead, buttons=True)
+    return kept + lead_blocks(conv, buttons=True)
 
 
 # --- outgoing: the outbox handler -----------------------------------------------------------------
@@ -344,17 +360,27 @@ class SlackDelivery:
             raise Undeliverable(f"Slack does not deliver outbox items of kind {item.kind!r}")
 
     async def alert(self, item: OutboxItem) -> None:
+        """The prospect's lead card: the first alert posts it; later ones redraw it in place
+        (chat.update) and add a line in its thread saying why."""
         body = _body(item)
         try:
             conv = Conversation.from_json(json.dumps(body["conversation"]))
-            reason = str(body["reason"])
+            reasons = (
+                [str(r) for r in body["reasons"]]
+                if "reasons" in body
+                else [
+                    str(body["reason"])  # an item queued before the alerts of a step were one
+                ]
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise Undeliverable(f"alert {item.key}: not a valid alert body: {exc!r}") from exc
         title = await self._title(conv)
-        lead = await load_lead(self.redis, conv.id)
-        text = escape(alert_text(conv, reason))
+        current = await self.store.load(conv.id)  # the sales team may have acted since
+        if current is not None:
+            conv = conv.with_(lead=current.lead, outcome=current.outcome)
+        text = escape(alert_text(conv, reasons))
         if self.client is None:
-            await self._webhook(text, alert_blocks(conv, reason, title, lead, buttons=False))
+            await self._webhook(text, alert_blocks(conv, reasons, title, buttons=False))
             return
         channel = body.get("slack_channel") or self.default_channel
         if not channel:
@@ -362,7 +388,12 @@ class SlackDelivery:
                 f"alert {item.key}: no Slack channel; set alerts.slack_channel in flow "
                 f"{conv.flow!r} or SLACK_CHANNEL"
             )
-        blocks = alert_blocks(conv, reason, title, lead, buttons=True)
+        blocks = alert_blocks(conv, reasons, title, buttons=True)
+        card = await load_posted(self.redis, conv.id)
+        if card.ts and await self._update_card(card, text, blocks):
+            line = f"🔔 {escape(conv.name)} {escape(describe_reasons(reasons))}"
+            await self._post_once(item.key, card.channel, card.ts, text=line)
+            return
         where, ts = await self._post_once(
             item.key, channel, None, text=text, blocks=blocks, unfurl_links=False,
             unfurl_media=False,
@@ -372,6 +403,20 @@ class SlackDelivery:
             pipe.set(keys.thread_key(where, ts), conv.id)
             await pipe.execute()
 
+    async def _update_card(self, card: Posted, text: str, blocks: list[dict[str, Any]]) -> bool:
+        """Redraw the lead card; False when Slack no longer has it (deleted): post a new one."""
+        assert self.client is not None
+        try:
+            await _slack(self.client.chat_update(
+                channel=card.channel, ts=card.ts, text=text, blocks=blocks))  # fmt: skip
+        except SlackApiError as exc:
+            if exc.response.get("error") in GONE_ERRORS:
+                log.info("slack: lead card %s/%s is gone; posting a new one", card.channel,
+                         card.ts)  # fmt: skip
+                return False
+            raise
+        return True
+
     async def relay(self, item: OutboxItem) -> None:
         body = _body(item)
         try:
@@ -379,12 +424,12 @@ class SlackDelivery:
         except KeyError as exc:
             raise Undeliverable(f"relay {item.key}: missing {exc}") from exc
         conv = await self.store.load(conversation_id)
-        name = prospect_name(conv) if conv else conversation_id
+        name = conv.name if conv else conversation_id
         message = f"💬 *{escape(name)}:* {escape(text)}"
         if self.client is None:
             await self._webhook(message, None)
             return
-        thread = (await load_lead(self.redis, conversation_id)).thread
+        thread = (await load_posted(self.redis, conversation_id)).thread
         if thread is None:
             raise Undeliverable(f"relay {item.key}: no Slack alert thread for {conversation_id}")
         channel, ts = thread
@@ -586,115 +631,42 @@ class AlertPress:
 
 
 class Interactions:
-    """The slack-bolt listeners. Claims and take-overs are decided in Redis (HSETNX), so two
-    salespeople pressing at once in different web processes get one winner."""
+    """The slack-bolt listeners. A button press is one `bot.sales` action; the Ladder decides it
+    atomically, so two salespeople pressing at once in different web processes get one winner.
+    Here: say what happened in Slack (a thread line, a note only the presser sees) and redraw
+    the pressed alert."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self.redis = services.redis
         self.store = services.ladder.store
+        self.sales = Sales(services.ladder, services.senders)
 
     def register(self, app: AsyncApp) -> None:
-        app.action(CLAIM)(self.claim)
-        app.action(TAKE_OVER)(self.take_over)
-        app.action(HAND_BACK)(self.hand_back)
-        app.action(NOT_A_FIT)(self.not_a_fit)
+        for action_id in BUTTONS:
+            app.action(action_id)(self.press)
         app.event("message")(self.message)
         app.command("/ladder")(self.command)
         app.error(self.failed)
 
-    async def claim(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def press(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         press = AlertPress.from_body(body)
-        key = keys.lead_key(press.conversation)
-        if not await self.redis.hsetnx(key, "claimed_by", press.user):
-            owner = (await load_lead(self.redis, press.conversation)).claimed_by
-            if owner != press.user:
-                await self._tell(client, press, f"Sorry, <@{owner}> has already claimed this lead.")
-                return
-        await self._refresh(client, press)
-
-    async def not_a_fit(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        press = AlertPress.from_body(body)
-        key = keys.lead_key(press.conversation)
-        if not await self.redis.hsetnx(key, "not_a_fit_by", press.user):
-            who = (await load_lead(self.redis, press.conversation)).not_a_fit_by
-            await self._tell(client, press, f"<@{who}> has already marked this lead not a fit.")
+        action = BUTTONS[str(body["actions"][0]["action_id"])]
+        done = await self.sales.act(action, press.conversation, SLACK_USER + press.user)
+        if done.refusal is not None:
+            await self._tell(client, press, refusal_text(action, done))
+        if done.conversation is None:
+            if action == Action.HAND_BACK:
+                await self._refresh_buttons(client, press, None)
             return
-        await self._refresh(client, press)
-
-    async def take_over(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        press = AlertPress.from_body(body)
-        key = keys.lead_key(press.conversation)
-        conv = await self.store.load(press.conversation)
-        if conv is None:
-            await self._tell(client, press, ERASED)
-            return
-        if not await self.redis.hsetnx(key, "taken_by", press.user):
-            who = (await load_lead(self.redis, press.conversation)).taken_by
-            await self._tell(client, press, f"Sorry, <@{who}> is already chatting with them.")
-            return
-        try:
-            outcome = await self.services.ladder.handle(
-                press.conversation, TakeOver(by=f"slack:{press.user}")
-            )
-        except BaseException:
-            await self.redis.hdel(key, "taken_by")
-            raise
-        if outcome.conversation.status != Status.PAUSED:
-            await self.redis.hdel(key, "taken_by")
-            await self._tell(
-                client, press,
-                f"Cannot take over: the conversation is {outcome.conversation.status.value}.",
-            )  # fmt: skip
-            return
-        await self.redis.hset(key, mapping={"thread_channel": press.channel,
-                                            "thread_ts": press.ts})  # fmt: skip
-        await self.redis.hsetnx(key, "claimed_by", press.user)
-        await self._to_prospect(outcome)
-        name = escape(prospect_name(outcome.conversation))
-        await client.chat_postMessage(
-            channel=press.channel, thread_ts=press.ts,
-            text=f"<@{press.user}> took over the chat with {name}: the bot is paused. Your "
-            f"replies in this thread go to the prospect, and theirs come here. Press *Hand back* "
-            "to let the bot continue.",
-        )  # fmt: skip
-        await self._refresh(client, press)
-
-    async def hand_back(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        press = AlertPress.from_body(body)
-        key = keys.lead_key(press.conversation)
-        if await self.store.load(press.conversation) is None:
-            await self._tell(client, press, ERASED)
-            await self._refresh(client, press)
-            return
-        taker = (await load_lead(self.redis, press.conversation)).taken_by
-        if not taker or not await self.redis.hdel(key, "taken_by"):
-            await self._tell(client, press, "Nobody has taken over this chat.")
-            await self._refresh(client, press)
-            return
-        try:
-            outcome = await self.services.ladder.handle(
-                press.conversation, HandBack(by=f"slack:{press.user}")
-            )
-        except BaseException:
-            await self.redis.hset(key, "taken_by", taker)
-            raise
-        await self._to_prospect(outcome)
-        status = outcome.conversation.status
-        after = (
-            "the bot continues where it left off"
-            if status in (Status.ACTIVE, Status.COMPLETED)
-            else f"the conversation is {status.value}, so the bot stays quiet"
-        )
-        await client.chat_postMessage(
-            channel=press.channel, thread_ts=press.ts,
-            text=f"<@{press.user}> handed the chat back: {after}.",
-        )  # fmt: skip
-        await self._refresh(client, press)
+        if done.changed and action == Action.TAKE_OVER:
+            await self.redis.hset(keys.lead_key(press.conversation), mapping={
+                "thread_channel": press.channel, "thread_ts": press.ts})  # fmt: skip
+        if done.changed and action in THREAD_LINES:
+            line = THREAD_LINES[action](press.user, done.conversation)
+            await client.chat_postMessage(channel=press.channel, thread_ts=press.ts, text=line)
+        await self._refresh_buttons(client, press, done.conversation)
 
     async def message(
         self, body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
@@ -710,7 +682,8 @@ class Interactions:
         if not found:
             return
         conversation_id = str(found)
-        if (await load_lead(self.redis, conversation_id)).taken_by != user:
+        conv = await self.store.load(conversation_id)
+        if conv is not None and conv.lead.taken_by != SLACK_USER + user:
             return
         event_id = body.get("event_id")
         if event_id and not await self.redis.set(
@@ -718,7 +691,6 @@ class Interactions:
         ):
             log.info("slack: event %s was handled before (a retry); skipped", event_id)
             return
-        conv = await self.store.load(conversation_id)
         problem = None
         if conv is None:
             problem = "the prospect's data was erased"
@@ -765,23 +737,75 @@ class Interactions:
         except SlackApiError:
             log.exception("slack: could not tell %s about the failure", press.user)
 
-    async def _to_prospect(self, outcome: Outcome) -> None:
-        """What the bot says to the prospect on a take-over or hand-back, if anything."""
-        sender = self.services.senders.get(outcome.conversation.channel)
-        if outcome.actions and sender is not None:
-            await sender.deliver(outcome.conversation, outcome.actions)
-
-    async def _refresh(self, client: AsyncWebClient, press: AlertPress) -> None:
-        """Redraw the pressed alert with the current status and buttons."""
-        lead = await load_lead(self.redis, press.conversation)
-        await client.chat_update(
-            channel=press.channel, ts=press.ts, text=press.text,
-            blocks=with_lead(press.blocks, press.conversation, lead),
-        )  # fmt: skip
+    async def _refresh_buttons(
+        self, client: AsyncWebClient, press: AlertPress, conv: Conversation | None
+    ) -> None:
+        """Redraw the pressed alert with the lead's current status and buttons (an erased
+        prospect's alert keeps its text and loses its buttons)."""
+        if conv is None:
+            blocks = [dict(b) for b in press.blocks if b.get("block_id") != ACTIONS_BLOCK]
+        else:
+            blocks = with_lead(press.blocks, conv)
+        await client.chat_update(channel=press.channel, ts=press.ts, text=press.text,
+                                 blocks=blocks)  # fmt: skip
 
     async def _tell(self, client: AsyncWebClient, press: AlertPress, text: str) -> None:
         """A message only the presser sees."""
         await client.chat_postEphemeral(channel=press.channel, user=press.user, text=text)
+
+
+def refusal_text(action: Action, done: Result) -> str:
+    """Why a press changed nothing, for the salesperson who pressed."""
+    who = mention(done.who)
+    conv = done.conversation
+    status = done.status.value if done.status else ""
+    verdict = conv.outcome.value if conv and conv.outcome else ""
+    texts = {
+        Refusal.ERASED: ERASED,
+        Refusal.CLAIMED: f"Sorry, {who} has already claimed this lead.",
+        Refusal.TAKEN: f"Sorry, {who} is already chatting with them.",
+        Refusal.NOT_TAKEN: "Nobody has taken over this chat.",
+        Refusal.CLOSED: f"Cannot take over: the conversation is {status}.",
+        Refusal.DECIDED: f"{who} has already marked this lead {VERDICTS.get(verdict, verdict)}.",
+    }
+    assert done.refusal is not None
+    return texts[done.refusal]
+
+
+def _took_over(user: str, conv: Conversation) -> str:
+    return (
+        f"<@{user}> took over the chat with {escape(conv.name)}: the bot is paused. "
+        "Your replies in this thread go to the prospect, and theirs come here. Press *Hand "
+        "back* to let the bot continue."
+    )
+
+
+def _handed_back(user: str, conv: Conversation) -> str:
+    after = (
+        "the bot continues where it left off"
+        if conv.status in (Status.ACTIVE, Status.COMPLETED)
+        else f"the conversation is {conv.status.value}, so the bot stays quiet"
+    )
+    return f"<@{user}> handed the chat back: {after}."
+
+
+def _claimed(user: str, conv: Conversation) -> str:
+    return f"🙋 <@{user}> claimed the lead."
+
+
+def _verdict(user: str, conv: Conversation) -> str:
+    verdict = VERDICTS.get(conv.outcome.value, conv.outcome.value) if conv.outcome else ""
+    return f"{verdict}, says <@{user}>."
+
+
+THREAD_LINES = {  # what each sales action adds to the lead card's thread
+    Action.CLAIM: _claimed,
+    Action.TAKE_OVER: _took_over,
+    Action.HAND_BACK: _handed_back,
+    Action.WON: _verdict,
+    Action.LOST: _verdict,
+    Action.NOT_A_FIT: _verdict,
+}
 
 
 def build_app(services: Services) -> AsyncApp:

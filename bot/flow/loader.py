@@ -22,6 +22,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.errors import FlowError, FlowErrors
 from bot.flow.model import (
+    DEFAULT_SUCCESS,
     Alerts,
     Choice,
     Condition,
@@ -36,8 +37,15 @@ from bot.flow.model import (
     Variant,
 )
 from bot.flow.template import BUILTIN_VARIABLES
-from bot.flow.validate import TextUse, alerts_nowhere, check_flow, past_webinars, suggest
-from bot.model import DOMAIN_EVENTS
+from bot.flow.validate import (
+    TextUse,
+    alerts_nowhere,
+    check_flow,
+    infer_outcomes,
+    past_webinars,
+    suggest,
+)
+from bot.model import DOMAIN_EVENTS, Outcome
 from bot.validators import VALIDATOR_KINDS
 
 MAX_TEXT = 4096  # Telegram's limit for one message
@@ -87,7 +95,8 @@ DEFAULT_COMMITMENT = {
 }
 # Domain events the engine emits (see bot.model.DomainEvent); `alerts.on` may name these.
 
-FLOW_KEYS = ("flow", "title", "timezone", "alerts", "follow_up", "migrate", "steps")
+FLOW_KEYS = ("flow", "title", "timezone", "success", "alerts", "follow_up", "migrate", "steps")
+OUTCOMES = tuple(o.value for o in Outcome)
 ALERT_KEYS = ("slack_channel", "on", "score_at_least")
 FOLLOW_UP_KEYS = ("after", "max", "say", "nudges", "quiet_hours", "drop_after", "stale_after")
 CHOICE_KEYS = ("label", "id", "value", "go", "commit")
@@ -116,6 +125,7 @@ STEP_KEYS: dict[str, frozenset[StepKind]] = {
     "slots": frozenset({StepKind.WEBINAR}),
     "duration": frozenset({StepKind.WEBINAR}),
     "reminders": frozenset({StepKind.WEBINAR}),
+    "outcome": frozenset({StepKind.END}),
 }
 _NEEDS = {  # keys a step of each kind cannot do without
     StepKind.SURVEY: ("ask", "choices"),
@@ -126,8 +136,11 @@ _NEEDS = {  # keys a step of each kind cannot do without
 }
 
 
-def parse_flow(text: str, file: str = "<flow>") -> Flow:
-    """Parse and validate a flow's YAML text; FlowErrors lists every problem found."""
+def parse_flow(text: str, file: str = "<flow>", *, require_outcomes: bool = True) -> Flow:
+    """Parse and validate a flow's YAML text; FlowErrors lists every problem found.
+
+    `require_outcomes=False` rebuilds a version published before end steps had outcomes: its
+    end steps without one (that none can be inferred for) keep `outcome` None."""
     if len(text) > MAX_FLOW_CHARS:
         too_big = f"the file is over {MAX_FLOW_CHARS:,} characters: split it into several flows"
         raise FlowErrors([FlowError(too_big, file, 1, 1)])
@@ -135,6 +148,9 @@ def parse_flow(text: str, file: str = "<flow>") -> Flow:
     flow = reader.flow(text)
     if flow is not None:
         reader.errors.extend(check_flow(flow, reader.texts))
+        flow, missing = infer_outcomes(flow)
+        if require_outcomes:
+            reader.errors.extend(missing)
     if reader.errors or flow is None:
         raise FlowErrors(sorted(reader.errors, key=lambda e: (e.line, e.col)))
     return flow
@@ -533,6 +549,9 @@ class _Reader:
         migrate: dict[str, str] = {}
         if "migrate" in fields:
             migrate = self.migrate(fields["migrate"].value, steps)
+        success: tuple[Outcome, ...] = DEFAULT_SUCCESS
+        if "success" in fields:
+            success = self.success(fields["success"].value)
         if not steps:
             return None
         return Flow(
@@ -543,6 +562,7 @@ class _Reader:
             follow_up=follow_up,
             timezone=self.timezone,
             migrate=migrate,
+            success=success,
             source=text,
             file=self.file,
         )
@@ -610,7 +630,7 @@ class _Reader:
                 )
         on: tuple[str, ...] = Alerts().on
         if "on" in fields:
-            known = DOMAIN_EVENTS | {s.commitment for s in steps if s.commitment}
+            known = (DOMAIN_EVENTS - {"alerted"}) | {s.commitment for s in steps if s.commitment}
             names = []
             for item in self.items(fields["on"].value, "alerts", "on"):
                 value = self.scalar(item, "alerts", "on", "an event or commitment name")
@@ -631,6 +651,28 @@ class _Reader:
                 fields["score_at_least"].value, "alerts", "score_at_least", 0, MAX_ALERT_SCORE
             )
         return Alerts(slack_channel=channel, on=on, score_at_least=least)
+
+    def outcome(self, node: Node, where: str, field: str) -> Outcome | None:
+        value = self.scalar(node, where, field, "an outcome")
+        if value is None:
+            return None
+        if value not in OUTCOMES:
+            self.error(
+                node,
+                where,
+                f"unknown outcome {value!r}{suggest(value, OUTCOMES)}; use one of "
+                + ", ".join(OUTCOMES),
+            )
+            return None
+        return Outcome(value)
+
+    def success(self, node: Node) -> tuple[Outcome, ...]:
+        """`success: [won, nurture]`: the outcomes that count as a conversion."""
+        found = [self.outcome(item, "", "success") for item in self.items(node, "", "success")]
+        chosen = tuple(dict.fromkeys(o for o in found if o is not None))
+        if not chosen and None not in found:
+            self.error(node, "", "`success` needs at least one outcome, e.g. [won]")
+        return chosen or DEFAULT_SUCCESS
 
     def migrate(self, node: Node, steps: list[Step]) -> dict[str, str]:
         if not isinstance(node, MappingNode):
@@ -804,6 +846,7 @@ class _Reader:
         slots_node = get("slots")
         slots = self.slots(slots_node, where) if slots_node is not None else ()
         duration_node = get("duration")
+        outcome_node = get("outcome")
         step_follow_up = None
         if (follow_node := get("follow_up")) is not None:
             step_follow_up = self.follow_up(follow_node, f"{where}: follow_up", step_id, follow_up)
@@ -827,6 +870,7 @@ class _Reader:
             score=score,
             follow_up=step_follow_up,
             variants=self.variants(get("variants"), where, step_id),
+            outcome=self.outcome(outcome_node, where, "outcome") if outcome_node else None,
             pos=self.pos(fields["id"].value),
         )
 

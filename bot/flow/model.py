@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 
+from bot.model import Outcome
+
 # The most message steps the bot passes through in a row before it waits for the prospect:
 # validation rejects a longer run, and the engine never goes further in one turn.
 MAX_MESSAGES_IN_A_ROW = 64
@@ -24,6 +26,9 @@ class StepKind(StrEnum):
     TRIAL = "trial"  # a sign-up link (tracked); the click is the commitment
     MESSAGE = "message"  # say something and move on
     END = "end"  # the ladder is complete
+
+
+DEFAULT_SUCCESS = (Outcome.WON,)
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,7 @@ class Step:
     score: int = 0  # lead score points for that commitment
     follow_up: FollowUp | None = None  # overrides the flow's
     variants: tuple[Variant, ...] = ()
+    outcome: Outcome | None = None  # end steps; None only in versions published before outcomes
     pos: Pos = field(default=Pos(), compare=False)
 
     @property
@@ -150,6 +156,7 @@ class Flow:
     follow_up: FollowUp | None = None
     timezone: str = "UTC"
     migrate: dict[str, str] = field(default_factory=dict)  # removed step id -> new step id
+    success: tuple[Outcome, ...] = DEFAULT_SUCCESS  # outcomes that count as a conversion
     source: str = ""  # the YAML text, kept so a published version can be rebuilt
     file: str = "<flow>"
 
@@ -160,6 +167,11 @@ class Flow:
     def step(self, step_id: str) -> Step:
         """The step with this id (KeyError if none)."""
         return self.by_id[step_id]
+
+    @cached_property
+    def outcomes(self) -> dict[str, Outcome]:
+        """Each end step's outcome, by step id (end steps without one are left out)."""
+        return {s.id: s.outcome for s in self.steps if s.outcome is not None}
 
     @property
     def first(self) -> Step:

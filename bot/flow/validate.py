@@ -12,13 +12,14 @@ import difflib
 import re
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.errors import FlowError
 from bot.flow.compile import step_routes
 from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Condition, Flow, Pos, Route, Step, StepKind
 from bot.flow.template import BUILTIN_VARIABLES, variables
+from bot.model import Outcome
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ANSWER = {  # how a prospect leaves a step other than by a button
@@ -135,6 +136,48 @@ def past_webinars(flow: Flow, now: datetime) -> list[FlowError]:
         for step in flow.steps
         if step.kind == StepKind.WEBINAR and step.slots and max(step.slots) <= now
     ]
+
+
+def infer_outcomes(flow: Flow) -> tuple[Flow, list[FlowError]]:
+    """Fill in the outcome of end steps that do not declare one, where it can be told honestly:
+    a step reached only by "not now" buttons (`commit: false`) is `declined`; the flow's only
+    end step is `won`. Every other end step without `outcome:` is an error."""
+    ends = [s for s in flow.steps if s.kind == StepKind.END]
+    steps, errors = list(flow.steps), []
+    for i, step in enumerate(flow.steps):
+        if step.kind != StepKind.END or step.outcome is not None:
+            continue
+        commits = _commits_on_the_way(flow, step.id)
+        if commits and not any(commits):
+            steps[i] = replace(step, outcome=Outcome.DECLINED)
+        elif len(ends) == 1:
+            steps[i] = replace(step, outcome=Outcome.WON)
+        else:
+            errors.append(
+                FlowError(
+                    f"step {step.id!r} ends the flow: say what reaching it means with "
+                    f"`outcome:` ({', '.join(Outcome)})",
+                    step.pos.file,
+                    step.pos.line,
+                    step.pos.col,
+                )
+            )
+    if steps == list(flow.steps):
+        return flow, errors
+    return replace(flow, steps=tuple(steps)), errors
+
+
+def _commits_on_the_way(flow: Flow, target: str) -> list[bool]:
+    """For each way into `target`: does the prospect say yes to something on it? (A message
+    step passing the prospect on counts as yes: only a `commit: false` button is a no.)"""
+    found: list[bool] = []
+    for step in flow.steps:
+        own = step_routes(flow, step) if step.kind != StepKind.END else ()
+        if step.kind != StepKind.SURVEY:
+            found.extend(True for r in own if r.to == target)
+        for choice in step.choices:
+            found.extend(choice.commits for r in choice.routes or own if r.to == target)
+    return found
 
 
 def _asserted(when: tuple[Condition, ...]) -> frozenset[str]:

@@ -57,9 +57,11 @@ steps:
     choices: [{label: "No thanks", go: done, commit: false}]
   - id: done
     kind: end
+    outcome: won
     say: "Thank you, {first_name}!"
   - id: later
     kind: end
+    outcome: declined
     say: "No problem. Send /restart any time."
 """
 

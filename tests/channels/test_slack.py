@@ -22,11 +22,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
+from bot.analytics import read_events
 from bot.app import Services, build
 from bot.channels import slack
 from bot.clock import ManualClock
 from bot.config import Settings
-from bot.model import Action, Commitment, Conversation, Profile, Say, Start, Status, Stop, Text
+from bot.model import (
+    Action,
+    Commitment,
+    Conversation,
+    DomainEvent,
+    Lead,
+    Profile,
+    Say,
+    Start,
+    Status,
+    Stop,
+    Text,
+)
+from bot.publish import export, pending_timers
 from bot.web import create_app
 from storage import keys
 from storage.base import StepWrite
@@ -47,6 +61,7 @@ FLOW = """\
 flow: slack-test
 title: Slack test ladder
 alerts: {slack_channel: "#sales-leads", on: [completed, email_given]}
+follow_up: {after: 1h, say: "Still there?"}
 steps:
   - id: role
     kind: survey
@@ -158,6 +173,16 @@ async def to_email_alert(services: Services, chat: str = "42") -> str:
     return conv
 
 
+async def lead_of(services: Services, conversation_id: str) -> Lead:
+    stored = await services.ladder.store.load(conversation_id)
+    assert stored is not None
+    return stored.lead
+
+
+async def events_of(services: Services, conversation_id: str) -> list[DomainEvent]:
+    return [e for e in await read_events(services.redis) if e.conversation == conversation_id]
+
+
 async def deliver(services: Services) -> int:
     """One outbox pass (a failed item waits out its backoff: it is not retried in this pass)."""
     handler = slack.outbox_handler(services)
@@ -169,7 +194,7 @@ async def alert_message(services: Services, fake_slack: FakeSlack) -> Message:
     conv = await to_email_alert(services)
     assert await deliver(services) == 1
     [message] = fake_slack.messages("#sales-leads")
-    assert (await slack.load_lead(services.redis, conv)).ts == message.ts
+    assert (await slack.load_posted(services.redis, conv)).ts == message.ts
     return message
 
 
@@ -196,6 +221,8 @@ async def test_an_alert_shows_everything_a_salesperson_needs(
     assert [b["action_id"] for b in message.buttons()] == [
         slack.CLAIM,
         slack.TAKE_OVER,
+        slack.WON,
+        slack.LOST,
         slack.NOT_A_FIT,
     ]
     assert {b["value"] for b in message.buttons()} == {"telegram:42"}
@@ -216,9 +243,9 @@ def test_any_alert_fits_slack_limits_and_cannot_inject_markup(
     conv = Conversation(
         id="telegram:1", flow="f", version=2, step="s", answers=answers, profile=Profile(name),
         commitments=tuple(Commitment(c, c, "2026-12-01T09:00:00+00:00") for c in commitments),
-        source="ads",
+        source="ads", lead=Lead(claimed_by="slack:U1"),
     )  # fmt: skip
-    blocks = slack.alert_blocks(conv, "completed", name, slack.Lead(claimed_by="U1"), True)
+    blocks = slack.alert_blocks(conv, ["completed", "score"], name, True)
     assert len(blocks) <= 50
     assert len(blocks[0]["text"]["text"]) <= 150  # header
     for block in blocks[1:]:
@@ -232,14 +259,58 @@ def test_any_alert_fits_slack_limits_and_cannot_inject_markup(
             assert "<" not in SLACK_MARKUP.sub("", text), text
 
 
-async def test_completed_alert_names_the_reason(services: Services, fake_slack: FakeSlack) -> None:
+async def test_one_lead_card_per_prospect_is_updated_in_place_through_the_ladder(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
     conv = await to_email_alert(services)
+    assert await deliver(services) == 1  # the first alert posts the card
+    [card] = fake_slack.messages("#sales-leads")
+    assert "said yes: email_given" in card.text
+    await post(web, button_press(card, slack.CLAIM, "U1"))
+    await services.ladder.handle(conv, Text("Yes"))  # the end: a `completed` alert
+    assert await deliver(services) == 1
+    [card] = fake_slack.messages("#sales-leads")  # still one message, redrawn
+    assert "completed the ladder" in card.text and "• talk: Yes" in card.mrkdwn()
+    assert "Claimed by <@U1>" in card.mrkdwn()
+    await post(web, button_press(card, slack.WON, "U1"))
+    thread = [m.text for m in fake_slack.messages("#sales-leads", thread_ts=card.ts)]
+    assert thread == [
+        "🙋 <@U1> claimed the lead.",
+        "🔔 Ann Lee &lt;!channel&gt; completed the ladder",
+        "🏆 Won, says <@U1>.",
+    ]
+    top_level = [c for c in fake_slack.calls("chat.postMessage") if not c.args.get("thread_ts")]
+    assert len(top_level) == 1
+    assert len(fake_slack.calls("chat.update")) == 3  # claim, completed, won
+    [card] = fake_slack.messages("#sales-leads")
+    assert "🏆 Won, says <@U1>" in card.mrkdwn() and card.buttons() == []
+
+
+async def test_the_alerts_of_one_step_are_one_message(
+    services: Services, fake_slack: FakeSlack
+) -> None:
+    conv = Conversation(id="telegram:5", flow="slack-test", version=1, step="email", profile=ANN)
+    body = {"reasons": ["email_given", "score"], "slack_channel": "#sales-leads",
+            "conversation": json.loads(conv.to_json())}  # fmt: skip
+    await services.redis.xadd(keys.OUTBOX, {"kind": "alert", "key": "k", "body": json.dumps(body)})
+    assert await deliver(services) == 1
+    [card] = fake_slack.messages("#sales-leads")
+    assert card.text == (
+        "Lead: Ann Lee &lt;!channel&gt; said yes: email_given and reached the lead-score threshold"
+    )
+
+
+async def test_a_deleted_lead_card_is_posted_again(
+    services: Services, fake_slack: FakeSlack
+) -> None:
+    conv = await to_email_alert(services)
+    assert await deliver(services) == 1
+    await services.redis.hset(keys.lead_key(conv), "ts", "1.000000")  # Slack has no such message
     await services.ladder.handle(conv, Text("Yes"))
-    assert await deliver(services) == 2
+    assert await deliver(services) == 1
     first, second = fake_slack.messages("#sales-leads")
-    assert "said yes: email_given" in first.text
-    assert "completed the ladder" in second.text
-    assert "• talk: Yes" in second.mrkdwn()
+    assert "said yes: email_given" in first.text and "completed the ladder" in second.text
+    assert (await slack.load_posted(services.redis, conv)).ts == second.ts
 
 
 async def test_the_default_channel_is_used_when_the_flow_names_none(
@@ -468,7 +539,7 @@ async def test_a_consumer_killed_mid_delivery_is_replaced_and_posts_once(
     assert len(fake_slack.calls("chat.postMessage")) == posts
     assert len(fake_slack.calls("conversations.list")) == 1  # "#sales-leads" -> its id
     assert len(fake_slack.calls("conversations.history")) == 1  # looked before posting again
-    lead = await slack.load_lead(services.redis, "telegram:42")
+    lead = await slack.load_posted(services.redis, "telegram:42")
     assert (lead.channel, lead.ts) == (message.channel, message.ts)
     assert await survivor.backlog() == 0
 
@@ -491,8 +562,8 @@ async def test_claim_updates_the_alert_and_a_second_claim_is_refused_politely(
     assert response.status_code == 200
     [refusal] = fake_slack.ephemeral()
     assert refusal["user"] == "U2" and "<@U1> has already claimed" in refusal["text"]
-    assert (await slack.load_lead(services.redis, "telegram:42")).claimed_by == "U1"
-    assert len(fake_slack.calls("chat.update")) == 1
+    assert (await lead_of(services, "telegram:42")).claimed_by == "slack:U1"
+    assert len(fake_slack.calls("chat.update")) == 2  # the refused presser's stale screen too
     # the prospect's next alert already shows the claim
     await services.ladder.handle("telegram:42", Text("Yes"))
     assert await deliver(services) == 1
@@ -507,9 +578,11 @@ async def test_simultaneous_claims_have_one_winner(
     message = await alert_message(services, fake_slack)
     users = [f"U{n}" for n in range(8)]
     await asyncio.gather(*(post(web, button_press(message, slack.CLAIM, u)) for u in users))
-    winner = (await slack.load_lead(services.redis, "telegram:42")).claimed_by
+    winner = (await lead_of(services, "telegram:42")).claimed_by.removeprefix("slack:")
     assert winner in users
     assert sorted(e["user"] for e in fake_slack.ephemeral()) == sorted(set(users) - {winner})
+    claims = [e for e in await events_of(services, "telegram:42") if e.name == "claimed"]
+    assert [e.data["by"] for e in claims] == [f"slack:{winner}"]  # one claim in the log
 
 
 async def test_take_over_relays_both_ways_and_hand_back_resumes(
@@ -523,7 +596,9 @@ async def test_take_over_relays_both_ways_and_hand_back_resumes(
     [note] = fake_slack.messages("#sales-leads", thread_ts=message.ts)
     assert f"<@{SALES}> took over the chat with Ann Lee" in note.text
     [alert] = fake_slack.messages("#sales-leads")
-    assert [b["action_id"] for b in alert.buttons()] == [slack.HAND_BACK, slack.NOT_A_FIT]
+    assert [b["action_id"] for b in alert.buttons()] == [
+        slack.HAND_BACK, slack.WON, slack.LOST, slack.NOT_A_FIT
+    ]  # fmt: skip
     assert f"<@{SALES}> is chatting" in alert.mrkdwn()
 
     # the prospect writes: it reaches the thread through the outbox
@@ -615,14 +690,16 @@ async def test_buttons_of_an_erased_prospect_create_no_new_conversation(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
     message = await alert_message(services, fake_slack)
+    original = Message(**vars(message))  # as a colleague's screen still shows it
     await post(web, button_press(message, slack.TAKE_OVER, SALES))
     [taken] = fake_slack.messages("#sales-leads")
     await services.ladder.store.forget("telegram:42")
     await post(web, button_press(taken, slack.HAND_BACK, SALES))
-    await post(web, button_press(message, slack.TAKE_OVER, "U0OTHER"))
+    assert fake_slack.messages("#sales-leads")[0].buttons() == []  # nothing left to press
+    await post(web, button_press(original, slack.TAKE_OVER, "U0OTHER"))
     assert [e["text"] for e in fake_slack.ephemeral()] == [slack.ERASED, slack.ERASED]
     assert await services.ladder.store.load("telegram:42") is None
-    assert (await slack.load_lead(services.redis, "telegram:42")).taken_by == ""
+    assert (await slack.load_posted(services.redis, "telegram:42")).thread_ts == ""
 
 
 async def test_handing_back_an_opted_out_prospect_keeps_the_bot_quiet(
@@ -651,6 +728,45 @@ async def test_not_a_fit_marks_the_lead_once(
     assert "<@U1> has already marked" in fake_slack.ephemeral()[0]["text"]
 
 
+async def test_claim_won_and_not_a_fit_change_the_conversation_and_the_log(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    assert (await post(web, button_press(message, slack.CLAIM, "U1"))).status_code == 200
+    assert (await post(web, button_press(message, slack.WON, "U1"))).status_code == 200
+    stored = await services.ladder.store.load("telegram:42")
+    assert stored is not None and stored.lead == Lead("slack:U1", "", "slack:U1")
+    assert (stored.outcome, stored.status) == ("won", Status.ACTIVE)  # the ladder goes on
+    logged = [(e.name, e.data.get("by"), e.data.get("outcome"))
+              for e in await events_of(services, "telegram:42")
+              if e.name in ("claimed", "won")]  # fmt: skip
+    assert logged == [("claimed", "slack:U1", None), ("won", "slack:U1", "won")]
+    exported = json.loads((await export(services.redis, "telegram:42")).to_json())
+    assert {"claimed", "won"} <= {e["name"] for e in exported["events"]}
+    [alert] = fake_slack.messages("#sales-leads")
+    assert "🏆 Won, says <@U1>" in alert.mrkdwn() and alert.buttons() == []  # decided
+
+
+async def test_not_a_fit_cancels_the_pending_follow_ups(
+    services: Services, fake_slack: FakeSlack, web: str
+) -> None:
+    message = await alert_message(services, fake_slack)
+    assert [t.kind for t in await pending_timers(services.redis, "telegram:42")] == ["nudge"]
+    assert (await post(web, button_press(message, slack.NOT_A_FIT, "U2"))).status_code == 200
+    assert await pending_timers(services.redis, "telegram:42") == []
+    stored = await services.ladder.store.load("telegram:42")
+    assert stored is not None
+    assert (stored.status, stored.outcome, stored.lead.verdict_by) == (
+        Status.COMPLETED, "disqualified", "slack:U2"
+    )  # fmt: skip
+    [event] = [e for e in await events_of(services, "telegram:42") if e.name == "not_a_fit"]
+    assert event.data["by"] == "slack:U2" and event.step == "offer"
+    told = len(prospects(services).texts("telegram:42"))
+    await services.ladder.handle("telegram:42", Text("Yes"))  # the prospect writes again
+    assert await pending_timers(services.redis, "telegram:42") == []  # still no nudges
+    assert len(prospects(services).texts("telegram:42")) == told  # replies come via handle
+
+
 async def test_taking_over_an_opted_out_prospect_is_refused(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
@@ -658,7 +774,7 @@ async def test_taking_over_an_opted_out_prospect_is_refused(
     await services.ladder.handle("telegram:42", Stop())
     await post(web, button_press(message, slack.TAKE_OVER, SALES))
     assert "conversation is stopped" in fake_slack.ephemeral()[0]["text"]
-    assert (await slack.load_lead(services.redis, "telegram:42")).taken_by == ""
+    assert (await lead_of(services, "telegram:42")).taken_by == ""
 
 
 async def test_a_failed_take_over_changes_nothing_and_says_so(
@@ -678,7 +794,7 @@ async def test_a_failed_take_over_changes_nothing_and_says_so(
     await post(web, button_press(message, slack.TAKE_OVER, SALES))
     [warning] = fake_slack.ephemeral()
     assert warning["user"] == SALES and "UnknownFlow" in warning["text"]
-    assert (await slack.load_lead(services.redis, "telegram:77")).taken_by == ""
+    assert (await lead_of(services, "telegram:77")).taken_by == ""
     stored = await services.ladder.store.load("telegram:77")
     assert stored is not None and stored.status == Status.ACTIVE
     assert fake_slack.messages("#sales-leads", thread_ts=message.ts) == []
@@ -695,7 +811,7 @@ async def test_a_failed_hand_back_keeps_the_take_over(
     [taken] = fake_slack.messages("#sales-leads")
     await post(web, button_press(taken, slack.HAND_BACK, SALES))
     assert "UnknownFlow" in fake_slack.ephemeral()[-1]["text"]
-    assert (await slack.load_lead(services.redis, "telegram:42")).taken_by == SALES
+    assert (await lead_of(services, "telegram:42")).taken_by == f"slack:{SALES}"
     after = await services.ladder.store.load("telegram:42")
     assert after is not None and after.status == Status.PAUSED
 
@@ -714,7 +830,7 @@ async def test_bad_or_stale_signatures_get_401_and_change_nothing(
     reply = json.dumps(fake_slack.user_reply(message, SALES, "hi", "EvX")).encode()
     assert (await post(web, reply, kind="json", secret="nope")).status_code == 401
     assert fake_slack.calls() == before
-    assert await slack.load_lead(services.redis, "telegram:42") == slack.Lead(
+    assert await slack.load_posted(services.redis, "telegram:42") == slack.Posted(
         channel=message.channel, ts=message.ts
     )
     stored = await services.ladder.store.load("telegram:42")

@@ -182,8 +182,8 @@ def test_conditional_go(flow: Load) -> None:
               - {if: {role: [Founder, CEO]}, to: small}
               - {if: {size: {set: false}}, to: small}
               - to: big
-          - {id: small, kind: end}
-          - {id: big, kind: end}
+          - {id: small, kind: end, outcome: nurture}
+          - {id: big, kind: end, outcome: won}
         """)
     )
     routes = loaded.step("size").routes
@@ -853,3 +853,15 @@ def test_texts_that_are_not_said_are_bounded_too(problems: Problems) -> None:
         "x.yaml:5:52: step 'a': `value` is 4097 characters; at most 4096 are allowed",
         "x.yaml:6:71: step 'b': `document` is 256 characters; at most 255 are allowed",
     ]
+
+
+def test_a_version_published_before_outcomes_still_loads() -> None:
+    text = with_steps("""\
+        - {id: a, ask: "Ok?", choices: [{label: Yes, go: b}, {label: Later, go: c}]}
+        - {id: b, kind: end}
+        - {id: c, kind: end}
+        """)
+    with pytest.raises(FlowErrors):
+        parse_flow(text)
+    old = parse_flow(text, require_outcomes=False)
+    assert [s.outcome for s in old.steps] == [None, None, None]

@@ -13,6 +13,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from bot.flow.loader import FLOW_KEYS, STEP_KEYS
+from bot.model import Outcome
 from tests.flow.conftest import EXAMPLES
 
 _NUMBERS = {"tag:yaml.org,2002:int": int, "tag:yaml.org,2002:float": float}
@@ -75,3 +77,19 @@ def test_schema_catches_mistakes(validator: Draft202012Validator, text: str, pro
         for m in (e.message, *(c.message for c in e.context))
     ]
     assert any(problem in m for m in messages), messages
+
+
+def test_the_schema_knows_the_keys_and_outcomes_the_loader_knows() -> None:
+    schema = json.loads(resources.files("bot.flow").joinpath("schema.json").read_text("utf-8"))
+    assert set(schema["properties"]) == set(FLOW_KEYS)
+    assert set(schema["$defs"]["step"]["properties"]) == set(STEP_KEYS)
+    assert schema["$defs"]["outcome"]["enum"] == [o.value for o in Outcome]
+
+
+def test_an_outcome_outside_an_end_step_or_unknown_fails(validator: Draft202012Validator) -> None:
+    wrong_kind = "flow: t\nsteps: [{id: a, ask: x, outcome: won}, {id: b, kind: end}]\n"
+    unknown = "flow: t\nsteps: [{id: a, kind: end, outcome: sold}]\n"
+    good = "flow: t\nsuccess: [won, nurture]\nsteps: [{id: a, kind: end, outcome: nurture}]\n"
+    assert list(validator.iter_errors(load(wrong_kind))) != []
+    assert list(validator.iter_errors(load(unknown))) != []
+    assert list(validator.iter_errors(load(good))) == []

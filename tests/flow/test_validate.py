@@ -30,8 +30,8 @@ def test_unknown_go_targets_with_suggestions(problems: Problems) -> None:
           choices: [Founder, Other]
           save_as: role
           go: donne
-        - {id: bye, kind: end}
-        - {id: done, kind: end}
+        - {id: bye, kind: end, outcome: declined}
+        - {id: done, kind: end, outcome: won}
         """)
     assert problems(text) == [
         "x.yaml:6:28: step 'welcome': go target 'rol' is not a step (did you mean 'role'?)",
@@ -50,8 +50,8 @@ def test_conditional_go_needs_a_fallback(problems: Problems) -> None:
           go:
             - {if: {role: Founder}, to: founder}
             - {if: {role: Other}, to: other}
-        - {id: founder, kind: end}
-        - {id: other, kind: end}
+        - {id: founder, kind: end, outcome: won}
+        - {id: other, kind: end, outcome: nurture}
         """)
     assert problems(text) == [
         "x.yaml:8:33: step 'route': every `go` entry has an `if`, so a prospect matching none"
@@ -311,3 +311,49 @@ def test_a_large_flow_is_checked_in_full(problems: Problems, flow: Load) -> None
     assert "`ask` uses {name900}, which may not be saved yet at step 'name0'" in found[0]
     late = text.replace("'Bye {first_name}'", "'Bye {name500}'")  # every path saves it
     assert problems(late) == []
+
+
+# --- outcomes ---------------------------------------------------------------------------------
+
+OFFER = """\
+- id: offer
+  ask: "Book a demo?"
+  choices:
+    - {label: "Yes", go: booked}
+    - {label: "Maybe later", go: later}
+    - {label: "No thanks", go: bye, commit: false}
+"""
+
+
+def test_an_end_step_whose_outcome_cannot_be_told_needs_one(problems: Problems) -> None:
+    text = with_steps(OFFER + "- {id: booked, kind: end, outcome: won}\n- {id: later, kind: end}\n"
+                      "- {id: bye, kind: end}\n")  # fmt: skip
+    assert problems(text) == [
+        "x.yaml:10:10: step 'later' ends the flow: say what reaching it means with `outcome:` "
+        "(won, declined, disqualified, nurture, lost)",
+    ]
+
+
+def test_outcomes_are_inferred_only_where_the_flow_says_so(flow: Load) -> None:
+    declared = flow(with_steps(OFFER + "- {id: booked, kind: end, outcome: won}\n"
+                               "- {id: later, kind: end, outcome: nurture}\n"
+                               "- {id: bye, kind: end}\n"))  # fmt: skip
+    assert declared.outcomes == {"booked": "won", "later": "nurture", "bye": "declined"}
+    assert declared.success == ("won",)
+    single = flow(
+        with_steps('- {id: a, ask: "Ok?", choices: [Yes, "No"]}\n- {id: end, kind: end}\n')
+    )
+    assert single.outcomes == {"end": "won"}
+
+
+def test_unknown_outcomes_and_outcomes_off_an_end_step_are_named(problems: Problems) -> None:
+    text = with_steps("- {id: a, ask: Name, outcome: won}\n- {id: b, kind: end, outcome: wn}\n",
+                      head="flow: t\nsuccess: [won, sold]\nsteps:\n")  # fmt: skip
+    assert problems(text) == [
+        "x.yaml:2:16: unknown outcome 'sold'; use one of won, declined, disqualified, nurture, "
+        "lost",
+        "x.yaml:4:24: step 'a': `outcome` only applies to end steps (without `kind:` this is an "
+        "input step)",
+        "x.yaml:5:33: step 'b': unknown outcome 'wn' (did you mean 'won'?); use one of won, "
+        "declined, disqualified, nurture, lost",
+    ]

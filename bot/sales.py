@@ -1,0 +1,111 @@
+"""The sales team's actions on a lead, for any channel (Slack buttons today): claim, take over,
+hand back, not a fit, won, lost.
+
+Each action is one engine event applied to the prospect's conversation by the Ladder (one
+atomic step, logged as a domain event), so two salespeople acting at once in different
+processes get one winner. This module only tells the caller what came of it, in terms a
+channel can word for its users, and passes on what the bot says to the prospect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.channels import Sender
+from bot.model import (
+    Claim,
+    Conversation,
+    HandBack,
+    Lost,
+    NotAFit,
+    SalesEvent,
+    Status,
+    TakeOver,
+    Won,
+)
+from bot.service import Ladder
+
+
+class Action(StrEnum):
+    CLAIM = "claim"
+    TAKE_OVER = "take_over"
+    HAND_BACK = "hand_back"
+    NOT_A_FIT = "not_a_fit"
+    WON = "won"
+    LOST = "lost"
+
+
+_EVENTS: dict[Action, type[SalesEvent]] = {
+    Action.CLAIM: Claim,
+    Action.TAKE_OVER: TakeOver,
+    Action.HAND_BACK: HandBack,
+    Action.NOT_A_FIT: NotAFit,
+    Action.WON: Won,
+    Action.LOST: Lost,
+}
+
+
+class Refusal(StrEnum):
+    """Why an action changed nothing."""
+
+    ERASED = "erased"  # the prospect's data is gone (/forget)
+    CLAIMED = "claimed"  # someone else claimed the lead first (`who`)
+    TAKEN = "taken"  # someone else is chatting with the prospect (`who`)
+    NOT_TAKEN = "not_taken"  # hand back, but nobody took over
+    CLOSED = "closed"  # take over, but the conversation is stopped (`status`)
+    DECIDED = "decided"  # a verdict was given already (`who`, the outcome)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an action did: the conversation after it (None: erased), whether it changed
+    anything, and if not, why."""
+
+    conversation: Conversation | None
+    changed: bool
+    refusal: Refusal | None = None
+    who: str = ""  # for CLAIMED, TAKEN and DECIDED: the salesperson who was first
+
+    @property
+    def status(self) -> Status | None:
+        return self.conversation.status if self.conversation else None
+
+
+class Sales:
+    """Apply the sales team's actions through the Ladder."""
+
+    def __init__(self, ladder: Ladder, senders: Mapping[str, Sender]) -> None:
+        self.ladder = ladder
+        self.senders = senders
+
+    async def act(self, action: Action, conversation_id: str, by: str) -> Result:
+        """Apply `action` by salesperson `by` (e.g. "slack:U123") to the conversation, and
+        send the prospect what the bot says on a take-over or hand-back."""
+        outcome = await self.ladder.handle(conversation_id, _EVENTS[action](by))
+        conv = outcome.conversation
+        if not conv.flow:  # nothing stored: erased, or never there
+            return Result(None, False, Refusal.ERASED)
+        sender = self.senders.get(conv.channel)
+        if outcome.actions and sender is not None:
+            await sender.deliver(conv, outcome.actions)
+        if outcome.events:
+            return Result(conv, True)
+        return Result(conv, False, *_why_not(action, conv, by))
+
+
+def _why_not(action: Action, conv: Conversation, by: str) -> tuple[Refusal | None, str]:
+    """Why the engine changed nothing; (None, "") when the action was already done by `by`."""
+    lead = conv.lead
+    if action == Action.CLAIM and lead.claimed_by != by:
+        return Refusal.CLAIMED, lead.claimed_by
+    if action == Action.TAKE_OVER and lead.taken_by != by:
+        if conv.status == Status.PAUSED:
+            return Refusal.TAKEN, lead.taken_by
+        return Refusal.CLOSED, ""
+    if action == Action.HAND_BACK:
+        return Refusal.NOT_TAKEN, ""
+    if action in (Action.NOT_A_FIT, Action.WON, Action.LOST):
+        return Refusal.DECIDED, lead.verdict_by
+    return None, ""
