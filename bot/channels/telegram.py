@@ -47,9 +47,9 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.request import HTTPXRequest
 
 from bot.app import Services
+from bot.channels.telegram_request import AiohttpRequest, mask_token_in_logs
 from bot.config import Settings
 from bot.errors import LadderError, StorageError
 from bot.model import (
@@ -447,6 +447,7 @@ class TelegramSender:
 
     async def aclose(self) -> None:
         await self.bot.shutdown()
+        await self.bot.request.shutdown()  # Bot.shutdown skips a bot never initialized (getMe)
 
 
 # --- receiving -----------------------------------------------------------------------------------
@@ -687,14 +688,15 @@ def make_bot(settings: Settings) -> Bot:
     """A Bot for TELEGRAM_TOKEN talking to TELEGRAM_API_URL (Telegram, or any Bot API server)."""
     if not settings.telegram_token:
         raise TelegramNotConfigured("TELEGRAM_TOKEN is not set")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs request URLs: the token
+    mask_token_in_logs()
     api = settings.telegram_api_url
+    transport = AiohttpRequest(connection_pool_size=64, pool_timeout=10.0)  # long polls too
     return Bot(
         settings.telegram_token,
         base_url=f"{api}/bot",
         base_file_url=f"{api}/file/bot",
-        request=HTTPXRequest(connection_pool_size=64, pool_timeout=10.0),
-        get_updates_request=HTTPXRequest(connection_pool_size=2),
+        request=transport,
+        get_updates_request=transport,
     )
 
 
