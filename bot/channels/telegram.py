@@ -89,6 +89,7 @@ KEYBOARD_TTL_SECONDS = 30 * 24 * 3600
 ALLOWED_UPDATES = ["message", "callback_query"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MOVED_ON = frozenset({"step_reached", "completed", "opted_out", "restarted"})
+PRESSED_PARTS = ("message_id", "date", "chat")  # what read_update parses of a pressed message
 
 FORGED_PRESS = "Sorry, that button doesn't work any more."
 STALE_PRESS = "That question has moved on."
@@ -186,6 +187,19 @@ def inbound(text: str | None) -> Event | ForgetRequest:
         return ForgetRequest()
     commands: dict[str, Event] = {"restart": Restart(), "stop": Stop(), "help": Help()}
     return commands.get(command, Help())
+
+
+def read_update(data: dict[str, Any], bot: Bot) -> Update:
+    """`Update.de_json`, except that of the message a button was pressed on only the id, date
+    and chat are parsed, all the channel reads of it: Telegram sends the whole message back,
+    keyboard included, and python-telegram-bot's Message is the costliest object to parse."""
+    query = data.get("callback_query")
+    if isinstance(query, dict) and isinstance(query.get("message"), dict):
+        pressed = {
+            name: query["message"][name] for name in PRESSED_PARTS if name in query["message"]
+        }
+        data = {**data, "callback_query": {**query, "message": pressed}}
+    return Update.de_json(data, bot)
 
 
 def profile_of(user: User | None) -> Profile | None:
@@ -583,7 +597,7 @@ class TelegramChannel:
             data = await request.json()
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 raise ValueError("not a Telegram update")
-            update = Update.de_json(data, self.sender.bot)
+            update = read_update(data, self.sender.bot)
         except Exception as exc:  # any shape python-telegram-bot cannot read is a bad request
             return PlainTextResponse(f"malformed update: {exc}", status_code=400)
         try:
