@@ -23,7 +23,11 @@ lint: $(BIN)/ladder
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(BIN)/ladder
+$(VENV)/.bench: $(BIN)/ladder
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench
 	$(BIN)/python -m bench
 
 clean:

@@ -1,23 +1,26 @@
-"""Updates per second through the Telegram webhook end to end, against a bare
-python-telegram-bot echo bot measured in the same run.
+"""Updates per second and server CPU per update through the Telegram webhook end to end:
+ladderbot against two baselines measured in the same run, an aiogram 3 bot and a bare
+python-telegram-bot echo bot.
 
-    .venv/bin/python -m bench.telegram [--updates 800] [--chats 16] [--rounds 2]
+    .venv/bin/python -m bench.telegram [--updates 800] [--chats 16] [--rounds 3]
 
-Both servers are separate processes running uvicorn on 127.0.0.1 with POST /telegram/webhook,
-talking through python-telegram-bot to the same fake Bot API (tests/fakes, a thread of this
-process). `--chats` prospects post updates concurrently, each waiting for the answer (200)
-before its next update, which is: press the first button of the bot's last message, or type
-/restart when it has none.
-1. ladder: `ladder serve` with the real Redis (REDIS_URL, or a redis-server started here):
-   secret check, Update parsing, signature check, `Ladder.handle` (read, step, one atomic
-   write), keyboard clean-up, the Redis flood limiter (limits set far above the load, so it
-   never waits) and the replies: answerCallbackQuery, editMessageReplyMarkup, sendMessage.
-2. baseline: a python-telegram-bot `Application` (no updater) behind the same route, with an
-   echo MessageHandler and a CallbackQueryHandler that answers and echoes with one button:
-   answerCallbackQuery and sendMessage per press, no Redis.
+Each server is a separate process on 127.0.0.1 with POST /telegram/webhook, talking to the same
+fake Bot API (tests/fakes, a thread of this process). `--chats` prospects post updates
+concurrently, each waiting for the answer (200) before its next update, which is: press the
+first button of the bot's last message, or type /restart when it has none.
+1. ladder: `ladder serve` (uvicorn) with the real Redis (REDIS_URL, or a redis-server started
+   here): secret check, Update parsing, signature check, `Ladder.handle` (read, step, one
+   atomic write), keyboard clean-up, the Redis flood limiter (limits set far above the load, so
+   it never waits) and the replies: answerCallbackQuery, editMessageReplyMarkup, sendMessage.
+2. aiogram: the same ladder in aiogram 3, FSM + RedisStorage on the same Redis, its aiohttp
+   webhook handler; the same three Bot API calls per press (bench/_telegram_baselines.py).
+3. echo: a python-telegram-bot `Application` behind uvicorn, answering and echoing each press
+   (answerCallbackQuery and sendMessage), no Redis.
 The flow has only button steps (5, then the end), so every update but /restart is a press.
-Rounds alternate ladder and baseline; the best round of each is reported. On a small machine
-the fake API and the load generator share the CPUs with the server under test.
+Each round measures every server once, in turn (after a short warm-up); the figures are the
+medians over the rounds. Server CPU is the user + system time of the server process
+(/proc/PID/stat) over the measurement. On a small machine the fake API and the load generator
+share the CPUs with the server under test, so compare servers within one run only.
 """
 
 from __future__ import annotations
@@ -32,30 +35,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bench._common import redis_url
+from bench._telegram_baselines import SECRET, STEPS, WEBHOOK
 from bot.channels.telegram import SECRET_HEADER
 from storage.connect import connect
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "bench-secret"
-STEPS = 5
 BENCH_FLOW = (
     "flow: bench\ntitle: Bench\nsteps:\n"
     + "".join(
@@ -64,47 +60,6 @@ BENCH_FLOW = (
     )
     + "  - id: done\n    kind: end\n    say: Thanks\n"
 )
-
-
-async def serve_echo(port: int, api_url: str) -> None:
-    """The baseline web process: a bare python-telegram-bot echo bot behind the webhook."""
-    builder = Application.builder().token(TOKEN).base_url(f"{api_url}/bot").updater(None)
-    application = builder.concurrent_updates(True).build()  # like the ladder: no update queue
-    again = InlineKeyboardMarkup([[InlineKeyboardButton("Again", callback_data="again")]])
-
-    async def echo(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        assert update.effective_chat and update.message
-        await application.bot.send_message(
-            update.effective_chat.id, update.message.text or "", reply_markup=again
-        )
-
-    async def pressed(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-        query = update.callback_query
-        assert query and update.effective_chat
-        await query.answer()
-        await application.bot.send_message(
-            update.effective_chat.id, query.data or "", reply_markup=again
-        )
-
-    async def webhook(request: Request) -> Response:
-        if request.headers.get(SECRET_HEADER) != SECRET:
-            return Response(status_code=403)
-        await application.process_update(Update.de_json(await request.json(), application.bot))
-        return Response(status_code=200)
-
-    async def healthz(_: Request) -> Response:
-        return Response(status_code=200)
-
-    application.add_handler(MessageHandler(filters.TEXT, echo))
-    application.add_handler(CallbackQueryHandler(pressed))
-    await application.initialize()
-    routes = [Route("/telegram/webhook", webhook, methods=["POST"]), Route("/healthz", healthz)]
-    app = Starlette(routes=routes)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    try:
-        await uvicorn.Server(config).serve()
-    finally:
-        await application.shutdown()
 
 
 @dataclass(frozen=True)
@@ -144,10 +99,13 @@ def process(name: str, command: list[str], env: dict[str, str], port: int) -> It
 
 @dataclass(frozen=True)
 class Figures:
+    """One measurement of one server."""
+
     name: str
     seconds: float
     latencies: list[float]  # seconds, one per update
     cpu: float  # CPU seconds the server process used meanwhile
+    calls: Counter[str]  # Bot API methods the server called meanwhile
 
     @property
     def per_second(self) -> float:
@@ -158,12 +116,45 @@ class Figures:
         """Server CPU per update, in milliseconds."""
         return self.cpu / len(self.latencies) * 1000
 
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000
+
+    @property
+    def p99_ms(self) -> float:
+        return statistics.quantiles(self.latencies, n=100)[98] * 1000
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The medians of one server's rounds."""
+
+    name: str
+    rounds: Sequence[Figures]
+
+    def median(self, figure: str) -> float:
+        return statistics.median(getattr(f, figure) for f in self.rounds)
+
+    def calls(self) -> str:
+        """Bot API calls per update, by method (the same work for ladder and aiogram)."""
+        calls = sum((f.calls for f in self.rounds), Counter[str]())
+        updates = sum(len(f.latencies) for f in self.rounds)
+        return ", ".join(f"{m} {n / updates:.2f}" for m, n in sorted(calls.items()))
+
     def line(self) -> str:
-        p50 = statistics.median(self.latencies) * 1000
-        p99 = statistics.quantiles(self.latencies, n=100)[98] * 1000
+        each = " ".join(f"{f.per_second:.0f}" for f in self.rounds)
         return (
-            f"{self.name:<34} {self.per_second:>6,.0f} updates/s   p50 {p50:>6.1f} ms   "
-            f"p99 {p99:>6.1f} ms   server CPU {self.cpu_ms:>5.2f} ms/update"
+            f"{self.name:<34} {self.median('per_second'):>6,.0f} updates/s ({each})   "
+            f"p50 {self.median('p50_ms'):>6.1f} ms   p99 {self.median('p99_ms'):>6.1f} ms   "
+            f"server CPU {self.median('cpu_ms'):>5.2f} ms/update"
+        )
+
+    def ratio(self, other: Summary) -> str:
+        throughput = self.median("per_second") / other.median("per_second")
+        cpu = self.median("cpu_ms") / other.median("cpu_ms")
+        return (
+            f"{self.name.split()[0]} / {other.name.split()[0]}: throughput {throughput:.2f}x, "
+            f"server CPU per update {cpu:.2f}x"
         )
 
 
@@ -179,7 +170,7 @@ async def drive(api: FakeTelegram, server: Server, chats: range, updates: int) -
             left[0] -= 1
             start = time.perf_counter()
             response = await http.post(
-                f"{server.url}/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET}
+                f"{server.url}{WEBHOOK}", json=update, headers={SECRET_HEADER: SECRET}
             )
             latencies.append(time.perf_counter() - start)
             if response.status_code != 200:
@@ -192,16 +183,17 @@ async def drive(api: FakeTelegram, server: Server, chats: range, updates: int) -
 
     limits = httpx.Limits(max_connections=len(chats))
     async with httpx.AsyncClient(limits=limits, timeout=60) as http:
-        cpu = server.cpu_seconds()
+        cpu, before = server.cpu_seconds(), len(api.calls())
         start = time.perf_counter()
         await asyncio.gather(*(prospect(chat, http) for chat in chats))
         seconds = time.perf_counter() - start
         cpu = server.cpu_seconds() - cpu
-    return Figures(server.name, seconds, latencies, cpu)
+    calls = Counter(call.method for call in api.calls()[before:])
+    return Figures(server.name, seconds, latencies, cpu, calls)
 
 
 async def measure(api: FakeTelegram, servers: list[Server], args: argparse.Namespace) -> None:
-    best: dict[str, Figures] = {}
+    rounds: dict[str, list[Figures]] = {server.name: [] for server in servers}
     chat = 1
     for _ in range(args.rounds):
         for server in servers:
@@ -209,36 +201,35 @@ async def measure(api: FakeTelegram, servers: list[Server], args: argparse.Names
             chat += args.chats
             figures = await drive(api, server, range(chat, chat + args.chats), args.updates)
             chat += args.chats
-            if server.name not in best or figures.per_second > best[server.name].per_second:
-                best[server.name] = figures
-    print(f"{args.updates} updates a round, {args.chats} chats at once, best of {args.rounds}")
-    for figures in best.values():
-        print(figures.line())
-    ladder, echo = (best[server.name] for server in servers)
+            rounds[server.name].append(figures)
     print(
-        f"ladder / echo: throughput {ladder.per_second / echo.per_second:.2f}x, "
-        f"server CPU per update {ladder.cpu_ms / echo.cpu_ms:.2f}x"
+        f"{args.updates} updates a round, {args.chats} chats at once, "
+        f"medians of {args.rounds} interleaved rounds (updates/s of each round in brackets)"
     )
+    ladder, *baselines = (Summary(name, figures) for name, figures in rounds.items())
+    for summary in (ladder, *baselines):
+        print(summary.line())
+    for summary in (ladder, *baselines):
+        print(f"{summary.name:<34} Bot API calls per update: {summary.calls()}")
+    for baseline in baselines:
+        print(ladder.ratio(baseline))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=800, help="updates per measurement")
     parser.add_argument("--chats", type=int, default=16, help="prospects posting at once")
-    parser.add_argument("--rounds", type=int, default=2, help="ladder/baseline alternations")
-    parser.add_argument("--echo-server", nargs=2, metavar=("PORT", "API"), help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
     args = parser.parse_args(argv)
-    if args.echo_server:
-        asyncio.run(serve_echo(int(args.echo_server[0]), args.echo_server[1]))
-        return
     with (
         redis_url() as url,
         tempfile.TemporaryDirectory() as flows,
         FakeTelegram() as api,
+        ExitStack() as servers,
     ):
         (Path(flows) / "bench.yaml").write_text(BENCH_FLOW)
         asyncio.run(_flush(url))
-        ladder_port, echo_port = free_port(), free_port()
+        ladder_port = free_port()
         env = {
             **os.environ,
             "REDIS_URL": url,
@@ -253,19 +244,17 @@ def main(argv: list[str] | None = None) -> None:
         }
         env.pop("PUBLIC_URL", None)
         ladder = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1"]
-        echo = [
-            sys.executable,
-            "-m",
-            "bench.telegram",
-            "--echo-server",
-            str(echo_port),
-            api.url,
+        started = [
+            servers.enter_context(process("ladder (Redis, full flow)", ladder, env, ladder_port))
         ]
-        with (
-            process("ladder webhook (Redis, full flow)", ladder, env, ladder_port) as one,
-            process("baseline: PTB echo bot", echo, env, echo_port) as two,
+        for name, kind, extra in (
+            ("aiogram 3 (FSM + RedisStorage)", "aiogram", [url]),
+            ("PTB echo bot (no Redis)", "echo", []),
         ):
-            asyncio.run(measure(api, [one, two], args))
+            port = free_port()
+            command = [sys.executable, "-m", "bench._telegram_baselines", kind, str(port), api.url]
+            started.append(servers.enter_context(process(name, [*command, *extra], env, port)))
+        asyncio.run(measure(api, started, args))
 
 
 async def _flush(url: str) -> None:

@@ -206,7 +206,16 @@ def unescape(text: str) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """At most `limit` characters, never ending inside a Slack token (`<...>`) or an escaped
+    character (`&amp;`): a token cut in half would show as raw markup."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if (opened := cut.rfind("<")) > cut.rfind(">"):
+        cut = cut[:opened]
+    if (entity := cut.rfind("&")) > cut.rfind(";"):
+        cut = cut[:entity]
+    return cut + "…"
 
 
 def describe_reasons(reasons: Sequence[str]) -> str:

@@ -48,9 +48,9 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.request import HTTPXRequest
 
 from bot.app import Services
+from bot.channels.telegram_request import AiohttpRequest, mask_token_in_logs
 from bot.config import Settings
 from bot.errors import LadderError, StorageError
 from bot.model import (
@@ -90,6 +90,7 @@ KEYBOARD_TTL_SECONDS = 30 * 24 * 3600
 ALLOWED_UPDATES = ["message", "callback_query"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MOVED_ON = frozenset({"step_reached", "completed", "opted_out", "restarted"})
+PRESSED_PARTS = ("message_id", "date", "chat")  # what read_update parses of a pressed message
 
 FORGED_PRESS = "Sorry, that button doesn't work any more."
 STALE_PRESS = "That question has moved on."
@@ -223,6 +224,19 @@ def _fields(update: Update) -> Iterator[tuple[str, object, type | tuple[type, ..
         yield "from.last_name", user.last_name, _TEXT
         yield "from.username", user.username, _TEXT
         yield "from.language_code", user.language_code, _TEXT
+
+
+def read_update(data: dict[str, Any], bot: Bot) -> Update:
+    """`Update.de_json`, except that of the message a button was pressed on only the id, date
+    and chat are parsed, all the channel reads of it: Telegram sends the whole message back,
+    keyboard included, and python-telegram-bot's Message is the costliest object to parse."""
+    query = data.get("callback_query")
+    if isinstance(query, dict) and isinstance(query.get("message"), dict):
+        pressed = {
+            name: query["message"][name] for name in PRESSED_PARTS if name in query["message"]
+        }
+        data = {**data, "callback_query": {**query, "message": pressed}}
+    return Update.de_json(data, bot)
 
 
 def profile_of(user: User | None) -> Profile | None:
@@ -486,6 +500,7 @@ class TelegramSender:
 
     async def aclose(self) -> None:
         await self.bot.shutdown()
+        await self.bot.request.shutdown()  # Bot.shutdown skips a bot never initialized (getMe)
 
 
 # --- receiving -----------------------------------------------------------------------------------
@@ -631,7 +646,7 @@ class TelegramChannel:
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             return PlainTextResponse("malformed update: no update_id", status_code=400)
         try:
-            update = Update.de_json(data, self.sender.bot)
+            update = read_update(data, self.sender.bot)
         except Exception as exc:  # any shape python-telegram-bot cannot read: logged, answered
             log.warning("ignored update %s: unreadable (%s)", update_id, type(exc).__name__)
             return Response(status_code=200)
@@ -737,13 +752,15 @@ def make_bot(settings: Settings) -> Bot:
     """A Bot for TELEGRAM_TOKEN talking to TELEGRAM_API_URL (Telegram, or any Bot API server)."""
     if not settings.telegram_token:
         raise TelegramNotConfigured("TELEGRAM_TOKEN is not set")
+    mask_token_in_logs()
     api = settings.telegram_api_url
+    transport = AiohttpRequest(connection_pool_size=64, pool_timeout=10.0)  # long polls too
     return Bot(
         settings.telegram_token,
         base_url=f"{api}/bot",
         base_file_url=f"{api}/file/bot",
-        request=HTTPXRequest(connection_pool_size=64, pool_timeout=10.0),
-        get_updates_request=HTTPXRequest(connection_pool_size=2),
+        request=transport,
+        get_updates_request=transport,
     )
 
 

@@ -1,4 +1,5 @@
-"""The pure parts of the Telegram channel: callback signing, update mapping, .ics invitations."""
+"""The pure parts of the Telegram channel: callback signing, reading and mapping updates, .ics
+invitations."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import icalendar
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from telegram import Bot, Update
+from telegram import Bot, Message, Update
 
 from bot.channels.telegram import (
     ForgetRequest,
@@ -18,6 +19,7 @@ from bot.channels.telegram import (
     callback_data,
     inbound,
     profile_of,
+    read_update,
     sign,
     unreadable,
     verify_callback,
@@ -26,6 +28,7 @@ from bot.channels.telegram import (
 from bot.config import Settings
 from bot.model import Help, Press, Profile, Restart, Start, Stop, Text
 from tests.channels.conftest import with_value
+from tests.fakes.telegram_api import TOKEN, FakeTelegram, Sent, _message_json
 
 SECRET = "s3cret"
 ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=26)
@@ -87,6 +90,34 @@ def test_profile_from_the_telegram_user() -> None:
     assert profile_of(user) == Profile("Ada", "Lovelace", "ada", "en")
     assert profile_of(User(8, "Bob", False)) == Profile(first_name="Bob")
     assert profile_of(None) is None
+
+
+def test_a_press_is_read_without_parsing_the_pressed_message() -> None:
+    ada = FakeTelegram().prospect(42, "Ada", language_code="en")  # not started: builds updates
+    keyboard = {"inline_keyboard": [[{"text": "Yes", "callback_data": "q0:yes:sig"}]]}
+    data = ada.press_data("q0:yes:sig", 7)
+    data["callback_query"]["message"] = _message_json(Sent(7, 42, "Question?", keyboard))
+    read, whole = read_update(data, Bot(TOKEN)), Update.de_json(data, Bot(TOKEN))
+    assert read.callback_query is not None and whole.callback_query is not None
+    ours, theirs = read.callback_query.to_dict(), whole.callback_query.to_dict()
+    assert ours.pop("message").items() <= theirs.pop("message").items()
+    assert ours == theirs  # id, data, the prospect who pressed
+    pressed = read.callback_query.message
+    assert isinstance(pressed, Message)
+    assert (pressed.message_id, pressed.chat.id, pressed.date) == (
+        7,
+        42,
+        whole.callback_query.message.date,
+    )
+    assert pressed.text is None and pressed.reply_markup is None  # left unparsed
+    assert data["callback_query"]["message"]["reply_markup"] == keyboard  # the input is kept
+
+
+def test_a_message_is_read_whole() -> None:
+    data = FakeTelegram().prospect(42, "Ada").text("/start webinar")
+    update = read_update(data, Bot(TOKEN))
+    assert update.to_dict() == Update.de_json(data, Bot(TOKEN)).to_dict()
+    assert update.message is not None and update.message.text == "/start webinar"
 
 
 def test_webhook_secret_is_derived_when_not_configured() -> None:

@@ -147,9 +147,8 @@ async def test_polling_waits_while_a_webhook_is_set_elsewhere(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = telegram_settings(telegram_api, flows_dir, redis_url)
-    other = make_bot(settings)  # e.g. a `ladder serve` started meanwhile
     ada = telegram_api.prospect(42)
-    async with polling(settings):
+    async with make_bot(settings) as other, polling(settings):  # other: a `ladder serve`
         await telegram_api.wait_for(lambda: bool(telegram_api.calls("getUpdates")), what="a poll")
         await other.set_webhook("https://elsewhere.example.com/telegram/webhook")
         telegram_api.push(ada.text("/start"))  # ends the long poll already waiting
@@ -158,5 +157,4 @@ async def test_polling_waits_while_a_webhook_is_set_elsewhere(
         telegram_api.push(ada.text("/help"))
         await other.delete_webhook()
         await telegram_api.wait_messages(42, 2)
-    await other.shutdown()
     assert "webhook is active" in caplog.text
