@@ -113,7 +113,6 @@ def test_validate_warns_about_a_webinar_in_the_past_and_still_passes(tmp_path: P
         "flow: old\nsteps:\n"
         "  - {id: demo, kind: webinar, ask: When?, slots: ['2001-05-01T10:00:00+00:00']}\n"
         "  - {id: done, kind: end}\n"
-        "alerts: {slack_channel: '#leads'}\n"
     )
     done = ladder("validate", str(old))
     assert done.returncode == 0, done.stderr
