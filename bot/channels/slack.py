@@ -43,6 +43,7 @@ from starlette.routing import BaseRoute, Route
 from bot.analytics import today_funnel
 from bot.app import Services
 from bot.config import Settings
+from bot.delivery import Deliveries
 from bot.errors import LadderError, UnknownFlow
 from bot.model import Conversation, HandBack, Say, Status, TakeOver
 from bot.registry import FlowRegistry
@@ -579,6 +580,7 @@ class Interactions:
         self.services = services
         self.redis = services.redis
         self.store = services.ladder.store
+        self.deliveries = Deliveries(services.ladder, services.senders)
 
     def register(self, app: AsyncApp) -> None:
         app.action(CLAIM)(self.claim)
@@ -624,7 +626,7 @@ class Interactions:
             return
         try:
             outcome = await self.services.ladder.handle(
-                press.conversation, TakeOver(by=f"slack:{press.user}")
+                press.conversation, TakeOver(by=f"slack:{press.user}"), deliver_now=True
             )
         except BaseException:
             await self.redis.hdel(key, "taken_by")
@@ -664,7 +666,7 @@ class Interactions:
             return
         try:
             outcome = await self.services.ladder.handle(
-                press.conversation, HandBack(by=f"slack:{press.user}")
+                press.conversation, HandBack(by=f"slack:{press.user}"), deliver_now=True
             )
         except BaseException:
             await self.redis.hset(key, "taken_by", taker)
@@ -752,10 +754,9 @@ class Interactions:
             log.exception("slack: could not tell %s about the failure", press.user)
 
     async def _to_prospect(self, outcome: Outcome) -> None:
-        """What the bot says to the prospect on a take-over or hand-back, if anything."""
-        sender = self.services.senders.get(outcome.conversation.channel)
-        if outcome.actions and sender is not None:
-            await sender.deliver(outcome.conversation, outcome.actions)
+        """What the bot says to the prospect on a take-over or hand-back, if anything: sent
+        now, or by the worker from the outbox."""
+        await self.deliveries.now(outcome)
 
     async def _refresh(self, client: AsyncWebClient, press: AlertPress) -> None:
         """Redraw the pressed alert with the current status and buttons."""

@@ -16,13 +16,11 @@ from storage.base import OutboxItem
 from storage.connect import connect
 from storage.outbox import (
     GROUP,
-    RETRIES,
     Outbox,
     OutboxPolicy,
     RetryLater,
     Undeliverable,
     deliver_outbox_once,
-    delivered_key,
 )
 from tests.redis_server import RedisServer
 
@@ -68,7 +66,7 @@ async def test_an_item_is_delivered_acknowledged_and_marked(redis: Redis) -> Non
     assert await deliver_outbox_once(redis, receiver, "w1", FAST) == 1
     assert receiver.delivered == [OutboxItem("alert", "k1", '{"hello":"sales"}')]
     assert await redis.xlen(keys.OUTBOX) == 0
-    assert await redis.exists(delivered_key("k1"))
+    assert await redis.exists(keys.delivered("k1"))
     assert (await redis.xpending(keys.OUTBOX, GROUP))["pending"] == 0
     assert await deliver_outbox_once(redis, receiver, "w1", FAST) == 0
 
@@ -92,7 +90,7 @@ async def test_a_failure_is_retried_after_the_backoff_then_delivered(redis: Redi
     assert len(times) == 3 and len(receiver.delivered) == 1
     assert times[1] - times[0] >= 0.05  # first retry after `backoff`
     assert times[2] - times[1] >= 0.1  # then doubled
-    assert not await redis.hlen(RETRIES)
+    assert not await redis.hlen(keys.OUTBOX_RETRIES)
 
 
 async def test_after_max_attempts_the_item_goes_to_dead_letters(redis: Redis) -> None:
@@ -105,7 +103,7 @@ async def test_after_max_attempts_the_item_goes_to_dead_letters(redis: Redis) ->
     [dead] = await outbox.dead_letters()
     assert dead.item == OutboxItem("alert", "k1", '{"x":1}')
     assert dead.attempts == 3 and "receiver down" in dead.error
-    assert await outbox.backlog() == 0 and not await redis.hlen(RETRIES)
+    assert await outbox.backlog() == 0 and not await redis.hlen(keys.OUTBOX_RETRIES)
 
 
 async def test_an_undeliverable_item_is_dead_lettered_at_once(redis: Redis) -> None:
@@ -133,7 +131,8 @@ async def test_rate_limit_pauses_the_kind_without_counting_a_failure(redis: Redi
     await add(redis, "a2", kind="alert")
     await add(redis, "w1", kind="webhook")
     receiver = Receiver(fail=1, error=RetryLater("429 from Slack", 0.3))
-    outbox = Outbox(redis, "w1", OutboxPolicy(max_attempts=1, backoff=0.05, lease=5))
+    one_at_a_time = OutboxPolicy(max_attempts=1, backoff=0.05, lease=5, concurrency=1)
+    outbox = Outbox(redis, "w1", one_at_a_time)
     assert await outbox.deliver_once(receiver) == 0  # a1 limited -> a2 waits too; w1 limited
     assert [key for key, _ in receiver.calls] == ["a1", "w1"]
     assert 0 < await redis.pttl("lb:outbox:pause:alert") <= 300
@@ -214,7 +213,7 @@ async def test_a_redelivered_item_already_delivered_is_only_acknowledged(redis: 
     entry = await add(redis, "k1")
     await Outbox(redis, "x", FAST).ensure_group()
     await redis.xreadgroup(GROUP, "crashed", {keys.OUTBOX: ">"})
-    await redis.set(delivered_key("k1"), entry)
+    await redis.set(keys.delivered("k1"), entry)
     await asyncio.sleep(FAST.lease)
     receiver = Receiver()
     assert await Outbox(redis, "next", FAST).deliver_once(receiver) == 0
@@ -228,7 +227,7 @@ async def test_a_slow_handler_is_cut_off_at_half_the_lease_and_retried(redis: Re
     outbox = Outbox(redis, "w1", FAST)
     slow = Receiver(delay=FAST.lease)
     assert await outbox.deliver_once(slow) == 0
-    info = await redis.hget(RETRIES, (await redis.xrange(keys.OUTBOX))[0][0])
+    info = await redis.hget(keys.OUTBOX_RETRIES, (await redis.xrange(keys.OUTBOX))[0][0])
     assert info is not None and "TimeoutError" in info
     await drain(outbox, Receiver())
     assert await outbox.backlog() == 0
