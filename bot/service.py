@@ -53,8 +53,9 @@ PROSPECT_EVENTS = (Start, Text, Press, Help, Restart, Stop)
 @dataclass(frozen=True)
 class Outcome:
     """What one inbound event did: the actions (the prospect's messages only when they were
-    not written to the outbox), what happened, and the prospect's messages as written to the
-    outbox (entry id, item), in order, for the process that took the step to deliver now."""
+    not written to the outbox), what happened, and, when this process may send them now (it
+    asked to, and none was waiting before them), the prospect's messages as written to the
+    outbox (entry id, item), in order."""
 
     conversation: Conversation
     actions: tuple[Action, ...] = ()
@@ -127,7 +128,9 @@ class Ladder:
                 actions = result.actions
                 if durable:
                     actions = tuple(a for a in actions if not isinstance(a, MESSAGE_TYPES))
-                messages = tuple(e for e in stored.outbox if e[1].lane == Lane.PROSPECT)
+                messages = tuple(
+                    e for e in stored.outbox if stored.held and e[1].lane == Lane.PROSPECT
+                )
                 return Outcome(stored.conversation, actions, result.events, messages=messages)
         except RedisError as exc:
             raise StorageError(f"Redis is unavailable: {exc}") from exc

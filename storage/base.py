@@ -34,10 +34,12 @@ class OutboxItem:
 @dataclass(frozen=True)
 class Committed:
     """A stored step: the conversation with its new revision, and the outbox entries written
-    with it (stream entry id, item), for the process that took the step to deliver at once."""
+    with it (stream entry id, item). `held`: the writer holds the conversation (it asked to,
+    and no earlier message for the prospect is still waiting), so it may send them at once."""
 
     conversation: Conversation
     outbox: tuple[tuple[str, OutboxItem], ...] = ()
+    held: bool = False
 
 
 @dataclass(frozen=True)

@@ -313,24 +313,23 @@ class Outbox:
         return sum(await asyncio.gather(*map(run, self._lanes(ready, known))))
 
     async def deliver_now(self, entries: Sequence[tuple[str, OutboxItem]], handler: Handler) -> int:
-        """Deliver the items a step just wrote while this process holds their conversation
-        (`StepWrite.hold`): in lane order, before the hold ends, each recorded as delivered.
-        What cannot go now (an earlier item is still undelivered, the receiver fails or asks to
-        wait) is left to the consumers, and the hold ends at once. Returns how many went."""
-        if not entries:
-            return 0
-        ready = [_Entry(eid, _fields(item)) for eid, item in entries]
+        """Deliver the prospect's messages a step just wrote while this process holds their
+        conversation (`Committed.held`: they lead their lane), in order, before the hold ends,
+        each recorded as delivered right after its send. What does not go (the receiver fails,
+        Redis fails, time runs out) is left to the consumers, and the hold ends at once.
+        Returns how many went."""
         delivered = 0
         try:
-            known = await self._look(ready)
             async with asyncio.timeout(self.policy.hold * 0.8):
-                for group in self._lanes(ready, known):
-                    delivered += await self._deliver_held(group, known, handler)
-        except (TimeoutError, RedisError) as exc:
-            log.warning("outbox: left to the worker after %d delivered: %s", delivered,
-                        f"{type(exc).__name__}: {exc}")  # fmt: skip
-        if delivered < len(ready):
-            with suppress(RedisError):  # the hold then runs out by itself
+                for n, (entry_id, item) in enumerate(entries):
+                    await handler(item)
+                    last = n == len(entries) - 1
+                    await self._mark(_Entry(entry_id, _fields(item)), self.consumer if last else "")
+                    delivered += 1
+        except Exception as exc:  # any failure: the consumers retry the rest (and judge it)
+            left, reason = len(entries) - delivered, f"{type(exc).__name__}: {exc}"
+            log.warning("outbox: %d item(s) left to the worker: %s", left, reason)
+            with suppress(RedisError):  # else the hold runs out by itself
                 for conversation in {item.conversation for _, item in entries}:
                     await self._release(keys=[keys.hold(conversation)], args=[self.consumer])
         return delivered
@@ -478,25 +477,6 @@ class Outbox:
             if outcome is None:
                 leading = n + 1  # the rest of the lane waits for this one
             delivered += outcome or 0
-        return delivered
-
-    async def _deliver_held(self, group: list[_Entry], known: _Pass, handler: Handler) -> int:
-        """The owner's share of one lane: its leading entries while each one goes through."""
-        delivered = 0
-        last = self._first(group, known)
-        for n, entry in enumerate(group[:last]):
-            item = _item(entry.fields)
-            if known.paused.get(item.kind) or known.done.get(item.key):
-                break
-            try:
-                async with asyncio.timeout(self.policy.lease / 2):
-                    await handler(item)
-            except Exception as exc:  # any failure: the consumers retry it (and judge it)
-                log.warning("outbox: %s %s left to the worker: %s", item.kind, item.key,
-                            f"{type(exc).__name__}: {exc}")  # fmt: skip
-                break
-            await self._mark(entry, owner=self.consumer if n == len(group) - 1 else "")
-            delivered += 1
         return delivered
 
     async def _deliver(self, entry: _Entry, known: _Pass, handler: Handler) -> int | None:

@@ -21,7 +21,8 @@ EVENT_FIELDS = ("name", "conversation", "flow", "version", "step", "at", "data")
 # ARGV: expected revision, document, seen ttl, cancel_all, hold owner ('' none), hold ms,
 #       n events, 7 fields each; n timers, (id, score, body) each; n cancels, id each;
 #       n outbox, (kind, key, body, conversation, lane) each
-# Returns 0 (revision moved on), -1 (update seen before) or {new revision, outbox entry ids...}.
+# Returns 0 (revision moved on), -1 (update seen before) or {new revision, held, entry ids...}:
+# held is 1 when the hold was taken (the step wrote prospect messages, none was waiting before).
 COMMIT = """
 local rev = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if rev ~= tonumber(ARGV[1]) then return 0 end
@@ -59,20 +60,23 @@ for _ = 1, n do
   i = i + 1
 end
 n = tonumber(ARGV[i]); i = i + 1
-local out = {rev + 1}
-local laned = false
+local ids = {}
+local waiting = redis.call('LLEN', KEYS[8])
+local said = false
 for _ = 1, n do
   local id = redis.call('XADD', KEYS[6], '*', 'kind', ARGV[i], 'key', ARGV[i+1], 'body', ARGV[i+2],
                         'conversation', ARGV[i+3], 'lane', ARGV[i+4])
-  if ARGV[i+4] == 'prospect' then redis.call('RPUSH', KEYS[8], id); laned = true end
-  if ARGV[i+4] == 'slack' then redis.call('RPUSH', KEYS[9], id); laned = true end
-  table.insert(out, id)
+  if ARGV[i+4] == 'prospect' then redis.call('RPUSH', KEYS[8], id); said = true end
+  if ARGV[i+4] == 'slack' then redis.call('RPUSH', KEYS[9], id) end
+  table.insert(ids, id)
   i = i + 5
 end
-if laned and ARGV[5] ~= '' then
+local held = 0
+if said and waiting == 0 and ARGV[5] ~= '' then
   redis.call('SET', KEYS[10], ARGV[5], 'PX', tonumber(ARGV[6]))
+  held = 1
 end
-return out
+return {rev + 1, held, unpack(ids)}
 """
 
 
@@ -134,10 +138,11 @@ class RedisConversationStore:
             raise ConflictError(f"conversation {conv.id} changed since revision {conv.revision}")
         if result == -1:
             raise DuplicateUpdate(f"update {write.seen} was processed before")
-        revision, *ids = result
+        revision, held, *ids = result
         return Committed(
             conv.with_(revision=int(revision)),
             tuple((str(eid), item) for eid, item in zip(ids, write.outbox, strict=True)),
+            held=bool(held),
         )
 
     async def was_seen(self, key: str) -> bool:

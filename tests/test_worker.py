@@ -411,8 +411,10 @@ async def test_a_killed_workers_batch_is_sent_by_the_other_after_its_lease(
 
     conversations = [m["conversation"] for m in messages]
     assert sorted(set(conversations)) == sorted(prospects)  # none lost
-    # none twice but, at most, the one being sent when the worker died (at-least-once there)
-    assert len(conversations) - len(set(conversations)) <= 1
+    # a message goes twice only if it was in flight when the worker died (sent, its delivery
+    # record not yet written): at most once per prospect, at most a round's worth in all
+    assert max(conversations.count(c) for c in prospects) <= 2
+    assert len(conversations) - len(prospects) <= 50
     assert survivor.poll() is None
     assert sorted(await nudged(services.redis)) == sorted(prospects)
 
