@@ -23,6 +23,7 @@ from bot.flow.compile import machine_config
 from bot.flow.model import Flow
 from bot.model import DomainEvent
 from storage import keys
+from storage.outbox import Outbox
 
 RECENT = 20  # completions listed
 RECENT_SCAN = 10_000  # newest log entries searched for them
@@ -60,9 +61,10 @@ def routes(services: Services) -> list[BaseRoute]:
                 stats = FlowStats.of(events, Segment(name), [s.id for s in flow.steps])
                 sections.append(flow_section(stats, flow))
             recent = await recent_completions(services)
+            dead = await Outbox(services.redis).dead_count()
         except RedisError as exc:
             return PlainTextResponse(f"Redis is unavailable: {exc}", status_code=503)
-        return HTMLResponse(render_page(sections, recent, services.clock.now()))
+        return HTMLResponse(render_page(sections, recent, services.clock.now(), dead))
 
     return [Route("/dashboard", page)]
 
@@ -188,7 +190,9 @@ table{border-collapse:collapse} td,th{padding:3px 10px;border-bottom:1px solid #
 """
 
 
-def render_page(sections: list[str], recent: list[DomainEvent], now: datetime) -> str:
+def render_page(
+    sections: list[str], recent: list[DomainEvent], now: datetime, dead: int = 0
+) -> str:
     rows = "".join(
         f"<tr><td>{escape(e.at)}</td><td>{escape(e.conversation)}</td><td>{escape(e.flow)} "
         f"v{e.version}</td><td>{escape(e.data.get('source', '')) or '-'}</td></tr>"
@@ -200,9 +204,17 @@ def render_page(sections: list[str], recent: list[DomainEvent], now: datetime) -
         else "<p>No completions yet.</p>"
     )
     body = "".join(sections) or "<p>No flow is published yet.</p>"
+    undelivered = (
+        f"<p><strong>{dead}</strong> message(s) or alert(s) given up on after a day of failed "
+        "delivery: <code>ladder outbox list</code> shows them, <code>ladder outbox retry "
+        "--all</code> sends them again.</p>"
+        if dead
+        else "<p>Nothing given up on: every message and alert was delivered or is retried.</p>"
+    )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>ladderbot dashboard</title><style>{STYLE}</style></head><body>"
         f"<h1>ladderbot</h1><p>as of {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC</p>{body}"
-        f'<section id="recent"><h2>Recent completions</h2>{completions}</section></body></html>'
+        f'<section id="recent"><h2>Recent completions</h2>{completions}</section>'
+        f'<section id="outbox"><h2>Dead letters</h2>{undelivered}</section></body></html>'
     )

@@ -432,24 +432,25 @@ class Outbox:
 
     def _lanes(self, ready: list[_Entry], known: _Pass) -> list[list[_Entry]]:
         """`ready` in groups to deliver one after another: a lane's entries in lane order (those
-        its list does not know each alone), every other entry alone."""
+        beyond the part of the list read last), every other entry alone (also one whose lane
+        is empty: nothing can be ahead of it)."""
         groups: dict[str, list[_Entry]] = {}
         alone: list[list[_Entry]] = []
         for entry in ready:
             lane = entry.lane_key
-            if lane is not None and entry.id in known.lanes[lane][1]:
+            if lane is not None and known.lanes[lane][1]:
                 groups.setdefault(lane, []).append(entry)
             else:
                 alone.append([entry])
         for lane, group in groups.items():
-            order = known.lanes[lane][1]
-            group.sort(key=lambda entry: order.index(entry.id))
+            place = {entry_id: n for n, entry_id in enumerate(known.lanes[lane][1])}
+            group.sort(key=lambda entry: place.get(entry.id, len(place)))
         return [*groups.values(), *alone]
 
     def _first(self, group: list[_Entry], known: _Pass) -> int:
         """How many entries of `group` lead their lane (may go now, in this order)."""
         lane = group[0].lane_key
-        if lane is None or group[0].id not in known.lanes[lane][1]:
+        if lane is None or not known.lanes[lane][1]:
             return len(group)
         order = known.lanes[lane][1]
         leading = 0

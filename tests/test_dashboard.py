@@ -186,3 +186,10 @@ def test_flow_text_is_escaped_in_the_page() -> None:
     assert "<script>" not in page and "<b>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "telegram:&lt;b&gt;" in page
+
+
+def test_dead_letters_are_counted_on_the_page() -> None:
+    assert "Nothing given up on" in render_page([], [], T0, dead=0)
+    page = render_page([], [], T0, dead=3).split('id="outbox"')[1]
+    assert "<strong>3</strong> message(s) or alert(s) given up on" in page
+    assert "ladder outbox retry --all" in page
