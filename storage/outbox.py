@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from storage.base import Lane, OutboxItem
 log = logging.getLogger(__name__)
 
 GROUP = "delivery"  # the one consumer group; a handler dispatches on the item's kind
+RECORD_RETRY = 0.2  # seconds between attempts to record a sent item while Redis is away
 FIELDS = ("kind", "key", "body", "conversation", "lane")
 
 Handler = Callable[[OutboxItem], Awaitable[None]]
@@ -324,7 +326,8 @@ class Outbox:
                 for n, (entry_id, item) in enumerate(entries):
                     await handler(item)
                     last = n == len(entries) - 1
-                    await self._mark(_Entry(entry_id, _fields(item)), self.consumer if last else "")
+                    owner = self.consumer if last else ""
+                    await self._record(_Entry(entry_id, _fields(item)), owner, self.policy.hold)
                     delivered += 1
         except Exception as exc:  # any failure: the consumers retry the rest (and judge it)
             left, reason = len(entries) - delivered, f"{type(exc).__name__}: {exc}"
@@ -523,7 +526,7 @@ class Outbox:
             )  # fmt: skip
             await self._defer(_Entry(entry.id, fields, failed), wait, failed.error)
             return None
-        if not await self._mark(entry):
+        if not await self._record(entry, "", self.policy.lease / 2):
             log.warning("outbox: %s %s was delivered twice (a consumer stalled)", item.kind,
                         item.key)  # fmt: skip
         return 1
@@ -538,6 +541,18 @@ class Outbox:
             or retry.lost >= policy.max_lost
             or (policy.max_attempts is not None and retry.failures >= policy.max_attempts)
         )
+
+    async def _record(self, entry: _Entry, owner: str, within: float) -> bool:
+        """`_mark` an entry just sent, retrying while Redis is unreachable for up to `within`
+        seconds: a short outage must not make another consumer send it again."""
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                return await self._mark(entry, owner)
+            except RedisError:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(RECORD_RETRY)
 
     async def _mark(self, entry: _Entry, owner: str = "") -> bool:
         """Record `entry` as delivered (and end `owner`'s hold); False if it was before."""

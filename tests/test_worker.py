@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.app import Services, build
+from bot.channels.slack import outbox_handler
+from bot.channels.telegram import TelegramChannel
 from bot.clock import ManualClock, SystemClock
 from bot.config import Settings
 from bot.delivery import Deliveries
@@ -469,3 +472,68 @@ async def test_ladder_worker_sends_nudges_on_telegram_and_alerts_on_slack(
     [alert] = slack.webhook_posts()
     assert "dropped" in json.dumps(alert)
     assert await services.redis.zcard(keys.TIMERS_PROCESSING) == 0
+
+
+async def test_a_nudge_whose_worker_was_killed_while_sending_arrives_once(
+    services: Services, processes: Processes
+) -> None:
+    await due_now(services, ["telegram:42"], late=H)
+    with FakeTelegram() as telegram:
+        env = {"TELEGRAM_TOKEN": TOKEN, "TELEGRAM_API_URL": telegram.url}
+        arrived = telegram.hold("sendMessage")  # the nudge's send stalls: kill the sender then
+        doomed = processes.start("-m", "bot.cli", "worker", **env)
+        assert await asyncio.to_thread(arrived.wait, 60)
+        assert await nudged(services.redis) == ["telegram:42"]  # the step is committed
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=10)
+        telegram.release("sendMessage", process=False)  # that request never reached Telegram
+        assert telegram.messages(42) == []
+        processes.start("-m", "bot.cli", "worker", **env)
+        [nudge] = await telegram.wait_messages(42, 1, seconds=60)
+        await wait_until(lambda: settled(services.redis))
+
+    assert nudge.text.startswith("Still keen, Alex?")
+    assert len(telegram.messages(42)) == 1
+    assert await nudged(services.redis) == ["telegram:42"]
+
+
+async def test_telegram_and_slack_down_for_most_of_a_day_lose_nothing_and_post_once(
+    redis: Redis, flows: Path
+) -> None:
+    with FakeTelegram() as telegram, FakeSlack() as slack:
+        settings = replace(
+            Settings.from_env(), telegram_token=TOKEN, telegram_api_url=telegram.url,
+            slack_webhook_url=slack.webhook_url, slack_bot_token=None, secret="test-secret",
+            public_url=None, telegram_chat_rate=1000.0, telegram_bot_rate=1000.0,
+        )  # fmt: skip
+        clock = ManualClock(T0)
+        services = await build(settings, clock=clock, redis=redis, paths=[flows / "followups.yaml"])
+        channel = TelegramChannel.from_services(services)
+        channel.sender.attempts = 1  # each outbox attempt is one call: the outbox retries
+        worker = Worker(services.ladder, services.senders, clock, slack=outbox_handler(services))
+        await start(services, "telegram:42")
+
+        async def hours(count: float) -> None:
+            for _ in range(int(count * 12)):  # a worker round every 5 minutes
+                clock.advance(timedelta(minutes=5))
+                await worker.tick()
+
+        await hours(23)
+        telegram.fail_next("sendMessage", times=10**6, error_code=502, retry_after=None,
+                           description="Bad Gateway")  # fmt: skip
+        await hours(20)  # the first nudge falls due at 24h, into the outage
+        assert telegram.messages(42) == []
+        telegram.recover("sendMessage")
+        await hours(52)
+        slack.fail_next("webhook", 503, times=10**6, error="service unavailable")
+        await hours(20)  # the drop (and its alert) at 96h, into Slack's outage
+        assert slack.webhook_posts() == []
+        slack.recover("webhook")
+        await hours(1)
+        await channel.sender.aclose()
+
+    said = [m.text.splitlines()[0] for m in telegram.messages(42)]
+    assert said == ["Still keen, Alex?", "Last call, Alex!"]
+    [alert] = slack.webhook_posts()
+    assert "dropped" in json.dumps(alert)
+    assert await Outbox(redis).dead_count() == 0 and await redis.xlen(keys.OUTBOX) == 0
