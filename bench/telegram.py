@@ -46,7 +46,7 @@ from starlette.routing import Route
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
-from bench._common import redis_url
+from bench._common import cpu_seconds, redis_url
 from bot.channels.telegram import SECRET_HEADER
 from storage.connect import connect
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
@@ -113,9 +113,8 @@ class Server:
     pid: int
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the process has used so far (Linux /proc)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the process has used so far."""
+        return cpu_seconds(self.pid)
 
 
 @contextmanager

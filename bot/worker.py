@@ -37,6 +37,7 @@ from storage.scheduler import Claim, RedisScheduler
 log = logging.getLogger("ladderbot.worker")
 
 BATCH = 100
+SENDING = 8  # timers' messages sent at once; a crash can send those in flight twice
 LEASE = timedelta(seconds=60)
 IDLE_SECONDS = 1.0
 
@@ -70,6 +71,7 @@ class Worker:
             ladder.redis, policy=OutboxPolicy(lease=lease.total_seconds()), clock=clock
         )
         self.deliveries = Deliveries(ladder, senders, slack)
+        self._sending = asyncio.Semaphore(SENDING)
 
     async def tick(self) -> int:
         """One round: the due timers, then the outbox; returns how many timers were claimed."""
@@ -102,7 +104,8 @@ class Worker:
         except Exception:  # any step failure: logged; the claim's lease brings the timer back
             log.exception("timer %s failed; it is retried when its lease runs out", timer.id)
             return
-        await self.deliveries.now(outcome)
+        async with self._sending:
+            await self.deliveries.now(outcome)
 
     async def round(self) -> int:
         """Due timers and the outbox; Redis trouble is logged and the round counts as idle."""

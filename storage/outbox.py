@@ -82,7 +82,7 @@ class OutboxPolicy:
     hold: float = 10.0  # seconds the process that took a step has its messages to itself
     behind: float = 1.0  # an item whose lane has an earlier one undelivered looks again after
     batch: int = 200  # new items read per pass, and pending items scanned per pass
-    concurrency: int = 64  # items (of different lanes) handed to the handler at once
+    concurrency: int = 16  # items (of different lanes) handed to the handler at once
     delivered_ttl: int = 7 * 24 * 3600  # how long a delivered marker is kept (seconds)
 
     def wait_after(self, failures: int) -> float:
