@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 from redis.asyncio import Redis
 
@@ -55,3 +56,9 @@ def print_rates(rows: Sequence[tuple[str, float]], baseline: float, width: int) 
     """One line a measured rate (items/s), with its ratio to `baseline`."""
     for name, rate in rows:
         print(f"{name:{width}} {rate:8.0f} items/s  ({rate / baseline:.2f} x baseline)")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process `pid` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

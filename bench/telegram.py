@@ -44,7 +44,7 @@ from typing import Any
 
 import httpx
 
-from bench._common import redis_url
+from bench._common import cpu_seconds, redis_url
 from bench._telegram_baselines import SECRET, STEPS, WEBHOOK
 from bot.channels.telegram import SECRET_HEADER
 from storage.connect import connect
@@ -69,9 +69,8 @@ class Server:
     pid: int
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the process has used so far (Linux /proc)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the process has used so far."""
+        return cpu_seconds(self.pid)
 
 
 @contextmanager

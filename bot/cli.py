@@ -1,5 +1,5 @@
 """The `ladder` command: chat, validate, graph, run, serve, worker, stats, leads, publish,
-versions, export."""
+versions, export, outbox."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from bot.web import create_app
 from bot.worker import Worker, run_worker
 from bot.worker import serve as serve_worker
 from storage.connect import connect
+from storage.outbox import Outbox
 from storage.redis import RedisFlowCatalog
 
 T = TypeVar("T")
@@ -131,6 +132,27 @@ def _versions(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     data = _on_redis(lambda redis: publish.export(redis, args.prospect))
     print(data.to_json())
+    return 0
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    """Dead letters: list them, put them back in the outbox (retry) or delete them (drop)."""
+
+    async def work(redis: Redis) -> str:
+        outbox = Outbox(redis)
+        dead = await outbox.dead_letters(count=10_000)
+        if args.action == "list":
+            lines = [f"{d.id}  {d.item.kind}  {d.item.key}  {d.attempts} attempt(s): {d.error}"
+                     for d in dead]  # fmt: skip
+            return "\n".join([*lines, f"{len(dead)} dead letter(s)"])
+        ids = [d.id for d in dead] if args.all else args.ids
+        if not ids:
+            raise LadderError(f"outbox {args.action}: name dead letter ids, or --all")
+        if args.action == "retry":
+            return f"{await outbox.replay(ids)} dead letter(s) back in the outbox"
+        return f"{await outbox.drop(ids)} dead letter(s) dropped"
+
+    print(_on_redis(work))
     return 0
 
 
@@ -280,6 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="everything stored about one prospect, as JSON")
     export.add_argument("--prospect", required=True, help="conversation id, e.g. telegram:42")
     export.set_defaults(handler=_export)
+
+    outbox = sub.add_parser(
+        "outbox", help="undelivered items given up on: list, retry (put back) or drop them"
+    )
+    outbox.add_argument("action", choices=["list", "retry", "drop"])
+    outbox.add_argument("ids", nargs="*", help="dead letter ids (as `list` shows them)")
+    outbox.add_argument("--all", action="store_true", help="every dead letter")
+    outbox.set_defaults(handler=_outbox)
 
     worker = sub.add_parser(
         "worker", help="send due follow-ups and reminders, deliver Slack alerts (until SIGTERM)"

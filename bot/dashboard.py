@@ -35,6 +35,7 @@ from bot.flow.model import Flow
 from bot.leads import HEADINGS, Filter, LeadRow, cells, lead_rows
 from bot.model import DomainEvent, Outcome
 from storage import keys
+from storage.outbox import Outbox
 
 RECENT = 20  # completions (and sales actions) listed
 SALES_ACTIONS = {  # domain event -> how the dashboard names it
@@ -82,9 +83,10 @@ def routes(services: Services) -> list[BaseRoute]:
                 sections.append(flow_section(stats, flow))
             recent = await recent_events(services, {"completed"})
             sales = await recent_events(services, SALES_ACTIONS.keys())
+            dead = await Outbox(services.redis).dead_count()
         except RedisError as exc:
             return PlainTextResponse(f"Redis is unavailable: {exc}", status_code=503)
-        return HTMLResponse(render_page(sections, recent, services.clock.now(), sales))
+        return HTMLResponse(render_page(sections, recent, services.clock.now(), sales, dead))
 
     async def leads(request: Request) -> Response:
         if (refusal := refused(request)) is not None:
@@ -295,6 +297,7 @@ def render_page(
     recent: list[DomainEvent],
     now: datetime,
     sales: Sequence[DomainEvent] = (),
+    dead: int = 0,
 ) -> str:
     rows = "".join(
         f"<tr><td>{escape(e.at)}</td><td>{escape(e.conversation)}</td><td>{escape(e.flow)} "
@@ -321,10 +324,18 @@ def render_page(
         else "<p>No sales actions yet.</p>"
     )
     body = "".join(sections) or "<p>No flow is published yet.</p>"
+    undelivered = (
+        f"<p><strong>{dead}</strong> message(s) or alert(s) given up on after a day of failed "
+        "delivery: <code>ladder outbox list</code> shows them, <code>ladder outbox retry "
+        "--all</code> sends them again.</p>"
+        if dead
+        else "<p>Nothing given up on: every message and alert was delivered or is retried.</p>"
+    )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>ladderbot dashboard</title><style>{STYLE}</style></head><body>"
         f"<h1>ladderbot</h1><p>as of {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC</p>{body}"
         f'<section id="recent"><h2>Recent completions</h2>{completions}</section>'
-        f'<section id="sales"><h2>Sales actions</h2>{sales_table}</section></body></html>'
+        f'<section id="sales"><h2>Sales actions</h2>{sales_table}</section>'
+        f'<section id="outbox"><h2>Dead letters</h2>{undelivered}</section></body></html>'
     )

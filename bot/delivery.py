@@ -1,9 +1,10 @@
 """What the outbox delivers, by kind: messages for prospects to their channel's sender,
 alerts and relayed messages to Slack.
 
-Prospect messages reach the outbox when a step was taken by the worker (a follow-up, a
-reminder): written in the same atomic step, they survive a worker that dies before sending and
-are retried while the channel fails."""
+Every message for a prospect reaches the outbox in the atomic write of the step that produced
+it, one item per message. The process that took the step sends them at once (`now`) and
+records each as delivered; whatever it could not send (it died, Redis or the channel failed)
+the worker sends later, in order, and records it the same way."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import json
 from collections.abc import Mapping
 
 from bot.channels import Sender
-from bot.model import Status, messages_from_json
-from bot.service import MESSAGE_KIND
-from storage.base import ConversationStore, OutboxItem
+from bot.model import Conversation, Message, Status, messages_from_json
+from bot.service import MESSAGE_KIND, Ladder, Outcome
+from storage.base import OutboxItem
 from storage.outbox import Handler, RetryLater, Undeliverable
 
 WAIT_FOR_RECEIVER = 5.0  # seconds a kind is held back when this process cannot deliver it
@@ -24,12 +25,12 @@ class Deliveries:
 
     def __init__(
         self,
-        store: ConversationStore,
+        ladder: Ladder,
         senders: Mapping[str, Sender],
         slack: Handler | None = None,
         wait: float = WAIT_FOR_RECEIVER,
     ) -> None:
-        self.store = store
+        self.ladder = ladder
         self.senders = senders
         self.slack = slack
         self.wait = wait
@@ -43,17 +44,35 @@ class Deliveries:
         else:
             raise RetryLater("Slack is not configured in this process", self.wait)
 
+    async def now(self, outcome: Outcome) -> int:
+        """Send the prospect's messages of a step this process just stored (with
+        `deliver_now`), each recorded as delivered; returns how many went. Never raises for a
+        channel or Redis failure: what did not go waits in the outbox for the worker."""
+        conv = outcome.conversation
+
+        async def send(item: OutboxItem) -> None:
+            await self._send(conv, item, item.kind.partition(":")[2])
+
+        return await self.ladder.outbox.deliver_now(outcome.messages, send)
+
     async def message(self, item: OutboxItem, channel: str) -> None:
+        conversation_id = _body(item)[0]
+        conv = await self.ladder.store.load(conversation_id)
+        if conv is None or conv.status == Status.STOPPED:
+            return  # forgotten or opted out since: nothing more goes to them
+        await self._send(conv, item, channel)
+
+    async def _send(self, conv: Conversation, item: OutboxItem, channel: str) -> None:
         sender = self.senders.get(channel)
         if sender is None:  # another process (with that channel) will take it
             raise RetryLater(f"no {channel} sender in this process", self.wait)
-        try:
-            body = json.loads(item.body)
-            messages = messages_from_json(body["messages"])
-            conversation_id = str(body["conversation"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise Undeliverable(f"message {item.key}: not a valid body: {exc!r}") from exc
-        conv = await self.store.load(conversation_id)
-        if conv is None or conv.status == Status.STOPPED:
-            return  # forgotten or opted out since: nothing more goes to them
-        await sender.deliver(conv, messages)
+        await sender.deliver(conv, _body(item)[1])
+
+
+def _body(item: OutboxItem) -> tuple[str, tuple[Message, ...]]:
+    """The conversation and the messages a message item carries."""
+    try:
+        body = json.loads(item.body)
+        return str(body["conversation"]), messages_from_json(body["messages"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Undeliverable(f"message {item.key}: not a valid body: {exc!r}") from exc

@@ -145,7 +145,7 @@ async def publish(redis: Redis, flow: Flow, now: datetime) -> PublishReport:
         async for conv in conversations(redis):
             done = await _migrate(store, conv, flow, version, now)
             if done:
-                await ladder.handle(done.conversation, Arrive(done.to_step), deliver_later=True)
+                await ladder.handle(done.conversation, Arrive(done.to_step))
                 moved.append(done)
     moved.sort(key=lambda m: m.conversation)
     return PublishReport(flow.name, version, new=version != before, moved=tuple(moved))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.channels import Sender
+from bot.delivery import Deliveries
 from bot.model import (
     Claim,
     Conversation,
@@ -78,18 +79,17 @@ class Sales:
 
     def __init__(self, ladder: Ladder, senders: Mapping[str, Sender]) -> None:
         self.ladder = ladder
-        self.senders = senders
+        self.deliveries = Deliveries(ladder, senders)
 
     async def act(self, action: Action, conversation_id: str, by: str) -> Result:
         """Apply `action` by salesperson `by` (e.g. "slack:U123") to the conversation, and
         send the prospect what the bot says on a take-over or hand-back."""
-        outcome = await self.ladder.handle(conversation_id, _EVENTS[action](by))
+        event = _EVENTS[action](by)
+        outcome = await self.ladder.handle(conversation_id, event, deliver_now=True)
         conv = outcome.conversation
         if not conv.flow:  # nothing stored: erased, or never there
             return Result(None, False, Refusal.ERASED)
-        sender = self.senders.get(conv.channel)
-        if outcome.actions and sender is not None:
-            await sender.deliver(conv, outcome.actions)
+        await self.deliveries.now(outcome)  # what the bot says: now, or by the worker
         if outcome.events:
             return Result(conv, True)
         return Result(conv, False, *_why_not(action, conv, by))

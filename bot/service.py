@@ -9,7 +9,6 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +39,7 @@ from bot.model import (
     messages_to_json,
 )
 from bot.registry import FlowRegistry
-from storage.base import OutboxItem, StepWrite
+from storage.base import Lane, OutboxItem, StepWrite
 from storage.outbox import Outbox
 from storage.redis import RedisConversationStore
 
@@ -54,12 +53,16 @@ PROSPECT_EVENTS = (Start, Text, Press, Help, Restart, Stop)
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one inbound event did: the messages for the prospect, and what happened."""
+    """What one inbound event did: the actions (the prospect's messages only when they were
+    not written to the outbox), what happened, and, when this process may send them now (it
+    asked to, and none was waiting before them), the prospect's messages as written to the
+    outbox (entry id, item), in order."""
 
     conversation: Conversation
     actions: tuple[Action, ...] = ()
     events: tuple[DomainEvent, ...] = ()
     duplicate: bool = False
+    messages: tuple[tuple[str, OutboxItem], ...] = ()
 
 
 class Ladder:
@@ -70,6 +73,7 @@ class Ladder:
         self.flows = flows
         self.clock = clock or SystemClock()
         self.store = RedisConversationStore(redis)
+        self.outbox = Outbox(redis, clock=self.clock)
 
     async def handle(
         self,
@@ -78,16 +82,20 @@ class Ladder:
         *,
         profile: Profile | None = None,
         update_key: str | None = None,
-        deliver_later: bool = False,
+        deliver_now: bool = False,
+        durable: bool = True,
     ) -> Outcome:
         """Apply `event` to the prospect's conversation and store the result.
 
         `update_key` (e.g. "telegram:update:123") makes a redelivered update a no-op
-        (Outcome.duplicate). With `deliver_later` the messages for the prospect are not
-        returned but written to the outbox in the same atomic write (kind "message:<channel>"),
-        so a process that dies before sending them loses nothing: the worker does this for
-        follow-ups. Raises StorageError when Redis stays unreachable, so a webhook can answer
-        non-2xx and be retried."""
+        (Outcome.duplicate). The messages for the prospect are written to the outbox in the
+        same atomic write, one item each (kind "message:<channel>", in the conversation's
+        prospect lane), so a process that dies before sending them loses nothing; with
+        `deliver_now` this process holds them for a few seconds to send them itself
+        (`Outcome.messages`, then `bot.delivery.Deliveries.now`), after which the worker
+        sends whatever is left. Only without `durable` (the terminal chat, one process) are
+        they returned as actions instead. Raises StorageError when Redis stays unreachable, so
+        a webhook can answer non-2xx and be retried: once this returns, the step is stored."""
         try:
             if update_key and await self.store.was_seen(update_key):
                 return Outcome(Conversation(id=conversation_id, flow="", version=0), duplicate=True)
@@ -98,7 +106,7 @@ class Ladder:
                 flow = await self.flows.compiled(conv.flow, conv.version)
                 result = engine.step(flow, conv, event, self.clock.now())
                 unchanged = not result.changed and result.conversation == conv
-                if unchanged and update_key is None and not (deliver_later and result.actions):
+                if unchanged and update_key is None and not (durable and result.actions):
                     return Outcome(conv, result.actions)  # nothing to store
                 write = StepWrite(
                     conversation=result.conversation,
@@ -106,8 +114,10 @@ class Ladder:
                     schedule=result.schedule,
                     cancel=result.cancel,
                     cancel_all=result.cancel_all,
-                    outbox=tuple(self._outbox(result.conversation, result.actions, deliver_later)),
+                    outbox=tuple(self._outbox(result.conversation, result.actions, durable)),
                     seen=update_key,
+                    hold=self.outbox.consumer if deliver_now else None,
+                    hold_seconds=self.outbox.policy.hold,
                 )
                 try:
                     stored = await self.store.commit(write)
@@ -117,9 +127,12 @@ class Ladder:
                 except DuplicateUpdate:
                     return Outcome(conv, duplicate=True)
                 actions = result.actions
-                if deliver_later:
+                if durable:
                     actions = tuple(a for a in actions if not isinstance(a, MESSAGE_TYPES))
-                return Outcome(stored, actions, result.events)
+                messages = tuple(
+                    e for e in stored.outbox if stored.held and e[1].lane == Lane.PROSPECT
+                )
+                return Outcome(stored.conversation, actions, result.events, messages=messages)
         except RedisError as exc:
             raise StorageError(f"Redis is unavailable: {exc}") from exc
         raise StorageError(f"conversation {conversation_id} kept changing; gave up")
@@ -171,24 +184,14 @@ class Ladder:
         erased = await self.store.forget(conversation_id)
         return erased + await Outbox(self.redis).forget(conversation_id)
 
-    async def send_later(self, conversation: Conversation, actions: Sequence[Action]) -> None:
-        """Hand messages a channel could not deliver now to the outbox (the worker retries them).
-        `conversation` is the stored one the messages came from."""
-        item = _message_item(conversation, actions, f"{conversation.id}:{conversation.revision}")
-        if item is not None:
-            await self.store.enqueue(item)
-
     def _outbox(
         self, conv: Conversation, actions: tuple[Action, ...], messages: bool
     ) -> list[OutboxItem]:
-        """Alerts and relayed messages (and with `messages`, what the prospect is sent) leave
-        through the outbox, in the same atomic write as the step. Every alert of one step is
-        one item (one Slack message naming all its reasons)."""
+        """What the prospect is sent (with `messages`: one item per message, in order), the
+        step's alerts (one item naming all its reasons: one Slack message) and relayed messages
+        leave through the outbox, in the same atomic write as the step."""
         items = []
         key = f"{conv.id}:{conv.revision + 1}"
-        said = _message_item(conv, actions, key) if messages else None
-        if said is not None:
-            items.append(said)
         alerts = [a for a in actions if isinstance(a, Alert)]
         if alerts:
             body: dict[str, Any] = {
@@ -196,18 +199,17 @@ class Ladder:
                 "slack_channel": alerts[0].channel,
                 "conversation": json.loads(conv.to_json()),
             }
-            items.append(OutboxItem(kind="alert", key=f"{key}:a", body=json.dumps(body)))
+            items.append(OutboxItem("alert", f"{key}:a", json.dumps(body), conv.id, Lane.SLACK))
         for n, action in enumerate(actions):
-            if isinstance(action, Relay):
+            if isinstance(action, MESSAGE_TYPES):
+                if not messages:
+                    continue
+                body = {"conversation": conv.id, "messages": messages_to_json([action])}
+                kind, lane = f"{MESSAGE_KIND}:{conv.channel}", Lane.PROSPECT
+            elif isinstance(action, Relay):
                 body = {"text": action.text, "conversation": conv.id}
-                items.append(OutboxItem(kind="relay", key=f"{key}:{n}", body=json.dumps(body)))
+                kind, lane = "relay", Lane.SLACK
+            else:
+                continue
+            items.append(OutboxItem(kind, f"{key}:{n}", json.dumps(body), conv.id, lane))
         return items
-
-
-def _message_item(conv: Conversation, actions: Sequence[Action], key: str) -> OutboxItem | None:
-    """The prospect's messages among `actions` as one outbox item of kind message:<channel>."""
-    said = [a for a in actions if isinstance(a, MESSAGE_TYPES)]
-    if not said:
-        return None
-    body = json.dumps({"conversation": conv.id, "messages": messages_to_json(said)})
-    return OutboxItem(kind=f"{MESSAGE_KIND}:{conv.channel}", key=f"{key}:m", body=body)

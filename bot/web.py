@@ -23,12 +23,14 @@ def create_app(services: Services) -> Starlette:
         return JSONResponse({"ok": True})
 
     async def metrics(_: Request) -> Response:
-        """Prometheus text format: sizes of the queues that should not grow without bound."""
+        """Prometheus text format: sizes of the queues that should not grow without bound, and
+        the outbox items given up on (`ladder outbox list`)."""
         redis = services.redis
         lines = [
             f"ladder_events_total {await redis.xlen(keys.EVENTS)}",
             f"ladder_timers_pending {await redis.zcard(keys.TIMERS_DUE)}",
             f"ladder_outbox_length {await redis.xlen(keys.OUTBOX)}",
+            f"ladder_outbox_dead {await redis.xlen(keys.OUTBOX_DEAD)}",
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 

@@ -1,10 +1,12 @@
 """`ladder worker`: send the follow-ups and reminders that are due, and run the outbox delivery.
 
 Any number of workers share one Redis. Each round a worker takes back the claims of workers that
-died (their lease ran out), claims a batch of due timers, feeds each to the engine as `Due(timer)`
-through the Ladder (one atomic step that also puts the resulting messages in the outbox), acks
-the claim, then delivers what the outbox holds: messages to the prospects' channels, alerts to
-Slack. Between rounds it sleeps until the next timer is due, at most `idle` seconds.
+died (their lease ran out), claims a batch of due timers and fires them concurrently: each is fed
+to the engine as `Due(timer)` through the Ladder (one atomic step that also puts the resulting
+messages in the outbox), its claim acked, its messages sent at once and recorded as delivered.
+Then it delivers what else the outbox holds (concurrently, each conversation in order): messages
+whose first send failed, alerts to Slack. Between rounds it sleeps until the next timer is due,
+at most `idle` seconds.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from storage.scheduler import Claim, RedisScheduler
 log = logging.getLogger("ladderbot.worker")
 
 BATCH = 100
+SENDING = 8  # timers' messages sent at once; a crash can send those in flight twice
 LEASE = timedelta(seconds=60)
 IDLE_SECONDS = 1.0
 
@@ -65,9 +68,10 @@ class Worker:
         self.idle = idle
         self.scheduler = RedisScheduler(ladder.redis)
         self.outbox = outbox or Outbox(
-            ladder.redis, policy=OutboxPolicy(lease=lease.total_seconds())
+            ladder.redis, policy=OutboxPolicy(lease=lease.total_seconds()), clock=clock
         )
-        self.deliveries = Deliveries(ladder.store, senders, slack)
+        self.deliveries = Deliveries(ladder, senders, slack)
+        self._sending = asyncio.Semaphore(SENDING)
 
     async def tick(self) -> int:
         """One round: the due timers, then the outbox; returns how many timers were claimed."""
@@ -81,8 +85,7 @@ class Worker:
         now = self.clock.now()
         await self.scheduler.recover(now)
         claims = await self.scheduler.claim(now, self.batch, self.lease)
-        for claim in claims:
-            await self.fire(claim)
+        await asyncio.gather(*map(self.fire, claims))
         return len(claims)
 
     async def deliver(self) -> int:
@@ -91,15 +94,18 @@ class Worker:
 
     async def fire(self, claim: Claim) -> None:
         """One due timer: the engine's step (its messages go to the outbox in the same atomic
-        write), then the ack. A timer whose step failed (Redis down, a flow version missing)
-        stays unacked and goes back to the queue when its lease runs out."""
+        write), the ack, then its messages, sent now. A timer whose step failed (Redis down, a
+        flow version missing) stays unacked and goes back to the queue when its lease runs out;
+        messages that could not be sent now wait in the outbox."""
         timer = claim.timer
         try:
-            await self.ladder.handle(timer.conversation, Due(timer), deliver_later=True)
-        except Exception:
+            outcome = await self.ladder.handle(timer.conversation, Due(timer), deliver_now=True)
+            await self.scheduler.ack(claim)
+        except Exception:  # any step failure: logged; the claim's lease brings the timer back
             log.exception("timer %s failed; it is retried when its lease runs out", timer.id)
             return
-        await self.scheduler.ack(claim)
+        async with self._sending:
+            await self.deliveries.now(outcome)
 
     async def round(self) -> int:
         """Due timers and the outbox; Redis trouble is logged and the round counts as idle."""

@@ -3,20 +3,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from bot.model import Conversation, DomainEvent, Timer
 
 
+class Lane(StrEnum):
+    """A conversation's items of one lane are delivered one after another, in the order their
+    steps wrote them: what the prospect is sent, and what the sales team's Slack gets."""
+
+    PROSPECT = "prospect"
+    SLACK = "slack"
+
+
 @dataclass(frozen=True)
 class OutboxItem:
-    """Something to deliver outside (a Slack alert, a webhook), retried until it is.
+    """Something to deliver outside (a message, a Slack alert, a relay), retried until it is.
 
-    `key` is unique per item so a consumer can tell a redelivery from a new item."""
+    `key` is unique per item so a consumer can tell a redelivery from a new item. An item about
+    a conversation in a `lane` waits for the earlier items of that lane."""
 
     kind: str
     key: str
     body: str  # JSON
+    conversation: str = ""
+    lane: Lane | None = None
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A stored step: the conversation with its new revision, and the outbox entries written
+    with it (stream entry id, item). `held`: the writer holds the conversation (it asked to,
+    and no earlier message for the prospect is still waiting), so it may send them at once."""
+
+    conversation: Conversation
+    outbox: tuple[tuple[str, OutboxItem], ...] = ()
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -25,7 +48,9 @@ class StepWrite:
 
     `conversation.revision` is the revision that was read; the write fails with ConflictError
     if the stored one moved on meanwhile. `seen` marks an inbound update as processed in the
-    same write, so a retried update after a crash is neither lost nor applied twice."""
+    same write, so a retried update after a crash is neither lost nor applied twice. `hold`
+    names the process that delivers the outbox items itself right after the commit: for
+    `hold_seconds` no other consumer sends that conversation's items."""
 
     conversation: Conversation
     events: tuple[DomainEvent, ...] = ()
@@ -34,6 +59,8 @@ class StepWrite:
     cancel_all: bool = False  # drop every pending timer of this conversation first
     outbox: tuple[OutboxItem, ...] = ()
     seen: str | None = None
+    hold: str | None = None  # the process that delivers the step's items itself, for a while
+    hold_seconds: float = 10.0
 
 
 class ConversationStore(Protocol):
@@ -41,14 +68,11 @@ class ConversationStore(Protocol):
         """The stored conversation with its revision, or None."""
         ...
 
-    async def commit(self, write: StepWrite) -> Conversation:
-        """Apply the write atomically; returns the conversation with its new revision.
+    async def commit(self, write: StepWrite) -> Committed:
+        """Apply the write atomically; returns the conversation with its new revision and the
+        outbox entries written.
 
         Raises ConflictError when the revision moved on, DuplicateUpdate when `seen` was seen."""
-        ...
-
-    async def enqueue(self, item: OutboxItem) -> None:
-        """Add one item to the outbox on its own (not part of a step)."""
         ...
 
     async def was_seen(self, key: str) -> bool:

@@ -9,7 +9,9 @@ EVENTS = f"{PREFIX}:events"  # Stream: the domain event log
 TIMERS_DUE = f"{PREFIX}:timers:due"  # sorted set: timer id -> due time (epoch seconds)
 TIMERS_BODY = f"{PREFIX}:timers:body"  # hash: timer id -> Timer JSON
 TIMERS_PROCESSING = f"{PREFIX}:timers:processing"  # sorted set: claimed id -> lease deadline
-OUTBOX = f"{PREFIX}:outbox"  # Stream: alerts and webhooks to deliver
+OUTBOX = f"{PREFIX}:outbox"  # Stream: messages, alerts and relays to deliver
+OUTBOX_DEAD = f"{OUTBOX}:dead"  # Stream: items given up on, with the last error (until replayed)
+OUTBOX_RETRIES = f"{OUTBOX}:retries"  # hash: entry id -> JSON retry record (failures, due...)
 
 
 def conversation(conversation_id: str) -> str:
@@ -18,6 +20,29 @@ def conversation(conversation_id: str) -> str:
 
 def conversation_timers(conversation_id: str) -> str:
     return f"{PREFIX}:{{conv:{conversation_id}}}:timers"
+
+
+def lane(conversation_id: str, name: str) -> str:
+    """List: a conversation's undelivered outbox entry ids of one lane, oldest first (their
+    delivery order); kept while entries wait, emptied as they are delivered."""
+    return f"{PREFIX}:{{conv:{conversation_id}}}:lane:{name}"
+
+
+def hold(conversation_id: str) -> str:
+    """Set (to the process's name, with a short TTL) while the process that committed a step
+    delivers its messages itself; other consumers leave that conversation's items alone."""
+    return f"{PREFIX}:{{conv:{conversation_id}}}:hold"
+
+
+def delivered(item_key: str) -> str:
+    """Set once an outbox item was delivered (kept `delivered_ttl`): a redelivered copy is only
+    acknowledged."""
+    return f"{OUTBOX}:done:{item_key}"
+
+
+def paused(kind: str) -> str:
+    """Exists while the receiver of `kind` items asked us to wait (its TTL is the wait)."""
+    return f"{OUTBOX}:pause:{kind}"
 
 
 def seen(update_key: str) -> str:

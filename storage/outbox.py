@@ -1,25 +1,29 @@
 """Delivery from the outbox Stream (lb:outbox) through one consumer group.
 
-Every item (a Slack alert, a relayed message) is handed to a handler until it succeeds:
-- new items are read with XREADGROUP, so each goes to exactly one consumer;
-- a failed item stays pending and is retried after an exponential backoff; after
-  `max_attempts` failures it moves to the dead-letter Stream (logged, countable, nothing lost);
+Every item (a prospect's message, a Slack alert, a relayed message) is handed to a handler
+until it succeeds:
+- the process that committed a step delivers its items at once (`deliver_now`) while it holds
+  the conversation (`keys.hold`, set in the commit, a few seconds): no other consumer sends that
+  conversation's items meanwhile. Whatever it could not deliver stays for the consumers;
+- new items are read with XREADGROUP, so each goes to exactly one consumer; items are handed
+  out concurrently (`OutboxPolicy.concurrency`), but a conversation's items of one lane
+  (`keys.lane`) one after another in the order they were written: an item whose predecessor
+  is still undelivered waits for it, across retries too;
+- a failed item stays pending and is retried after a capped exponential backoff, for
+  `give_up_after` (a day) from its first failure; then it moves to the dead-letter Stream
+  (logged, counted in /metrics, replayed or dropped with `ladder outbox`);
 - a handler raising `RetryLater` (Slack's 429 Retry-After) pauses every item of that kind for
   the time asked, without counting a failure;
 - an item held by a consumer that went silent for longer than the lease (killed, crashed) is
-  claimed by another one; that counts as a failed attempt so a poison item cannot loop forever.
+  claimed by another one; that counts as a failed attempt, and `max_lost` of them dead-letter
+  it, so a poison item cannot loop forever.
+Due times of retries follow the outbox's clock (bot.clock), so a test can live through a day
+of outage in moments; leases and receivers' pauses are Redis's own time.
 Claiming a pending item is one Lua script per pass (XPENDING + XCLAIM + retry record), so two
 consumers never both take the same item. Each delivered item leaves a marker
-(`delivered_key`, SET NX) in the same script as its XACK + XDEL: a redelivery finds the
-marker and is only acknowledged. Delivered entries are deleted, so the Stream holds the backlog.
-
-What the outbox alone leaves at-least-once: a consumer that dies (or stalls past the lease)
-after the receiver accepted an item but before the marker is written gets that item delivered
-again by another consumer. A handler closes that gap by making delivery idempotent on the
-item's key (the Slack one does: see bot.channels.slack).
-
-Used by the worker: `Outbox(redis, consumer).run(handler, stop)` or `deliver_outbox_once(...)`;
-the Slack handler is `bot.channels.slack.outbox_handler(services)`.
+(`keys.delivered`, SET NX) in the same script as its XACK + XDEL, the one round trip after the
+send: a redelivery finds the marker and is only acknowledged, so a consumer that dies between
+a send and that write repeats at most the item it was sending.
 """
 
 from __future__ import annotations
@@ -30,35 +34,26 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from bot.clock import Clock, SystemClock
 from bot.errors import LadderError
 from storage import keys
-from storage.base import OutboxItem
+from storage.base import Lane, OutboxItem
 
-log = logging.getLogger("ladderbot.outbox")
+log = logging.getLogger(__name__)
 
 GROUP = "delivery"  # the one consumer group; a handler dispatches on the item's kind
-DEAD_LETTER = f"{keys.OUTBOX}:dead"  # Stream: items given up on, with the last error
-RETRIES = f"{keys.OUTBOX}:retries"  # hash: entry id -> JSON {failures, state, wait_ms, error}
+RECORD_RETRY = 0.2  # seconds between attempts to record a sent item while Redis is away
+FIELDS = ("kind", "key", "body", "conversation", "lane")
 
 Handler = Callable[[OutboxItem], Awaitable[None]]
-
-
-def delivered_key(item_key: str) -> str:
-    """Set once an item was delivered, so a redelivered copy is only acknowledged."""
-    return f"{keys.OUTBOX}:done:{item_key}"
-
-
-def paused_key(kind: str) -> str:
-    """Exists while the receiver of `kind` items asked us to wait (its TTL is the wait)."""
-    return f"{keys.OUTBOX}:pause:{kind}"
 
 
 class RetryLater(LadderError):
@@ -78,11 +73,16 @@ class OutboxPolicy:
     """How hard to try. Handlers are cut off at half the lease, so a live consumer never
     holds an item long enough for another to take it over."""
 
-    max_attempts: int = 8
+    give_up_after: float = 24 * 3600.0  # seconds from an item's first failure to dead-lettering
+    max_attempts: int | None = None  # also give up after this many failures (None: only time)
+    max_lost: int = 8  # consumers lost while holding the item (a poison item): dead-letter it
     backoff: float = 2.0  # seconds before the first retry; doubles with each failure
-    max_backoff: float = 600.0
+    max_backoff: float = 300.0
     lease: float = 60.0  # a consumer silent this long with an item is presumed dead
-    batch: int = 50  # new items read per pass, and pending items scanned per pass
+    hold: float = 10.0  # seconds the process that took a step has its messages to itself
+    behind: float = 1.0  # an item whose lane has an earlier one undelivered looks again after
+    batch: int = 200  # new items read per pass, and pending items scanned per pass
+    concurrency: int = 16  # items (of different lanes) handed to the handler at once
     delivered_ttl: int = 7 * 24 * 3600  # how long a delivered marker is kept (seconds)
 
     def wait_after(self, failures: int) -> float:
@@ -90,13 +90,29 @@ class OutboxPolicy:
 
 
 @dataclass(frozen=True)
+class Retry:
+    """An entry's retry record: failures (lost consumers included), first failure (epoch ms)."""
+
+    failures: int = 0
+    lost: int = 0
+    first_ms: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class _Entry:
-    """An outbox entry this consumer holds: its fields, earlier failures and the last error."""
+    """An outbox entry to deliver: its fields and its retry record."""
 
     id: str
     fields: dict[str, str]
-    failures: int = 0
-    error: str = ""
+    retry: Retry = field(default_factory=Retry)
+
+    @property
+    def lane_key(self) -> str | None:
+        conversation, lane = self.fields.get("conversation"), self.fields.get("lane")
+        if conversation and lane in tuple(Lane):
+            return keys.lane(conversation, lane)
+        return None
 
 
 @dataclass(frozen=True)
@@ -110,34 +126,42 @@ class DeadLetter:
 
 
 # KEYS: outbox stream, retries hash
-# ARGV: group, consumer, lease ms, scan start (exclusive id or '-'), count
-# Returns {last scanned id ('' once the end is reached), {{id, {fields...}, failures, error}...}};
-# ids whose entry was deleted meanwhile are acknowledged and skipped.
+# ARGV: group, consumer, lease ms, scan start (exclusive id or '-'), count, now (epoch ms)
+# Returns {last scanned id ('' once the end is reached), {{id, {fields...}, retry JSON}...}}:
+# entries waiting for a retry that is due by now, and entries whose consumer stayed silent for
+# the lease (a lost consumer: a failure); ids whose entry was deleted meanwhile are acknowledged.
 CLAIM_DUE = """
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], '+', tonumber(ARGV[5]))
+local now = tonumber(ARGV[6])
 local out = {}
 local last = ''
 for _, p in ipairs(pending) do
   local id, idle = p[1], tonumber(p[3])
   last = id
-  local failures, threshold, lost = 0, tonumber(ARGV[3]), 1
   local raw = redis.call('HGET', KEYS[2], id)
   local info = {}
-  if raw then
-    info = cjson.decode(raw)
-    failures = tonumber(info['failures'])
-    if info['state'] == 'waiting' then threshold, lost = tonumber(info['wait_ms']), 0 end
-  end
-  if idle >= threshold then
+  if raw then info = cjson.decode(raw) end
+  info['failures'] = tonumber(info['failures'] or 0)
+  info['lost'] = tonumber(info['lost'] or 0)
+  info['first'] = tonumber(info['first'] or 0)
+  info['error'] = info['error'] or ''
+  local due
+  if info['state'] == 'waiting' then due = tonumber(info['due'] or 0) <= now
+  else due = idle >= tonumber(ARGV[3]) end
+  if due then
     local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id)
     local entry = claimed[1]
     if entry and entry[2] then
-      failures = failures + lost
-      local err = info['error'] or ''
-      if lost == 1 then err = 'consumer lost: no answer within the lease' end
-      redis.call('HSET', KEYS[2], id, cjson.encode({failures = failures, state = 'held',
-                                                    wait_ms = 0, error = err}))
-      table.insert(out, {id, entry[2], failures, err})
+      if info['state'] ~= 'waiting' then
+        info['failures'] = info['failures'] + 1
+        info['lost'] = info['lost'] + 1
+        if info['first'] == 0 then info['first'] = now end
+        info['error'] = 'consumer lost: no answer within the lease'
+      end
+      info['state'] = 'held'
+      local encoded = cjson.encode(info)
+      redis.call('HSET', KEYS[2], id, encoded)
+      table.insert(out, {id, entry[2], encoded})
     else
       redis.call('XACK', KEYS[1], ARGV[1], id)
       redis.call('HDEL', KEYS[2], id)
@@ -148,16 +172,48 @@ if #pending < tonumber(ARGV[5]) then last = '' end
 return {last, out}
 """
 
+# What a pass needs to know before handing items out, in one call.
+# KEYS: stream, then ARGV[1] paused keys, ARGV[2] delivered markers, ARGV[3] (lane, hold) pairs.
+# ARGV: the three counts, how many lane entries to return.
+# Returns {{pause ms...}, {marker exists...}, {{hold ms, {entry ids in order}}...}}; a lane's
+# leading ids whose entry is gone (erased, replayed) are dropped from it first.
+PREPARE = """
+local k = 2
+local paused, done, lanes = {}, {}, {}
+for i = 1, tonumber(ARGV[1]) do paused[i] = redis.call('PTTL', KEYS[k]); k = k + 1 end
+for i = 1, tonumber(ARGV[2]) do done[i] = redis.call('EXISTS', KEYS[k]); k = k + 1 end
+for i = 1, tonumber(ARGV[3]) do
+  local lane, hold = KEYS[k], KEYS[k + 1]
+  k = k + 2
+  while true do
+    local head = redis.call('LINDEX', lane, 0)
+    if not head or #redis.call('XRANGE', KEYS[1], head, head) > 0 then break end
+    redis.call('LPOP', lane)
+  end
+  lanes[i] = {redis.call('PTTL', hold), redis.call('LRANGE', lane, 0, tonumber(ARGV[4]) - 1)}
+end
+return {paused, done, lanes}
+"""
 
 # An entry was delivered: mark its item key (SET NX; 0 if it was marked before), acknowledge
-# and delete the entry, drop its retry record; one command on the hot path.
-# KEYS: outbox stream, retries hash, delivered marker. ARGV: group, entry id, marker ttl.
+# and delete the entry, drop its retry record and its place in its lane, and (with an owner)
+# end the owner's hold on the conversation; the one round trip after a send.
+# KEYS: outbox stream, retries hash, delivered marker, lane ('' none), hold ('' none).
+# ARGV: group, entry id, marker ttl, owner ('' keeps any hold).
 DELIVERED = """
 local fresh = redis.call('SET', KEYS[3], ARGV[2], 'NX', 'EX', tonumber(ARGV[3]))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[2])
+if KEYS[4] ~= '' then redis.call('LREM', KEYS[4], 1, ARGV[2]) end
+if ARGV[4] ~= '' and redis.call('GET', KEYS[5]) == ARGV[4] then redis.call('DEL', KEYS[5]) end
 if fresh then return 1 end
+return 0
+"""
+
+# KEYS: hold. ARGV: owner. End the hold if it is still this owner's.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 
@@ -171,6 +227,28 @@ def _pairs(flat: list[Any]) -> dict[str, str]:
     return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
+def _fields(item: OutboxItem) -> dict[str, str]:
+    return {"kind": item.kind, "key": item.key, "body": item.body,
+            "conversation": item.conversation, "lane": item.lane or ""}  # fmt: skip
+
+
+def _item(fields: dict[str, str]) -> OutboxItem:
+    lane = fields.get("lane")
+    return OutboxItem(
+        kind=fields["kind"], key=fields["key"], body=fields["body"],
+        conversation=fields.get("conversation", ""), lane=Lane(lane) if lane else None,
+    )  # fmt: skip
+
+
+@dataclass
+class _Pass:
+    """What one pass knows: kinds paused (kind -> ms left), delivered markers, lanes."""
+
+    paused: dict[str, float]
+    done: dict[str, bool]
+    lanes: dict[str, tuple[int, list[str]]]  # lane key -> (hold ms left, entry ids in order)
+
+
 class Outbox:
     """One consumer of the outbox; any number may run against one Redis."""
 
@@ -180,15 +258,22 @@ class Outbox:
         consumer: str | None = None,
         policy: OutboxPolicy | None = None,
         stream: str = keys.OUTBOX,
+        clock: Clock | None = None,
     ) -> None:
         self.redis = redis
         self.consumer = consumer or default_consumer()
         self.policy = policy or OutboxPolicy()
         self.stream = stream
+        self.clock = clock or SystemClock()
         self._claim_due = redis.register_script(CLAIM_DUE)
+        self._prepare = redis.register_script(PREPARE)
         self._delivered = redis.register_script(DELIVERED)
+        self._release = redis.register_script(RELEASE)
         self._group_ready = False
         self._scan_from = "-"
+
+    def _now_ms(self) -> int:
+        return int(self.clock.now().timestamp() * 1000)
 
     async def ensure_group(self) -> None:
         """Create the consumer group (from the Stream's start) unless it exists."""
@@ -220,19 +305,36 @@ class Outbox:
             ready.extend(_Entry(eid, fields) for eid, fields in entries)
         if not ready:
             return 0
-        # one round trip for the whole pass: which kinds are paused, which items were delivered
-        kinds = sorted({entry.fields.get("kind", "") for entry in ready})
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for kind in kinds:
-                pipe.pttl(paused_key(kind))
-            for entry in ready:
-                pipe.exists(delivered_key(entry.fields.get("key", "")))
-            answers = await pipe.execute()
-        now = time.monotonic()
-        paused = {k: now + ms / 1000 for k, ms in zip(kinds, answers, strict=False) if ms > 0}
+        known = await self._look(ready)
+        gate = asyncio.Semaphore(self.policy.concurrency)
+
+        async def run(group: list[_Entry]) -> int:
+            async with gate:
+                return await self._deliver_lane(group, known, handler)
+
+        return sum(await asyncio.gather(*map(run, self._lanes(ready, known))))
+
+    async def deliver_now(self, entries: Sequence[tuple[str, OutboxItem]], handler: Handler) -> int:
+        """Deliver the prospect's messages a step just wrote while this process holds their
+        conversation (`Committed.held`: they lead their lane), in order, before the hold ends,
+        each recorded as delivered right after its send. What does not go (the receiver fails,
+        Redis fails, time runs out) is left to the consumers, and the hold ends at once.
+        Returns how many went."""
         delivered = 0
-        for entry, done in zip(ready, answers[len(kinds) :], strict=True):
-            delivered += await self._deliver(entry, bool(done), paused, handler)
+        try:
+            async with asyncio.timeout(self.policy.hold * 0.8):
+                for n, (entry_id, item) in enumerate(entries):
+                    await handler(item)
+                    last = n == len(entries) - 1
+                    owner = self.consumer if last else ""
+                    await self._record(_Entry(entry_id, _fields(item)), owner, self.policy.hold)
+                    delivered += 1
+        except Exception as exc:  # any failure: the consumers retry the rest (and judge it)
+            left, reason = len(entries) - delivered, f"{type(exc).__name__}: {exc}"
+            log.warning("outbox: %d item(s) left to the worker: %s", left, reason)
+            with suppress(RedisError):  # else the hold runs out by itself
+                for conversation in {item.conversation for _, item in entries}:
+                    await self._release(keys=[keys.hold(conversation)], args=[self.consumer])
         return delivered
 
     async def run(self, handler: Handler, stop: asyncio.Event, idle: float = 1.0) -> None:
@@ -248,146 +350,274 @@ class Outbox:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), idle)
 
+    # --- dead letters ---
+
     async def dead_count(self) -> int:
         """How many items were given up on."""
-        return int(await self.redis.xlen(DEAD_LETTER))
+        return int(await self.redis.xlen(keys.OUTBOX_DEAD))
 
     async def dead_letters(self, count: int = 100) -> list[DeadLetter]:
         """The oldest dead-lettered items, for inspection."""
-        rows: Any = await self.redis.xrange(DEAD_LETTER, count=count)  # decoded: str fields
+        rows: Any = await self.redis.xrange(keys.OUTBOX_DEAD, count=count)
         return [
-            DeadLetter(
-                id=eid,
-                item=OutboxItem(kind=f["kind"], key=f["key"], body=f["body"]),
-                error=f["error"],
-                attempts=int(f["attempts"]),
-            )
+            DeadLetter(id=eid, item=_item(f), error=f["error"], attempts=int(f["attempts"]))
             for eid, f in rows
         ]
+
+    async def replay(self, ids: Iterable[str]) -> int:
+        """Put dead letters back in the outbox as new items (at the end of their lane); returns
+        how many went back."""
+        replayed = 0
+        for dead_id in ids:
+            rows: Any = await self.redis.xrange(keys.OUTBOX_DEAD, dead_id, dead_id)
+            if not rows:
+                continue
+            item = _item(rows[0][1])
+            entry_id = await self.redis.xadd(self.stream, _fields(item))  # type: ignore[arg-type]
+            async with self.redis.pipeline(transaction=True) as pipe:
+                if item.lane is not None and item.conversation:
+                    pipe.rpush(keys.lane(item.conversation, item.lane), entry_id)
+                pipe.xdel(keys.OUTBOX_DEAD, dead_id)
+                await pipe.execute()
+            replayed += 1
+        return replayed
+
+    async def drop(self, ids: Iterable[str]) -> int:
+        """Delete dead letters for good; returns how many went."""
+        wanted = list(ids)
+        return int(await self.redis.xdel(keys.OUTBOX_DEAD, *wanted)) if wanted else 0
 
     async def backlog(self) -> int:
         """Items not delivered yet (new or pending a retry)."""
         return int(await self.redis.xlen(self.stream))
 
+    # --- one pass ---
+
     async def _due_retries(self) -> list[_Entry]:
         """Claim pending items whose backoff is over or whose consumer is gone, scanning the
         pending list a page per pass (wrapping around) so none starves behind others."""
         result: Any = await self._claim_due(
-            keys=[self.stream, RETRIES],
+            keys=[self.stream, keys.OUTBOX_RETRIES],
             args=[GROUP, self.consumer, int(self.policy.lease * 1000), self._scan_from,
-                  self.policy.batch],
+                  self.policy.batch, self._now_ms()],
         )  # fmt: skip
         last, claimed = result
         self._scan_from = f"({last}" if last else "-"
-        return [_Entry(eid, _pairs(fields), int(n), str(err)) for eid, fields, n, err in claimed]
+        entries = []
+        for eid, fields, raw in claimed:
+            info = json.loads(raw)
+            retry = Retry(int(info["failures"]), int(info["lost"]), int(info["first"]),
+                          str(info["error"]))  # fmt: skip
+            entries.append(_Entry(str(eid), _pairs(fields), retry))
+        return entries
 
-    async def _deliver(
-        self, entry: _Entry, done_before: bool, paused: dict[str, float], handler: Handler
-    ) -> int:
-        """Deliver one entry; `paused` (kind -> monotonic time the pause ends) is shared by
-        the pass, so one rate limit holds back the rest of that kind at once."""
-        entry_id, fields, failures = entry.id, entry.fields, entry.failures
+    async def _look(self, ready: list[_Entry]) -> _Pass:
+        """One round trip: paused kinds, delivered markers, and the lanes of `ready`."""
+        kinds = sorted({entry.fields.get("kind", "") for entry in ready})
+        markers = sorted({entry.fields.get("key", "") for entry in ready})
+        lanes = sorted({key for entry in ready if (key := entry.lane_key)})
+        holds = {e.lane_key: keys.hold(e.fields["conversation"]) for e in ready if e.lane_key}
+        script_keys = [self.stream, *map(keys.paused, kinds), *map(keys.delivered, markers)]
+        for lane in lanes:
+            script_keys += [lane, holds[lane]]
+        paused, done, found = await self._prepare(
+            keys=script_keys,
+            args=[len(kinds), len(markers), len(lanes), self.policy.batch],
+        )  # fmt: skip
+        return _Pass(
+            paused={k: float(ms) for k, ms in zip(kinds, paused, strict=True) if ms > 0},
+            done={k: bool(d) for k, d in zip(markers, done, strict=True)},
+            lanes={
+                lane: (int(hold), [str(i) for i in ids])
+                for lane, (hold, ids) in zip(lanes, found, strict=True)
+            },
+        )
+
+    def _lanes(self, ready: list[_Entry], known: _Pass) -> list[list[_Entry]]:
+        """`ready` in groups to deliver one after another: a lane's entries in lane order (those
+        beyond the part of the list read last), every other entry alone (also one whose lane
+        is empty: nothing can be ahead of it)."""
+        groups: dict[str, list[_Entry]] = {}
+        alone: list[list[_Entry]] = []
+        for entry in ready:
+            lane = entry.lane_key
+            if lane is not None and known.lanes[lane][1]:
+                groups.setdefault(lane, []).append(entry)
+            else:
+                alone.append([entry])
+        for lane, group in groups.items():
+            place = {entry_id: n for n, entry_id in enumerate(known.lanes[lane][1])}
+            group.sort(key=lambda entry: place.get(entry.id, len(place)))
+        return [*groups.values(), *alone]
+
+    def _first(self, group: list[_Entry], known: _Pass) -> int:
+        """How many entries of `group` lead their lane (may go now, in this order)."""
+        lane = group[0].lane_key
+        if lane is None or not known.lanes[lane][1]:
+            return len(group)
+        order = known.lanes[lane][1]
+        leading = 0
+        while leading < len(group) and leading < len(order) and group[leading].id == order[leading]:
+            leading += 1
+        return leading
+
+    async def _deliver_lane(self, group: list[_Entry], known: _Pass, handler: Handler) -> int:
+        """A consumer's share: the entries of one lane in order; when one is not delivered, or
+        an earlier one of the lane is still out, or its conversation is held, the rest wait."""
+        lane = group[0].lane_key
+        held = lane is not None and group[0].fields.get("lane") == Lane.PROSPECT
+        hold_ms = known.lanes[lane][0] if held and lane is not None else 0
+        if hold_ms > 0:
+            for entry in group:
+                await self._defer(entry, hold_ms / 1000, "its conversation is being delivered")
+            return 0
+        leading = self._first(group, known)
+        delivered = 0
+        for n, entry in enumerate(group):
+            if n >= leading:
+                await self._defer(entry, self.policy.behind, "an earlier item is undelivered")
+                continue
+            outcome = await self._deliver(entry, known, handler)
+            if outcome is None:
+                leading = n + 1  # the rest of the lane waits for this one
+            delivered += outcome or 0
+        return delivered
+
+    async def _deliver(self, entry: _Entry, known: _Pass, handler: Handler) -> int | None:
+        """Deliver one entry: 1 if delivered, 0 if finished otherwise (delivered before,
+        dead-lettered), None if it waits (its lane waits with it)."""
+        fields, retry = entry.fields, entry.retry
         if not {"kind", "key", "body"} <= fields.keys():
-            await self._dead(entry_id, fields, failures, f"malformed outbox entry: {fields}")
+            await self._dead(entry, retry.failures, f"malformed outbox entry: {fields}")
             return 0
-        item = OutboxItem(kind=fields["kind"], key=fields["key"], body=fields["body"])
-        if failures >= self.policy.max_attempts:
-            await self._dead(entry_id, fields, failures, entry.error)
+        item = _item(fields)
+        if self._given_up(retry):
+            await self._dead(entry, retry.failures, retry.error)
             return 0
-        wait = paused.get(item.kind, 0) - time.monotonic()
-        if wait > 0:
-            await self._defer(entry_id, failures, wait, "receiver asked to wait")
-            return 0
-        if done_before:
+        if (paused := known.paused.get(item.kind, 0)) > 0:
+            await self._defer(entry, paused / 1000, "receiver asked to wait")
+            return None
+        if known.done.get(item.key):
             log.info("outbox: %s %s was delivered before; acknowledging", item.kind, item.key)
-            await self._ack(entry_id)
+            await self._ack(entry)
             return 0
         try:
             async with asyncio.timeout(self.policy.lease / 2):
                 await handler(item)
         except RetryLater as exc:
-            await self.redis.set(paused_key(item.kind), "1", px=max(1, int(exc.seconds * 1000)))
-            paused[item.kind] = time.monotonic() + exc.seconds
-            await self._defer(entry_id, failures, exc.seconds, str(exc))
-            return 0
+            await self.redis.set(keys.paused(item.kind), "1", px=max(1, int(exc.seconds * 1000)))
+            known.paused[item.kind] = exc.seconds * 1000
+            await self._defer(entry, exc.seconds, str(exc))
+            return None
         except Undeliverable as exc:
-            await self._dead(entry_id, fields, failures + 1, str(exc))
+            await self._dead(entry, retry.failures + 1, str(exc))
             return 0
         except Exception as exc:  # the receiver failed in any way: retry with backoff
-            failures += 1
-            reason = f"{type(exc).__name__}: {exc}"
-            if failures >= self.policy.max_attempts:
-                await self._dead(entry_id, fields, failures, reason)
-            else:
-                wait = self.policy.wait_after(failures)
-                log.warning(
-                    "outbox: %s %s failed (attempt %d of %d), retrying in %.1fs: %s",
-                    item.kind, item.key, failures, self.policy.max_attempts, wait, reason,
-                )  # fmt: skip
-                await self._defer(entry_id, failures, wait, reason)
-            return 0
-        first = await self._delivered(
-            keys=[self.stream, RETRIES, delivered_key(item.key)],
-            args=[GROUP, entry_id, self.policy.delivered_ttl],
-        )
-        if not first:
+            now = self._now_ms()
+            failed = Retry(retry.failures + 1, retry.lost, retry.first_ms or now,
+                           f"{type(exc).__name__}: {exc}")  # fmt: skip
+            if self._given_up(failed):
+                await self._dead(entry, failed.failures, failed.error)
+                return 0
+            wait = self.policy.wait_after(failed.failures)
+            log.warning(
+                "outbox: %s %s failed (attempt %d), retrying in %.1fs: %s",
+                item.kind, item.key, failed.failures, wait, failed.error,
+            )  # fmt: skip
+            await self._defer(_Entry(entry.id, fields, failed), wait, failed.error)
+            return None
+        if not await self._record(entry, "", self.policy.lease / 2):
             log.warning("outbox: %s %s was delivered twice (a consumer stalled)", item.kind,
                         item.key)  # fmt: skip
         return 1
 
-    async def _defer(self, entry_id: str, failures: int, seconds: float, error: str) -> None:
-        """Keep the item pending and due again `seconds` from now (its idle time restarts)."""
-        info = {"failures": failures, "state": "waiting", "wait_ms": int(seconds * 1000),
-                "error": error}  # fmt: skip
+    def _given_up(self, retry: Retry) -> bool:
+        if not retry.failures:
+            return False
+        policy = self.policy
+        elapsed = (self._now_ms() - retry.first_ms) / 1000
+        return (
+            elapsed >= policy.give_up_after
+            or retry.lost >= policy.max_lost
+            or (policy.max_attempts is not None and retry.failures >= policy.max_attempts)
+        )
+
+    async def _record(self, entry: _Entry, owner: str, within: float) -> bool:
+        """`_mark` an entry just sent, retrying while Redis is unreachable for up to `within`
+        seconds: a short outage must not make another consumer send it again."""
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                return await self._mark(entry, owner)
+            except RedisError:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(RECORD_RETRY)
+
+    async def _mark(self, entry: _Entry, owner: str = "") -> bool:
+        """Record `entry` as delivered (and end `owner`'s hold); False if it was before."""
+        conversation = entry.fields.get("conversation", "")
+        fresh = await self._delivered(
+            keys=[self.stream, keys.OUTBOX_RETRIES, keys.delivered(entry.fields["key"]),
+                  entry.lane_key or "", keys.hold(conversation) if conversation else ""],
+            args=[GROUP, entry.id, self.policy.delivered_ttl, owner],
+        )  # fmt: skip
+        return bool(fresh)
+
+    async def _defer(self, entry: _Entry, seconds: float, error: str) -> None:
+        """Keep the item pending and due again `seconds` from now by the outbox's clock."""
+        retry = entry.retry
+        info = {"failures": retry.failures, "lost": retry.lost, "first": retry.first_ms,
+                "error": retry.error or error, "state": "waiting",
+                "due": self._now_ms() + int(seconds * 1000)}  # fmt: skip
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(RETRIES, entry_id, json.dumps(info))
-            pipe.xclaim(self.stream, GROUP, self.consumer, 0, [entry_id], justid=True)
+            pipe.hset(keys.OUTBOX_RETRIES, entry.id, json.dumps(info))
+            pipe.xclaim(self.stream, GROUP, self.consumer, 0, [entry.id], justid=True)
             await pipe.execute()
 
-    async def _dead(self, entry_id: str, fields: dict[str, str], attempts: int, error: str) -> None:
+    async def _dead(self, entry: _Entry, attempts: int, error: str) -> None:
+        fields = entry.fields
         log.error(
             "outbox: giving up on %s %s after %d attempt(s): %s",
             fields.get("kind"), fields.get("key"), attempts, error,
         )  # fmt: skip
-        record = {
-            "kind": fields.get("kind", ""),
-            "key": fields.get("key", ""),
-            "body": fields.get("body", ""),
-            "error": error,
-            "attempts": str(attempts),
-            "entry": entry_id,
-        }
+        record = {name: fields.get(name, "") for name in FIELDS}
+        record |= {"error": error, "attempts": str(attempts), "entry": entry.id}
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(DEAD_LETTER, record)  # type: ignore[arg-type]
-            self._forget(pipe, entry_id)
+            pipe.xadd(keys.OUTBOX_DEAD, record)  # type: ignore[arg-type]
+            self._forget(pipe, entry.id, entry.lane_key)
             await pipe.execute()
 
     async def forget(self, conversation_id: str) -> int:
-        """Drop every undelivered item about a prospect (a scan of the Stream): after /forget
-        nothing more about them may reach Slack or them. Returns how many went."""
+        """Drop every undelivered item about a prospect (a scan of the Stream) and its lanes:
+        after /forget nothing more about them may reach Slack or them. Returns how many went."""
         prefix = f"{conversation_id}:"
         doomed: list[str] = []
         last = "-"
         while batch := await self.redis.xrange(self.stream, min=last, max="+", count=1000):
             doomed += [str(i) for i, f in batch if str((f or {}).get("key", "")).startswith(prefix)]
             last = f"({batch[-1][0]!s}"
-        if doomed:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for entry_id in doomed:
-                    self._forget(pipe, entry_id)
-                await pipe.execute()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for entry_id in doomed:
+                self._forget(pipe, entry_id, None)
+            pipe.delete(*(keys.lane(conversation_id, lane) for lane in Lane))
+            pipe.delete(keys.hold(conversation_id))
+            await pipe.execute()
         return len(doomed)
 
-    async def _ack(self, entry_id: str) -> None:
+    async def _ack(self, entry: _Entry) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            self._forget(pipe, entry_id)
+            self._forget(pipe, entry.id, entry.lane_key)
             await pipe.execute()
 
-    def _forget(self, pipe: Any, entry_id: str) -> None:
-        """Queue what finishing an entry means: acknowledged, deleted, no retry record."""
+    def _forget(self, pipe: Any, entry_id: str, lane: str | None) -> None:
+        """Queue what finishing an entry means: acknowledged, deleted, no retry record, out of
+        its lane."""
         pipe.xack(self.stream, GROUP, entry_id)
         pipe.xdel(self.stream, entry_id)
-        pipe.hdel(RETRIES, entry_id)
+        pipe.hdel(keys.OUTBOX_RETRIES, entry_id)
+        if lane is not None:
+            pipe.lrem(lane, 1, entry_id)
 
 
 async def deliver_outbox_once(

@@ -11,16 +11,18 @@ from redis.exceptions import WatchError
 from bot.errors import ConflictError, DuplicateUpdate, UnknownFlow
 from bot.model import Conversation
 from storage import keys
-from storage.base import OutboxItem, StepWrite
+from storage.base import Committed, Lane, StepWrite
 
 SEEN_TTL_SECONDS = 7 * 24 * 3600
 EVENT_FIELDS = ("name", "conversation", "flow", "version", "step", "at", "data")
-OUTBOX_FIELDS = ("kind", "key", "body")
 
-# KEYS: conversation, conversation timers, events, timers due, timers body, outbox, seen
-# ARGV: expected revision, document, seen ttl, cancel_all,
+# KEYS: conversation, conversation timers, events, timers due, timers body, outbox, seen,
+#       prospect lane, slack lane, hold
+# ARGV: expected revision, document, seen ttl, cancel_all, hold owner ('' none), hold ms,
 #       n events, 7 fields each; n timers, (id, score, body) each; n cancels, id each;
-#       n outbox, 3 fields each
+#       n outbox, (kind, key, body, conversation, lane) each
+# Returns 0 (revision moved on), -1 (update seen before) or {new revision, held, entry ids...}:
+# held is 1 when the hold was taken (the step wrote prospect messages, none was waiting before).
 COMMIT = """
 local rev = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if rev ~= tonumber(ARGV[1]) then return 0 end
@@ -28,7 +30,7 @@ if KEYS[7] ~= '' then
   if redis.call('SET', KEYS[7], '1', 'NX', 'EX', tonumber(ARGV[3])) == false then return -1 end
 end
 redis.call('HSET', KEYS[1], 'v', rev + 1, 'doc', ARGV[2])
-local i = 5
+local i = 7
 if ARGV[4] == '1' then
   local ids = redis.call('SMEMBERS', KEYS[2])
   for _, id in ipairs(ids) do
@@ -58,11 +60,23 @@ for _ = 1, n do
   i = i + 1
 end
 n = tonumber(ARGV[i]); i = i + 1
+local ids = {}
+local waiting = redis.call('LLEN', KEYS[8])
+local said = false
 for _ = 1, n do
-  redis.call('XADD', KEYS[6], '*', 'kind', ARGV[i], 'key', ARGV[i+1], 'body', ARGV[i+2])
-  i = i + 3
+  local id = redis.call('XADD', KEYS[6], '*', 'kind', ARGV[i], 'key', ARGV[i+1], 'body', ARGV[i+2],
+                        'conversation', ARGV[i+3], 'lane', ARGV[i+4])
+  if ARGV[i+4] == 'prospect' then redis.call('RPUSH', KEYS[8], id); said = true end
+  if ARGV[i+4] == 'slack' then redis.call('RPUSH', KEYS[9], id) end
+  table.insert(ids, id)
+  i = i + 5
 end
-return rev + 1
+local held = 0
+if said and waiting == 0 and ARGV[5] ~= '' then
+  redis.call('SET', KEYS[10], ARGV[5], 'PX', tonumber(ARGV[6]))
+  held = 1
+end
+return {rev + 1, held, unpack(ids)}
 """
 
 
@@ -83,13 +97,15 @@ class RedisConversationStore:
             return None
         return Conversation.from_json(str(doc), revision=int(str(rev)))
 
-    async def commit(self, write: StepWrite) -> Conversation:
+    async def commit(self, write: StepWrite) -> Committed:
         conv = write.conversation
         args: list[str | int | float] = [
             conv.revision,
             conv.to_json(),
             SEEN_TTL_SECONDS,
             "1" if write.cancel_all else "0",
+            write.hold or "",
+            max(1, int(write.hold_seconds * 1000)),
             len(write.events),
         ]
         for event in write.events:
@@ -102,7 +118,7 @@ class RedisConversationStore:
         args.extend(write.cancel)
         args.append(len(write.outbox))
         for item in write.outbox:
-            args.extend((item.kind, item.key, item.body))
+            args.extend((item.kind, item.key, item.body, item.conversation, item.lane or ""))
         result = await self._commit(
             keys=[
                 keys.conversation(conv.id),
@@ -112,6 +128,9 @@ class RedisConversationStore:
                 keys.TIMERS_BODY,
                 keys.OUTBOX,
                 keys.seen(write.seen) if write.seen else "",
+                keys.lane(conv.id, Lane.PROSPECT),
+                keys.lane(conv.id, Lane.SLACK),
+                keys.hold(conv.id),
             ],
             args=args,
         )
@@ -119,11 +138,12 @@ class RedisConversationStore:
             raise ConflictError(f"conversation {conv.id} changed since revision {conv.revision}")
         if result == -1:
             raise DuplicateUpdate(f"update {write.seen} was processed before")
-        return conv.with_(revision=int(result))
-
-    async def enqueue(self, item: OutboxItem) -> None:
-        """Add one item to the outbox on its own (not part of a step)."""
-        await self.redis.xadd(keys.OUTBOX, {"kind": item.kind, "key": item.key, "body": item.body})
+        revision, held, *ids = result
+        return Committed(
+            conv.with_(revision=int(revision)),
+            tuple((str(eid), item) for eid, item in zip(ids, write.outbox, strict=True)),
+            held=bool(held),
+        )
 
     async def was_seen(self, key: str) -> bool:
         return bool(await self.redis.exists(keys.seen(key)))

@@ -240,3 +240,10 @@ async def test_dashboard_shows_outcomes_sales_actions_and_time_to_claim(redis: R
                          r"<td>([^<]*)</td>", page)  # fmt: skip
     assert actions == [(won[1].id, "lost", "slack:U2"), (won[0].id, "claimed", "slack:U1")]
     assert "median time to claim" in page
+
+
+def test_dead_letters_are_counted_on_the_page() -> None:
+    assert "Nothing given up on" in render_page([], [], T0, dead=0)
+    page = render_page([], [], T0, dead=3).split('id="outbox"')[1]
+    assert "<strong>3</strong> message(s) or alert(s) given up on" in page
+    assert "ladder outbox retry --all" in page

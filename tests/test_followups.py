@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from bot.app import Services, build
 from bot.clock import ManualClock
 from bot.config import Settings
+from bot.delivery import Deliveries
 from bot.model import (
     Action,
     Conversation,
@@ -105,8 +106,8 @@ class Harness:
 
     async def send(self, conversation: str, event: Start | Press | Stop, **kw: Profile) -> None:
         """What the Telegram adapter does for an inbound update: handle, then deliver."""
-        outcome = await self.services.ladder.handle(conversation, event, **kw)
-        await self.recorder.deliver(outcome.conversation, outcome.actions)
+        outcome = await self.services.ladder.handle(conversation, event, deliver_now=True, **kw)
+        await Deliveries(self.services.ladder, {"telegram": self.recorder}).now(outcome)
 
     async def until(self, moment: datetime) -> None:
         await self.worker.fast_forward(self.clock, moment)

@@ -34,10 +34,10 @@ async def scenario(redis: Redis, clock: ManualClock) -> Ladder:
     telegram:4 dropped at welcome."""
     ladder = await ladder_on(redis, clock)
     for n in (1, 2, 3, 4):
-        await ladder.handle(f"telegram:{n}", Start())
+        await ladder.handle(f"telegram:{n}", Start(), durable=False)
     for n in (2, 3):
-        await ladder.handle(f"telegram:{n}", Press("welcome", "yes"))
-    await ladder.handle("telegram:3", Text("three@example.com"))
+        await ladder.handle(f"telegram:{n}", Press("welcome", "yes"), durable=False)
+    await ladder.handle("telegram:3", Text("three@example.com"), durable=False)
     await go_quiet(ladder, clock, "telegram:4")
     return ladder
 
@@ -61,10 +61,10 @@ async def test_publish_pins_in_flight_prospects_without_migrate(redis: Redis) ->
     assert (report.version, report.new, report.moved) == (2, True, ())
     assert await state(ladder, 2) == (1, "email", Status.ACTIVE)  # pinned to v1
     # the pinned prospect finishes on v1; a new prospect starts on v2
-    await ladder.handle("telegram:2", Text("two@example.com"))
+    await ladder.handle("telegram:2", Text("two@example.com"), durable=False)
     assert await state(ladder, 2) == (1, "done", Status.COMPLETED)
-    await ladder.handle("telegram:9", Start())
-    await ladder.handle("telegram:9", Press("welcome", "yes"))
+    await ladder.handle("telegram:9", Start(), durable=False)
+    await ladder.handle("telegram:9", Press("welcome", "yes"), durable=False)
     assert await state(ladder, 9) == (2, "contact", Status.ACTIVE)
 
 
@@ -95,12 +95,15 @@ async def test_publish_migrates_in_flight_prospects_at_a_removed_step(redis: Red
     }
     assert (arrived[1]["name"], arrived[1]["step"]) == ("step_reached", "contact")
     # the new step's question waits in the outbox for the worker to send
-    (item,) = [f for _, f in await redis.xrange(keys.OUTBOX) if f["kind"] == "message:telegram"]
-    said = messages_from_json(json.loads(item["body"])["messages"])
+    moved = await ladder.store.load("telegram:2")
+    assert moved is not None
+    items = [f for _, f in await redis.xrange(keys.OUTBOX)
+             if f["key"].startswith(f"telegram:2:{moved.revision}:")]  # fmt: skip
+    said = [m for f in items for m in messages_from_json(json.loads(f["body"])["messages"])]
     assert [m.text for m in said if isinstance(m, Say)] == ["Where should we send it?"]
 
     # the moved prospect goes on in v2
-    out = await ladder.handle("telegram:2", Text("two@example.com"))
+    out = await ladder.handle("telegram:2", Text("two@example.com"), durable=False)
     assert (out.conversation.version, out.conversation.status) == (2, Status.COMPLETED)
     assert [e.name for e in out.events][-2:] == ["completed", "alerted"]
 
@@ -117,15 +120,15 @@ async def test_migrate_rechecks_a_conversation_that_changed_meanwhile(redis: Red
     store = ladder.store
 
     stale = await store.load("telegram:2")
-    await ladder.handle("telegram:2", Text("not an email"))  # still at email, new revision
+    await ladder.handle("telegram:2", Text("not an email"), durable=False)  # still at email
     moved = await publish._migrate(store, stale, flow, 2, clock.now())
     assert moved == publish.Moved("telegram:2", 1, "email", "contact")
     assert await state(ladder, 2) == (2, "contact", Status.ACTIVE)
 
     stale = await store.load("telegram:1")
     assert stale is not None
-    await ladder.handle("telegram:1", Press("welcome", "yes"))
-    await ladder.handle("telegram:1", Text("one@example.com"))  # finished meanwhile
+    await ladder.handle("telegram:1", Press("welcome", "yes"), durable=False)
+    await ladder.handle("telegram:1", Text("one@example.com"), durable=False)  # finished meanwhile
     assert await publish._migrate(store, stale.with_(step="email"), flow, 2, clock.now()) is None
     assert await state(ladder, 1) == (1, "done", Status.COMPLETED)
 
@@ -134,7 +137,7 @@ async def test_versions_count_conversations_by_status(redis: Redis) -> None:
     clock = ManualClock(T0)
     ladder = await scenario(redis, clock)
     await publish.publish(redis, parse_flow(MIGRATING, "v2.yaml"), clock.now())
-    await ladder.handle("telegram:9", Start())
+    await ladder.handle("telegram:9", Start(), durable=False)
     rows = await publish.versions(redis, "funnel")
     assert [(r.version, r.active, r.completed, r.other) for r in rows] == [
         (1, 1, 1, 1),  # telegram:1 waits, :3 completed, :4 dropped

@@ -140,7 +140,7 @@ class ConsoleChat:
 
     async def send(self, event: Event) -> Outcome:
         outcome = await self.services.ladder.handle(
-            self.conversation_id, event, profile=self.profile
+            self.conversation_id, event, profile=self.profile, durable=False
         )
         await self.show(outcome)
         return outcome

@@ -52,6 +52,7 @@ from telegram.error import (
 from bot.app import Services
 from bot.channels.telegram_request import AiohttpRequest, mask_token_in_logs
 from bot.config import Settings
+from bot.delivery import Deliveries
 from bot.errors import LadderError, StorageError
 from bot.model import (
     Action,
@@ -115,12 +116,8 @@ class TelegramNotConfigured(LadderError):
 
 
 class DeliveryFailed(LadderError):
-    """Telegram stayed unreachable (or kept answering 429) for a message, after retries; the
-    messages before it were sent, it and the ones after (`unsent`) were not."""
-
-    def __init__(self, message: str, unsent: Sequence[Action] = ()) -> None:
-        super().__init__(message)
-        self.unsent = tuple(unsent)
+    """Telegram stayed unreachable (or kept answering 429) for a message, after retries: the
+    messages before it were sent, it and the ones after were not."""
 
 
 # --- pure parts ------------------------------------------------------------------------------
@@ -347,16 +344,13 @@ class TelegramSender:
         later (the worker's outbox) does. A message Telegram refuses is logged and skipped;
         a prospect who blocked the bot gets nothing more (logged)."""
         try:
-            for n, action in enumerate(actions):
-                try:
-                    if isinstance(action, Say):
-                        await self.say(conversation.id, action)
-                    elif isinstance(action, SendDocument):
-                        await self._document(conversation, action)
-                    elif isinstance(action, SendCalendar):
-                        await self._calendar(conversation, action)
-                except DeliveryFailed as exc:
-                    raise DeliveryFailed(str(exc), actions[n:]) from exc
+            for action in actions:
+                if isinstance(action, Say):
+                    await self.say(conversation.id, action)
+                elif isinstance(action, SendDocument):
+                    await self._document(conversation, action)
+                elif isinstance(action, SendCalendar):
+                    await self._calendar(conversation, action)
         except Forbidden as exc:
             log.warning("cannot message %s (%s): skipping the rest", conversation.id, exc)
 
@@ -378,12 +372,21 @@ class TelegramSender:
         if message is None:
             return None
         if track and any(isinstance(b, Button) for b in say.buttons):
-            previous = await self.redis.set(
-                _keyboard_key(conversation), message.message_id, ex=KEYBOARD_TTL_SECONDS, get=True
-            )
-            if previous is not None:
-                await self.remove_keyboard(chat, int(previous))
+            await self._track_keyboard(conversation, message.message_id)
         return message.message_id
+
+    async def _track_keyboard(self, conversation: str, message_id: int) -> None:
+        """Remember the latest choice keyboard and take the previous one off (cosmetic: a
+        failure is only logged, the message is sent)."""
+        try:
+            previous = await self.redis.set(
+                _keyboard_key(conversation), message_id, ex=KEYBOARD_TTL_SECONDS, get=True
+            )
+        except RedisError as exc:
+            log.warning("could not remember the keyboard of %s: %s", conversation, exc)
+            return
+        if previous is not None:
+            await self.remove_keyboard(conversation.split(":", 1)[1], int(previous))
 
     async def _button(self, conversation: str, button: Button | LinkButton) -> InlineKeyboardButton:
         if isinstance(button, Button):
@@ -469,8 +472,12 @@ class TelegramSender:
 
     async def clear_keyboard(self, conversation: str, pressed: int | None = None) -> None:
         """The prospect moved on: remove the last choice keyboard (and that of the pressed
-        message), so stale presses become rarer."""
-        tracked = await self.redis.getdel(_keyboard_key(conversation))
+        message), so stale presses become rarer. Cosmetic: a failure is only logged."""
+        try:
+            tracked = await self.redis.getdel(_keyboard_key(conversation))
+        except RedisError as exc:
+            log.warning("could not look up the keyboard of %s: %s", conversation, exc)
+            tracked = None
         stale = {int(tracked)} if tracked is not None else set()
         if pressed is not None:
             stale.add(pressed)
@@ -509,9 +516,12 @@ class TelegramSender:
 class TelegramChannel:
     """Turns Telegram updates into `Ladder.handle` calls and delivers what comes back."""
 
-    def __init__(self, ladder: Ladder, sender: TelegramSender, webhook_secret: str) -> None:
+    def __init__(
+        self, ladder: Ladder, sender: TelegramSender, webhook_secret: str, deliveries: Deliveries
+    ) -> None:
         self.ladder = ladder
         self.sender = sender
+        self.deliveries = deliveries
         self.secret = sender.secret
         self.webhook_secret = webhook_secret
 
@@ -539,12 +549,14 @@ class TelegramChannel:
                 limiter=limiter,
             )
             services.senders[CHANNEL] = sender
-        return cls(services.ladder, sender, webhook_secret(settings))
+        deliveries = Deliveries(services.ladder, services.senders)
+        return cls(services.ladder, sender, webhook_secret(settings), deliveries)
 
     async def process(self, update: Update) -> None:
-        """Handle one update. Raises StorageError or RedisError when Redis is unavailable, so
-        the update is retried (webhook: non-2xx; polling: not confirmed). A malformed update
-        is logged and changes nothing."""
+        """Handle one update. Raises StorageError or RedisError when Redis is unavailable before
+        the step was stored, so the update is retried (webhook: non-2xx; polling: not
+        confirmed); once it is stored, its replies are in the outbox and nothing is raised. A
+        malformed update is logged and changes nothing."""
         if (reason := unreadable(update)) is not None:
             log.warning("ignored update %s: %s", update.update_id, reason)
             return
@@ -571,6 +583,7 @@ class TelegramChannel:
             event,
             profile=profile_of(update.effective_user),
             update_key=update_key(update.update_id),
+            deliver_now=True,
         )
 
     async def _on_press(self, update: Update, query: CallbackQuery) -> None:
@@ -595,16 +608,11 @@ class TelegramChannel:
         await self._reply(outcome, pressed)
 
     async def _reply(self, outcome: Outcome, pressed: int | None = None) -> None:
-        """Deliver the answer to an update. The step is stored already and a redelivered update
-        is a duplicate, so what Telegram would not take now goes to the outbox, where the worker
-        retries it."""
+        """Deliver the answer to an update. The step and its replies are stored already (the
+        outbox), so whatever does not go now the worker sends later."""
         if pressed is not None or any(e.name in MOVED_ON for e in outcome.events):
             await self.sender.clear_keyboard(outcome.conversation.id, pressed)
-        try:
-            await self.sender.deliver(outcome.conversation, outcome.actions)
-        except DeliveryFailed as exc:
-            log.error("the answer to %s waits in the outbox: %s", outcome.conversation.id, exc)
-            await self.ladder.send_later(outcome.conversation, exc.unsent)
+        await self.deliveries.now(outcome)
 
     async def _confirm_forget(
         self, update: Update, conv: str, erase: bool, pressed: int | None
@@ -632,8 +640,9 @@ class TelegramChannel:
 
     async def webhook(self, request: Request) -> Response:
         """POST /telegram/webhook: 403 without the secret, 400 for a body that is not an update
-        (no JSON object with a whole-number update_id), 503 when Redis is down (Telegram
-        retries), 200 once processed. An update with fields of the wrong shape gets 200 too,
+        (no JSON object with a whole-number update_id), 503 when the update could not be
+        stored (Redis down: Telegram retries), 200 once it is (its replies are in the outbox,
+        sent now or by the worker). An update with fields of the wrong shape gets 200 too,
         logged and changing nothing: Telegram would only send it again and again."""
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
@@ -663,7 +672,9 @@ class TelegramChannel:
             link = await self.sender.links.resolve(request.path_params["token"])
             if link is None:
                 return HTMLResponse(NOT_FOUND_PAGE, status_code=404)
-            outcome = await self.ladder.handle(link.conversation, LinkOpened(link.step))
+            outcome = await self.ladder.handle(
+                link.conversation, LinkOpened(link.step), deliver_now=True
+            )
         except (StorageError, RedisError) as exc:
             log.error("tracked link not recorded: %s", exc)
             return HTMLResponse(UNAVAILABLE_PAGE, status_code=503)

@@ -45,7 +45,7 @@ from bot.web import create_app
 from storage import keys
 from storage.base import StepWrite
 from storage.connect import connect
-from storage.outbox import RETRIES, Handler, Outbox, OutboxPolicy
+from storage.outbox import Handler, Outbox, OutboxPolicy
 from tests.fakes.http import listening_socket, serving
 from tests.fakes.slack_api import (
     BOT_TOKEN,
@@ -167,9 +167,9 @@ async def post(
 async def to_email_alert(services: Services, chat: str = "42") -> str:
     """Walk a prospect to the email_given alert; returns the conversation id."""
     conv = f"telegram:{chat}"
-    await services.ladder.handle(conv, Start("linkedin-ads"), profile=ANN)
-    await services.ladder.handle(conv, Text("Founder"))
-    await services.ladder.handle(conv, Text("ann@example.com"))
+    await services.ladder.handle(conv, Start("linkedin-ads"), profile=ANN, durable=False)
+    await services.ladder.handle(conv, Text("Founder"), durable=False)
+    await services.ladder.handle(conv, Text("ann@example.com"), durable=False)
     return conv
 
 
@@ -267,7 +267,7 @@ async def test_one_lead_card_per_prospect_is_updated_in_place_through_the_ladder
     [card] = fake_slack.messages("#sales-leads")
     assert "said yes: email_given" in card.text
     await post(web, button_press(card, slack.CLAIM, "U1"))
-    await services.ladder.handle(conv, Text("Yes"))  # the end: a `completed` alert
+    await services.ladder.handle(conv, Text("Yes"), durable=False)  # the end: a `completed` alert
     assert await deliver(services) == 1
     [card] = fake_slack.messages("#sales-leads")  # still one message, redrawn
     assert "completed the ladder" in card.text and "• talk: Yes" in card.mrkdwn()
@@ -306,7 +306,7 @@ async def test_a_deleted_lead_card_is_posted_again(
     conv = await to_email_alert(services)
     assert await deliver(services) == 1
     await services.redis.hset(keys.lead_key(conv), "ts", "1.000000")  # Slack has no such message
-    await services.ladder.handle(conv, Text("Yes"))
+    await services.ladder.handle(conv, Text("Yes"), durable=False)
     assert await deliver(services) == 1
     first, second = fake_slack.messages("#sales-leads")
     assert "said yes: email_given" in first.text and "completed the ladder" in second.text
@@ -350,12 +350,12 @@ async def test_a_malformed_alert_is_dead_lettered_not_retried(
     await services.redis.xadd(keys.OUTBOX, {"kind": "relay", "key": "bad4", "body": relay})
     await services.redis.xadd(keys.OUTBOX, {"kind": "relay", "key": "bad5", "body": "[1]"})
     assert await deliver(services) == 0
-    errors = [d.error for d in await Outbox(services.redis, "test").dead_letters()]
-    assert "body is not JSON" in errors[0]
-    assert "not a valid alert body" in errors[1]
-    assert "kind 'fax'" in errors[2]
-    assert "no Slack alert thread for telegram:404" in errors[3]
-    assert "body is not a JSON object" in errors[4]
+    dead = {d.item.key: d.error for d in await Outbox(services.redis, "test").dead_letters()}
+    assert "body is not JSON" in dead["bad"]
+    assert "not a valid alert body" in dead["bad2"]
+    assert "kind 'fax'" in dead["bad3"]
+    assert "no Slack alert thread for telegram:404" in dead["bad4"]
+    assert "body is not a JSON object" in dead["bad5"]
     assert fake_slack.calls("chat.postMessage") == []
 
 
@@ -400,7 +400,7 @@ async def test_a_post_slack_made_but_answered_500_is_not_repeated(
     [message] = fake_slack.messages("#sales-leads")
     assert len(fake_slack.calls("chat.postMessage")) == 1
     await post(web, button_press(message, slack.TAKE_OVER, SALES))
-    await services.ladder.handle("telegram:42", Text("Hello?"))
+    await services.ladder.handle("telegram:42", Text("Hello?"), durable=False)
     fake_slack.fail_next("chat.postMessage", 500, processed=True)
     assert await deliver(services) == 0
     await asyncio.sleep(POLICY.backoff)
@@ -486,7 +486,7 @@ from bot.app import build
 from bot.channels import slack
 from bot.clock import ManualClock
 from bot.config import Settings
-from storage.outbox import RETRIES, Handler, Outbox, OutboxPolicy
+from storage.outbox import Handler, Outbox, OutboxPolicy
 
 async def main():
     settings = dataclasses.replace(Settings.from_env(), slack_bot_token=sys.argv[1],
@@ -565,7 +565,7 @@ async def test_claim_updates_the_alert_and_a_second_claim_is_refused_politely(
     assert (await lead_of(services, "telegram:42")).claimed_by == "slack:U1"
     assert len(fake_slack.calls("chat.update")) == 2  # the refused presser's stale screen too
     # the prospect's next alert already shows the claim
-    await services.ladder.handle("telegram:42", Text("Yes"))
+    await services.ladder.handle("telegram:42", Text("Yes"), durable=False)
     assert await deliver(services) == 1
     completed = fake_slack.messages("#sales-leads")[-1]
     assert "completed the ladder" in completed.text and "Claimed by <@U1>" in completed.mrkdwn()
@@ -602,7 +602,7 @@ async def test_take_over_relays_both_ways_and_hand_back_resumes(
     assert f"<@{SALES}> is chatting" in alert.mrkdwn()
 
     # the prospect writes: it reaches the thread through the outbox
-    await services.ladder.handle(conv, Text("Is there a discount?"))
+    await services.ladder.handle(conv, Text("Is there a discount?"), durable=False)
     assert await deliver(services) == 1
     relayed = fake_slack.messages("#sales-leads", thread_ts=message.ts)[-1]
     assert relayed.text == "💬 *Ann Lee &lt;!channel&gt;:* Is there a discount?"
@@ -621,7 +621,7 @@ async def test_take_over_relays_both_ways_and_hand_back_resumes(
     assert "handed the chat back" in fake_slack.messages("#sales-leads", message.ts)[-1].text
     [alert] = fake_slack.messages("#sales-leads")
     assert slack.TAKE_OVER in [b["action_id"] for b in alert.buttons()]
-    outcome = await services.ladder.handle(conv, Text("Yes"))
+    outcome = await services.ladder.handle(conv, Text("Yes"), durable=False)
     assert outcome.conversation.status == Status.COMPLETED
     # a second Hand back from a screen that was not refreshed yet
     await post(web, button_press(stale, slack.HAND_BACK, "U0OTHER"))
@@ -675,7 +675,7 @@ async def test_a_prospect_who_opted_out_during_a_take_over_gets_no_more_messages
 ) -> None:
     message = await alert_message(services, fake_slack)
     await post(web, button_press(message, slack.TAKE_OVER, SALES))
-    await services.ladder.handle("telegram:42", Stop())
+    await services.ladder.handle("telegram:42", Stop(), durable=False)
     told = len(prospects(services).texts("telegram:42"))
     reply = fake_slack.user_reply(message, SALES, "Are you still there?", "Ev5")
     assert (await post(web, json.dumps(reply).encode(), kind="json")).status_code == 200
@@ -707,7 +707,7 @@ async def test_handing_back_an_opted_out_prospect_keeps_the_bot_quiet(
 ) -> None:
     message = await alert_message(services, fake_slack)
     await post(web, button_press(message, slack.TAKE_OVER, SALES))
-    await services.ladder.handle("telegram:42", Stop())
+    await services.ladder.handle("telegram:42", Stop(), durable=False)
     [taken] = fake_slack.messages("#sales-leads")
     await post(web, button_press(taken, slack.HAND_BACK, SALES))
     note = fake_slack.messages("#sales-leads", thread_ts=message.ts)[-1]
@@ -771,7 +771,7 @@ async def test_taking_over_an_opted_out_prospect_is_refused(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
     message = await alert_message(services, fake_slack)
-    await services.ladder.handle("telegram:42", Stop())
+    await services.ladder.handle("telegram:42", Stop(), durable=False)
     await post(web, button_press(message, slack.TAKE_OVER, SALES))
     assert "conversation is stopped" in fake_slack.ephemeral()[0]["text"]
     assert (await lead_of(services, "telegram:42")).taken_by == ""
@@ -946,7 +946,7 @@ async def test_webhook_mode_retries_a_webhook_that_failed(
     fake_slack.fail_next("webhook", 500, error="upstream trouble")
     await to_email_alert(services)
     assert await deliver(services) == 0
-    [retry] = [json.loads(v) for v in (await redis.hgetall(RETRIES)).values()]
+    [retry] = [json.loads(v) for v in (await redis.hgetall(keys.OUTBOX_RETRIES)).values()]
     assert "SlackError: incoming webhook answered 500: upstream trouble" in retry["error"]
     await asyncio.sleep(POLICY.backoff)
     assert await deliver(services) == 1

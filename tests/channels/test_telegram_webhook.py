@@ -368,7 +368,7 @@ async def test_an_answer_telegram_would_not_take_waits_in_the_outbox_for_the_wor
         telegram_api.fail_next("sendMessage", error_code=502, retry_after=None, description="")
         assert await web.post(ada.text("/start")) == 200  # a retry would be a duplicate
         assert ada.messages() == []
-        assert "the answer to telegram:42 waits in the outbox" in caplog.text
+        assert "1 item(s) left to the worker: DeliveryFailed" in caplog.text
         assert await redis.xlen(keys.OUTBOX) == 1
         worker = Worker(web.services.ladder, web.services.senders, web.services.clock)
         assert await worker.deliver() == 1

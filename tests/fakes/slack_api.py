@@ -201,6 +201,11 @@ class FakeSlack:
                 _Failure(status, error, retry_after, times, processed)
             )
 
+    def recover(self, method: str) -> None:
+        """`method` works again (the failures `fail_next` set up that are left are dropped)."""
+        with self._lock:
+            self._state.failures.pop(method, None)
+
     def hold(self, method: str) -> threading.Event:
         """Calls of `method` wait, before doing anything, until `release`; returns an event
         that is set once one arrived."""

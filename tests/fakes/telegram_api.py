@@ -5,7 +5,8 @@ thread with its own event loop, like an external service. It implements what lad
 getMe, getUpdates (long polling with offset/timeout), setWebhook, deleteWebhook,
 getWebhookInfo, sendMessage, sendDocument (multipart), answerCallbackQuery and
 editMessageReplyMarkup; `fail_next` makes the next calls of a method fail (e.g. 429 with
-retry_after). `Prospect` builds the updates a person in a chat would cause.
+retry_after), `hold` stalls them until `release` (so a test can kill the caller while its
+request is in flight). `Prospect` builds the updates a person in a chat would cause.
 """
 
 from __future__ import annotations
@@ -77,12 +78,20 @@ class _Failure:
 
 
 @dataclass
+class _Hold:
+    arrived: threading.Event = field(default_factory=threading.Event)
+    gate: threading.Event = field(default_factory=threading.Event)
+    process: bool = True
+
+
+@dataclass
 class _State:
     calls: list[Call] = field(default_factory=list)
     chats: dict[int, list[Sent]] = field(default_factory=dict)
     updates: list[dict[str, Any]] = field(default_factory=list)
     webhook: dict[str, str] = field(default_factory=dict)
     failures: dict[str, _Failure] = field(default_factory=dict)
+    holds: dict[str, _Hold] = field(default_factory=dict)
 
 
 def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> JSONResponse:
@@ -172,6 +181,27 @@ class FakeTelegram:
         with self._lock:
             self._state.failures[method] = _Failure(error_code, description, parameters, times)
 
+    def recover(self, method: str) -> None:
+        """`method` works again (the failures `fail_next` set up that are left are dropped)."""
+        with self._lock:
+            self._state.failures.pop(method, None)
+
+    def hold(self, method: str) -> threading.Event:
+        """Calls of `method` wait, before doing anything, until `release`; returns an event
+        that is set once one arrived."""
+        hold = _Hold()
+        with self._lock:
+            self._state.holds[method] = hold
+        return hold.arrived
+
+    def release(self, method: str, process: bool = True) -> None:
+        """Let the held calls go on; with process=False they fail without any effect, as if
+        Telegram never got them (the caller was gone)."""
+        with self._lock:
+            hold = self._state.holds.pop(method)
+        hold.process = process
+        hold.gate.set()
+
     def calls(self, method: str | None = None) -> list[Call]:
         with self._lock:
             return [c for c in self._state.calls if method is None or c.method == method]
@@ -212,6 +242,13 @@ class FakeTelegram:
             return _error(401, "Unauthorized")
         method = request.path_params["method"]
         params, files = await _parameters(request)
+        with self._lock:
+            hold = self._state.holds.get(method)
+        if hold is not None:
+            hold.arrived.set()
+            await asyncio.to_thread(hold.gate.wait)
+            if not hold.process:
+                return _error(500, "Internal Server Error: the fake dropped this call")
         with self._lock:
             self._state.calls.append(Call(method, params, files, time.monotonic()))
             failure = self._state.failures.get(method)

@@ -8,23 +8,25 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from redis.asyncio import Redis
 
+from bot.clock import ManualClock
+from bot.model import Conversation
 from storage import keys
-from storage.base import OutboxItem
+from storage.base import Committed, Lane, OutboxItem, StepWrite
 from storage.connect import connect
 from storage.outbox import (
     GROUP,
-    RETRIES,
     Outbox,
     OutboxPolicy,
     RetryLater,
     Undeliverable,
     deliver_outbox_once,
-    delivered_key,
 )
+from storage.redis import RedisConversationStore
 from tests.redis_server import RedisServer
 
 FAST = OutboxPolicy(max_attempts=3, backoff=0.05, max_backoff=0.2, lease=0.4, batch=10)
@@ -69,7 +71,7 @@ async def test_an_item_is_delivered_acknowledged_and_marked(redis: Redis) -> Non
     assert await deliver_outbox_once(redis, receiver, "w1", FAST) == 1
     assert receiver.delivered == [OutboxItem("alert", "k1", '{"hello":"sales"}')]
     assert await redis.xlen(keys.OUTBOX) == 0
-    assert await redis.exists(delivered_key("k1"))
+    assert await redis.exists(keys.delivered("k1"))
     assert (await redis.xpending(keys.OUTBOX, GROUP))["pending"] == 0
     assert await deliver_outbox_once(redis, receiver, "w1", FAST) == 0
 
@@ -90,7 +92,7 @@ async def test_a_failure_is_retried_after_the_backoff_then_delivered(redis: Redi
     assert len(times) == 3 and len(receiver.delivered) == 1
     assert times[1] - times[0] >= 0.05  # first retry after `backoff`
     assert times[2] - times[1] >= 0.1  # then doubled
-    assert not await redis.hlen(RETRIES)
+    assert not await redis.hlen(keys.OUTBOX_RETRIES)
 
 
 async def test_a_failure_is_not_retried_before_its_backoff_is_over(redis: Redis) -> None:
@@ -112,7 +114,7 @@ async def test_after_max_attempts_the_item_goes_to_dead_letters(redis: Redis) ->
     [dead] = await outbox.dead_letters()
     assert dead.item == OutboxItem("alert", "k1", '{"x":1}')
     assert dead.attempts == 3 and "receiver down" in dead.error
-    assert await outbox.backlog() == 0 and not await redis.hlen(RETRIES)
+    assert await outbox.backlog() == 0 and not await redis.hlen(keys.OUTBOX_RETRIES)
 
 
 async def test_an_undeliverable_item_is_dead_lettered_at_once(redis: Redis) -> None:
@@ -141,7 +143,8 @@ async def rate_limited(redis: Redis, seconds: float) -> tuple[Outbox, Receiver]:
     await add(redis, "a2", kind="alert")
     await add(redis, "w1", kind="webhook")
     receiver = Receiver(fail=1, error=RetryLater("429 from Slack", seconds))
-    outbox = Outbox(redis, "w1", OutboxPolicy(max_attempts=1, backoff=0.05, lease=600))
+    one_at_a_time = OutboxPolicy(max_attempts=1, backoff=0.05, lease=600, concurrency=1)
+    outbox = Outbox(redis, "w1", one_at_a_time)
     assert await outbox.deliver_once(receiver) == 0  # a1 limited -> a2 waits too; w1 limited
     assert [key for key, _ in receiver.calls] == ["a1", "w1"]
     return outbox, receiver
@@ -225,7 +228,7 @@ async def test_a_redelivered_item_already_delivered_is_only_acknowledged(redis: 
     entry = await add(redis, "k1")
     await Outbox(redis, "x", FAST).ensure_group()
     await redis.xreadgroup(GROUP, "crashed", {keys.OUTBOX: ">"})
-    await redis.set(delivered_key("k1"), entry)
+    await redis.set(keys.delivered("k1"), entry)
     await asyncio.sleep(FAST.lease)
     receiver = Receiver()
     assert await Outbox(redis, "next", FAST).deliver_once(receiver) == 0
@@ -239,7 +242,7 @@ async def test_a_slow_handler_is_cut_off_at_half_the_lease_and_retried(redis: Re
     outbox = Outbox(redis, "w1", FAST)
     slow = Receiver(delay=FAST.lease)
     assert await outbox.deliver_once(slow) == 0
-    info = await redis.hget(RETRIES, (await redis.xrange(keys.OUTBOX))[0][0])
+    info = await redis.hget(keys.OUTBOX_RETRIES, (await redis.xrange(keys.OUTBOX))[0][0])
     assert info is not None and "TimeoutError" in info
     await drain(outbox, Receiver())
     assert await outbox.backlog() == 0
@@ -307,3 +310,100 @@ async def until(condition: Callable[[], bool], within: float = 120) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.02)
+
+
+# --- lanes, long outages, dead letters ------------------------------------------------------
+
+
+async def step(redis: Redis, conversation: str, *keys_: str, hold: str | None = None) -> Committed:
+    """Commit a step of `conversation` whose effects are prospect messages `keys_`."""
+    store = RedisConversationStore(redis)
+    conv = await store.load(conversation) or Conversation(id=conversation, flow="f", version=1)
+    items = tuple(
+        OutboxItem("message:test", key, '{"n":1}', conversation, Lane.PROSPECT) for key in keys_
+    )
+    return await store.commit(StepWrite(conversation=conv, outbox=items, hold=hold))
+
+
+async def test_a_conversations_messages_go_in_order_across_retries(redis: Redis) -> None:
+    clock = ManualClock()
+    await step(redis, "c1", "m1", "m2")
+    await step(redis, "c1", "m3")
+    await step(redis, "c2", "n1")
+    receiver = Receiver(fail=2)  # every item fails twice first
+    outbox = Outbox(redis, "w1", OutboxPolicy(backoff=1, max_backoff=1, batch=2), clock=clock)
+    for _ in range(40):
+        await outbox.deliver_once(receiver)
+        clock.advance(timedelta(seconds=1))
+    assert [i.key for i in receiver.delivered if i.conversation == "c1"] == ["m1", "m2", "m3"]
+    assert [i.key for i in receiver.delivered if i.conversation == "c2"] == ["n1"]
+    order = [key for key, _ in receiver.calls if key != "n1"]
+    assert order == ["m1", "m1", "m1", "m2", "m2", "m2", "m3", "m3", "m3"]  # none overtook
+    assert await outbox.backlog() == 0 and not await redis.exists(keys.lane("c1", Lane.PROSPECT))
+
+
+async def test_a_held_conversation_is_left_to_its_holder_until_the_hold_ends(redis: Redis) -> None:
+    committed = await step(redis, "c1", "m1", hold="web-1")
+    assert committed.held
+    receiver = Receiver()
+    worker = Outbox(redis, "w1", FAST)
+    assert await worker.deliver_once(receiver) == 0  # the holder sends it
+    web = Outbox(redis, "web-1", FAST)
+    assert await web.deliver_now(committed.outbox, receiver) == 1
+    assert not await redis.exists(keys.hold("c1"))
+    await drain(worker, receiver)
+    assert [i.key for i in receiver.delivered] == ["m1"]  # once
+
+
+async def test_a_step_behind_an_undelivered_message_is_not_held(redis: Redis) -> None:
+    await step(redis, "c1", "m1")  # waits in the outbox (its sender failed, say)
+    later = await step(redis, "c1", "m2", hold="web-1")
+    assert not later.held  # so the web process does not send m2 before m1
+    receiver = Receiver()
+    await drain(Outbox(redis, "w1", FAST), receiver)
+    assert [i.key for i in receiver.delivered] == ["m1", "m2"]
+
+
+async def test_a_day_long_outage_loses_nothing_and_delivers_once(redis: Redis) -> None:
+    clock = ManualClock()
+    await add(redis, "k1")
+    receiver = Receiver(fail=10_000)
+    outbox = Outbox(redis, "w1", OutboxPolicy(), clock=clock)
+    for _ in range(23 * 12):  # 23 hours, a pass every 5 minutes
+        await outbox.deliver_once(receiver)
+        clock.advance(timedelta(minutes=5))
+    assert await outbox.dead_count() == 0 and await outbox.backlog() == 1
+    assert len(receiver.calls) > 250  # retried all along, every 5 minutes at most
+    receiver.fail = 0
+    await outbox.deliver_once(receiver)
+    assert [i.key for i in receiver.delivered] == ["k1"]
+    assert await outbox.backlog() == 0
+
+
+async def test_after_a_day_of_failures_an_item_is_dead_lettered_then_replayed(redis: Redis) -> None:
+    clock = ManualClock()
+    committed = await step(redis, "c1", "m1")
+    receiver = Receiver(fail=10_000)
+    outbox = Outbox(redis, "w1", OutboxPolicy(), clock=clock)
+    for _ in range(25 * 12):
+        await outbox.deliver_once(receiver)
+        clock.advance(timedelta(minutes=5))
+    [dead] = await outbox.dead_letters()
+    assert dead.item == committed.outbox[0][1] and "receiver down" in dead.error
+    assert await outbox.backlog() == 0 and not await redis.exists(keys.lane("c1", Lane.PROSPECT))
+    await step(redis, "c1", "m2")  # the prospect went on meanwhile
+
+    receiver.fail = 0
+    assert await outbox.replay([dead.id]) == 1
+    await drain(outbox, receiver)
+    assert [i.key for i in receiver.delivered] == ["m2", "m1"]  # a replay joins the lane's end
+    assert await outbox.dead_count() == 0
+
+
+async def test_dead_letters_can_be_dropped(redis: Redis) -> None:
+    await add(redis, "k1")
+    outbox = Outbox(redis, "w1", FAST)
+    await outbox.deliver_once(Receiver(fail=1, error=Undeliverable("never")))
+    [dead] = await outbox.dead_letters()
+    assert await outbox.drop([dead.id, "0-1"]) == 1
+    assert await outbox.dead_count() == 0 and await outbox.replay([dead.id]) == 0

@@ -1,0 +1,83 @@
+"""Follow-ups lost and sent twice when a worker is SIGKILLed while it sends them.
+
+    .venv/bin/python -m bench.crash [--due 1000] [--kills 3]
+
+`--due` prospects have their nudge due (as in bench.drain). A `ladder worker` process sends
+them to the fake Bot API (tests/fakes, a thread of this process); each time another
+`--due / (kills + 1)` nudges have arrived it is killed with SIGKILL and a new one started, so
+`--kills` workers die mid-send. Once every prospect has been nudged and nothing is left to
+send, each chat's messages are counted: none is lost, a duplicate is a nudge that was in flight
+(sent, its delivery record not yet written) when its worker died.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench._common import redis_url
+from bench.drain import FLOW, fill
+from storage import keys
+from storage.connect import connect
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def settled(url: str) -> bool:
+    redis = connect(url)
+    try:
+        due = await redis.zcount(keys.TIMERS_DUE, "-inf", time.time())
+        claimed = await redis.zcard(keys.TIMERS_PROCESSING)
+        return due == 0 and claimed == 0 and await redis.xlen(keys.OUTBOX) == 0
+    finally:
+        await redis.aclose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--due", type=int, default=1_000, help="follow-ups due at once")
+    parser.add_argument("--kills", type=int, default=3, help="workers killed mid-send")
+    args = parser.parse_args(argv)
+    with redis_url(fresh=True) as url, tempfile.TemporaryDirectory() as tmp, FakeTelegram() as api:
+        (Path(tmp) / "drain.yaml").write_text(FLOW)
+        asyncio.run(fill(connect(url), Path(tmp), args.due))
+        env = {
+            **os.environ, "REDIS_URL": url, "FLOWS_DIR": tmp, "TELEGRAM_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": api.url, "LADDER_SECRET": "bench-secret",
+            "TELEGRAM_CHAT_RATE": "1000", "TELEGRAM_BOT_RATE": "100000",
+        }  # fmt: skip
+        env.pop("PUBLIC_URL", None)
+        command = [sys.executable, "-m", "bot.cli", "worker", "--lease", "5"]
+        quiet = subprocess.DEVNULL
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stderr=quiet)
+        step = args.due // (args.kills + 1)
+        try:
+            for kill in range(1, args.kills + 1):
+                while len(api.calls("sendMessage")) < kill * step:
+                    time.sleep(0.005)
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(timeout=30)
+                worker = subprocess.Popen(command, cwd=ROOT, env=env, stderr=quiet)
+            while not asyncio.run(settled(url)):
+                time.sleep(0.2)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=60)
+        sent = Counter(int(call.params["chat_id"]) for call in api.calls("sendMessage"))
+    lost = sum(1 for chat in range(1, args.due + 1) if chat not in sent)
+    twice = sum(count - 1 for count in sent.values())
+    print(f"{args.due} follow-ups due, {args.kills} workers SIGKILLed while sending")
+    print(f"lost: {lost}   sent twice: {twice}   (chats nudged: {len(sent)})")
+
+
+if __name__ == "__main__":
+    main()

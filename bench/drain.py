@@ -1,0 +1,117 @@
+"""Due follow-ups delivered per second by one `ladder worker` process, with 100k due at once.
+
+    .venv/bin/python -m bench.drain [--due 100000] [--measure 5000]
+
+`--due` prospects are written straight into Redis (clones of one real conversation started on a
+flow with a 24h follow-up), each with its nudge due a minute ago. Then one `ladder worker`
+process (real clock, REDIS_URL, flood limits raised far above the load) fires them and sends
+each nudge through python-telegram-bot to the fake Bot API (tests/fakes, a thread of this
+process), which counts them. The rate is taken between the first nudge received and the
+`--measure`-th, while the queue still holds most of the due ones; the worker is stopped then.
+The worker's CPU time over that window gives what one fully busy core would deliver (on a
+shared machine the wall-clock rate also depends on what else runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from bench._common import cpu_seconds, redis_url
+from bot.app import build
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.model import Start
+from storage import keys
+from storage.connect import connect
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOW = """\
+flow: drain
+follow_up: {after: 24h, max: 3, say: "Still keen?"}
+steps:
+  - id: welcome
+    ask: "Want the checklist?"
+    choices: [{label: "Yes", go: done}]
+  - id: done
+    kind: end
+    say: "Thanks!"
+"""
+
+
+async def fill(redis: Redis, flows: Path, due: int) -> None:
+    """`due` prospects whose first nudge fell due a minute ago."""
+    await redis.flushdb()
+    started = datetime.now(UTC) - timedelta(hours=24, minutes=1)
+    services = await build(
+        Settings.from_env(), clock=ManualClock(started), redis=redis, paths=[flows / "drain.yaml"]
+    )
+    model = "telegram:1"
+    await services.ladder.handle(model, Start())
+    conv = await redis.hgetall(keys.conversation(model))
+    timers = sorted(await redis.smembers(keys.conversation_timers(model)))
+    bodies = await redis.hmget(keys.TIMERS_BODY, timers)
+    scores = [await redis.zscore(keys.TIMERS_DUE, t) for t in timers]
+    await redis.flushdb()
+    await services.flows.catalog.publish("drain", FLOW)
+    async with redis.pipeline(transaction=False) as pipe:
+        for n in range(1, due + 1):
+            cid = f"telegram:{n}"
+            pipe.hset(keys.conversation(cid), mapping={"v": conv["v"],
+                      "doc": conv["doc"].replace(f'"{model}"', f'"{cid}"')})  # fmt: skip
+            for timer, body, score in zip(timers, bodies, scores, strict=True):
+                tid = timer.replace(model, cid, 1)
+                pipe.zadd(keys.TIMERS_DUE, {tid: float(score or 0)})
+                pipe.hset(keys.TIMERS_BODY, tid, str(body).replace(f'"{model}"', f'"{cid}"'))
+                pipe.sadd(keys.conversation_timers(cid), tid)
+            if len(pipe) >= 20_000:
+                await pipe.execute()
+        await pipe.execute()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--due", type=int, default=100_000, help="follow-ups due at once")
+    parser.add_argument("--measure", type=int, default=5_000, help="nudges the rate is taken on")
+    args = parser.parse_args(argv)
+    with redis_url(fresh=True) as url, tempfile.TemporaryDirectory() as tmp, FakeTelegram() as api:
+        flows = Path(tmp)
+        (flows / "drain.yaml").write_text(FLOW)
+        redis = connect(url)
+        asyncio.run(fill(redis, flows, args.due))
+        env = {
+            **os.environ, "REDIS_URL": url, "FLOWS_DIR": tmp, "TELEGRAM_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": api.url, "LADDER_SECRET": "bench-secret",
+            "TELEGRAM_CHAT_RATE": "1000", "TELEGRAM_BOT_RATE": "100000",
+        }  # fmt: skip
+        env.pop("PUBLIC_URL", None)
+        worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env)
+        try:
+            while not api.calls("sendMessage"):
+                time.sleep(0.01)
+            first, cpu = time.perf_counter(), cpu_seconds(worker.pid)
+            while len(api.calls("sendMessage")) < args.measure:
+                time.sleep(0.05)
+            seconds, cpu = time.perf_counter() - first, cpu_seconds(worker.pid) - cpu
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=60)
+    print(f"{args.due} follow-ups due at once, one worker process, flood limits raised")
+    cpu_ms = cpu * 1000 / args.measure
+    print(f"delivered: {args.measure / seconds:8,.0f} nudges/s  (first {args.measure} sent)")
+    print(f"worker CPU {cpu_ms:.2f} ms/nudge: {1000 / cpu_ms:,.0f} nudges/s per busy core")
+
+
+if __name__ == "__main__":
+    main()
