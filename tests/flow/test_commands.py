@@ -110,7 +110,7 @@ def test_graph_refuses_a_picture_format_it_cannot_draw(tmp_path: Path) -> None:
 def test_validate_warns_about_a_webinar_in_the_past_and_still_passes(tmp_path: Path) -> None:
     old = tmp_path / "old.yaml"
     old.write_text(
-        "flow: old\nsteps:\n"
+        "flow: old\nalerts: {slack_channel: '#sales'}\nsteps:\n"
         "  - {id: demo, kind: webinar, ask: When?, slots: ['2001-05-01T10:00:00+00:00']}\n"
         "  - {id: done, kind: end}\n"
     )
@@ -118,6 +118,6 @@ def test_validate_warns_about_a_webinar_in_the_past_and_still_passes(tmp_path: P
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         f"ok: {old} (old, 2 steps)",
-        f"{old}:3:10: warning: step 'demo': every slot is in the past (the last was"
+        f"{old}:4:10: warning: step 'demo': every slot is in the past (the last was"
         " 2001-05-01T10:00:00+00:00), so prospects have no time to book; add upcoming `slots`",
     ]
