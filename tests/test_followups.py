@@ -260,7 +260,6 @@ async def test_a_conversation_stored_before_bookings_were_kept_loads_and_is_remi
     await ladder.services.ladder.handle(
         "telegram:1",
         Due(Timer("telegram:1:reminder:1", "telegram:1", "reminder", iso(slot - H), "webinar", 1)),
-        deliver_later=True,
     )
     loaded = await ladder.conversation("telegram:1")
     assert loaded.score == 35 and loaded.answers == {"webinar_slot": iso(slot)}

@@ -413,7 +413,6 @@ async def test_a_killed_workers_batch_is_sent_by_the_other_after_its_lease(
     await wait_until(lambda: _length(services.redis, 20))  # its 20th send hangs from now on
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(timeout=10)
-    assert len(await sent(services.redis)) == 20  # what it sent before it died
     survivor = processes.start()
     await wait_until(lambda: settled(services.redis))
     messages = await sent(services.redis)
