@@ -50,6 +50,7 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
+from bot import refs
 from bot.app import Services
 from bot.config import Settings
 from bot.errors import LadderError, StorageError
@@ -376,9 +377,10 @@ class TelegramSender:
             return InlineKeyboardButton(
                 button.label, callback_data=self._data(conversation, button)
             )
+        url = refs.fill(button.url, self.secret, conversation)
         if self.public_url is None:
-            return InlineKeyboardButton(button.label, url=button.url)
-        token = await self.links.token(TrackedLink(conversation, button.step, button.url))
+            return InlineKeyboardButton(button.label, url=url)
+        token = await self.links.token(TrackedLink(conversation, button.step, url))
         return InlineKeyboardButton(button.label, url=f"{self.public_url}/r/{token}")
 
     def _data(self, conversation: str, button: Button | LinkButton) -> str:
