@@ -22,7 +22,8 @@ from bot.channels.product import (
     signature,
 )
 from bot.clock import ManualClock
-from bot.errors import FlowErrors
+from bot.config import product_event_secrets
+from bot.errors import ConfigError, FlowErrors
 from bot.flow.compile import compile_flow
 from bot.flow.loader import parse_flow
 from bot.model import (
@@ -190,3 +191,20 @@ def test_a_waiting_step_needs_the_ref_in_its_url() -> None:
     text = FLOW.replace("?ref={conversation_ref}", "")
     with pytest.raises(FlowErrors, match=r"needs \{conversation_ref\} in its `url`"):
         parse_flow(text, "trial-wait.yaml")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("billing=short", "at least 32"),
+        (f"={SOURCE_SECRET}", "source=secret pairs"),
+        (SOURCE_SECRET, "source=secret pairs"),
+    ],
+)
+def test_guessable_or_malformed_product_secrets_are_refused(value: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        product_event_secrets(value)
+    assert product_event_secrets(f"billing={SOURCE_SECRET}, webinars={SOURCE_SECRET}x") == {
+        "billing": SOURCE_SECRET,
+        "webinars": f"{SOURCE_SECRET}x",
+    }
