@@ -37,6 +37,7 @@ class Settings:
     port: int
     telegram_chat_rate: float  # messages a second to one chat (Telegram: about 1)
     telegram_bot_rate: float  # messages a second from the bot, all chats (Telegram: about 30)
+    product_event_secrets: dict[str, str]  # PRODUCT_EVENT_SECRETS: source -> signing secret
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -62,6 +63,7 @@ class Settings:
             port=int(env("PORT", "8080")),
             telegram_chat_rate=float(env("TELEGRAM_CHAT_RATE", "1")),
             telegram_bot_rate=float(env("TELEGRAM_BOT_RATE", "30")),
+            product_event_secrets=product_event_secrets(env("PRODUCT_EVENT_SECRETS") or ""),
         )
 
     def require_secret(self) -> None:
@@ -93,5 +95,27 @@ class Settings:
             self.slack_webhook_url,
             self.dashboard_token,
             self.metrics_token,
+            *self.product_event_secrets.values(),
         )
         return [value for value in values if value]
+
+
+def product_event_secrets(text: str) -> dict[str, str]:
+    """PRODUCT_EVENT_SECRETS, `source=secret` pairs separated by commas: each source signs its
+    POST /api/events requests with its own secret. A guessable secret is refused."""
+    found: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        source, equals, secret = pair.partition("=")
+        source, secret = source.strip(), secret.strip()
+        if not equals or not source or not source.isidentifier():
+            raise ConfigError(
+                "PRODUCT_EVENT_SECRETS should be source=secret pairs separated by commas, "
+                f"with sources like billing or webinars; got an entry {source!r}"
+            )
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"PRODUCT_EVENT_SECRETS: the secret of {source!r} must be at least "
+                f"{MIN_SECRET_BYTES} random bytes. Make one with: {MAKE_A_SECRET}"
+            )
+        found[source] = secret
+    return found

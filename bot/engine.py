@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.flow.compile import NEXT, CompiledFlow, choice_trigger
 from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Choice, FollowUp, Step, StepKind
-from bot.flow.template import render, render_url
+from bot.flow.template import CONVERSATION_REF, CONVERSATION_REF_MARKER, render, render_url
 from bot.flow.validate import booking_variable
 from bot.model import (
     Action,
@@ -42,6 +42,7 @@ from bot.model import (
     Outcome,
     Press,
     Relay,
+    Reported,
     Restart,
     Say,
     SendCalendar,
@@ -169,6 +170,7 @@ class _Turn:
             "conversation_id": conv.id,
             "flow": self.flow.name,
             "score": str(conv.score),
+            CONVERSATION_REF: CONVERSATION_REF_MARKER,  # signed by the channel (bot.refs)
         }
 
     # --- moving through the flow ---------------------------------------------------------------
@@ -218,7 +220,14 @@ class _Turn:
             if step.document:
                 self.actions.append(SendDocument(step.document, step.button or ""))
             self.follow_up(step, seq=1)
+            self.wait(step)
             return
+
+    def wait(self, step: Step) -> None:
+        """A step that waits for the product: set its timeout, if it has one."""
+        wait = step.wait_for
+        if wait is not None and wait.timeout is not None:
+            self.schedule.append(self.timer("wait", "wait", self.now + wait.timeout, step, 0))
 
     def present(self, step: Step, intro: str | None = None, lead: str | None = None) -> None:
         """Ask the step's question with its buttons (optionally after `intro`/`lead` text)."""
@@ -280,8 +289,8 @@ class _Turn:
         else:
             self.enter(following)
 
-    def commit(self, step: Step, value: str = "") -> None:
-        name = step.commitment or f"{step.id}_committed"
+    def commit(self, step: Step, value: str = "", name: str = "") -> None:
+        name = name or step.commitment or f"{step.id}_committed"
         before = self.conv.score
         score = before + step.score
         self.conv = self.conv.with_(
@@ -600,7 +609,7 @@ def _on_link(turn: _Turn, event: LinkOpened) -> None:
     if conv.status not in (Status.ACTIVE, Status.DROPPED) or conv.step != event.step:
         return  # opened again later: recorded, nothing else changes
     step = turn.current()
-    if step.kind in (StepKind.RESOURCE, StepKind.TRIAL):
+    if step.kind in (StepKind.RESOURCE, StepKind.TRIAL) and step.wait_for is None:
         _revive(turn)
         turn.commit(step)
         turn.advance(step, NEXT)
@@ -610,6 +619,9 @@ def _on_due(turn: _Turn, event: Due) -> None:
     timer, conv = event.timer, turn.conv
     if timer.kind == "reminder":
         _remind(turn, timer)
+        return
+    if timer.kind == "wait":
+        _wait_timed_out(turn, timer)
         return
     if conv.status != Status.ACTIVE or conv.step != timer.step or conv.nudges + 1 != timer.seq:
         return  # the prospect moved on, or this timer was already handled
@@ -630,6 +642,47 @@ def _on_due(turn: _Turn, event: Due) -> None:
         turn.present(step, lead=turn.render(nudge.say))
         turn.emit("nudged", seq=str(timer.seq))
     turn.follow_up(step, timer.seq + 1)
+
+
+def _waiting_for(turn: _Turn, step_id: str) -> Step | None:
+    """The step the conversation waits at for a product event, if it is `step_id`."""
+    conv = turn.conv
+    if conv.status not in (Status.ACTIVE, Status.DROPPED) or conv.step != step_id:
+        return None
+    step = turn.current()
+    return step if step.wait_for is not None else None
+
+
+def _wait_timed_out(turn: _Turn, timer: Timer) -> None:
+    step = _waiting_for(turn, timer.step)
+    wait = step.wait_for if step else None
+    if step is None or wait is None or wait.timeout is None or wait.then is None:
+        return
+    if iso(datetime.fromisoformat(turn.conv.step_at) + wait.timeout) != timer.due:
+        return  # a timer of an earlier visit to the step
+    _revive(turn)
+    turn.emit("wait_timed_out", event=wait.event.value)
+    turn.enter(wait.then.to)
+
+
+def _on_reported(turn: _Turn, event: Reported) -> None:
+    """The product reported a commitment: recorded once; at the step waiting for it, the
+    prospect moves on."""
+    name = event.event.value
+    turn.emit("reported", event=name, by=event.source)
+    conv = turn.conv
+    step = _waiting_for(turn, conv.step or "")
+    if step is not None and step.wait_for is not None and step.wait_for.event == event.event:
+        _revive(turn)
+        turn.cancel.append(turn.timer_id("wait"))
+        turn.commit(step, name=name)
+        turn.advance(step, NEXT)
+    elif all(c.name != name for c in conv.commitments):
+        turn.conv = conv.with_(
+            commitments=(*conv.commitments, Commitment(name, conv.step or "", turn.at))
+        )
+        turn.emit("committed", commitment=name, score="0")
+        turn.alert_on(name)
 
 
 def _remind(turn: _Turn, timer: Timer) -> None:
@@ -760,4 +813,5 @@ _HANDLERS: dict[type, Callable[[_Turn, Any], None]] = {
     Lost: _on_verdict,
     NotAFit: _on_verdict,
     Arrive: _on_arrive,
+    Reported: _on_reported,
 }

@@ -278,6 +278,25 @@ class Lost:
 SalesEvent = Claim | TakeOver | HandBack | NotAFit | Won | Lost
 
 
+class ProductEvent(StrEnum):
+    """A commitment the product reports (POST /api/events): it happened in the product, not in
+    the chat."""
+
+    TRIAL_STARTED = "trial_started"
+    TRIAL_ACTIVATED = "trial_activated"
+    ATTENDED = "attended"
+    PURCHASED = "purchased"
+
+
+@dataclass(frozen=True)
+class Reported:
+    """The product reported `event` for the prospect; `source` is who sent it (a configured
+    product event source, e.g. "billing")."""
+
+    event: ProductEvent
+    source: str
+
+
 @dataclass(frozen=True)
 class Arrive:
     """The prospect was moved to `step` of a new flow version (`migrate:`): ask it as if they
@@ -286,7 +305,9 @@ class Arrive:
     step: str
 
 
-Event = Start | Text | Press | LinkOpened | Restart | Stop | Help | Due | Arrive | SalesEvent
+Event = (
+    Start | Text | Press | LinkOpened | Restart | Stop | Help | Due | Arrive | SalesEvent | Reported
+)
 
 
 # --- outbound actions: what the channel must do ---
@@ -399,7 +420,7 @@ class Timer:
 
     id: str
     conversation: str
-    kind: str  # nudge | drop | reminder
+    kind: str  # nudge | drop | reminder | wait
     due: str  # ISO 8601, UTC
     step: str
     seq: int = 0  # nudge number, or reminder index
@@ -421,7 +442,7 @@ DOMAIN_EVENTS = frozenset(
         "started", "step_reached", "answered", "committed", "invalid_input", "stale_press",
         "nudged", "reminded", "follow_up_skipped", "link_opened", "completed", "dropped",
         "returned", "opted_out", "restarted", "paused", "resumed", "relayed", "migrated",
-        "alerted", "claimed", "not_a_fit", "won", "lost",
+        "alerted", "claimed", "not_a_fit", "won", "lost", "reported", "wait_timed_out",
     }
 )  # fmt: skip
 

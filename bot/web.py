@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot import access, dashboard
 from bot.app import Services
-from bot.channels import slack, telegram
+from bot.channels import product, slack, telegram
 from storage import keys
 
 
@@ -48,4 +48,5 @@ def create_app(services: Services) -> Starlette:
     routes += dashboard.routes(services)
     routes += telegram.routes(services)
     routes += slack.routes(services)
+    routes += product.routes(services)
     return Starlette(routes=routes)

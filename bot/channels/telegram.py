@@ -49,6 +49,7 @@ from telegram.error import (
     TelegramError,
 )
 
+from bot import refs
 from bot.app import Services
 from bot.channels.telegram_request import AiohttpRequest, mask_token_in_logs
 from bot.config import Settings
@@ -393,9 +394,10 @@ class TelegramSender:
             return InlineKeyboardButton(
                 button.label, callback_data=self._data(conversation, button)
             )
+        url = refs.fill(button.url, self.secret, conversation)
         if self.public_url is None:
-            return InlineKeyboardButton(button.label, url=button.url)
-        token = await self.links.token(TrackedLink(conversation, button.step, button.url))
+            return InlineKeyboardButton(button.label, url=url)
+        token = await self.links.token(TrackedLink(conversation, button.step, url))
         return InlineKeyboardButton(button.label, url=f"{self.public_url}/r/{token}")
 
     def _data(self, conversation: str, button: Button | LinkButton) -> str:

@@ -35,8 +35,9 @@ from bot.flow.model import (
     StepKind,
     Validator,
     Variant,
+    WaitFor,
 )
-from bot.flow.template import BUILTIN_VARIABLES
+from bot.flow.template import BUILTIN_VARIABLES, CONVERSATION_REF_MARKER
 from bot.flow.validate import (
     TextUse,
     alerts_nowhere,
@@ -45,7 +46,7 @@ from bot.flow.validate import (
     past_webinars,
     suggest,
 )
-from bot.model import DOMAIN_EVENTS, Outcome
+from bot.model import DOMAIN_EVENTS, Outcome, ProductEvent
 from bot.validators import VALIDATOR_KINDS
 
 MAX_TEXT = 4096  # Telegram's limit for one message
@@ -102,6 +103,8 @@ FOLLOW_UP_KEYS = ("after", "max", "say", "nudges", "quiet_hours", "drop_after", 
 CHOICE_KEYS = ("label", "id", "value", "go", "commit")
 ROUTE_KEYS = ("if", "to")
 VALIDATOR_KEYS = ("type", "min", "max", "hint")
+WAIT_FOR_KEYS = ("event", "timeout", "then")
+PRODUCT_EVENTS = tuple(e.value for e in ProductEvent)
 VALIDATOR_TYPES = tuple(sorted(VALIDATOR_KINDS))
 _WAITING = frozenset(StepKind) - {StepKind.MESSAGE, StepKind.END}
 _LINKS = frozenset({StepKind.RESOURCE, StepKind.TRIAL})
@@ -126,6 +129,7 @@ STEP_KEYS: dict[str, frozenset[StepKind]] = {
     "duration": frozenset({StepKind.WEBINAR}),
     "reminders": frozenset({StepKind.WEBINAR}),
     "outcome": frozenset({StepKind.END}),
+    "wait_for": _LINKS,
 }
 _NEEDS = {  # keys a step of each kind cannot do without
     StepKind.SURVEY: ("ask", "choices"),
@@ -630,7 +634,11 @@ class _Reader:
                 )
         on: tuple[str, ...] = Alerts().on
         if "on" in fields:
-            known = (DOMAIN_EVENTS - {"alerted"}) | {s.commitment for s in steps if s.commitment}
+            known = (
+                (DOMAIN_EVENTS - {"alerted"})
+                | {s.commitment for s in steps if s.commitment}
+                | set(PRODUCT_EVENTS)
+            )
             names = []
             for item in self.items(fields["on"].value, "alerts", "on"):
                 value = self.scalar(item, "alerts", "on", "an event or commitment name")
@@ -871,8 +879,53 @@ class _Reader:
             follow_up=step_follow_up,
             variants=self.variants(get("variants"), where, step_id),
             outcome=self.outcome(outcome_node, where, "outcome") if outcome_node else None,
+            wait_for=self.wait_for(get("wait_for"), where, url),
             pos=self.pos(fields["id"].value),
         )
+
+    def wait_for(self, node: Node | None, where: str, url: str | None) -> WaitFor | None:
+        """`wait_for: trial_started`, or `{event: trial_started, timeout: 3d, then: step}`."""
+        if node is None:
+            return None
+        fields: dict[str, _Key] | None = {}
+        if isinstance(node, MappingNode):
+            fields = self.fields(node, f"{where}: wait_for", WAIT_FOR_KEYS, required=("event",))
+            if fields is None or "event" not in fields:
+                return None
+            event_node = fields["event"].value
+        else:
+            event_node = node
+        assert fields is not None
+        value = self.scalar(event_node, where, "wait_for", "a product event")
+        if value is None:
+            return None
+        if value not in PRODUCT_EVENTS:
+            self.error(
+                event_node,
+                where,
+                f"`wait_for` {value!r} is not a product event{suggest(value, PRODUCT_EVENTS)}; "
+                "use one of " + ", ".join(PRODUCT_EVENTS),
+            )
+            return None
+        if url is not None and CONVERSATION_REF_MARKER not in url:
+            self.error(
+                event_node,
+                where,
+                "a step that waits for the product needs {conversation_ref} in its `url`: "
+                "the product names the prospect with it",
+            )
+        timeout = None
+        if "timeout" in fields:
+            timeout = self.duration(fields["timeout"].value, where, "timeout")
+        then = None
+        if "then" in fields:
+            target = self.scalar(fields["then"].value, where, "then", "a step id")
+            then = Route(target, pos=self.pos(fields["then"].value)) if target else None
+        if ("timeout" in fields) != ("then" in fields):
+            self.error(
+                node, where, "`wait_for` needs both `timeout` and `then` (where to go after)"
+            )
+        return WaitFor(ProductEvent(value), timeout, then)
 
     def kind(self, fields: dict[str, _Key], where: str) -> StepKind:
         """The written kind, else: survey with choices, message without ask, input otherwise."""

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 
-from bot.model import Outcome
+from bot.model import Outcome, ProductEvent
 
 # The most message steps the bot passes through in a row before it waits for the prospect:
 # validation rejects a longer run, and the engine never goes further in one turn.
@@ -109,6 +109,17 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class WaitFor:
+    """A link step that waits for the product to report `event` (POST /api/events) instead of
+    taking the click as the commitment; after `timeout` without it, the prospect goes to
+    `then` (no timeout: the step's follow-ups apply as at any step)."""
+
+    event: ProductEvent
+    timeout: timedelta | None = None
+    then: Route | None = None
+
+
+@dataclass(frozen=True)
 class Variant:
     """An A/B variant of a step's ask; the prospect keeps the one first drawn."""
 
@@ -138,6 +149,7 @@ class Step:
     follow_up: FollowUp | None = None  # overrides the flow's
     variants: tuple[Variant, ...] = ()
     outcome: Outcome | None = None  # end steps; None only in versions published before outcomes
+    wait_for: WaitFor | None = None  # resource and trial steps: a product event moves on
     pos: Pos = field(default=Pos(), compare=False)
 
     @property

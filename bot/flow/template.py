@@ -9,6 +9,8 @@ from urllib.parse import quote
 BUILTIN_VARIABLES = frozenset(
     {"first_name", "last_name", "username", "source", "conversation_id", "flow", "score"}
 )
+CONVERSATION_REF = "conversation_ref"  # only in a link step's url: the channel signs it (bot.refs)
+CONVERSATION_REF_MARKER = "{" + CONVERSATION_REF + "}"  # what the engine fills in for it
 _formatter = string.Formatter()
 URL_SAFE = ":@"  # kept as they are in a value put into a URL (besides letters, digits, -._~)
 

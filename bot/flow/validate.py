@@ -18,7 +18,7 @@ from datetime import datetime
 from bot.errors import FlowError
 from bot.flow.compile import step_routes
 from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Condition, Flow, Pos, Route, Step, StepKind
-from bot.flow.template import BUILTIN_VARIABLES, variables
+from bot.flow.template import BUILTIN_VARIABLES, CONVERSATION_REF, variables
 from bot.model import Outcome
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -29,6 +29,7 @@ _ANSWER = {  # how a prospect leaves a step other than by a button
     StepKind.WEBINAR: "booked",
     StepKind.MESSAGE: "",
 }
+TIMED_OUT = "timed out"  # the way on from a step whose `wait_for` timed out
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,10 @@ def exits(flow: Flow, step: Step) -> list[Exit]:
     found = []
     if step.kind != StepKind.SURVEY:
         answer = frozenset({booking_variable(step)}) if step.kind == StepKind.WEBINAR else saves
-        found.append(Exit(_ANSWER[step.kind], own, answer))
+        label = step.wait_for.event.value if step.wait_for else _ANSWER[step.kind]
+        found.append(Exit(label, own, answer))
+    if step.wait_for and step.wait_for.then:
+        found.append(Exit(TIMED_OUT, (step.wait_for.then,), frozenset()))
     found.extend(Exit(c.label, c.routes or own, saves, not c.routes) for c in step.choices)
     return found
 
@@ -210,6 +214,8 @@ class _Checker:
     def _routes(self) -> Iterable[tuple[Step, tuple[Route, ...]]]:
         for step in self.flow.steps:
             yield step, step.routes
+            if step.wait_for and step.wait_for.then:
+                yield step, (step.wait_for.then,)
             for choice in step.choices:
                 yield step, choice.routes
 
@@ -323,6 +329,13 @@ class _Checker:
                 self.error(use.pos, f"{where}`{use.field}` has {{{name}}}, not a variable name")
             elif name in BUILTIN_VARIABLES:
                 continue
+            elif name == CONVERSATION_REF:
+                if use.field != "url":
+                    self.error(
+                        use.pos,
+                        f"{where}`{use.field}` uses {{{name}}}, which only a link step's `url` "
+                        "can carry (the product hands it back in POST /api/events)",
+                    )
             elif name not in self.saved:
                 known = BUILTIN_VARIABLES | self.saved
                 self.error(
