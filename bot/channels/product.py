@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot import refs
 from bot.app import Services
+from bot.delivery import Deliveries
 from bot.errors import StorageError
 from bot.model import ProductEvent, Reported
 from bot.service import Ladder
@@ -53,8 +54,15 @@ def _error(status: int, message: str) -> Response:
 class ProductEvents:
     """The endpoint; `secrets` maps each source to its signing secret."""
 
-    def __init__(self, ladder: Ladder, secrets: Mapping[str, str], ref_secret: str) -> None:
+    def __init__(
+        self,
+        ladder: Ladder,
+        deliveries: Deliveries,
+        secrets: Mapping[str, str],
+        ref_secret: str,
+    ) -> None:
         self.ladder = ladder
+        self.deliveries = deliveries
         self.secrets = secrets
         self.ref_secret = ref_secret
 
@@ -96,7 +104,7 @@ class ProductEvents:
                 conversation,
                 Reported(ProductEvent(name), source),
                 update_key=update_key(source, event_id),
-                deliver_later=True,  # the worker sends what the bot says next
+                deliver_now=True,
             )
         except StorageError as exc:
             log.warning("product event %s from %s not applied: %s", event_id, source, exc)
@@ -105,6 +113,7 @@ class ProductEvents:
             return JSONResponse({"ok": True, "duplicate": True})
         if not outcome.conversation.flow:
             return _error(404, "unknown prospect: no conversation (erased?)")
+        await self.deliveries.now(outcome)  # what the bot says next: now, or by the worker
         return JSONResponse({"ok": True, "duplicate": False})
 
 
@@ -113,5 +122,8 @@ def routes(services: Services) -> list[BaseRoute]:
     settings = services.settings
     if not settings.product_event_secrets:
         return []
-    endpoint = ProductEvents(services.ladder, settings.product_event_secrets, settings.secret)
+    deliveries = Deliveries(services.ladder, services.senders)
+    endpoint = ProductEvents(
+        services.ladder, deliveries, settings.product_event_secrets, settings.secret
+    )
     return [Route("/api/events", endpoint.receive, methods=["POST"])]
