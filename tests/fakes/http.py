@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -79,3 +81,46 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}; calls: {calls()}")
         await asyncio.sleep(0.01)
+
+
+@dataclass
+class Hold:
+    """Calls of one method held back until the test releases them (HeldCalls.hold)."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    gate: threading.Event = field(default_factory=threading.Event)
+    process: bool = True
+
+
+class HeldCalls:
+    """What a test does to a fake API's methods, for both fakes: read the calls made, hold a
+    method's calls back, make a failing method work again. A subclass keeps `_lock` and a
+    `_state` with `calls`, `failures` (by method) and `holds` (by method)."""
+
+    _lock: threading.Lock
+    _state: Any
+
+    def recover(self, method: str) -> None:
+        """`method` works again (the failures `fail_next` set up that are left are dropped)."""
+        with self._lock:
+            self._state.failures.pop(method, None)
+
+    def hold(self, method: str) -> threading.Event:
+        """Calls of `method` wait, before doing anything, until `release`; returns an event
+        that is set once one arrived."""
+        hold = Hold()
+        with self._lock:
+            self._state.holds[method] = hold
+        return hold.arrived
+
+    def release(self, method: str, process: bool = True) -> None:
+        """Let the held calls go on; with process=False they fail without any effect, as if
+        the API never got to them (the caller was gone)."""
+        with self._lock:
+            hold = self._state.holds.pop(method)
+        hold.process = process
+        hold.gate.set()
+
+    def calls(self, method: str | None = None) -> list[Any]:
+        with self._lock:
+            return [c for c in self._state.calls if method is None or c.method == method]

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.http import ServerThread, listening_socket, wait_until
+from tests.fakes.http import HeldCalls, Hold, ServerThread, listening_socket, wait_until
 
 BOT_TOKEN = "xoxb-test-token"
 SIGNING_SECRET = "test-signing-secret"
@@ -118,24 +118,17 @@ class _Failure:
 
 
 @dataclass
-class _Hold:
-    arrived: threading.Event = field(default_factory=threading.Event)
-    gate: threading.Event = field(default_factory=threading.Event)
-    process: bool = True
-
-
-@dataclass
 class _State:
     calls: list[Call] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     ephemeral: list[dict[str, Any]] = field(default_factory=list)
     webhook: list[dict[str, Any]] = field(default_factory=list)
     failures: dict[str, list[_Failure]] = field(default_factory=dict)
-    holds: dict[str, _Hold] = field(default_factory=dict)
+    holds: dict[str, Hold] = field(default_factory=dict)
     channels: dict[str, str] = field(default_factory=dict)
 
 
-class FakeSlack:
+class FakeSlack(HeldCalls):
     """The fake Slack server; use as a context manager or call start()/stop()."""
 
     def __init__(
@@ -200,31 +193,6 @@ class FakeSlack:
             self._state.failures.setdefault(method, []).append(
                 _Failure(status, error, retry_after, times, processed)
             )
-
-    def recover(self, method: str) -> None:
-        """`method` works again (the failures `fail_next` set up that are left are dropped)."""
-        with self._lock:
-            self._state.failures.pop(method, None)
-
-    def hold(self, method: str) -> threading.Event:
-        """Calls of `method` wait, before doing anything, until `release`; returns an event
-        that is set once one arrived."""
-        hold = _Hold()
-        with self._lock:
-            self._state.holds[method] = hold
-        return hold.arrived
-
-    def release(self, method: str, process: bool = True) -> None:
-        """Let the held calls go on; with process=False they fail without any effect, as if
-        Slack never got to them (the caller was gone)."""
-        with self._lock:
-            hold = self._state.holds.pop(method)
-        hold.process = process
-        hold.gate.set()
-
-    def calls(self, method: str | None = None) -> list[Call]:
-        with self._lock:
-            return [c for c in self._state.calls if method is None or c.method == method]
 
     def messages(self, channel: str | None = None, thread_ts: str | None = None) -> list[Message]:
         """Messages in a channel (by name or id), top-level ones or one thread's replies."""

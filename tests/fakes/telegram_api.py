@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.fakes.http import ServerThread, listening_socket, wait_until
+from tests.fakes.http import HeldCalls, Hold, ServerThread, listening_socket, wait_until
 
 TOKEN = "123456:TEST-token"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Ladder", "username": "ladder_test_bot"}
@@ -78,20 +78,13 @@ class _Failure:
 
 
 @dataclass
-class _Hold:
-    arrived: threading.Event = field(default_factory=threading.Event)
-    gate: threading.Event = field(default_factory=threading.Event)
-    process: bool = True
-
-
-@dataclass
 class _State:
     calls: list[Call] = field(default_factory=list)
     chats: dict[int, list[Sent]] = field(default_factory=dict)
     updates: list[dict[str, Any]] = field(default_factory=list)
     webhook: dict[str, str] = field(default_factory=dict)
     failures: dict[str, _Failure] = field(default_factory=dict)
-    holds: dict[str, _Hold] = field(default_factory=dict)
+    holds: dict[str, Hold] = field(default_factory=dict)
 
 
 def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> JSONResponse:
@@ -105,7 +98,7 @@ def _ok(result: Any) -> JSONResponse:
     return JSONResponse({"ok": True, "result": result})
 
 
-class FakeTelegram:
+class FakeTelegram(HeldCalls):
     """The fake Bot API server; use as a context manager or call start()/stop()."""
 
     def __init__(self, token: str = TOKEN) -> None:
@@ -180,31 +173,6 @@ class FakeTelegram:
             parameters["retry_after"] = retry_after
         with self._lock:
             self._state.failures[method] = _Failure(error_code, description, parameters, times)
-
-    def recover(self, method: str) -> None:
-        """`method` works again (the failures `fail_next` set up that are left are dropped)."""
-        with self._lock:
-            self._state.failures.pop(method, None)
-
-    def hold(self, method: str) -> threading.Event:
-        """Calls of `method` wait, before doing anything, until `release`; returns an event
-        that is set once one arrived."""
-        hold = _Hold()
-        with self._lock:
-            self._state.holds[method] = hold
-        return hold.arrived
-
-    def release(self, method: str, process: bool = True) -> None:
-        """Let the held calls go on; with process=False they fail without any effect, as if
-        Telegram never got them (the caller was gone)."""
-        with self._lock:
-            hold = self._state.holds.pop(method)
-        hold.process = process
-        hold.gate.set()
-
-    def calls(self, method: str | None = None) -> list[Call]:
-        with self._lock:
-            return [c for c in self._state.calls if method is None or c.method == method]
 
     def messages(self, chat_id: int) -> list[Sent]:
         """Every message sent to the chat, oldest first."""
