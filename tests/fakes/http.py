@@ -121,6 +121,17 @@ class HeldCalls:
         hold.process = process
         hold.gate.set()
 
+    async def dropped_after_hold(self, method: str) -> bool:
+        """In the server, before a call of `method` does anything: wait while the test holds
+        the method; True when it then released the call with process=False."""
+        with self._lock:
+            hold = self._state.holds.get(method)
+        if hold is None:
+            return False
+        hold.arrived.set()
+        await asyncio.to_thread(hold.gate.wait)
+        return not hold.process
+
     def calls(self, method: str | None = None) -> list[Any]:
         with self._lock:
             return [c for c in self._state.calls if method is None or c.method == method]

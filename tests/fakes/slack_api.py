@@ -12,7 +12,6 @@ answering in a thread; `sign` signs a request body the way Slack does.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import itertools
@@ -244,13 +243,8 @@ class FakeSlack(HeldCalls):
     async def _gate(self, method: str) -> tuple[Response | None, bool]:
         """Hold or fail this call as the test asked: the failure to answer (None: none), and
         whether the call's work is done anyway."""
-        with self._lock:
-            hold = self._state.holds.get(method)
-        if hold is not None:
-            hold.arrived.set()
-            await asyncio.to_thread(hold.gate.wait)
-            if not hold.process:
-                return JSONResponse({"ok": False, "error": "fake_dropped"}, status_code=500), False
+        if await self.dropped_after_hold(method):
+            return JSONResponse({"ok": False, "error": "fake_dropped"}, status_code=500), False
         with self._lock:
             queue = self._state.failures.get(method) or []
             if not queue:

@@ -210,13 +210,8 @@ class FakeTelegram(HeldCalls):
             return _error(401, "Unauthorized")
         method = request.path_params["method"]
         params, files = await _parameters(request)
-        with self._lock:
-            hold = self._state.holds.get(method)
-        if hold is not None:
-            hold.arrived.set()
-            await asyncio.to_thread(hold.gate.wait)
-            if not hold.process:
-                return _error(500, "Internal Server Error: the fake dropped this call")
+        if await self.dropped_after_hold(method):
+            return _error(500, "Internal Server Error: the fake dropped this call")
         with self._lock:
             self._state.calls.append(Call(method, params, files, time.monotonic()))
             failure = self._state.failures.get(method)
