@@ -28,7 +28,7 @@ from telegram import Update
 from bench._common import redis_url
 from bench.telegram import BENCH_FLOW
 from bot.app import build
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram.channel import TelegramChannel
 from bot.config import Settings
 from storage.connect import connect
 from tests.fakes.telegram_api import TOKEN, FakeTelegram

@@ -46,7 +46,7 @@ import httpx
 
 from bench._common import cpu_seconds, redis_url
 from bench._telegram_baselines import SECRET, STEPS, WEBHOOK
-from bot.channels.telegram import SECRET_HEADER
+from bot.channels.telegram.webhook import SECRET_HEADER
 from storage.connect import connect
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.redis_server import free_port

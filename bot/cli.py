@@ -24,8 +24,11 @@ from bot import analytics, leads, logs, publish
 from bot.app import Services, build
 from bot.channels.console import run_chat
 from bot.channels.slack import log_alerts_nowhere
-from bot.channels.telegram import CHANNEL as TELEGRAM
-from bot.channels.telegram import TelegramChannel, TelegramSender, set_webhook, webhook_secret
+from bot.channels.telegram.channel import TelegramChannel
+from bot.channels.telegram.polling import poll
+from bot.channels.telegram.sender import TelegramSender
+from bot.channels.telegram.updates import CHANNEL as TELEGRAM
+from bot.channels.telegram.webhook import set_webhook, webhook_secret
 from bot.clock import ScaledClock, SystemClock
 from bot.config import Settings
 from bot.errors import FlowErrors, LadderError, StorageError
@@ -213,7 +216,7 @@ def _run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        work = [channel.poll(stop), run_worker(services, stop)]
+        work = [poll(channel, stop), run_worker(services, stop)]
         if services.settings.public_url:
             server = _web_server(create_app(services), services.settings, args.host)
 

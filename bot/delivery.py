@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 
 from bot.channels import Sender
+from bot.forget import NOTICE_KIND
 from bot.model import Conversation, Message, Status, messages_from_json
 from bot.service import MESSAGE_KIND, Ladder, Outcome
 from storage.base import OutboxItem
@@ -39,6 +40,8 @@ class Deliveries:
         kind, _, channel = item.kind.partition(":")
         if kind == MESSAGE_KIND:
             await self.message(item, channel)
+        elif kind == NOTICE_KIND:  # /forget's answers: whatever became of the conversation
+            await self._send(Conversation(id=_body(item)[0], flow="", version=0), item, channel)
         elif self.slack is not None:
             await self.slack(item)
         else:

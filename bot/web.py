@@ -10,7 +10,8 @@ from starlette.routing import BaseRoute, Route
 
 from bot import access, dashboard
 from bot.app import Services
-from bot.channels import product, slack, telegram
+from bot.channels import product, slack
+from bot.channels.telegram import webhook as telegram
 from storage import keys
 
 

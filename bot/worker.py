@@ -23,8 +23,8 @@ from redis.exceptions import RedisError
 from bot.app import Services, build
 from bot.channels import Sender
 from bot.channels.slack import log_alerts_nowhere, log_startup, outbox_handler
-from bot.channels.telegram import CHANNEL as TELEGRAM
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram.channel import TelegramChannel
+from bot.channels.telegram.updates import CHANNEL as TELEGRAM
 from bot.clock import Clock, MovableClock
 from bot.config import Settings
 from bot.delivery import Deliveries

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.model import Conversation, DomainEvent, Timer
+
+if TYPE_CHECKING:
+    from storage.links import TrackedLink
 
 
 class Lane(StrEnum):
@@ -106,3 +110,60 @@ class FlowCatalog(Protocol):
         ...
 
     async def names(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Posted:
+    """Notices written to the outbox (stream entry id, item), and whether the writer holds the
+    conversation (none was waiting before them), so it may send them at once."""
+
+    outbox: tuple[tuple[str, OutboxItem], ...]
+    held: bool = False
+
+
+class Notices(Protocol):
+    async def post(
+        self,
+        conversation: str,
+        items: Sequence[OutboxItem],
+        *,
+        seen: str | None = None,
+        hold: str | None = None,
+        hold_seconds: float = 10.0,
+    ) -> Posted:
+        """Write messages for the prospect that no step wrote to the outbox, in their prospect
+        lane, atomically with the marker `seen` of the update that caused them; `hold` as in
+        StepWrite. Raises DuplicateUpdate when `seen` was seen."""
+        ...
+
+
+class Keyboards(Protocol):
+    """The message of a chat that shows the latest choice keyboard."""
+
+    async def replace(self, conversation: str, message_id: int) -> int | None:
+        """Remember `message_id`; returns the message remembered before, if any."""
+        ...
+
+    async def take(self, conversation: str) -> int | None:
+        """Forget and return the message remembered, if any."""
+        ...
+
+    async def forget(self, conversation: str) -> int:
+        """Erase the record; returns how many records went (0 or 1)."""
+        ...
+
+
+class Links(Protocol):
+    """Tracked links: `/r/<token>` stands for (conversation, step, url)."""
+
+    async def token(self, link: TrackedLink) -> str:
+        """The token of `link`: the one issued before for the same step and url, else a new one."""
+        ...
+
+    async def resolve(self, token: str) -> TrackedLink | None:
+        """The link a token stands for; None for a malformed, unknown or expired token."""
+        ...
+
+    async def forget(self, conversation: str) -> int:
+        """Erase every link issued to `conversation`; returns how many tokens went."""
+        ...

@@ -49,6 +49,12 @@ def seen(update_key: str) -> str:
     return f"{PREFIX}:seen:{update_key}"
 
 
+def keyboard(conversation_id: str) -> str:
+    """The message id of the last choice keyboard a prospect's chat shows (Telegram), so the
+    next one takes it off."""
+    return f"{PREFIX}:{{conv:{conversation_id}}}:telegram:keyboard"
+
+
 def flow(name: str) -> str:
     return f"{PREFIX}:flow:{name}"
 

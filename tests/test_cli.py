@@ -14,7 +14,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from bot.channels.telegram import SECRET_HEADER, webhook_secret
+from bot.channels.telegram.webhook import SECRET_HEADER, webhook_secret
 from bot.config import MAKE_A_SECRET, MIN_SECRET_BYTES, Settings
 from bot.errors import ConfigError
 from tests.channels.conftest import TG_FLOW

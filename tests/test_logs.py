@@ -13,7 +13,7 @@ import httpx
 from redis.asyncio import Redis
 
 from bot.channels import slack
-from bot.channels.telegram import SECRET_HEADER, webhook_secret
+from bot.channels.telegram.webhook import SECRET_HEADER, webhook_secret
 from bot.config import Settings
 from bot.logs import HIDDEN
 from tests.channels.conftest import TG_FLOW

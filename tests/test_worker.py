@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 from bot.app import Services, build
 from bot.channels.slack import outbox_handler
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram.channel import TelegramChannel
 from bot.clock import ManualClock, SystemClock
 from bot.config import Settings
 from bot.delivery import Deliveries

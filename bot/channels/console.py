@@ -8,13 +8,16 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TextIO
 
 from bot.app import Services
 from bot.clock import ScaledClock
+from bot.commands import ForgetRequest, parse
+from bot.delivery import Deliveries
+from bot.forget import FORGET, ForgetConfirmation
 from bot.model import (
     Action,
     Alert,
@@ -22,24 +25,21 @@ from bot.model import (
     Conversation,
     DomainEvent,
     Event,
-    Help,
     LinkButton,
     LinkOpened,
     Press,
     Profile,
     Relay,
-    Restart,
     Say,
     SendCalendar,
     SendDocument,
     Start,
-    Stop,
-    Text,
 )
 from bot.service import Outcome
 from bot.worker import Worker
+from storage.notices import RedisNotices
 
-COMMANDS: dict[str, Callable[[], Event]] = {"/restart": Restart, "/stop": Stop, "/help": Help}
+CHANNEL = "console"
 _WAIT = re.compile(r"^/wait\s+(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 CHAT_HELP = (
@@ -121,24 +121,30 @@ class ConsoleChat:
         self.sender = sender
         self.conversation_id = conversation_id
         self.profile = profile
-        services.senders["console"] = sender
+        services.senders[CHANNEL] = sender
+        ladder = services.ladder
+        self.confirmation = ForgetConfirmation(
+            ladder, RedisNotices(services.redis), (), Deliveries(ladder, services.senders).now
+        )
 
-    def event_for(self, line: str) -> Event:
+    def event_for(self, line: str) -> Event | ForgetRequest:
         """A typed line as the engine sees it: a command, a pressed button, or text."""
-        command, _, rest = line.partition(" ")
-        if command == "/start":
-            return Start(rest.strip())
-        if command in COMMANDS:
-            return COMMANDS[command]()
         if line.isdigit() and 1 <= int(line) <= len(self.sender.buttons):
             button = self.sender.buttons[int(line) - 1]
             if isinstance(button, LinkButton):
                 self.sender.print(f"      (you open {button.url})")
                 return LinkOpened(button.step)
             return Press(button.step, button.choice)
-        return Text(line)
+        return parse(line)
 
-    async def send(self, event: Event) -> Outcome:
+    async def send(self, event: Event | ForgetRequest) -> Outcome | None:
+        """Apply what the prospect did; /forget and its answer go to bot.forget (None)."""
+        if isinstance(event, ForgetRequest):
+            await self.confirmation.ask(self.conversation_id, None)
+            return None
+        if isinstance(event, Press) and event.step == FORGET:
+            await self.confirmation.answer(self.conversation_id, None, event.choice == "yes")
+            return None
         outcome = await self.services.ladder.handle(
             self.conversation_id, event, profile=self.profile, durable=False
         )

@@ -14,7 +14,8 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.app import Services, build
-from bot.channels.telegram import SECRET_HEADER, TelegramSender
+from bot.channels.telegram.sender import TelegramSender
+from bot.channels.telegram.webhook import SECRET_HEADER
 from bot.config import Settings
 from bot.model import Conversation
 from bot.web import create_app

@@ -13,18 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from telegram import Bot, Message, Update
 
-from bot.channels.telegram import (
-    ForgetRequest,
-    calendar_ics,
-    callback_data,
-    inbound,
-    profile_of,
-    read_update,
-    sign,
-    unreadable,
-    verify_callback,
-    webhook_secret,
-)
+from bot.calendar import calendar_ics
+from bot.channels.telegram.buttons import callback_data, sign, verify_callback
+from bot.channels.telegram.updates import profile_of, read_update, unreadable
+from bot.channels.telegram.webhook import webhook_secret
+from bot.commands import ForgetRequest
+from bot.commands import parse as inbound
 from bot.config import Settings
 from bot.model import Help, Press, Profile, Restart, Start, Stop, Text
 from tests.channels.conftest import with_value

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
-from bot.channels.telegram import SECRET_HEADER
+from bot.channels.telegram.webhook import SECRET_HEADER
 from tests.channels.conftest import WEBHOOK_SECRET
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.redis_server import free_port

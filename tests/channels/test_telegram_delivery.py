@@ -14,7 +14,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from bot.channels.telegram import SECRET_HEADER
+from bot.channels.telegram.webhook import SECRET_HEADER
 from storage import keys
 from storage.connect import connect
 from tests.channels.conftest import WEBHOOK_SECRET, stored

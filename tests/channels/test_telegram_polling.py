@@ -12,7 +12,9 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.app import build
-from bot.channels.telegram import TelegramChannel, make_bot
+from bot.channels.telegram.channel import TelegramChannel
+from bot.channels.telegram.polling import poll
+from bot.channels.telegram.sender import make_bot
 from bot.config import Settings
 from bot.model import Conversation, Status
 from storage import keys
@@ -32,7 +34,7 @@ async def polling(settings: Settings) -> AsyncIterator[asyncio.Task[None]]:
     services = await build(settings, redis=connect(settings.redis_url))
     channel = TelegramChannel.from_services(services)
     stop = asyncio.Event()
-    task = asyncio.create_task(channel.poll(stop, wait_seconds=LONG_POLL))
+    task = asyncio.create_task(poll(channel, stop, wait_seconds=LONG_POLL))
     try:
         yield task
     finally:

@@ -16,13 +16,8 @@ from redis.asyncio import Redis
 
 from bot.app import build
 from bot.channels import Sender
-from bot.channels.telegram import (
-    OPENED,
-    DeliveryFailed,
-    TelegramSender,
-    make_bot,
-    verify_callback,
-)
+from bot.channels.telegram.buttons import OPENED, verify_callback
+from bot.channels.telegram.sender import DeliveryFailed, TelegramSender, make_bot
 from bot.clock import ManualClock
 from bot.model import (
     Button,
@@ -36,6 +31,7 @@ from bot.model import (
 )
 from bot.worker import Worker
 from storage.connect import connect
+from storage.keyboards import RedisKeyboards
 from storage.links import LinkStore
 from storage.ratelimit import FloodLimiter, Rate
 from tests.channels.conftest import telegram_settings
@@ -59,7 +55,8 @@ def new_sender(
     limiter = FloodLimiter(limiter_redis or redis, "123456", per_chat=per_chat, per_bot=FAST)
     return TelegramSender(
         make_bot(settings),
-        redis,
+        keyboards=RedisKeyboards(redis),
+        links=LinkStore(redis),
         secret="test-secret",
         public_url=public_url,
         documents=tmp_path,
@@ -182,7 +179,7 @@ async def test_a_new_keyboard_replaces_the_previous_one(
 ) -> None:
     ask = Say("Want it?", (Button("Yes", "welcome", "yes"),))
     await sender.deliver(CONV, [ask])
-    await sender.say(CONV.id, Say("Untracked", (Button("Ok", "!forget", "yes"),)), track=False)
+    await sender.deliver(CONV, [Say("Untracked", (Button("Ok", "!forget", "yes"),))])
     await sender.deliver(CONV, [ask])  # e.g. a follow-up asks again
     first, untracked, second = telegram_api.messages(42)
     assert not first.buttons

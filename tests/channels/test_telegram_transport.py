@@ -1,4 +1,4 @@
-"""The aiohttp transport of python-telegram-bot (bot.channels.telegram_request): a real Bot on
+"""The aiohttp transport of python-telegram-bot (bot.channels.telegram.transport): a real Bot on
 it talks to the fake Bot API, or to loopback servers that never answer or hang up, and must
 raise what PTB's own HTTPXRequest raises, without the token in any message or log."""
 
@@ -25,8 +25,8 @@ from telegram.error import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.channels.telegram import make_bot
-from bot.channels.telegram_request import AiohttpRequest, masked
+from bot.channels.telegram.sender import make_bot
+from bot.channels.telegram.transport import AiohttpRequest, masked
 from bot.config import Settings
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.redis_server import free_port

@@ -1,0 +1,100 @@
+"""/forget, for any channel: ask first, then erase everything about the prospect (or not), and
+say which.
+
+Each answer goes through the outbox like a step's messages: written atomically with the marker
+of the update that caused it (a redelivered update says nothing twice; a crash loses nothing),
+sent at once by the process that handled the update, by the worker otherwise. They are notices
+(outbox kind `notice:<channel>`): delivered whatever became of the conversation, since the last
+one goes to a prospect who was just erased."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from redis.exceptions import RedisError
+
+from bot.errors import DuplicateUpdate, StorageError
+from bot.model import Button, Conversation, Say, messages_to_json
+from bot.service import Ladder, Outcome
+from storage.base import Lane, Notices, OutboxItem
+
+log = logging.getLogger(__name__)
+
+NOTICE_KIND = "notice"  # outbox items "notice:<channel>": sent even to an erased prospect
+FORGET = "!forget"  # pseudo-step of the confirmation buttons; no flow step looks like it
+FORGET_ASK = (
+    "This erases everything I know about you: your answers and our whole history. Erase it?"
+)
+FORGET_YES = "Yes, erase everything"
+FORGET_NO = "No, keep it"
+FORGOTTEN = "Done: everything about you is erased. Send /start if you ever want to begin again."
+KEPT = "Nothing was erased."
+
+
+class Records(Protocol):
+    """Per-prospect records kept beside the conversation (tracked links, a chat's keyboard)."""
+
+    async def forget(self, conversation: str) -> int: ...
+
+
+class ForgetConfirmation:
+    """Asks, erases, and says so. `records` are erased with the conversation; `deliver` sends a
+    step's messages this process holds (bot.delivery.Deliveries.now)."""
+
+    def __init__(
+        self,
+        ladder: Ladder,
+        notices: Notices,
+        records: Sequence[Records],
+        deliver: Callable[[Outcome], Awaitable[int]],
+    ) -> None:
+        self.ladder = ladder
+        self.notices = notices
+        self.records = records
+        self.deliver = deliver
+
+    async def ask(self, conversation: str, update_key: str | None) -> None:
+        """`/forget`: ask whether to erase, with a yes and a no button (step FORGET)."""
+        buttons = (Button(FORGET_YES, FORGET, "yes"), Button(FORGET_NO, FORGET, "no"))
+        await self._say(conversation, update_key, Say(FORGET_ASK, buttons))
+
+    async def answer(self, conversation: str, update_key: str | None, erase: bool) -> None:
+        """A press of yes (`erase`) or no. Erasing again on a redelivered press is harmless;
+        the answer is said once."""
+        if erase:
+            try:
+                erased = await self.ladder.forget(conversation)
+                for records in self.records:
+                    erased += await records.forget(conversation)
+            except RedisError as exc:
+                raise StorageError(f"Redis is unavailable: {exc}") from exc
+            log.info("forgot %s at their request (%d records)", conversation, erased)
+        await self._say(conversation, update_key, Say(FORGOTTEN if erase else KEPT))
+
+    async def _say(self, conversation: str, update_key: str | None, say: Say) -> None:
+        channel = conversation.split(":", 1)[0]
+        body = {"conversation": conversation, "messages": messages_to_json([say])}
+        key = f"{conversation}:{NOTICE_KIND}:{secrets.token_hex(8)}"
+        item = OutboxItem(
+            f"{NOTICE_KIND}:{channel}", key, json.dumps(body), conversation, Lane.PROSPECT
+        )
+        outbox = self.ladder.outbox
+        try:
+            posted = await self.notices.post(
+                conversation,
+                [item],
+                seen=update_key,
+                hold=outbox.consumer,
+                hold_seconds=outbox.policy.hold,
+            )
+        except DuplicateUpdate:
+            return  # said before
+        except RedisError as exc:
+            raise StorageError(f"Redis is unavailable: {exc}") from exc
+        if posted.held:
+            unsaved = Conversation(id=conversation, flow="", version=0)
+            await self.deliver(Outcome(unsaved, messages=posted.outbox))
