@@ -117,3 +117,17 @@ def test_speed_lets_follow_ups_fire_on_their_own(redis_url: str, tmp_path: Path)
     said = "".join(seen)
     assert "bot › Still there, Alex? Tap a button whenever you're ready." in said
     assert "bot › Last nudge from me" in said
+
+
+async def test_forget_in_the_terminal_asks_then_erases(redis: Redis, redis_url: str) -> None:
+    script = ["1", "/forget", "2", "/forget", "1"]
+    out = chat(script, "flows/webinar-ladder.yaml", "--id", "p6", redis_url=redis_url).stdout
+    kept, erased = out.split("you › /forget")[1:]
+    assert "bot › This erases everything I know about you" in kept
+    assert "1) Yes, erase everything" in kept and "2) No, keep it" in kept
+    assert "bot › Nothing was erased." in kept
+    assert out.rstrip().endswith(
+        "bot › Done: everything about you is erased. Send /start if you ever want to begin again."
+    )
+    assert erased.count("Done: everything about you is erased") == 1
+    assert await redis.exists(keys.conversation("console:p6")) == 0
