@@ -52,7 +52,7 @@ class TelegramChannel:
         self.deliveries = deliveries
         self.confirmation = confirmation
         self.secret = sender.secret
-        self.links = LinkRoute(ladder, sender.links, self._reply)
+        self.link_route = LinkRoute(ladder, sender.links, self._reply)
 
     @classmethod
     def from_services(cls, services: Services) -> TelegramChannel:

@@ -90,4 +90,4 @@ def routes(services: Services) -> list[BaseRoute]:
         return []
     channel = TelegramChannel.from_services(services)
     hook = Webhook(channel, webhook_secret(services.settings))
-    return [Route("/telegram/webhook", hook.handle, methods=["POST"]), channel.links.route()]
+    return [Route("/telegram/webhook", hook.handle, methods=["POST"]), channel.link_route.route()]
