@@ -1,26 +1,21 @@
-"""The pure parts of the Telegram channel: callback signing, reading and mapping updates, .ics
-invitations."""
+"""The pure parts of the Telegram channel: callback signing, reading and mapping updates."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import icalendar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from telegram import Bot, Message, Update
 
-from bot.calendar import calendar_ics
 from bot.channels.telegram.buttons import callback_data, sign, verify_callback
 from bot.channels.telegram.updates import profile_of, read_update, unreadable
 from bot.channels.telegram.webhook import webhook_secret
-from bot.commands import ForgetRequest
-from bot.commands import parse as inbound
+from bot.commands import parse
 from bot.config import Settings
-from bot.model import Help, Press, Profile, Restart, Start, Stop, Text
+from bot.model import Help, Press, Profile, Text
 from tests.channels.conftest import with_value
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, Sent, _message_json
 
@@ -57,24 +52,6 @@ def test_callback_data_from_another_chat_or_secret_is_rejected() -> None:
 def test_unreadable_callback_data_is_rejected() -> None:
     for data in ("", ":", "::", "welcome", "welcome::", ":yes:abc", "a:b:c:d"):
         assert verify_callback(SECRET, "telegram:1", data) is None
-
-
-def test_messages_map_to_engine_events() -> None:
-    assert inbound("/start") == Start("")
-    assert inbound("/start webinar-ladder__linkedin") == Start("webinar-ladder__linkedin")
-    assert inbound("/start@ladder_bot promo") == Start("promo")
-    assert inbound("/restart") == Restart()
-    assert inbound("/STOP") == Stop()
-    assert inbound("/help") == Help()
-    assert inbound("/forget") == ForgetRequest()
-    assert inbound("/unknown") == Help()
-    assert inbound("Founder") == Text("Founder")
-    assert inbound("ada@example.com") == Text("ada@example.com")
-
-
-def test_messages_without_text_ask_for_help() -> None:
-    assert inbound(None) == Help()
-    assert inbound("   ") == Help()
 
 
 def test_profile_from_the_telegram_user() -> None:
@@ -120,44 +97,6 @@ def test_webhook_secret_is_derived_when_not_configured() -> None:
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,256}", derived)
     assert webhook_secret(replace(base, secret="b")) != derived
     assert webhook_secret(replace(base, telegram_webhook_secret="given")) == "given"
-
-
-def test_calendar_invitation_parses_as_rfc5545() -> None:
-    start = datetime(2026, 12, 3, 16, 0, tzinfo=UTC)
-    stamp = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
-    description = "Live demo; bring questions, and a colleague.\nSee you there — 30 minutes."
-    title = "AI for Sales — webinar"
-    text = calendar_ics(title, start, 45, description=description, uid="abc@ladderbot", stamp=stamp)
-    calendar = icalendar.Calendar.from_ical(text)
-    assert calendar["VERSION"] == "2.0"
-    assert calendar["PRODID"]
-    (event,) = calendar.walk("VEVENT")
-    assert str(event["UID"]) == "abc@ladderbot"
-    assert event.decoded("DTSTART") == start
-    assert event.decoded("DTEND") == start + timedelta(minutes=45)
-    assert event.decoded("DTSTAMP") == stamp
-    assert str(event["SUMMARY"]) == "AI for Sales — webinar"
-    assert str(event["DESCRIPTION"]) == description
-
-
-def test_calendar_lines_are_folded_at_75_octets_with_crlf() -> None:
-    title = "Ünïcödé webinar " * 20
-    start, stamp = datetime(2026, 12, 3, 15, 0, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
-    text = calendar_ics(title, start, 30, description="", uid="u", stamp=stamp)
-    assert text.endswith("\r\n")
-    lines = text.split("\r\n")[:-1]
-    assert all(len(line.encode()) <= 75 for line in lines)
-    assert "\n" not in text.replace("\r\n", "")
-    event = icalendar.Calendar.from_ical(text).walk("VEVENT")[0]
-    assert str(event["SUMMARY"]) == title
-
-
-def test_calendar_start_in_another_zone_is_written_in_utc() -> None:
-    start = datetime.fromisoformat("2026-12-03T16:00:00+01:00")
-    text = calendar_ics(
-        "W", start, 30, description="", uid="u", stamp=datetime(2026, 12, 1, tzinfo=UTC)
-    )
-    assert "DTSTART:20261203T150000Z\r\n" in text
 
 
 json_values = st.recursive(
@@ -219,7 +158,7 @@ def test_any_value_in_a_field_the_ladder_reads_is_either_usable_or_named(
         assert named in (path, user)
         return
     if update.message is not None:
-        assert isinstance(inbound(update.message.text), Text | Help)
+        assert isinstance(parse(update.message.text), Text | Help)
     else:
         assert update.callback_query is not None
         assert verify_callback(SECRET, "telegram:42", update.callback_query.data or "") is None

@@ -133,7 +133,7 @@ class TelegramChannel:
         self, update: Update, query: CallbackQuery, conv: str, erase: bool, pressed: int | None
     ) -> None:
         key = update_key(update.update_id)
-        if await self.ladder.store.was_seen(key):
+        if await self.confirmation.answered(key):
             return  # a redelivered press: answered before
         await self.sender.answer(query.id)
         if erase:  # no keyboard of theirs stays pressable
