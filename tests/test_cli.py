@@ -18,7 +18,7 @@ from bot.channels.telegram.webhook import SECRET_HEADER, webhook_secret
 from bot.config import MAKE_A_SECRET, MIN_SECRET_BYTES, Settings
 from bot.errors import ConfigError
 from tests.channels.conftest import TG_FLOW
-from tests.channels.test_telegram_cli import ladder_env
+from tests.channels.telegram.test_cli import ladder_env
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 from tests.processes import ROOT, LadderProcess

@@ -17,7 +17,7 @@ from bot.channels.telegram.webhook import SECRET_HEADER, webhook_secret
 from bot.config import Settings
 from bot.logs import HIDDEN
 from tests.channels.conftest import TG_FLOW
-from tests.channels.test_telegram_cli import ladder_env
+from tests.channels.telegram.test_cli import ladder_env
 from tests.fakes.slack_api import FakeSlack, button_press, sign
 from tests.fakes.telegram_api import FakeTelegram
 from tests.processes import LadderProcess

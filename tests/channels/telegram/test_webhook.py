@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from redis.asyncio import Redis
 
 from bot.channels.telegram.channel import FORGED_PRESS, STALE_PRESS
 from bot.channels.telegram.sender import TelegramSender
+from bot.channels.telegram.webhook import webhook_secret
+from bot.config import Settings
 from bot.forget import FORGET_ASK, FORGOTTEN, KEPT
 from bot.model import Conversation, Status
 from bot.worker import Worker
@@ -31,6 +35,14 @@ from tests.channels.conftest import (
 from tests.fakes.http import listening_socket
 from tests.fakes.telegram_api import FakeTelegram, Prospect
 from tests.redis_server import RedisServer
+
+
+def test_webhook_secret_is_derived_when_not_configured() -> None:
+    base = replace(Settings.from_env(), telegram_webhook_secret=None, secret="a")
+    derived = webhook_secret(base)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,256}", derived)
+    assert webhook_secret(replace(base, secret="b")) != derived
+    assert webhook_secret(replace(base, telegram_webhook_secret="given")) == "given"
 
 
 async def events_of(redis: Redis, conversation: str = CONV) -> list[str]:

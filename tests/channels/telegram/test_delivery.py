@@ -18,7 +18,7 @@ from bot.channels.telegram.webhook import SECRET_HEADER
 from storage import keys
 from storage.connect import connect
 from tests.channels.conftest import WEBHOOK_SECRET, stored
-from tests.channels.test_telegram_cli import ladder, ladder_env, wait_healthy
+from tests.channels.telegram.test_cli import ladder, ladder_env, wait_healthy
 from tests.fakes.telegram_api import FakeTelegram, Prospect
 from tests.redis_server import RedisServer, free_port
 
