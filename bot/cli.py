@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from starlette.types import ASGIApp
 from telegram.error import TelegramError
 
-from bot import analytics, leads, logs, publish
+from bot import analytics, leads, logs, publish, webhooks
 from bot.app import Services, build
 from bot.channels.console import run_chat
 from bot.channels.slack import log_alerts_nowhere
@@ -164,8 +164,19 @@ def _positive(text: str) -> float:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """The flow files, then the webhooks file (--webhooks, else WEBHOOKS_FILE, if set)."""
+    settings = Settings.from_env()
     paths = [Path(p) for p in args.paths]
-    code, report = validate_paths(paths, Settings.from_env().slack_channel)
+    hooks = Path(args.webhooks) if args.webhooks else settings.webhooks_file
+    if not paths and hooks is None:
+        raise LadderError("validate: name flow files or folders, or --webhooks FILE")
+    code, report = validate_paths(paths, settings.slack_channel) if paths else (0, "")
+    if hooks is not None:
+        try:
+            said = f"{hooks}: {len(webhooks.parse(hooks))} webhook endpoint(s), ok"
+        except FlowErrors as problems:
+            said, code = str(problems), 1
+        report = f"{report}\n{said}" if report else said
     print(report)
     return code
 
@@ -329,8 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (port: PORT)")
     serve.set_defaults(handler=_serve)
 
-    validate = sub.add_parser("validate", help="check flow files; every problem at file:line:col")
-    validate.add_argument("paths", nargs="+", help="flow files or folders of them")
+    validate = sub.add_parser(
+        "validate", help="check flow files and the webhooks file; every problem at file:line:col"
+    )
+    validate.add_argument("paths", nargs="*", help="flow files or folders of them")
+    validate.add_argument("--webhooks", metavar="FILE", help="the webhooks file (WEBHOOKS_FILE)")
     validate.set_defaults(handler=_validate)
 
     graph = sub.add_parser("graph", help="draw a flow: Mermaid text, and SVG/PNG with graphviz")
@@ -353,10 +367,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         quiet = logging.INFO if args.command in LONG_RUNNING else logging.WARNING
+        # the long-running commands deliver webhooks: their secrets and URLs are hidden too
+        hooks = webhooks.Webhooks.configured(
+            settings.webhooks_file if args.command in LONG_RUNNING else None
+        )
         logs.configure(
             "DEBUG" if args.verbose else settings.log_level,
             quiet,
-            [*settings.secrets(), webhook_secret(settings)],
+            [*settings.secrets(), webhook_secret(settings), *hooks.hidden()],
+            settings.log_format,
         )
         if args.command in LONG_RUNNING:
             settings.require_secret()

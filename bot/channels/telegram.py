@@ -49,7 +49,7 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot import refs
+from bot import metrics, refs
 from bot.app import Services
 from bot.channels.telegram_request import AiohttpRequest, mask_token_in_logs
 from bot.config import Settings
@@ -461,7 +461,7 @@ class TelegramSender:
         """Wait for the shared flood limits; if Redis is unreachable, send unthrottled rather
         than not at all."""
         try:
-            await self.limiter.acquire(chat)
+            metrics.flood_waited(await self.limiter.acquire(chat))
         except RedisError as exc:
             log.warning("flood limiter unavailable (%s): sending without it", exc)
 
