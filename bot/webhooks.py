@@ -96,13 +96,15 @@ def parse(path: Path) -> tuple[Endpoint, ...]:
         )
 
     found: list[Endpoint] = []
+    names: set[str] = set()
     for node in entry[1].value:
-        endpoint = _endpoint(node, problem)
-        if endpoint is None:
-            continue
-        if any(e.name == endpoint.name for e in found):
-            problem(node, f"a second endpoint named {endpoint.name!r}: names must be unique")
-        found.append(endpoint)
+        named = _mapping(node).get("name")
+        if named is not None and isinstance(named[1], yaml.ScalarNode):
+            if named[1].value in names:
+                problem(named[1], f"a second endpoint named {named[1].value!r}: names are unique")
+            names.add(named[1].value)
+        if (endpoint := _endpoint(node, problem)) is not None:
+            found.append(endpoint)
     if errors:
         raise FlowErrors(errors)
     return tuple(found)
