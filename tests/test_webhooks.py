@@ -57,7 +57,7 @@ def receiver() -> Iterator[FakeReceiver]:
 
 async def hooked(
     redis: Redis, tmp_path: Path, receiver: FakeReceiver, monkeypatch: pytest.MonkeyPatch,
-    events: str = "[started]", url: str | None = None,
+    *, events: str = "[started]", url: str | None = None,
 ) -> Services:  # fmt: skip
     """Services whose deployment sends `events` to the receiver (or `url`), on a clock the
     test moves."""
@@ -166,7 +166,7 @@ def test_a_missing_or_weak_secret_is_refused(
 async def test_the_body_carries_what_a_crm_needs_to_upsert_the_contact(
     redis: Redis, tmp_path: Path, receiver: FakeReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    services = await hooked(redis, tmp_path, receiver, monkeypatch, "[committed, completed]")
+    services = await hooked(redis, tmp_path, receiver, monkeypatch, events="[committed, completed]")
     await walk(services)
     await rounds(services)
 

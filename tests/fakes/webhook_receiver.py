@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.http import Hold, HeldCalls, ServerThread, listening_socket, wait_until
+from tests.fakes.http import HeldCalls, Hold, ServerThread, listening_socket, wait_until
 
 PATH = "/hooks/ladder"
 
