@@ -118,5 +118,6 @@ def configure(
     handler.setFormatter(Json() if log_format == "json" else Plain())
     handler.addFilter(Redact(secrets))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.captureWarnings(True)  # Python's warnings are lines of this format too
     for name in CHATTY:
         logging.getLogger(name).setLevel(level if log_level else max(level, logging.WARNING))

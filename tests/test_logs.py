@@ -4,6 +4,7 @@ each secret the processes hold."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import replace
 from pathlib import Path
@@ -17,11 +18,13 @@ from bot.channels.telegram import SECRET_HEADER, webhook_secret
 from bot.config import Settings
 from bot.logs import HIDDEN
 from tests.channels.conftest import TG_FLOW
-from tests.channels.test_telegram_cli import ladder_env
+from tests.channels.test_telegram_cli import WEBHOOK_SECRET, ladder_env
 from tests.fakes.slack_api import FakeSlack, button_press, sign
 from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.webhook_receiver import FakeReceiver
 from tests.processes import LadderProcess
 from tests.redis_server import free_port
+from tests.test_webhooks import SECRET_ENV, hooks_file
 
 SALES = "U0SALES"
 
@@ -141,3 +144,56 @@ async def test_no_secret_appears_in_any_log_line_of_a_whole_ladder(
         "DEBUG slack_sdk",
     ):
         assert shown in logged, f"no {shown!r} in the logs:\n{logged}"
+
+
+async def test_json_lines_tell_each_update_and_delivery_and_no_prospect_data(
+    tmp_path: Path, redis_url: str, redis: Redis
+) -> None:
+    """LOG_FORMAT=json: every line `ladder serve` and `ladder worker` write is one JSON object;
+    each update and each delivery has its line (conversation, flow, step, result, ms); none
+    holds the prospect's email address or name."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "tg-ladder.yaml").write_text(TG_FLOW)
+    (flows / "checklist.txt").write_text("The 2-minute checklist\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (
+        FakeTelegram() as telegram,
+        FakeSlack() as fake_slack,
+        FakeReceiver() as receiver,
+    ):
+        hooks = hooks_file(tmp_path, receiver.url, "[committed, completed]")
+        env = ladder_env(
+            telegram, flows, redis_url, PORT=str(port), LOG_FORMAT="json", LOG_LEVEL="INFO",
+            WEBHOOKS_FILE=str(hooks), **{SECRET_ENV: receiver.secret},
+        )  # fmt: skip
+        with (
+            LadderProcess("serve", "--host", "127.0.0.1", env=env) as serve,
+            LadderProcess("worker", env=env) as worker,
+        ):
+            await serve.wait_healthy(url)
+            async with httpx.AsyncClient(base_url=url) as http:
+                await Walk(http, telegram, fake_slack, WEBHOOK_SECRET).ladder()
+            await receiver.wait_for(
+                lambda: "completed" in {c.payload["type"] for c in receiver.delivered()},
+                60,
+                "the completed webhook",
+            )
+            await worker.wait_for('"kind": "webhook:crm", "key": "telegram:42:', 60)
+    logged = [line for line in (serve.output + worker.output).splitlines() if line.strip()]
+    lines = [json.loads(line) for line in logged]  # every line: one JSON object
+
+    assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    assert not [line for line in logged if "@example.com" in line or "Ada" in line]
+    updates = [line for line in lines if line["message"] == "update"]
+    assert {u["result"] for u in updates} == {"handled"}
+    assert [u["step"] for u in updates][-1] == "done"
+    assert all(u["conversation"] == "telegram:42" and u["flow"] == "tg-ladder" for u in updates)
+    assert all(isinstance(u["ms"], float | int) for u in updates)
+    deliveries = [line for line in lines if line["message"] == "delivery"]
+    assert {(d["kind"], d["result"]) for d in deliveries} >= {
+        ("message:telegram", "delivered"),
+        ("webhook:crm", "delivered"),
+    }
+    assert all(d["conversation"] == "telegram:42" and d["ms"] >= 0 for d in deliveries)
