@@ -3,6 +3,7 @@ redis-server: the per-process counters move, and the gauges follow what waits in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -20,9 +21,12 @@ from bot.model import Conversation, Say, Start, Text
 from bot.web import create_app
 from bot.worker import Worker
 from storage.ratelimit import Rate
+from tests.channels.test_telegram_cli import ladder_env
 from tests.channels.test_telegram_sender import new_sender
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.webhook_receiver import FakeReceiver
+from tests.processes import LadderProcess
+from tests.redis_server import free_port
 from tests.test_webhooks import ADA, FLOW, SECRET_ENV, hooks_file
 
 TOKEN = "metrics-token"
@@ -124,3 +128,28 @@ async def test_flood_limit_waits_are_counted(
     assert waits >= 2  # the 2nd and 3rd message to the chat waited for its limit
     waited = value(after, "ladder_flood_wait_seconds_total")
     assert waited > value(before, "ladder_flood_wait_seconds_total")
+
+
+async def test_a_worker_serves_its_own_metrics_behind_the_token(
+    telegram_api: FakeTelegram, redis_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "ladder.yaml").write_text(FLOW.read_text())
+    port = free_port()
+    env = ladder_env(telegram_api, tmp_path, redis_url, METRICS_PORT=str(port),
+                     METRICS_TOKEN=TOKEN)  # fmt: skip
+    with LadderProcess("worker", env=env) as worker:
+        await worker.wait_for("worker metrics on port")
+        url = f"http://127.0.0.1:{port}/metrics"
+        async with httpx.AsyncClient() as http:
+            for _ in range(600):  # until uvicorn listens (bounded)
+                try:
+                    refused = await http.get(url)
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            page = await http.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert worker.stop() == 0  # SIGTERM stops the rounds and the metrics server
+
+    assert refused.status_code == 401
+    names = {family.name for family in text_string_to_metric_families(page.text)}
+    assert {"ladder_deliveries", "ladder_timer_lateness_seconds", "ladder_outbox_length"} <= names
