@@ -5,18 +5,21 @@ each secret the processes hold."""
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 
+from bot import cli
 from bot.channels import slack
 from bot.channels.telegram import SECRET_HEADER, webhook_secret
 from bot.config import Settings
-from bot.logs import HIDDEN
+from bot.logs import HIDDEN, Json, Plain, Redact
 from tests.channels.conftest import TG_FLOW
 from tests.channels.test_telegram_cli import WEBHOOK_SECRET, ladder_env
 from tests.fakes.slack_api import FakeSlack, button_press, sign
@@ -142,6 +145,8 @@ async def test_no_secret_appears_in_any_log_line_of_a_whole_ladder(
         "DEBUG telegram.Bot: Set Bot API URL: http://",  # a url that holds the bot token
         "DEBUG telegram.Bot",
         "DEBUG slack_sdk",
+        "INFO ladderbot: update conversation=telegram:42 channel=telegram event=Start",
+        "INFO bot.delivery: delivery conversation=telegram:42 kind=message:telegram",
     ):
         assert shown in logged, f"no {shown!r} in the logs:\n{logged}"
 
@@ -197,3 +202,22 @@ async def test_json_lines_tell_each_update_and_delivery_and_no_prospect_data(
         ("webhook:crm", "delivered"),
     }
     assert all(d["conversation"] == "telegram:42" and d["ms"] >= 0 for d in deliveries)
+
+
+def test_a_structured_lines_fields_are_redacted_too() -> None:
+    secret = secrets.token_urlsafe(16)
+    record = logging.LogRecord("ladderbot", logging.INFO, __file__, 1, "update %s", (secret,),
+                               None)  # fmt: skip
+    record.fields = {"key": f"telegram:42:{secret}", "ms": 1.5}
+    assert Redact([secret]).filter(record)
+    line = json.loads(Json().format(record))
+    assert line["message"] == f"update {HIDDEN}" and line["key"] == f"telegram:42:{HIDDEN}"
+    assert line["ms"] == 1.5 and secret not in Plain().format(record)
+
+
+def test_an_unknown_log_format_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    assert cli.main(["validate", str(Path(__file__).parent / "data" / "ladder.yaml")]) == 1
+    assert "LOG_FORMAT is 'xml': use one of plain, json" in capsys.readouterr().err

@@ -256,6 +256,23 @@ async def test_an_unreachable_receiver_is_retried(
     assert await Outbox(redis).dead_count() == 0  # retried for a day before giving up
 
 
+async def test_a_receiver_that_does_not_answer_in_time_is_retried(
+    redis: Redis, tmp_path: Path, receiver: FakeReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = await hooked(redis, tmp_path, receiver, monkeypatch)
+    await services.ladder.handle("telegram:42", Start(), profile=ADA, durable=False)
+    arrived = receiver.hold("webhook")
+    impatient = Worker(services.ladder, {}, services.clock, lease=timedelta(seconds=2))
+    assert await impatient.deliver() == 0  # cut off after half the lease
+    assert arrived.is_set()
+    receiver.release("webhook", process=False)  # the receiver never handled it
+    [retry] = (await redis.hgetall(keys.OUTBOX_RETRIES)).values()
+    assert json.loads(retry)["failures"] == 1
+    await rounds(services)
+    [delivered] = receiver.delivered()
+    assert body_of(delivered)["type"] == "started"
+
+
 async def test_forgetting_a_prospect_drops_their_undelivered_webhooks(
     redis: Redis, tmp_path: Path, receiver: FakeReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
