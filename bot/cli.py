@@ -34,7 +34,7 @@ from bot.flow.loader import load_flow, validate_paths
 from bot.model import Outcome, Profile
 from bot.registry import FlowRegistry
 from bot.web import create_app
-from bot.worker import Worker, run_worker
+from bot.worker import Worker, run_worker, serve_metrics
 from bot.worker import serve as serve_worker
 from storage.connect import connect
 from storage.outbox import Outbox
@@ -224,7 +224,7 @@ def _run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        work = [channel.poll(stop), run_worker(services, stop)]
+        work = [channel.poll(stop), run_worker(services, stop), serve_metrics(services, stop)]
         if services.settings.public_url:
             server = _web_server(create_app(services), services.settings, args.host)
 

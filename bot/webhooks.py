@@ -25,7 +25,7 @@ import os
 import re
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -187,7 +187,7 @@ class Webhooks:
     """The deployment's endpoints with their signing secrets (none: no webhooks)."""
 
     endpoints: tuple[Endpoint, ...] = ()
-    secrets: Mapping[str, str] | None = None  # endpoint name -> whsec_ secret
+    secrets: Mapping[str, str] = field(default_factory=dict)  # endpoint name -> whsec_ secret
 
     @classmethod
     def configured(cls, path: Path | None, env: Mapping[str, str] | None = None) -> Webhooks:
@@ -202,7 +202,7 @@ class Webhooks:
 
     def hidden(self) -> list[str]:
         """What no log line may show: the secrets, and the URLs (a Zapier-style URL is one)."""
-        return [*(self.secrets or {}).values(), *(e.url for e in self.endpoints)]
+        return [*self.secrets.values(), *(e.url for e in self.endpoints)]
 
     def items(self, conv: Conversation, events: Sequence[DomainEvent]) -> list[OutboxItem]:
         """One outbox item per endpoint and event it wants, for the step that stores `conv`
@@ -225,7 +225,7 @@ class Webhooks:
         (WebhookFailed, RetryLater, httpx errors) or dead-letter (Undeliverable)."""
         name = item.kind.partition(":")[2]
         endpoint = next((e for e in self.endpoints if e.name == name), None)
-        if endpoint is None or self.secrets is None:
+        if endpoint is None:
             raise Undeliverable(f"webhook {name!r} is not configured (WEBHOOKS_FILE)")
         event_id = item.key.removesuffix(f":{name}")
         sent_at = datetime.now(UTC)  # the receiver checks it against its own clock
