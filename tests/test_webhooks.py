@@ -160,6 +160,21 @@ def test_a_missing_or_weak_secret_is_refused(
     assert Webhooks.configured(path, {SECRET_ENV: make_secret()}).endpoints
 
 
+@pytest.mark.parametrize("command", ["worker", "serve", "run"])
+def test_the_processes_refuse_to_start_with_a_bad_file_or_no_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:  # fmt: skip
+    path = hooks_file(tmp_path, "https://crm.example.com/hooks")
+    monkeypatch.setenv("WEBHOOKS_FILE", str(path))
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    assert cli.main([command]) == 1
+    assert f"{SECRET_ENV} is not set" in capsys.readouterr().err
+    path.write_text(BAD)
+    assert cli.main([command]) == 1
+    assert f"{path}:4:25: unknown event 'bought'" in capsys.readouterr().err
+
+
 # --- delivery ----------------------------------------------------------------------------------
 
 
