@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.flow.loader import flow_paths
 from bot.registry import FlowRegistry
 from bot.service import Ladder
+from bot.webhooks import Webhooks
 from storage.connect import connect
 from storage.redis import RedisFlowCatalog
 
@@ -42,4 +43,5 @@ async def build(
     flows = await FlowRegistry.from_files(
         RedisFlowCatalog(redis), paths or flow_paths([settings.flows_dir]), settings.default_flow
     )
-    return Services(settings, redis, flows, Ladder(redis, flows, clock), clock)
+    ladder = Ladder(redis, flows, clock, Webhooks.configured(settings.webhooks_file))
+    return Services(settings, redis, flows, ladder, clock)

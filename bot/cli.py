@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from starlette.types import ASGIApp
 from telegram.error import TelegramError
 
-from bot import analytics, leads, logs, publish
+from bot import analytics, leads, logs, publish, webhooks
 from bot.app import Services, build
 from bot.channels.console import run_chat
 from bot.channels.slack import log_alerts_nowhere
@@ -37,7 +37,7 @@ from bot.flow.loader import load_flow, validate_paths
 from bot.model import Outcome, Profile
 from bot.registry import FlowRegistry
 from bot.web import create_app
-from bot.worker import Worker, run_worker
+from bot.worker import Worker, run_worker, serve_metrics
 from bot.worker import serve as serve_worker
 from storage.connect import connect
 from storage.outbox import Outbox
@@ -167,8 +167,19 @@ def _positive(text: str) -> float:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """The flow files, then the webhooks file (--webhooks, else WEBHOOKS_FILE, if set)."""
+    settings = Settings.from_env()
     paths = [Path(p) for p in args.paths]
-    code, report = validate_paths(paths, Settings.from_env().slack_channel)
+    hooks = Path(args.webhooks) if args.webhooks else settings.webhooks_file
+    if not paths and hooks is None:
+        raise LadderError("validate: name flow files or folders, or --webhooks FILE")
+    code, report = validate_paths(paths, settings.slack_channel) if paths else (0, "")
+    if hooks is not None:
+        try:
+            said = f"{hooks}: {len(webhooks.parse(hooks))} webhook endpoint(s), ok"
+        except FlowErrors as problems:
+            said, code = str(problems), 1
+        report = f"{report}\n{said}" if report else said
     print(report)
     return code
 
@@ -216,7 +227,7 @@ def _run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        work = [poll(channel, stop), run_worker(services, stop)]
+        work = [poll(channel, stop), run_worker(services, stop), serve_metrics(services, stop)]
         if services.settings.public_url:
             server = _web_server(create_app(services), services.settings, args.host)
 
@@ -332,8 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (port: PORT)")
     serve.set_defaults(handler=_serve)
 
-    validate = sub.add_parser("validate", help="check flow files; every problem at file:line:col")
-    validate.add_argument("paths", nargs="+", help="flow files or folders of them")
+    validate = sub.add_parser(
+        "validate", help="check flow files and the webhooks file; every problem at file:line:col"
+    )
+    validate.add_argument("paths", nargs="*", help="flow files or folders of them")
+    validate.add_argument("--webhooks", metavar="FILE", help="the webhooks file (WEBHOOKS_FILE)")
     validate.set_defaults(handler=_validate)
 
     graph = sub.add_parser("graph", help="draw a flow: Mermaid text, and SVG/PNG with graphviz")
@@ -356,10 +370,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         quiet = logging.INFO if args.command in LONG_RUNNING else logging.WARNING
+        # the long-running commands deliver webhooks: their secrets and URLs are hidden too
+        hooks = webhooks.Webhooks.configured(
+            settings.webhooks_file if args.command in LONG_RUNNING else None
+        )
         logs.configure(
             "DEBUG" if args.verbose else settings.log_level,
             quiet,
-            [*settings.secrets(), webhook_secret(settings)],
+            [*settings.secrets(), webhook_secret(settings), *hooks.hidden()],
+            settings.log_format,
         )
         if args.command in LONG_RUNNING:
             settings.require_secret()

@@ -34,10 +34,13 @@ class Settings:
     dashboard_token: str | None
     metrics_token: str | None  # GET /metrics as a bearer token; unset: DASHBOARD_TOKEN
     log_level: str | None  # LOG_LEVEL; unset: INFO for the long-running commands, else WARNING
+    log_format: str  # LOG_FORMAT: plain (default) or json, one object a line
     port: int
     telegram_chat_rate: float  # messages a second to one chat (Telegram: about 1)
     telegram_bot_rate: float  # messages a second from the bot, all chats (Telegram: about 30)
     product_event_secrets: dict[str, str]  # PRODUCT_EVENT_SECRETS: source -> signing secret
+    webhooks_file: Path | None = None  # WEBHOOKS_FILE: outgoing webhooks (bot.webhooks)
+    metrics_port: int | None = None  # METRICS_PORT: `ladder worker` serves /metrics there
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -60,10 +63,13 @@ class Settings:
             dashboard_token=env("DASHBOARD_TOKEN") or None,
             metrics_token=env("METRICS_TOKEN") or None,
             log_level=env("LOG_LEVEL") or None,
+            log_format=(env("LOG_FORMAT") or "plain").strip().lower(),
             port=int(env("PORT", "8080")),
             telegram_chat_rate=float(env("TELEGRAM_CHAT_RATE", "1")),
             telegram_bot_rate=float(env("TELEGRAM_BOT_RATE", "30")),
             product_event_secrets=product_event_secrets(env("PRODUCT_EVENT_SECRETS") or ""),
+            webhooks_file=Path(env("WEBHOOKS_FILE", "")) if env("WEBHOOKS_FILE") else None,
+            metrics_port=int(env("METRICS_PORT", "")) if env("METRICS_PORT") else None,
         )
 
     def require_secret(self) -> None:

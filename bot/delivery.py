@@ -1,5 +1,6 @@
 """What the outbox delivers, by kind: messages for prospects to their channel's sender,
-alerts and relayed messages to Slack.
+alerts and relayed messages to Slack, webhooks to their endpoints (bot.webhooks). Each
+delivery is counted (bot.metrics) and logged as one line.
 
 Every message for a prospect reaches the outbox in the atomic write of the step that produced
 it, one item per message. The process that took the step sends them at once (`now`) and
@@ -9,14 +10,20 @@ the worker sends later, in order, and records it the same way."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+import time
+from collections.abc import Awaitable, Mapping
 
+from bot import logs, metrics
 from bot.channels import Sender
 from bot.forget import NOTICE_KIND
 from bot.model import Conversation, Message, Status, messages_from_json
 from bot.service import MESSAGE_KIND, Ladder, Outcome
+from bot.webhooks import KIND as WEBHOOK_KIND
 from storage.base import OutboxItem
 from storage.outbox import Handler, RetryLater, Undeliverable
+
+log = logging.getLogger(__name__)
 
 WAIT_FOR_RECEIVER = 5.0  # seconds a kind is held back when this process cannot deliver it
 
@@ -37,11 +44,16 @@ class Deliveries:
         self.wait = wait
 
     async def __call__(self, item: OutboxItem) -> None:
+        await _observed(item, self._deliver(item))
+
+    async def _deliver(self, item: OutboxItem) -> None:
         kind, _, channel = item.kind.partition(":")
         if kind == MESSAGE_KIND:
             await self.message(item, channel)
         elif kind == NOTICE_KIND:  # /forget's answers: whatever became of the conversation
             await self._send(Conversation(id=_body(item)[0], flow="", version=0), item, channel)
+        elif kind == WEBHOOK_KIND:
+            await self.ladder.webhooks(item)
         elif self.slack is not None:
             await self.slack(item)
         else:
@@ -54,7 +66,7 @@ class Deliveries:
         conv = outcome.conversation
 
         async def send(item: OutboxItem) -> None:
-            await self._send(conv, item, item.kind.partition(":")[2])
+            await _observed(item, self._send(conv, item, item.kind.partition(":")[2]))
 
         return await self.ladder.outbox.deliver_now(outcome.messages, send)
 
@@ -70,6 +82,27 @@ class Deliveries:
         if sender is None:  # another process (with that channel) will take it
             raise RetryLater(f"no {channel} sender in this process", self.wait)
         await sender.deliver(conv, _body(item)[1])
+
+
+async def _observed(item: OutboxItem, delivery: Awaitable[None]) -> None:
+    """Await one delivery, counting and logging its result; exceptions go on to the outbox."""
+    started = time.perf_counter()
+    kind, result = item.kind.partition(":")[0], "failed"
+    try:
+        await delivery
+        result = "delivered"
+    except RetryLater:
+        result = "waiting"
+        raise
+    except Undeliverable:
+        result = "undeliverable"
+        raise
+    finally:
+        metrics.DELIVERIES.labels(kind, result).inc()
+        logs.record(
+            log, "delivery", conversation=item.conversation, kind=item.kind, key=item.key,
+            result=result, ms=round((time.perf_counter() - started) * 1000, 2),
+        )  # fmt: skip
 
 
 def _body(item: OutboxItem) -> tuple[str, tuple[Message, ...]]:

@@ -9,13 +9,14 @@ import asyncio
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot import engine
+from bot import engine, logs, metrics
 from bot.clock import Clock, SystemClock
 from bot.errors import ConflictError, DuplicateUpdate, StorageError
 from bot.model import (
@@ -24,13 +25,16 @@ from bot.model import (
     Alert,
     Conversation,
     DomainEvent,
+    Due,
     Event,
     Help,
     Lead,
     Press,
     Profile,
     Relay,
+    Reported,
     Restart,
+    SalesEvent,
     Start,
     Status,
     Stop,
@@ -39,6 +43,7 @@ from bot.model import (
     messages_to_json,
 )
 from bot.registry import FlowRegistry
+from bot.webhooks import Webhooks
 from storage.base import Lane, OutboxItem, StepWrite
 from storage.outbox import Outbox
 from storage.redis import RedisConversationStore
@@ -68,10 +73,17 @@ class Outcome:
 class Ladder:
     """Prospects' conversations: apply inbound events, persist each step atomically."""
 
-    def __init__(self, redis: Redis, flows: FlowRegistry, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        flows: FlowRegistry,
+        clock: Clock | None = None,
+        webhooks: Webhooks | None = None,
+    ) -> None:
         self.redis = redis
         self.flows = flows
         self.clock = clock or SystemClock()
+        self.webhooks = webhooks or Webhooks()
         self.store = RedisConversationStore(redis)
         self.outbox = Outbox(redis, clock=self.clock)
 
@@ -95,7 +107,44 @@ class Ladder:
         (`Outcome.messages`, then `bot.delivery.Deliveries.now`), after which the worker
         sends whatever is left. Only without `durable` (the terminal chat, one process) are
         they returned as actions instead. Raises StorageError when Redis stays unreachable, so
-        a webhook can answer non-2xx and be retried: once this returns, the step is stored."""
+        a webhook can answer non-2xx and be retried: once this returns, the step is stored.
+        Each update is counted (bot.metrics) and logged as one line."""
+        started = time.perf_counter()
+        channel = metrics.channel_of(conversation_id, _source(event))
+        outcome, result = None, "error"
+        try:
+            outcome = await self._handle(
+                conversation_id,
+                event,
+                profile=profile,
+                update_key=update_key,
+                deliver_now=deliver_now,
+                durable=durable,
+            )
+            found = outcome.conversation.flow  # "": no conversation (forgotten): nothing to do
+            result = "duplicate" if outcome.duplicate else "handled" if found else "ignored"
+            return outcome
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.UPDATES.labels(channel, result).inc()
+            metrics.STEP_SECONDS.labels(channel).observe(seconds)
+            conv = outcome.conversation if outcome else None
+            logs.record(
+                log, "update", conversation=conversation_id, channel=channel,
+                event=type(event).__name__, flow=conv.flow if conv else "",
+                step=conv.step if conv else "", result=result, ms=round(seconds * 1000, 2),
+            )  # fmt: skip
+
+    async def _handle(
+        self,
+        conversation_id: str,
+        event: Event,
+        *,
+        profile: Profile | None,
+        update_key: str | None,
+        deliver_now: bool,
+        durable: bool,
+    ) -> Outcome:
         try:
             if update_key and await self.store.was_seen(update_key):
                 return Outcome(Conversation(id=conversation_id, flow="", version=0), duplicate=True)
@@ -114,7 +163,10 @@ class Ladder:
                     schedule=result.schedule,
                     cancel=result.cancel,
                     cancel_all=result.cancel_all,
-                    outbox=tuple(self._outbox(result.conversation, result.actions, durable)),
+                    outbox=(
+                        *self._outbox(result.conversation, result.actions, durable),
+                        *self.webhooks.items(result.conversation, result.events),
+                    ),
                     seen=update_key,
                     hold=self.outbox.consumer if deliver_now else None,
                     hold_seconds=self.outbox.policy.hold,
@@ -213,3 +265,15 @@ class Ladder:
                 continue
             items.append(OutboxItem(kind, f"{key}:{n}", json.dumps(body), conv.id, lane))
         return items
+
+
+def _source(event: Event) -> str | None:
+    """Where an event came from when it is not the prospect: the clock, the sales team, the
+    product."""
+    if isinstance(event, Due):
+        return "timer"
+    if isinstance(event, SalesEvent):
+        return "sales"
+    if isinstance(event, Reported):
+        return "product"
+    return None

@@ -1,18 +1,19 @@
-"""The one ASGI app of the web process: channel webhooks, tracked links, dashboard, health."""
+"""The one ASGI app of the web process: channel webhooks, tracked links, dashboard, health,
+metrics."""
 
 from __future__ import annotations
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot import access, dashboard
+from bot import access, dashboard, metrics
 from bot.app import Services
 from bot.channels import product, slack
 from bot.channels.telegram import webhook as telegram
-from storage import keys
 
 
 def create_app(services: Services) -> Starlette:
@@ -23,31 +24,21 @@ def create_app(services: Services) -> Starlette:
             return JSONResponse({"ok": False, "redis": str(exc)}, status_code=503)
         return JSONResponse({"ok": True})
 
-    async def metrics(_: Request) -> Response:
-        """Prometheus text format: sizes of the queues that should not grow without bound, and
-        the outbox items given up on (`ladder outbox list`)."""
-        redis = services.redis
-        lines = [
-            f"ladder_events_total {await redis.xlen(keys.EVENTS)}",
-            f"ladder_timers_pending {await redis.zcard(keys.TIMERS_DUE)}",
-            f"ladder_outbox_length {await redis.xlen(keys.OUTBOX)}",
-            f"ladder_outbox_dead {await redis.xlen(keys.OUTBOX_DEAD)}",
-        ]
-        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
-
-    routes: list[BaseRoute] = [
-        Route("/healthz", healthz),
-        Route(
-            "/metrics",
-            access.bearer_only(
-                metrics,
-                services.settings.metrics_bearer,
-                "metrics disabled: set METRICS_TOKEN or DASHBOARD_TOKEN",
-            ),
-        ),
-    ]
+    routes: list[BaseRoute] = [Route("/healthz", healthz), metrics_route(services)]
     routes += dashboard.routes(services)
     routes += telegram.routes(services)
     routes += slack.routes(services)
     routes += product.routes(services)
     return Starlette(routes=routes)
+
+
+def metrics_route(services: Services) -> Route:
+    """GET /metrics, the Prometheus text format (bot.metrics), behind its bearer token; the
+    web process serves it, and a worker with METRICS_PORT."""
+
+    async def page(_: Request) -> Response:
+        text = await metrics.exposition(services.redis, services.clock.now())
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+    unset = "metrics disabled: set METRICS_TOKEN or DASHBOARD_TOKEN"
+    return Route("/metrics", access.bearer_only(page, services.settings.metrics_bearer, unset))

@@ -18,8 +18,11 @@ import signal
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+import uvicorn
 from redis.exceptions import RedisError
+from starlette.applications import Starlette
 
+from bot import metrics
 from bot.app import Services, build
 from bot.channels import Sender
 from bot.channels.slack import log_alerts_nowhere, log_startup, outbox_handler
@@ -31,6 +34,7 @@ from bot.delivery import Deliveries
 from bot.errors import StorageError
 from bot.model import Due
 from bot.service import Ladder
+from bot.web import metrics_route
 from storage.outbox import Handler, Outbox, OutboxPolicy
 from storage.scheduler import Claim, RedisScheduler
 
@@ -98,6 +102,8 @@ class Worker:
         flow version missing) stays unacked and goes back to the queue when its lease runs out;
         messages that could not be sent now wait in the outbox."""
         timer = claim.timer
+        late = self.clock.now() - datetime.fromisoformat(timer.due)
+        metrics.TIMER_LATENESS.observe(max(0.0, late.total_seconds()))
         try:
             outcome = await self.ladder.handle(timer.conversation, Due(timer), deliver_now=True)
             await self.scheduler.ack(claim)
@@ -186,7 +192,27 @@ async def serve(settings: Settings, *, batch: int = BATCH, lease: timedelta = LE
     log.info("worker started: batch %d, lease %ss", batch, lease.total_seconds())
     log_startup(settings)
     try:
-        await run_worker(services, stop, batch=batch, lease=lease)
+        await asyncio.gather(
+            run_worker(services, stop, batch=batch, lease=lease), serve_metrics(services, stop)
+        )
     finally:
         await telegram.sender.aclose()
         await services.redis.aclose()
+
+
+async def serve_metrics(services: Services, stop: asyncio.Event) -> None:
+    """With METRICS_PORT: GET /metrics (bot.web's, behind the same token) until `stop`, so
+    this process's deliveries and timers can be scraped."""
+    port = services.settings.metrics_port
+    if port is None:
+        return
+    app = Starlette(routes=[metrics_route(services)])
+    config = uvicorn.Config(app, host="0.0.0.0", port=port, lifespan="off", log_config=None)
+    server = uvicorn.Server(config)
+
+    async def stop_server() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    log.info("worker metrics on port %d", port)
+    await asyncio.gather(server.serve(), stop_server())

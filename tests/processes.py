@@ -83,6 +83,12 @@ class LadderProcess:
                     raise AssertionError(f"{url} never became healthy:\n{self.output}")
                 await asyncio.sleep(0.05)
 
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, wherever it is (a crash)."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGKILL)
+        self._process.wait(timeout=30)
+
     def stop(self) -> int:
         """SIGTERM, then the exit code once the process and its output have ended."""
         assert self._process is not None and self._reader is not None

@@ -4,24 +4,30 @@ each secret the processes hold."""
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 
+from bot import cli
 from bot.channels import slack
 from bot.channels.telegram.webhook import SECRET_HEADER, webhook_secret
 from bot.config import Settings
-from bot.logs import HIDDEN
-from tests.channels.conftest import TG_FLOW
+from bot.logs import HIDDEN, Json, Plain, Redact
+from tests.channels.conftest import TG_FLOW, WEBHOOK_SECRET
 from tests.channels.telegram.test_cli import ladder_env
 from tests.fakes.slack_api import FakeSlack, button_press, sign
 from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.webhook_receiver import FakeReceiver
 from tests.processes import LadderProcess
 from tests.redis_server import free_port
+from tests.test_webhooks import SECRET_ENV, hooks_file
 
 SALES = "U0SALES"
 
@@ -139,5 +145,79 @@ async def test_no_secret_appears_in_any_log_line_of_a_whole_ladder(
         "DEBUG telegram.Bot: Set Bot API URL: http://",  # a url that holds the bot token
         "DEBUG telegram.Bot",
         "DEBUG slack_sdk",
+        "INFO ladderbot: update conversation=telegram:42 channel=telegram event=Start",
+        "INFO bot.delivery: delivery conversation=telegram:42 kind=message:telegram",
     ):
         assert shown in logged, f"no {shown!r} in the logs:\n{logged}"
+
+
+async def test_json_lines_tell_each_update_and_delivery_and_no_prospect_data(
+    tmp_path: Path, redis_url: str, redis: Redis
+) -> None:
+    """LOG_FORMAT=json: every line `ladder serve` and `ladder worker` write is one JSON object;
+    each update and each delivery has its line (conversation, flow, step, result, ms); none
+    holds the prospect's email address or name."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "tg-ladder.yaml").write_text(TG_FLOW)
+    (flows / "checklist.txt").write_text("The 2-minute checklist\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (
+        FakeTelegram() as telegram,
+        FakeSlack() as fake_slack,
+        FakeReceiver() as receiver,
+    ):
+        hooks = hooks_file(tmp_path, receiver.url, "[committed, completed]")
+        env = ladder_env(
+            telegram, flows, redis_url, PORT=str(port), LOG_FORMAT="json", LOG_LEVEL="INFO",
+            WEBHOOKS_FILE=str(hooks), **{SECRET_ENV: receiver.secret},
+        )  # fmt: skip
+        with (
+            LadderProcess("serve", "--host", "127.0.0.1", env=env) as serve,
+            LadderProcess("worker", env=env) as worker,
+        ):
+            await serve.wait_healthy(url)
+            async with httpx.AsyncClient(base_url=url) as http:
+                await Walk(http, telegram, fake_slack, WEBHOOK_SECRET).ladder()
+            await receiver.wait_for(
+                lambda: "completed" in {c.payload["type"] for c in receiver.delivered()},
+                60,
+                "the completed webhook",
+            )
+            await worker.wait_for('"kind": "webhook:crm", "key": "telegram:42:', 60)
+    logged = [line for line in (serve.output + worker.output).splitlines() if line.strip()]
+    lines = [json.loads(line) for line in logged]  # every line: one JSON object
+
+    assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    assert not [line for line in logged if "@example.com" in line or "Ada" in line]
+    updates = [line for line in lines if line["message"] == "update"]
+    assert {u["result"] for u in updates} == {"handled"}
+    assert [u["step"] for u in updates][-1] == "done"
+    assert all(u["conversation"] == "telegram:42" and u["flow"] == "tg-ladder" for u in updates)
+    assert all(isinstance(u["ms"], float | int) for u in updates)
+    deliveries = [line for line in lines if line["message"] == "delivery"]
+    assert {(d["kind"], d["result"]) for d in deliveries} >= {
+        ("message:telegram", "delivered"),
+        ("webhook:crm", "delivered"),
+    }
+    assert all(d["conversation"] == "telegram:42" and d["ms"] >= 0 for d in deliveries)
+
+
+def test_a_structured_lines_fields_are_redacted_too() -> None:
+    secret = secrets.token_urlsafe(16)
+    record = logging.LogRecord("ladderbot", logging.INFO, __file__, 1, "update %s", (secret,),
+                               None)  # fmt: skip
+    record.fields = {"key": f"telegram:42:{secret}", "ms": 1.5}
+    assert Redact([secret]).filter(record)
+    line = json.loads(Json().format(record))
+    assert line["message"] == f"update {HIDDEN}" and line["key"] == f"telegram:42:{HIDDEN}"
+    assert line["ms"] == 1.5 and secret not in Plain().format(record)
+
+
+def test_an_unknown_log_format_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    assert cli.main(["validate", str(Path(__file__).parent / "data" / "ladder.yaml")]) == 1
+    assert "LOG_FORMAT is 'xml': use one of plain, json" in capsys.readouterr().err

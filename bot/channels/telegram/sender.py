@@ -26,7 +26,7 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot import calendar
+from bot import calendar, metrics
 from bot.channels.telegram.buttons import OPENED_LABEL, InlineKeyboards
 from bot.channels.telegram.transport import AiohttpRequest, mask_token_in_logs
 from bot.config import Settings
@@ -177,7 +177,7 @@ class TelegramSender:
         """Wait for the shared flood limits; if Redis is unreachable, send unthrottled rather
         than not at all."""
         try:
-            await self.limiter.acquire(chat)
+            metrics.flood_waited(await self.limiter.acquire(chat))
         except RedisError as exc:
             log.warning("flood limiter unavailable (%s): sending without it", exc)
 
