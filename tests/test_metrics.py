@@ -22,7 +22,7 @@ from bot.web import create_app
 from bot.worker import Worker
 from storage.ratelimit import Rate
 from tests.channels.telegram.test_cli import ladder_env
-from tests.channels.test_telegram_sender import new_sender
+from tests.channels.telegram.test_sender import new_sender
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.webhook_receiver import FakeReceiver
 from tests.processes import LadderProcess
