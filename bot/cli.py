@@ -23,7 +23,7 @@ from telegram.error import TelegramError
 from bot import analytics, leads, logs, publish
 from bot.app import Services, build
 from bot.channels.console import run_chat
-from bot.channels.slack import log_alerts_nowhere
+from bot.channels.slack.mode import log_alerts_nowhere
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel, TelegramSender, set_webhook, webhook_secret
 from bot.clock import ScaledClock, SystemClock
@@ -189,7 +189,7 @@ def _worker(args: argparse.Namespace) -> int:
 async def _services(settings: Settings) -> Services:
     try:
         services = await build(settings)
-        await log_alerts_nowhere(services)
+        await log_alerts_nowhere(settings, services.flows)
     except RedisError as exc:
         raise StorageError(f"Redis is unavailable: {exc}") from exc
     return services

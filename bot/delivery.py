@@ -8,12 +8,12 @@ the worker sends later, in order, and records it the same way."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from bot.channels import Sender
-from bot.model import Conversation, Message, Status, messages_from_json
-from bot.service import MESSAGE_KIND, Ladder, Outcome
+from bot.items import ItemKind, MessageItem, read
+from bot.model import Conversation, Status
+from bot.service import Ladder, Outcome
 from storage.base import OutboxItem
 from storage.outbox import Handler, RetryLater, Undeliverable
 
@@ -36,9 +36,9 @@ class Deliveries:
         self.wait = wait
 
     async def __call__(self, item: OutboxItem) -> None:
-        kind, _, channel = item.kind.partition(":")
-        if kind == MESSAGE_KIND:
-            await self.message(item, channel)
+        message = _message(item)
+        if message is not None:
+            await self.message(message)
         elif self.slack is not None:
             await self.slack(item)
         else:
@@ -51,28 +51,32 @@ class Deliveries:
         conv = outcome.conversation
 
         async def send(item: OutboxItem) -> None:
-            await self._send(conv, item, item.kind.partition(":")[2])
+            message = _message(item)
+            assert message is not None, "Outcome.messages holds the prospect's messages only"
+            await self._send(conv, message)
 
         return await self.ladder.outbox.deliver_now(outcome.messages, send)
 
-    async def message(self, item: OutboxItem, channel: str) -> None:
-        conversation_id = _body(item)[0]
-        conv = await self.ladder.store.load(conversation_id)
+    async def message(self, message: MessageItem) -> None:
+        conv = await self.ladder.store.load(message.conversation)
         if conv is None or conv.status == Status.STOPPED:
             return  # forgotten or opted out since: nothing more goes to them
-        await self._send(conv, item, channel)
+        await self._send(conv, message)
 
-    async def _send(self, conv: Conversation, item: OutboxItem, channel: str) -> None:
-        sender = self.senders.get(channel)
+    async def _send(self, conv: Conversation, message: MessageItem) -> None:
+        sender = self.senders.get(message.channel)
         if sender is None:  # another process (with that channel) will take it
-            raise RetryLater(f"no {channel} sender in this process", self.wait)
-        await sender.deliver(conv, _body(item)[1])
+            raise RetryLater(f"no {message.channel} sender in this process", self.wait)
+        await sender.deliver(conv, message.messages)
 
 
-def _body(item: OutboxItem) -> tuple[str, tuple[Message, ...]]:
-    """The conversation and the messages a message item carries."""
+def _message(item: OutboxItem) -> MessageItem | None:
+    """The prospect's messages an item carries; None for the sales team's items."""
+    if item.kind.partition(":")[0] != ItemKind.MESSAGE:
+        return None
     try:
-        body = json.loads(item.body)
-        return str(body["conversation"]), messages_from_json(body["messages"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise Undeliverable(f"message {item.key}: not a valid body: {exc!r}") from exc
+        found = read(item)
+    except ValueError as exc:
+        raise Undeliverable(str(exc)) from exc
+    assert isinstance(found, MessageItem)
+    return found

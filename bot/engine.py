@@ -42,6 +42,7 @@ from bot.model import (
     Outcome,
     Press,
     Relay,
+    Reply,
     Reported,
     Restart,
     Say,
@@ -751,6 +752,12 @@ def _on_take_over(turn: _Turn, event: TakeOver) -> None:
     turn.emit("paused", by=event.by)
 
 
+def _on_reply(turn: _Turn, event: Reply) -> None:
+    if turn.conv.status == Status.PAUSED and turn.conv.lead.taken_by == event.by:
+        turn.say(event.text)
+        turn.emit("replied", by=event.by)
+
+
 def _on_hand_back(turn: _Turn, event: HandBack) -> None:
     if turn.conv.status != Status.PAUSED:
         if turn.conv.lead.taken_by:  # e.g. the prospect opted out meanwhile: the bot stays quiet
@@ -809,6 +816,7 @@ _HANDLERS: dict[type, Callable[[_Turn, Any], None]] = {
     Claim: _on_claim,
     TakeOver: _on_take_over,
     HandBack: _on_hand_back,
+    Reply: _on_reply,
     Won: _on_verdict,
     Lost: _on_verdict,
     NotAFit: _on_verdict,

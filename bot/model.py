@@ -278,6 +278,16 @@ class Lost:
 SalesEvent = Claim | TakeOver | HandBack | NotAFit | Won | Lost
 
 
+@dataclass(frozen=True)
+class Reply:
+    """The salesperson who took the chat over writes to the prospect: it is sent to them in
+    order with the bot's messages (anyone else's reply, or one after the take-over ended, is
+    not)."""
+
+    by: str
+    text: str
+
+
 class ProductEvent(StrEnum):
     """A commitment the product reports (POST /api/events): it happened in the product, not in
     the chat."""
@@ -306,7 +316,18 @@ class Arrive:
 
 
 Event = (
-    Start | Text | Press | LinkOpened | Restart | Stop | Help | Due | Arrive | SalesEvent | Reported
+    Start
+    | Text
+    | Press
+    | LinkOpened
+    | Restart
+    | Stop
+    | Help
+    | Due
+    | Arrive
+    | SalesEvent
+    | Reply
+    | Reported
 )
 
 
@@ -443,6 +464,7 @@ DOMAIN_EVENTS = frozenset(
         "nudged", "reminded", "follow_up_skipped", "link_opened", "completed", "dropped",
         "returned", "opted_out", "restarted", "paused", "resumed", "relayed", "migrated",
         "alerted", "claimed", "not_a_fit", "won", "lost", "reported", "wait_timed_out",
+        "replied",
     }
 )  # fmt: skip
 

@@ -1,10 +1,12 @@
 """The sales team's actions on a lead, for any channel (Slack buttons today): claim, take over,
-hand back, not a fit, won, lost.
+hand back, not a fit, won, lost; and the replies of the salesperson who took the chat over.
 
 Each action is one engine event applied to the prospect's conversation by the Ladder (one
 atomic step, logged as a domain event), so two salespeople acting at once in different
-processes get one winner. This module only tells the caller what came of it, in terms a
-channel can word for its users, and passes on what the bot says to the prospect.
+processes get one winner. A reply during a take-over is an engine step too: it reaches the
+outbox in that step's atomic write, in order with the bot's messages, is sent at once and, if
+the prospect's channel fails, retried by the worker. This module only tells the caller what
+came of it, in terms a channel can word for its users.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bot.model import (
     HandBack,
     Lost,
     NotAFit,
+    Reply,
     SalesEvent,
     Status,
     TakeOver,
@@ -57,6 +60,7 @@ class Refusal(StrEnum):
     NOT_TAKEN = "not_taken"  # hand back, but nobody took over
     CLOSED = "closed"  # take over, but the conversation is stopped (`status`)
     DECIDED = "decided"  # a verdict was given already (`who`, the outcome)
+    NOT_YOURS = "not_yours"  # a reply by someone who has not taken the chat over (`who` has)
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,8 @@ class Result:
     conversation: Conversation | None
     changed: bool
     refusal: Refusal | None = None
-    who: str = ""  # for CLAIMED, TAKEN and DECIDED: the salesperson who was first
+    who: str = ""  # for CLAIMED, TAKEN, DECIDED and NOT_YOURS: the salesperson who was first
+    waiting: bool = False  # what goes to the prospect could not be sent now: the worker sends it
 
     @property
     def status(self) -> Status | None:
@@ -93,6 +98,31 @@ class Sales:
         if outcome.events:
             return Result(conv, True)
         return Result(conv, False, *_why_not(action, conv, by))
+
+    async def reply(
+        self, conversation_id: str, by: str, text: str, *, update_key: str | None = None
+    ) -> Result:
+        """Send the prospect `text` from salesperson `by`, if they have taken the chat over
+        (else NOT_YOURS, and nothing is stored). `update_key` (the channel's event id) makes a
+        redelivered reply a no-op. The reply goes through the outbox: `waiting` when it could
+        not be sent now (the channel failed, or an earlier message of theirs still waits)."""
+        stored = await self.ladder.store.load(conversation_id)
+        if stored is None:
+            return Result(None, False, Refusal.ERASED)
+        if stored.lead.taken_by != by:
+            return Result(stored, False, Refusal.NOT_YOURS, stored.lead.taken_by)
+        outcome = await self.ladder.handle(
+            conversation_id, Reply(by, text), update_key=update_key, deliver_now=True
+        )
+        if outcome.duplicate:
+            return Result(stored, False)
+        conv = outcome.conversation
+        if not conv.flow:
+            return Result(None, False, Refusal.ERASED)
+        if not outcome.events:  # no longer taken over (the prospect opted out, a verdict)
+            return Result(conv, False, Refusal.CLOSED)
+        sent = await self.deliveries.now(outcome)
+        return Result(conv, True, waiting=sent == 0)
 
 
 def _why_not(action: Action, conv: Conversation, by: str) -> tuple[Refusal | None, str]:

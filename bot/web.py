@@ -10,7 +10,8 @@ from starlette.routing import BaseRoute, Route
 
 from bot import access, dashboard
 from bot.app import Services
-from bot.channels import product, slack, telegram
+from bot.channels import product, telegram
+from bot.channels.slack import events as slack_events
 from storage import keys
 
 
@@ -47,6 +48,6 @@ def create_app(services: Services) -> Starlette:
     ]
     routes += dashboard.routes(services)
     routes += telegram.routes(services)
-    routes += slack.routes(services)
+    routes += slack_events.routes(services.settings, services.slack_listeners())
     routes += product.routes(services)
     return Starlette(routes=routes)

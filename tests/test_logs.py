@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from bot.channels import slack
+from bot.channels.slack.blocks import CLAIM
 from bot.channels.telegram import SECRET_HEADER, webhook_secret
 from bot.config import Settings
 from bot.logs import HIDDEN
@@ -65,7 +65,7 @@ class Walk:
         fake = self.fake_slack
         await fake.wait_for(lambda: fake.messages("#sales-leads"), 60, what="the alert")
         [alert] = fake.messages("#sales-leads")
-        body = button_press(alert, slack.CLAIM, SALES)
+        body = button_press(alert, CLAIM, SALES)
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             **sign(body, secret=signing_secret),

@@ -24,7 +24,9 @@ from redis.asyncio import Redis
 
 from bot.analytics import read_events
 from bot.app import Services, build
-from bot.channels import slack
+from bot.channels.slack import blocks as kit
+from bot.channels.slack import events, mode, texts
+from bot.channels.slack.delivery import SlackDelivery, outbox_handler
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.model import (
@@ -46,6 +48,8 @@ from storage import keys
 from storage.base import StepWrite
 from storage.connect import connect
 from storage.outbox import Handler, Outbox, OutboxPolicy
+from storage.redis import RedisConversationStore
+from storage.slack import Posted, RedisSlackRecords
 from tests.fakes.http import listening_socket, serving
 from tests.fakes.slack_api import (
     BOT_TOKEN,
@@ -185,7 +189,7 @@ async def events_of(services: Services, conversation_id: str) -> list[DomainEven
 
 async def deliver(services: Services) -> int:
     """One outbox pass (a failed item waits out its backoff: it is not retried in this pass)."""
-    handler = slack.outbox_handler(services)
+    handler = services.slack
     assert handler is not None
     return await Outbox(services.redis, "test", POLICY).deliver_once(handler)
 
@@ -194,7 +198,7 @@ async def alert_message(services: Services, fake_slack: FakeSlack) -> Message:
     conv = await to_email_alert(services)
     assert await deliver(services) == 1
     [message] = fake_slack.messages("#sales-leads")
-    assert (await slack.load_posted(services.redis, conv)).ts == message.ts
+    assert (await services.slack_records.posted(conv)).ts == message.ts
     return message
 
 
@@ -219,11 +223,11 @@ async def test_an_alert_shows_everything_a_salesperson_needs(
     assert "Slack test ladder (`slack-test` v1)" in shown
     assert "said yes: email_given" in shown
     assert [b["action_id"] for b in message.buttons()] == [
-        slack.CLAIM,
-        slack.TAKE_OVER,
-        slack.WON,
-        slack.LOST,
-        slack.NOT_A_FIT,
+        kit.CLAIM,
+        kit.TAKE_OVER,
+        kit.WON,
+        kit.LOST,
+        kit.NOT_A_FIT,
     ]
     assert {b["value"] for b in message.buttons()} == {"telegram:42"}
 
@@ -245,7 +249,7 @@ def test_any_alert_fits_slack_limits_and_cannot_inject_markup(
         commitments=tuple(Commitment(c, c, "2026-12-01T09:00:00+00:00") for c in commitments),
         source="ads", lead=Lead(claimed_by="slack:U1"),
     )  # fmt: skip
-    blocks = slack.alert_blocks(conv, ["completed", "score"], name, True)
+    blocks = kit.alert_blocks(conv, ["completed", "score"], name, True)
     assert len(blocks) <= 50
     assert len(blocks[0]["text"]["text"]) <= 150  # header
     for block in blocks[1:]:
@@ -266,13 +270,13 @@ async def test_one_lead_card_per_prospect_is_updated_in_place_through_the_ladder
     assert await deliver(services) == 1  # the first alert posts the card
     [card] = fake_slack.messages("#sales-leads")
     assert "said yes: email_given" in card.text
-    await post(web, button_press(card, slack.CLAIM, "U1"))
+    await post(web, button_press(card, kit.CLAIM, "U1"))
     await services.ladder.handle(conv, Text("Yes"), durable=False)  # the end: a `completed` alert
     assert await deliver(services) == 1
     [card] = fake_slack.messages("#sales-leads")  # still one message, redrawn
     assert "completed the ladder" in card.text and "• talk: Yes" in card.mrkdwn()
     assert "Claimed by <@U1>" in card.mrkdwn()
-    await post(web, button_press(card, slack.WON, "U1"))
+    await post(web, button_press(card, kit.WON, "U1"))
     thread = [m.text for m in fake_slack.messages("#sales-leads", thread_ts=card.ts)]
     assert thread == [
         "🙋 <@U1> claimed the lead.",
@@ -310,7 +314,7 @@ async def test_a_deleted_lead_card_is_posted_again(
     assert await deliver(services) == 1
     first, second = fake_slack.messages("#sales-leads")
     assert "said yes: email_given" in first.text and "completed the ladder" in second.text
-    assert (await slack.load_posted(services.redis, conv)).ts == second.ts
+    assert (await services.slack_records.posted(conv)).ts == second.ts
 
 
 async def test_the_default_channel_is_used_when_the_flow_names_none(
@@ -374,7 +378,7 @@ async def test_slack_500_then_429_then_success_posts_one_message(
     await to_email_alert(services)
     fake_slack.fail_next("chat.postMessage", 500)
     fake_slack.fail_next("chat.postMessage", 429, retry_after=1, error="ratelimited")
-    handler = slack.outbox_handler(services)
+    handler = services.slack
     assert handler is not None
     outbox = Outbox(services.redis, "test", POLICY)
     await deliver_until(outbox, handler, lambda: fake_slack.messages("#sales-leads"))
@@ -399,7 +403,7 @@ async def test_a_post_slack_made_but_answered_500_is_not_repeated(
     assert await deliver(services) == 1
     [message] = fake_slack.messages("#sales-leads")
     assert len(fake_slack.calls("chat.postMessage")) == 1
-    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    await post(web, button_press(message, kit.TAKE_OVER, SALES))
     await services.ladder.handle("telegram:42", Text("Hello?"), durable=False)
     fake_slack.fail_next("chat.postMessage", 500, processed=True)
     assert await deliver(services) == 0
@@ -457,15 +461,18 @@ async def test_two_consumers_post_exactly_one_message_per_alert(
         await to_email_alert(services, chat=str(100 + n))
     other_redis = connect(redis_url)
     try:
-        other = replace(services, redis=other_redis)
+        other = outbox_handler(
+            services.settings, services.flows, RedisConversationStore(other_redis),
+            RedisSlackRecords(other_redis),
+        )  # fmt: skip
         # both stay alive: a long lease keeps a held-up one from being taken for dead
         one_at_a_time = replace(POLICY, batch=1, lease=600)
         consumers = [
-            (Outbox(services.redis, "a", one_at_a_time), slack.outbox_handler(services)),
-            (Outbox(other_redis, "b", one_at_a_time), slack.outbox_handler(other)),
+            (Outbox(services.redis, "a", one_at_a_time), services.slack),
+            (Outbox(other_redis, "b", one_at_a_time), other),
         ]
 
-        async def run(outbox: Outbox, handler: slack.SlackDelivery | None) -> int:
+        async def run(outbox: Outbox, handler: SlackDelivery | None) -> int:
             assert handler is not None
             total = 0
             while await outbox.backlog():
@@ -483,7 +490,6 @@ async def test_two_consumers_post_exactly_one_message_per_alert(
 CONSUMER = """
 import asyncio, dataclasses, sys
 from bot.app import build
-from bot.channels import slack
 from bot.clock import ManualClock
 from bot.config import Settings
 from storage.outbox import Handler, Outbox, OutboxPolicy
@@ -494,7 +500,7 @@ async def main():
     services = await build(settings, clock=ManualClock())
     print("ready", flush=True)
     await Outbox(services.redis, "doomed", OutboxPolicy(lease=30)).deliver_once(
-        slack.outbox_handler(services))
+        services.slack)
 
 asyncio.run(main())
 """
@@ -527,7 +533,7 @@ async def test_a_consumer_killed_mid_delivery_is_replaced_and_posts_once(
     await fake_slack.wait_for(
         lambda: len(fake_slack.messages("#sales-leads")) == int(slack_got_it), what="the post"
     )
-    handler = slack.outbox_handler(services)
+    handler = services.slack
     assert handler is not None
     patient = Outbox(services.redis, "survivor", replace(POLICY, lease=600))
     assert await patient.deliver_once(handler) == 0  # the item is still leased to the dead one
@@ -539,7 +545,7 @@ async def test_a_consumer_killed_mid_delivery_is_replaced_and_posts_once(
     assert len(fake_slack.calls("chat.postMessage")) == posts
     assert len(fake_slack.calls("conversations.list")) == 1  # "#sales-leads" -> its id
     assert len(fake_slack.calls("conversations.history")) == 1  # looked before posting again
-    lead = await slack.load_posted(services.redis, "telegram:42")
+    lead = await services.slack_records.posted("telegram:42")
     assert (lead.channel, lead.ts) == (message.channel, message.ts)
     assert await survivor.backlog() == 0
 
@@ -552,13 +558,13 @@ async def test_claim_updates_the_alert_and_a_second_claim_is_refused_politely(
 ) -> None:
     message = await alert_message(services, fake_slack)
     original = Message(**vars(message))  # as everyone's screen still shows it
-    response = await post(web, button_press(message, slack.CLAIM, "U1"))
+    response = await post(web, button_press(message, kit.CLAIM, "U1"))
     assert response.status_code == 200
     [updated] = fake_slack.messages("#sales-leads")
     assert "Claimed by <@U1>" in updated.mrkdwn()
-    assert slack.CLAIM not in [b["action_id"] for b in updated.buttons()]
+    assert kit.CLAIM not in [b["action_id"] for b in updated.buttons()]
     assert "*Answers*" in updated.mrkdwn()  # the alert itself is kept
-    response = await post(web, button_press(original, slack.CLAIM, "U2"))
+    response = await post(web, button_press(original, kit.CLAIM, "U2"))
     assert response.status_code == 200
     [refusal] = fake_slack.ephemeral()
     assert refusal["user"] == "U2" and "<@U1> has already claimed" in refusal["text"]
@@ -569,7 +575,7 @@ async def test_claim_updates_the_alert_and_a_second_claim_is_refused_politely(
     assert await deliver(services) == 1
     completed = fake_slack.messages("#sales-leads")[-1]
     assert "completed the ladder" in completed.text and "Claimed by <@U1>" in completed.mrkdwn()
-    assert slack.CLAIM not in [b["action_id"] for b in completed.buttons()]
+    assert kit.CLAIM not in [b["action_id"] for b in completed.buttons()]
 
 
 async def test_simultaneous_claims_have_one_winner(
@@ -577,7 +583,7 @@ async def test_simultaneous_claims_have_one_winner(
 ) -> None:
     message = await alert_message(services, fake_slack)
     users = [f"U{n}" for n in range(8)]
-    await asyncio.gather(*(post(web, button_press(message, slack.CLAIM, u)) for u in users))
+    await asyncio.gather(*(post(web, button_press(message, kit.CLAIM, u)) for u in users))
     winner = (await lead_of(services, "telegram:42")).claimed_by.removeprefix("slack:")
     assert winner in users
     assert sorted(e["user"] for e in fake_slack.ephemeral()) == sorted(set(users) - {winner})
@@ -590,14 +596,14 @@ async def test_take_over_relays_both_ways_and_hand_back_resumes(
 ) -> None:
     message = await alert_message(services, fake_slack)
     conv = "telegram:42"
-    assert (await post(web, button_press(message, slack.TAKE_OVER, SALES))).status_code == 200
+    assert (await post(web, button_press(message, kit.TAKE_OVER, SALES))).status_code == 200
     stored = await services.ladder.store.load(conv)
     assert stored is not None and stored.status == Status.PAUSED
     [note] = fake_slack.messages("#sales-leads", thread_ts=message.ts)
     assert f"<@{SALES}> took over the chat with Ann Lee" in note.text
     [alert] = fake_slack.messages("#sales-leads")
     assert [b["action_id"] for b in alert.buttons()] == [
-        slack.HAND_BACK, slack.WON, slack.LOST, slack.NOT_A_FIT
+        kit.HAND_BACK, kit.WON, kit.LOST, kit.NOT_A_FIT
     ]  # fmt: skip
     assert f"<@{SALES}> is chatting" in alert.mrkdwn()
 
@@ -615,16 +621,16 @@ async def test_take_over_relays_both_ways_and_hand_back_resumes(
     # hand back: the flow continues where it was
     [alert] = fake_slack.messages("#sales-leads")
     stale = Message(**vars(alert))
-    assert (await post(web, button_press(alert, slack.HAND_BACK, SALES))).status_code == 200
+    assert (await post(web, button_press(alert, kit.HAND_BACK, SALES))).status_code == 200
     stored = await services.ladder.store.load(conv)
     assert stored is not None and stored.status == Status.ACTIVE and stored.step == "offer"
     assert "handed the chat back" in fake_slack.messages("#sales-leads", message.ts)[-1].text
     [alert] = fake_slack.messages("#sales-leads")
-    assert slack.TAKE_OVER in [b["action_id"] for b in alert.buttons()]
+    assert kit.TAKE_OVER in [b["action_id"] for b in alert.buttons()]
     outcome = await services.ladder.handle(conv, Text("Yes"), durable=False)
     assert outcome.conversation.status == Status.COMPLETED
     # a second Hand back from a screen that was not refreshed yet
-    await post(web, button_press(stale, slack.HAND_BACK, "U0OTHER"))
+    await post(web, button_press(stale, kit.HAND_BACK, "U0OTHER"))
     assert fake_slack.ephemeral()[-1]["text"] == "Nobody has taken over this chat."
     after = await services.ladder.store.load(conv)
     assert after is not None and after.status == Status.COMPLETED  # untouched
@@ -637,7 +643,7 @@ async def test_thread_messages_not_from_the_taker_stay_in_slack(
     conv = "telegram:42"
     colleague = fake_slack.user_reply(message, "U0OTHER", "Before take-over", "Ev0")
     assert (await post(web, json.dumps(colleague).encode(), kind="json")).status_code == 200
-    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    await post(web, button_press(message, kit.TAKE_OVER, SALES))
     told = len(prospects(services).texts(conv))
     colleague = fake_slack.user_reply(message, "U0OTHER", "I know them!", "Ev1")
     assert (await post(web, json.dumps(colleague).encode(), kind="json")).status_code == 200
@@ -651,7 +657,7 @@ async def test_a_duplicate_event_is_relayed_once(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
     message = await alert_message(services, fake_slack)
-    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    await post(web, button_press(message, kit.TAKE_OVER, SALES))
     reply = json.dumps(fake_slack.user_reply(message, SALES, "Hello Ann", "EvSame")).encode()
     for _ in range(3):  # Slack retries when it thinks we were slow
         assert (await post(web, reply, kind="json")).status_code == 200
@@ -662,7 +668,7 @@ async def test_a_reply_that_cannot_reach_the_prospect_is_reported_in_the_thread(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
     message = await alert_message(services, fake_slack)
-    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    await post(web, button_press(message, kit.TAKE_OVER, SALES))
     del services.senders["telegram"]
     reply = fake_slack.user_reply(message, SALES, "Hello?", "Ev9")
     assert (await post(web, json.dumps(reply).encode(), kind="json")).status_code == 200
@@ -674,7 +680,7 @@ async def test_a_prospect_who_opted_out_during_a_take_over_gets_no_more_messages
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
     message = await alert_message(services, fake_slack)
-    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    await post(web, button_press(message, kit.TAKE_OVER, SALES))
     await services.ladder.handle("telegram:42", Stop(), durable=False)
     told = len(prospects(services).texts("telegram:42"))
     reply = fake_slack.user_reply(message, SALES, "Are you still there?", "Ev5")
@@ -691,25 +697,25 @@ async def test_buttons_of_an_erased_prospect_create_no_new_conversation(
 ) -> None:
     message = await alert_message(services, fake_slack)
     original = Message(**vars(message))  # as a colleague's screen still shows it
-    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    await post(web, button_press(message, kit.TAKE_OVER, SALES))
     [taken] = fake_slack.messages("#sales-leads")
     await services.ladder.store.forget("telegram:42")
-    await post(web, button_press(taken, slack.HAND_BACK, SALES))
+    await post(web, button_press(taken, kit.HAND_BACK, SALES))
     assert fake_slack.messages("#sales-leads")[0].buttons() == []  # nothing left to press
-    await post(web, button_press(original, slack.TAKE_OVER, "U0OTHER"))
-    assert [e["text"] for e in fake_slack.ephemeral()] == [slack.ERASED, slack.ERASED]
+    await post(web, button_press(original, kit.TAKE_OVER, "U0OTHER"))
+    assert [e["text"] for e in fake_slack.ephemeral()] == [texts.ERASED, texts.ERASED]
     assert await services.ladder.store.load("telegram:42") is None
-    assert (await slack.load_posted(services.redis, "telegram:42")).thread_ts == ""
+    assert (await services.slack_records.posted("telegram:42")).thread_ts == ""
 
 
 async def test_handing_back_an_opted_out_prospect_keeps_the_bot_quiet(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
     message = await alert_message(services, fake_slack)
-    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    await post(web, button_press(message, kit.TAKE_OVER, SALES))
     await services.ladder.handle("telegram:42", Stop(), durable=False)
     [taken] = fake_slack.messages("#sales-leads")
-    await post(web, button_press(taken, slack.HAND_BACK, SALES))
+    await post(web, button_press(taken, kit.HAND_BACK, SALES))
     note = fake_slack.messages("#sales-leads", thread_ts=message.ts)[-1]
     assert note.text == (
         f"<@{SALES}> handed the chat back: the conversation is stopped, so the bot stays quiet."
@@ -721,10 +727,10 @@ async def test_not_a_fit_marks_the_lead_once(
 ) -> None:
     message = await alert_message(services, fake_slack)
     original = Message(**vars(message))
-    await post(web, button_press(message, slack.NOT_A_FIT, "U1"))
+    await post(web, button_press(message, kit.NOT_A_FIT, "U1"))
     [alert] = fake_slack.messages("#sales-leads")
     assert "Not a fit, says <@U1>" in alert.mrkdwn() and alert.buttons() == []
-    await post(web, button_press(original, slack.NOT_A_FIT, "U2"))
+    await post(web, button_press(original, kit.NOT_A_FIT, "U2"))
     assert "<@U1> has already marked" in fake_slack.ephemeral()[0]["text"]
 
 
@@ -732,8 +738,8 @@ async def test_claim_won_and_not_a_fit_change_the_conversation_and_the_log(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
     message = await alert_message(services, fake_slack)
-    assert (await post(web, button_press(message, slack.CLAIM, "U1"))).status_code == 200
-    assert (await post(web, button_press(message, slack.WON, "U1"))).status_code == 200
+    assert (await post(web, button_press(message, kit.CLAIM, "U1"))).status_code == 200
+    assert (await post(web, button_press(message, kit.WON, "U1"))).status_code == 200
     stored = await services.ladder.store.load("telegram:42")
     assert stored is not None and stored.lead == Lead("slack:U1", "", "slack:U1")
     assert (stored.outcome, stored.status) == ("won", Status.ACTIVE)  # the ladder goes on
@@ -752,7 +758,7 @@ async def test_not_a_fit_cancels_the_pending_follow_ups(
 ) -> None:
     message = await alert_message(services, fake_slack)
     assert [t.kind for t in await pending_timers(services.redis, "telegram:42")] == ["nudge"]
-    assert (await post(web, button_press(message, slack.NOT_A_FIT, "U2"))).status_code == 200
+    assert (await post(web, button_press(message, kit.NOT_A_FIT, "U2"))).status_code == 200
     assert await pending_timers(services.redis, "telegram:42") == []
     stored = await services.ladder.store.load("telegram:42")
     assert stored is not None
@@ -772,7 +778,7 @@ async def test_taking_over_an_opted_out_prospect_is_refused(
 ) -> None:
     message = await alert_message(services, fake_slack)
     await services.ladder.handle("telegram:42", Stop(), durable=False)
-    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    await post(web, button_press(message, kit.TAKE_OVER, SALES))
     assert "conversation is stopped" in fake_slack.ephemeral()[0]["text"]
     assert (await lead_of(services, "telegram:42")).taken_by == ""
 
@@ -791,7 +797,7 @@ async def test_a_failed_take_over_changes_nothing_and_says_so(
     assert await deliver(services) == 1
     [message] = fake_slack.messages("#sales-leads")
     assert "*Flow*\nghost (`ghost` v3)" in message.mrkdwn()  # no title to show: the name
-    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    await post(web, button_press(message, kit.TAKE_OVER, SALES))
     [warning] = fake_slack.ephemeral()
     assert warning["user"] == SALES and "UnknownFlow" in warning["text"]
     assert (await lead_of(services, "telegram:77")).taken_by == ""
@@ -804,12 +810,12 @@ async def test_a_failed_hand_back_keeps_the_take_over(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
     message = await alert_message(services, fake_slack)
-    await post(web, button_press(message, slack.TAKE_OVER, SALES))
+    await post(web, button_press(message, kit.TAKE_OVER, SALES))
     stored = await services.ladder.store.load("telegram:42")
     assert stored is not None  # its flow version disappears (any failure inside the Ladder)
     await services.ladder.store.commit(StepWrite(conversation=stored.with_(flow="ghost")))
     [taken] = fake_slack.messages("#sales-leads")
-    await post(web, button_press(taken, slack.HAND_BACK, SALES))
+    await post(web, button_press(taken, kit.HAND_BACK, SALES))
     assert "UnknownFlow" in fake_slack.ephemeral()[-1]["text"]
     assert (await lead_of(services, "telegram:42")).taken_by == f"slack:{SALES}"
     after = await services.ladder.store.load("telegram:42")
@@ -821,7 +827,7 @@ async def test_bad_or_stale_signatures_get_401_and_change_nothing(
 ) -> None:
     message = await alert_message(services, fake_slack)
     before = fake_slack.calls()
-    press = button_press(message, slack.TAKE_OVER, SALES)
+    press = button_press(message, kit.TAKE_OVER, SALES)
     assert (await post(web, press, secret="not-the-secret")).status_code == 401
     assert (await post(web, press, age=6 * 60)).status_code == 401  # older than 5 minutes
     async with httpx.AsyncClient() as client:  # not signed at all
@@ -830,12 +836,12 @@ async def test_bad_or_stale_signatures_get_401_and_change_nothing(
     reply = json.dumps(fake_slack.user_reply(message, SALES, "hi", "EvX")).encode()
     assert (await post(web, reply, kind="json", secret="nope")).status_code == 401
     assert fake_slack.calls() == before
-    assert await slack.load_posted(services.redis, "telegram:42") == slack.Posted(
+    assert await services.slack_records.posted("telegram:42") == Posted(
         channel=message.channel, ts=message.ts
     )
     stored = await services.ladder.store.load("telegram:42")
     assert stored is not None and stored.status == Status.ACTIVE
-    assert not await services.redis.exists(keys.event_key("EvX"))
+    assert not await services.redis.exists(keys.seen("slack:event:EvX"))
 
 
 async def test_url_verification_echoes_the_challenge(services: Services, web: str) -> None:
@@ -864,22 +870,22 @@ def test_the_mode_follows_the_settings(tmp_path: Path) -> None:
     none = settings_for(tmp_path)
     webhook = replace(none, slack_webhook_url="http://127.0.0.1:9/hook")
     app = replace(webhook, slack_bot_token="xoxb-1", slack_signing_secret="s")
-    assert (slack.slack_mode(none), slack.slack_mode(webhook), slack.slack_mode(app)) == (
+    assert (mode.slack_mode(none), mode.slack_mode(webhook), mode.slack_mode(app)) == (
         "none", "webhook", "app"
     )  # fmt: skip
-    assert "Slack mode: none" in slack.startup_message(none)
-    assert "Slack mode: webhook" in slack.startup_message(webhook)
-    assert "Slack mode: app" in slack.startup_message(app)
-    assert "503" in slack.startup_message(replace(app, slack_signing_secret=None))
+    assert "Slack mode: none" in mode.startup_message(none)
+    assert "Slack mode: webhook" in mode.startup_message(webhook)
+    assert "Slack mode: app" in mode.startup_message(app)
+    assert "503" in mode.startup_message(replace(app, slack_signing_secret=None))
 
 
 def test_the_startup_line_warns_when_slack_is_not_usable(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="ladderbot.slack")
+    caplog.set_level(logging.INFO, logger="bot.channels.slack.mode")
     app = settings_for(tmp_path, slack_bot_token="xoxb-1", slack_signing_secret="s")
     for config in (settings_for(tmp_path), app, replace(app, slack_signing_secret=None)):
-        assert slack.log_startup(config) == slack.slack_mode(config)
+        assert mode.log_startup(config) == mode.slack_mode(config)
     levels = [(r.levelname, r.getMessage().split(" (")[0]) for r in caplog.records]
     assert levels == [
         ("WARNING", "Slack mode: none"), ("INFO", "Slack mode: app"), ("WARNING", "Slack mode: app")
@@ -900,7 +906,8 @@ async def test_app_mode_without_a_signing_secret_refuses_slack_requests(
 
 async def test_no_slack_leaves_alerts_waiting_in_the_outbox(redis: Redis, flows_dir: Path) -> None:
     services = await build(settings_for(flows_dir), clock=ManualClock(), redis=redis)
-    assert slack.outbox_handler(services) is None and slack.routes(services) == []
+    assert services.slack is None
+    assert events.routes(services.settings, services.slack_listeners()) == []
     await to_email_alert(services)
     assert await redis.xlen(keys.OUTBOX) == 1
 
@@ -910,10 +917,10 @@ async def test_webhook_mode_posts_alerts_without_buttons_and_retries_a_429(
 ) -> None:
     settings = settings_for(flows_dir, slack_webhook_url=fake_slack.webhook_url)
     services = await build(settings, clock=ManualClock(), redis=redis)
-    assert slack.routes(services) == []
+    assert events.routes(services.settings, services.slack_listeners()) == []
     fake_slack.fail_next("webhook", 429, retry_after=1, error="rate_limited")
     await to_email_alert(services)
-    handler = slack.outbox_handler(services)
+    handler = services.slack
     assert handler is not None
     outbox = Outbox(redis, "test", POLICY)
     await deliver_until(outbox, handler, fake_slack.webhook_posts)
