@@ -88,7 +88,7 @@ async def post(
     """POST a body to /slack/events signed as Slack would (`age` seconds ago)."""
     content_type = "application/json" if kind == "json" else "application/x-www-form-urlencoded"
     headers = {"Content-Type": content_type, **sign(body, int(time.time()) - age, secret)}
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=60) as client:  # a reply may wait out a channel's retries
         return await client.post(f"{web}/slack/events", content=body, headers=headers)
 
 
@@ -116,6 +116,11 @@ async def deliver(services: Services) -> int:
     handler = services.slack
     assert handler is not None
     return await Outbox(services.redis, "test", POLICY).deliver_once(handler)
+
+
+async def deliver_all(services: Services) -> int:
+    """One outbox pass of everything: the prospects' messages, alerts and relays."""
+    return await Outbox(services.redis, "test", POLICY).deliver_once(services.deliveries())
 
 
 async def alert_message(services: Services, fake_slack: FakeSlack) -> Message:
