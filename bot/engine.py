@@ -33,6 +33,7 @@ from bot.model import (
     DomainEvent,
     Due,
     Event,
+    EventName,
     HandBack,
     Help,
     LinkButton,
@@ -55,6 +56,7 @@ from bot.model import (
     TakeOver,
     Text,
     Timer,
+    TimerKind,
     Won,
     iso,
 )
@@ -125,11 +127,11 @@ class _Turn:
         variant = self.conv.variants.get(step_id)
         if variant:
             data["variant"] = variant
-        self.events.append(
-            DomainEvent(
-                name, self.conv.id, self.flow.name, self.conv.version, step_id, self.at, data
-            )
+        conv = self.conv
+        event = DomainEvent(
+            EventName(name), conv.id, self.flow.name, conv.version, step_id, self.at, data
         )
+        self.events.append(event)
         self.alert_on(name)
 
     def alert_on(self, reason: str) -> None:
@@ -150,7 +152,9 @@ class _Turn:
         conv, step_id = self.conv, self.conv.step or ""
         data = {"source": conv.source, "reason": reason}
         self.events.append(
-            DomainEvent("alerted", conv.id, self.flow.name, conv.version, step_id, self.at, data)
+            DomainEvent(
+                EventName.ALERTED, conv.id, self.flow.name, conv.version, step_id, self.at, data
+            )
         )
 
     def say(self, text: str, buttons: tuple[Button | LinkButton, ...] = ()) -> None:
@@ -353,7 +357,13 @@ class _Turn:
         stale = self.follow_up_of(step)
         stale_after = stale.stale_after.total_seconds() if stale and stale.stale_after else None
         return Timer(
-            self.timer_id(purpose), self.conv.id, kind, iso(due), step.id, seq, stale_after
+            self.timer_id(purpose),
+            self.conv.id,
+            TimerKind(kind),
+            iso(due),
+            step.id,
+            seq,
+            stale_after,
         )
 
     def follow_up_of(self, step: Step) -> FollowUp | None:
