@@ -21,6 +21,7 @@ from bot.model import (
     Claim,
     Conversation,
     HandBack,
+    Lead,
     Lost,
     NotAFit,
     Reply,
@@ -123,6 +124,22 @@ class Sales:
             return Result(conv, False, Refusal.CLOSED)
         sent = await self.deliveries.now(outcome)
         return Result(conv, True, waiting=sent == 0)
+
+
+def open_actions(lead: Lead) -> tuple[Action, ...]:
+    """What the sales team can still do with a lead, in the order a channel offers them: a
+    verdict closes it; a claim is made once; a taken-over chat can only be handed back."""
+    decided = bool(lead.verdict_by)
+    actions = []
+    if not lead.claimed_by and not decided:
+        actions.append(Action.CLAIM)
+    if lead.taken_by:
+        actions.append(Action.HAND_BACK)
+    elif not decided:
+        actions.append(Action.TAKE_OVER)
+    if not decided:
+        actions += [Action.WON, Action.LOST, Action.NOT_A_FIT]
+    return tuple(actions)
 
 
 def _why_not(action: Action, conv: Conversation, by: str) -> tuple[Refusal | None, str]:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.model import Conversation, Lead
-from bot.sales import Action
+from bot.sales import Action, open_actions
 
 CLAIM = "lb_claim"
 TAKE_OVER = "lb_take_over"
@@ -19,14 +19,15 @@ HAND_BACK = "lb_hand_back"
 NOT_A_FIT = "lb_not_a_fit"
 WON = "lb_won"
 LOST = "lb_lost"
-BUTTONS = {  # each button's sales action
-    CLAIM: Action.CLAIM,
-    TAKE_OVER: Action.TAKE_OVER,
-    HAND_BACK: Action.HAND_BACK,
-    NOT_A_FIT: Action.NOT_A_FIT,
-    WON: Action.WON,
-    LOST: Action.LOST,
+LOOKS = {  # each sales action's button: action_id, label, style
+    Action.CLAIM: (CLAIM, "Claim", "primary"),
+    Action.TAKE_OVER: (TAKE_OVER, "Take over", None),
+    Action.HAND_BACK: (HAND_BACK, "Hand back", None),
+    Action.WON: (WON, "Won", None),
+    Action.LOST: (LOST, "Lost", None),
+    Action.NOT_A_FIT: (NOT_A_FIT, "Not a fit", "danger"),
 }
+BUTTONS = {action_id: action for action, (action_id, _, _) in LOOKS.items()}  # press -> action
 SLACK_USER = "slack:"  # how a Slack user is named as a salesperson: "slack:U123"
 VERDICTS = {"won": "🏆 Won", "lost": "Lost", "disqualified": "🚫 Not a fit"}
 STATUS_BLOCK = "lb_status"
@@ -147,18 +148,9 @@ def lead_blocks(conv: Conversation, buttons: bool) -> list[dict[str, Any]]:
                        "elements": [{"type": "mrkdwn", "text": " · ".join(status)}]})  # fmt: skip
     if not buttons:
         return blocks
-    chosen: list[tuple[str, str, str | None]] = []
-    decided = bool(lead.verdict_by)
-    if not lead.claimed_by and not decided:
-        chosen.append((CLAIM, "Claim", "primary"))
-    if lead.taken_by:
-        chosen.append((HAND_BACK, "Hand back", None))
-    elif not decided:
-        chosen.append((TAKE_OVER, "Take over", None))
-    if not decided:
-        chosen += [(WON, "Won", None), (LOST, "Lost", None), (NOT_A_FIT, "Not a fit", "danger")]
     elements = []
-    for action_id, label, style in chosen:
+    for action in open_actions(lead):
+        action_id, label, style = LOOKS[action]
         button: dict[str, Any] = {
             "type": "button",
             "action_id": action_id,
