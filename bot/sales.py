@@ -108,20 +108,16 @@ class Sales:
         redelivered reply a no-op. The reply goes through the outbox: `waiting` when it could
         not be sent now (the channel failed, or an earlier message of theirs still waits)."""
         stored = await self.ladder.store.load(conversation_id)
-        if stored is None:
-            return Result(None, False, Refusal.ERASED)
-        if stored.lead.taken_by != by:
-            return Result(stored, False, Refusal.NOT_YOURS, stored.lead.taken_by)
+        if stored is None or stored.lead.taken_by != by:  # nothing to store
+            return _not_sent(stored, by)
         outcome = await self.ladder.handle(
             conversation_id, Reply(by, text), update_key=update_key, deliver_now=True
         )
         if outcome.duplicate:
             return Result(stored, False)
         conv = outcome.conversation
-        if not conv.flow:
-            return Result(None, False, Refusal.ERASED)
-        if not outcome.events:  # no longer taken over (the prospect opted out, a verdict)
-            return Result(conv, False, Refusal.CLOSED)
+        if not outcome.events:  # the engine's word: erased, or no longer theirs meanwhile
+            return _not_sent(conv if conv.flow else None, by)
         sent = await self.deliveries.now(outcome)
         return Result(conv, True, waiting=sent == 0)
 
@@ -140,6 +136,15 @@ def open_actions(lead: Lead) -> tuple[Action, ...]:
     if not decided:
         actions += [Action.WON, Action.LOST, Action.NOT_A_FIT]
     return tuple(actions)
+
+
+def _not_sent(conv: Conversation | None, by: str) -> Result:
+    """Why a reply by `by` does not go to the prospect."""
+    if conv is None:
+        return Result(None, False, Refusal.ERASED)
+    if conv.lead.taken_by != by:
+        return Result(conv, False, Refusal.NOT_YOURS, conv.lead.taken_by)
+    return Result(conv, False, Refusal.CLOSED)  # e.g. the prospect opted out (/stop)
 
 
 def _why_not(action: Action, conv: Conversation, by: str) -> tuple[Refusal | None, str]:
