@@ -76,6 +76,8 @@ class ThreadReply:
 
 
 class Listeners:
+    """What POST /slack/events runs once slack-bolt has checked the signature."""
+
     def __init__(self, sales: Sales, records: SlackRecords, stats: Stats) -> None:
         self.sales = sales
         self.records = records
