@@ -29,7 +29,6 @@ from redis.asyncio import Redis
 
 from bench._common import drain, print_rates, redis_client
 from bot.app import build
-from bot.channels import slack
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.model import Commitment, Conversation, Profile
@@ -125,7 +124,7 @@ async def slack_rate(redis: Redis, alerts: int) -> float:
             slack_api_url=fake.url, telegram_token=None, slack_webhook_url=None,
         )  # fmt: skip
         services = await build(settings, clock=ManualClock(), redis=redis)
-        handler = slack.outbox_handler(services)
+        handler = services.slack
         assert handler is not None
         for n in range(alerts):
             await redis.xadd(keys.OUTBOX, {"kind": "alert", "key": f"a{n}", "body": alert_body(n)})

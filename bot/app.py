@@ -1,4 +1,5 @@
-"""Wiring: Redis, published flows, the Ladder service and the channel senders, built once."""
+"""Wiring: Redis, published flows, the Ladder service, the channel senders and the Slack outbox
+handler, built once per process."""
 
 from __future__ import annotations
 
@@ -7,27 +8,49 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from bot.analytics import today_funnel
 from bot.channels import Sender
+from bot.channels.slack.delivery import SlackDelivery, outbox_handler
+from bot.channels.slack.listeners import Listeners
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.delivery import Deliveries
 from bot.flow.loader import flow_paths
 from bot.registry import FlowRegistry
+from bot.sales import Sales
 from bot.service import Ladder
 from bot.webhooks import Webhooks
 from storage.connect import connect
 from storage.redis import RedisFlowCatalog
+from storage.slack import RedisSlackRecords, SlackRecords
 
 
 @dataclass
 class Services:
-    """Everything a process (web, worker, chat) shares; `senders` is keyed by channel name."""
+    """Everything a process (web, worker, chat) shares. `senders` is keyed by channel name and
+    read at delivery time, so a channel registered after `build` is used by every delivery;
+    `slack` is the Slack outbox handler (None: Slack is not configured)."""
 
     settings: Settings
     redis: Redis
     flows: FlowRegistry
     ladder: Ladder
     clock: Clock
+    slack_records: SlackRecords
+    slack: SlackDelivery | None = None
     senders: dict[str, Sender] = field(default_factory=dict)
+
+    def deliveries(self) -> Deliveries:
+        """The outbox handler of this process: every registered sender, and Slack's."""
+        return Deliveries(self.ladder, self.senders, self.slack)
+
+    def slack_listeners(self) -> Listeners:
+        """What POST /slack/events runs: the sales team's actions, replies and `/ladder`."""
+
+        async def stats(flow: str | None) -> str:
+            return (await today_funnel(self.redis, self.clock.now(), flow)).text()
+
+        return Listeners(Sales(self.ladder, self.senders), self.slack_records, stats)
 
 
 async def build(
@@ -37,11 +60,13 @@ async def build(
     paths: list[Path] | None = None,
 ) -> Services:
     """Connect, validate and publish the flow files (default: FLOWS_DIR; publishing an
-    unchanged file is a no-op)."""
+    unchanged file is a no-op), and register the Slack outbox handler of SLACK_* settings."""
     clock = clock or SystemClock()
     redis = redis if redis is not None else connect(settings.redis_url)
     flows = await FlowRegistry.from_files(
         RedisFlowCatalog(redis), paths or flow_paths([settings.flows_dir]), settings.default_flow
     )
     ladder = Ladder(redis, flows, clock, Webhooks.configured(settings.webhooks_file))
-    return Services(settings, redis, flows, ladder, clock)
+    records = RedisSlackRecords(redis)
+    slack = outbox_handler(settings, flows, ladder.store, records)
+    return Services(settings, redis, flows, ladder, clock, records, slack)

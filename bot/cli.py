@@ -23,7 +23,7 @@ from telegram.error import TelegramError
 from bot import analytics, leads, logs, publish, webhooks
 from bot.app import Services, build
 from bot.channels.console import run_chat
-from bot.channels.slack import log_alerts_nowhere
+from bot.channels.slack.mode import log_alerts_nowhere
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.polling import poll
 from bot.channels.telegram.sender import TelegramSender
@@ -203,7 +203,7 @@ def _worker(args: argparse.Namespace) -> int:
 async def _services(settings: Settings) -> Services:
     try:
         services = await build(settings)
-        await log_alerts_nowhere(services)
+        await log_alerts_nowhere(settings, services.flows)
     except RedisError as exc:
         raise StorageError(f"Redis is unavailable: {exc}") from exc
     return services

@@ -9,16 +9,15 @@ the worker sends later, in order, and records it the same way."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Mapping
 
 from bot import logs, metrics
 from bot.channels import Sender
-from bot.forget import NOTICE_KIND
-from bot.model import Conversation, Message, Status, messages_from_json
-from bot.service import MESSAGE_KIND, Ladder, Outcome
+from bot.items import ItemKind, MessageItem, NoticeItem, read
+from bot.model import Conversation, Status
+from bot.service import Ladder, Outcome
 from bot.webhooks import KIND as WEBHOOK_KIND
 from storage.base import OutboxItem
 from storage.outbox import Handler, RetryLater, Undeliverable
@@ -47,12 +46,12 @@ class Deliveries:
         await _observed(item, self._deliver(item))
 
     async def _deliver(self, item: OutboxItem) -> None:
-        kind, _, channel = item.kind.partition(":")
-        if kind == MESSAGE_KIND:
-            await self.message(item, channel)
-        elif kind == NOTICE_KIND:  # /forget's answers: whatever became of the conversation
-            await self._send(Conversation(id=_body(item)[0], flow="", version=0), item, channel)
-        elif kind == WEBHOOK_KIND:
+        message = _message(item)
+        if isinstance(message, NoticeItem):  # /forget's answers: whatever became of them
+            await self._send(Conversation(id=message.conversation, flow="", version=0), message)
+        elif message is not None:
+            await self.message(message)
+        elif item.kind.partition(":")[0] == WEBHOOK_KIND:
             await self.ladder.webhooks(item)
         elif self.slack is not None:
             await self.slack(item)
@@ -66,22 +65,23 @@ class Deliveries:
         conv = outcome.conversation
 
         async def send(item: OutboxItem) -> None:
-            await _observed(item, self._send(conv, item, item.kind.partition(":")[2]))
+            message = _message(item)
+            assert message is not None, "Outcome.messages holds the prospect's messages only"
+            await _observed(item, self._send(conv, message))
 
         return await self.ladder.outbox.deliver_now(outcome.messages, send)
 
-    async def message(self, item: OutboxItem, channel: str) -> None:
-        conversation_id = _body(item)[0]
-        conv = await self.ladder.store.load(conversation_id)
+    async def message(self, message: MessageItem) -> None:
+        conv = await self.ladder.store.load(message.conversation)
         if conv is None or conv.status == Status.STOPPED:
             return  # forgotten or opted out since: nothing more goes to them
-        await self._send(conv, item, channel)
+        await self._send(conv, message)
 
-    async def _send(self, conv: Conversation, item: OutboxItem, channel: str) -> None:
-        sender = self.senders.get(channel)
+    async def _send(self, conv: Conversation, message: MessageItem) -> None:
+        sender = self.senders.get(message.channel)
         if sender is None:  # another process (with that channel) will take it
-            raise RetryLater(f"no {channel} sender in this process", self.wait)
-        await sender.deliver(conv, _body(item)[1])
+            raise RetryLater(f"no {message.channel} sender in this process", self.wait)
+        await sender.deliver(conv, message.messages)
 
 
 async def _observed(item: OutboxItem, delivery: Awaitable[None]) -> None:
@@ -105,10 +105,13 @@ async def _observed(item: OutboxItem, delivery: Awaitable[None]) -> None:
         )  # fmt: skip
 
 
-def _body(item: OutboxItem) -> tuple[str, tuple[Message, ...]]:
-    """The conversation and the messages a message item carries."""
+def _message(item: OutboxItem) -> MessageItem | None:
+    """The prospect's messages (or notices) an item carries; None for other items."""
+    if item.kind.partition(":")[0] not in (ItemKind.MESSAGE, ItemKind.NOTICE):
+        return None
     try:
-        body = json.loads(item.body)
-        return str(body["conversation"]), messages_from_json(body["messages"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise Undeliverable(f"message {item.key}: not a valid body: {exc!r}") from exc
+        found = read(item)
+    except ValueError as exc:
+        raise Undeliverable(str(exc)) from exc
+    assert isinstance(found, MessageItem)
+    return found

@@ -33,6 +33,7 @@ from bot.model import (
     DomainEvent,
     Due,
     Event,
+    EventName,
     HandBack,
     Help,
     LinkButton,
@@ -42,6 +43,7 @@ from bot.model import (
     Outcome,
     Press,
     Relay,
+    Reply,
     Reported,
     Restart,
     Say,
@@ -54,6 +56,7 @@ from bot.model import (
     TakeOver,
     Text,
     Timer,
+    TimerKind,
     Won,
     iso,
 )
@@ -124,11 +127,11 @@ class _Turn:
         variant = self.conv.variants.get(step_id)
         if variant:
             data["variant"] = variant
-        self.events.append(
-            DomainEvent(
-                name, self.conv.id, self.flow.name, self.conv.version, step_id, self.at, data
-            )
+        conv = self.conv
+        event = DomainEvent(
+            EventName(name), conv.id, self.flow.name, conv.version, step_id, self.at, data
         )
+        self.events.append(event)
         self.alert_on(name)
 
     def alert_on(self, reason: str) -> None:
@@ -149,7 +152,9 @@ class _Turn:
         conv, step_id = self.conv, self.conv.step or ""
         data = {"source": conv.source, "reason": reason}
         self.events.append(
-            DomainEvent("alerted", conv.id, self.flow.name, conv.version, step_id, self.at, data)
+            DomainEvent(
+                EventName.ALERTED, conv.id, self.flow.name, conv.version, step_id, self.at, data
+            )
         )
 
     def say(self, text: str, buttons: tuple[Button | LinkButton, ...] = ()) -> None:
@@ -352,7 +357,13 @@ class _Turn:
         stale = self.follow_up_of(step)
         stale_after = stale.stale_after.total_seconds() if stale and stale.stale_after else None
         return Timer(
-            self.timer_id(purpose), self.conv.id, kind, iso(due), step.id, seq, stale_after
+            self.timer_id(purpose),
+            self.conv.id,
+            TimerKind(kind),
+            iso(due),
+            step.id,
+            seq,
+            stale_after,
         )
 
     def follow_up_of(self, step: Step) -> FollowUp | None:
@@ -751,6 +762,12 @@ def _on_take_over(turn: _Turn, event: TakeOver) -> None:
     turn.emit("paused", by=event.by)
 
 
+def _on_reply(turn: _Turn, event: Reply) -> None:
+    if turn.conv.status == Status.PAUSED and turn.conv.lead.taken_by == event.by:
+        turn.say(event.text)
+        turn.emit("replied", by=event.by)
+
+
 def _on_hand_back(turn: _Turn, event: HandBack) -> None:
     if turn.conv.status != Status.PAUSED:
         if turn.conv.lead.taken_by:  # e.g. the prospect opted out meanwhile: the bot stays quiet
@@ -809,6 +826,7 @@ _HANDLERS: dict[type, Callable[[_Turn, Any], None]] = {
     Claim: _on_claim,
     TakeOver: _on_take_over,
     HandBack: _on_hand_back,
+    Reply: _on_reply,
     Won: _on_verdict,
     Lost: _on_verdict,
     NotAFit: _on_verdict,

@@ -9,7 +9,6 @@ one goes to a prospect who was just erased."""
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,13 +17,13 @@ from typing import Protocol
 from redis.exceptions import RedisError
 
 from bot.errors import DuplicateUpdate, StorageError
-from bot.model import Button, Conversation, Say, messages_to_json
+from bot.items import ItemKind, NoticeItem
+from bot.model import Button, Conversation, Say
 from bot.service import Ladder, Outcome
-from storage.base import Lane, Notices, OutboxItem
+from storage.base import Notices
 
 log = logging.getLogger(__name__)
 
-NOTICE_KIND = "notice"  # outbox items "notice:<channel>": sent even to an erased prospect
 FORGET = "!forget"  # pseudo-step of the confirmation buttons; no flow step looks like it
 FORGET_ASK = (
     "This erases everything I know about you: your answers and our whole history. Erase it?"
@@ -81,11 +80,8 @@ class ForgetConfirmation:
 
     async def _say(self, conversation: str, update_key: str | None, say: Say) -> None:
         channel = conversation.split(":", 1)[0]
-        body = {"conversation": conversation, "messages": messages_to_json([say])}
-        key = f"{conversation}:{NOTICE_KIND}:{secrets.token_hex(8)}"
-        item = OutboxItem(
-            f"{NOTICE_KIND}:{channel}", key, json.dumps(body), conversation, Lane.PROSPECT
-        )
+        key = f"{conversation}:{ItemKind.NOTICE}:{secrets.token_hex(8)}"
+        item = NoticeItem(conversation, channel, (say,)).outbox(key)
         outbox = self.ladder.outbox
         try:
             posted = await self.notices.post(

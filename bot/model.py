@@ -278,6 +278,16 @@ class Lost:
 SalesEvent = Claim | TakeOver | HandBack | NotAFit | Won | Lost
 
 
+@dataclass(frozen=True)
+class Reply:
+    """The salesperson who took the chat over writes to the prospect: it is sent to them in
+    order with the bot's messages (anyone else's reply, or one after the take-over ended, is
+    not)."""
+
+    by: str
+    text: str
+
+
 class ProductEvent(StrEnum):
     """A commitment the product reports (POST /api/events): it happened in the product, not in
     the chat."""
@@ -306,7 +316,18 @@ class Arrive:
 
 
 Event = (
-    Start | Text | Press | LinkOpened | Restart | Stop | Help | Due | Arrive | SalesEvent | Reported
+    Start
+    | Text
+    | Press
+    | LinkOpened
+    | Restart
+    | Stop
+    | Help
+    | Due
+    | Arrive
+    | SalesEvent
+    | Reply
+    | Reported
 )
 
 
@@ -412,6 +433,13 @@ def messages_from_json(text: str) -> tuple[Message, ...]:
 # --- timers ---
 
 
+class TimerKind(StrEnum):
+    NUDGE = "nudge"  # a follow-up: the prospect stayed quiet at a step
+    DROP = "drop"  # after the last nudge: the prospect dropped off
+    REMINDER = "reminder"  # before a booked webinar slot
+    WAIT = "wait"  # a step waiting for a product event timed out
+
+
 @dataclass(frozen=True)
 class Timer:
     """Something to do later for one conversation. `id` is unique per conversation and purpose,
@@ -420,11 +448,14 @@ class Timer:
 
     id: str
     conversation: str
-    kind: str  # nudge | drop | reminder | wait
+    kind: TimerKind
     due: str  # ISO 8601, UTC
     step: str
     seq: int = 0  # nudge number, or reminder index
     stale_after: float | None = None  # seconds past due after which it is dropped, not sent
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", TimerKind(self.kind))  # a stored timer's plain kind
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, separators=(",", ":"))
@@ -437,21 +468,43 @@ class Timer:
 # --- domain events: what the business cares about (the event log) ---
 
 
-DOMAIN_EVENTS = frozenset(
-    {
-        "started", "step_reached", "answered", "committed", "invalid_input", "stale_press",
-        "nudged", "reminded", "follow_up_skipped", "link_opened", "completed", "dropped",
-        "returned", "opted_out", "restarted", "paused", "resumed", "relayed", "migrated",
-        "alerted", "claimed", "not_a_fit", "won", "lost", "reported", "wait_timed_out",
-    }
-)  # fmt: skip
+class EventName(StrEnum):
+    """The names of the event log's lines (domain events)."""
+
+    STARTED = "started"
+    STEP_REACHED = "step_reached"
+    ANSWERED = "answered"
+    COMMITTED = "committed"
+    INVALID_INPUT = "invalid_input"
+    STALE_PRESS = "stale_press"
+    NUDGED = "nudged"
+    REMINDED = "reminded"
+    FOLLOW_UP_SKIPPED = "follow_up_skipped"
+    LINK_OPENED = "link_opened"
+    COMPLETED = "completed"
+    DROPPED = "dropped"
+    RETURNED = "returned"
+    OPTED_OUT = "opted_out"
+    RESTARTED = "restarted"
+    PAUSED = "paused"  # a salesperson took the chat over
+    RESUMED = "resumed"  # handed back
+    RELAYED = "relayed"  # the prospect wrote while the chat was taken over
+    REPLIED = "replied"  # the salesperson who took the chat over wrote to the prospect
+    MIGRATED = "migrated"
+    ALERTED = "alerted"
+    CLAIMED = "claimed"
+    NOT_A_FIT = "not_a_fit"
+    WON = "won"
+    LOST = "lost"
+    REPORTED = "reported"
+    WAIT_TIMED_OUT = "wait_timed_out"
 
 
 @dataclass(frozen=True)
 class DomainEvent:
-    """One line of the event log; `name` is one of DOMAIN_EVENTS."""
+    """One line of the event log (a name that is no EventName raises ValueError)."""
 
-    name: str
+    name: EventName
     conversation: str
     flow: str
     version: int
@@ -471,10 +524,13 @@ class DomainEvent:
             "data": json.dumps(self.data, separators=(",", ":")),
         }
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", EventName(self.name))
+
     @classmethod
     def from_fields(cls, f: dict[str, str]) -> DomainEvent:
         return cls(
-            name=f["name"],
+            name=EventName(f["name"]),
             conversation=f["conversation"],
             flow=f["flow"],
             version=int(f["version"]),

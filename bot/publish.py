@@ -24,7 +24,7 @@ from bot.analytics import align, entries, iter_events
 from bot.clock import ManualClock
 from bot.errors import ConflictError, LadderError, UnknownFlow
 from bot.flow.model import Flow
-from bot.model import Arrive, Conversation, DomainEvent, Status, Timer, iso
+from bot.model import Arrive, Conversation, DomainEvent, EventName, Status, Timer, iso
 from bot.registry import FlowRegistry
 from bot.service import Ladder
 from storage import keys
@@ -176,7 +176,7 @@ async def _migrate(
         to = flow.migrate[here]
         stale = tuple(t.id for t in await pending_timers(store.redis, conv.id) if t.step == here)
         event = DomainEvent(
-            "migrated",
+            EventName.MIGRATED,
             conv.id,
             flow.name,
             version,

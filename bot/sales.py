@@ -1,10 +1,12 @@
 """The sales team's actions on a lead, for any channel (Slack buttons today): claim, take over,
-hand back, not a fit, won, lost.
+hand back, not a fit, won, lost; and the replies of the salesperson who took the chat over.
 
 Each action is one engine event applied to the prospect's conversation by the Ladder (one
 atomic step, logged as a domain event), so two salespeople acting at once in different
-processes get one winner. This module only tells the caller what came of it, in terms a
-channel can word for its users, and passes on what the bot says to the prospect.
+processes get one winner. A reply during a take-over is an engine step too: it reaches the
+outbox in that step's atomic write, in order with the bot's messages, is sent at once and, if
+the prospect's channel fails, retried by the worker. This module only tells the caller what
+came of it, in terms a channel can word for its users.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from bot.model import (
     Claim,
     Conversation,
     HandBack,
+    Lead,
     Lost,
     NotAFit,
+    Reply,
     SalesEvent,
     Status,
     TakeOver,
@@ -57,6 +61,7 @@ class Refusal(StrEnum):
     NOT_TAKEN = "not_taken"  # hand back, but nobody took over
     CLOSED = "closed"  # take over, but the conversation is stopped (`status`)
     DECIDED = "decided"  # a verdict was given already (`who`, the outcome)
+    NOT_YOURS = "not_yours"  # a reply by someone who has not taken the chat over (`who` has)
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,8 @@ class Result:
     conversation: Conversation | None
     changed: bool
     refusal: Refusal | None = None
-    who: str = ""  # for CLAIMED, TAKEN and DECIDED: the salesperson who was first
+    who: str = ""  # for CLAIMED, TAKEN, DECIDED and NOT_YOURS: the salesperson who was first
+    waiting: bool = False  # what goes to the prospect could not be sent now: the worker sends it
 
     @property
     def status(self) -> Status | None:
@@ -93,6 +99,52 @@ class Sales:
         if outcome.events:
             return Result(conv, True)
         return Result(conv, False, *_why_not(action, conv, by))
+
+    async def reply(
+        self, conversation_id: str, by: str, text: str, *, update_key: str | None = None
+    ) -> Result:
+        """Send the prospect `text` from salesperson `by`, if they have taken the chat over
+        (else NOT_YOURS, and nothing is stored). `update_key` (the channel's event id) makes a
+        redelivered reply a no-op. The reply goes through the outbox: `waiting` when it could
+        not be sent now (the channel failed, or an earlier message of theirs still waits)."""
+        stored = await self.ladder.store.load(conversation_id)
+        if stored is None or stored.lead.taken_by != by:  # nothing to store
+            return _not_sent(stored, by)
+        outcome = await self.ladder.handle(
+            conversation_id, Reply(by, text), update_key=update_key, deliver_now=True
+        )
+        if outcome.duplicate:
+            return Result(stored, False)
+        conv = outcome.conversation
+        if not outcome.events:  # the engine's word: erased, or no longer theirs meanwhile
+            return _not_sent(conv if conv.flow else None, by)
+        sent = await self.deliveries.now(outcome)
+        return Result(conv, True, waiting=sent == 0)
+
+
+def open_actions(lead: Lead) -> tuple[Action, ...]:
+    """What the sales team can still do with a lead, in the order a channel offers them: a
+    verdict closes it; a claim is made once; a taken-over chat can only be handed back."""
+    decided = bool(lead.verdict_by)
+    actions = []
+    if not lead.claimed_by and not decided:
+        actions.append(Action.CLAIM)
+    if lead.taken_by:
+        actions.append(Action.HAND_BACK)
+    elif not decided:
+        actions.append(Action.TAKE_OVER)
+    if not decided:
+        actions += [Action.WON, Action.LOST, Action.NOT_A_FIT]
+    return tuple(actions)
+
+
+def _not_sent(conv: Conversation | None, by: str) -> Result:
+    """Why a reply by `by` does not go to the prospect."""
+    if conv is None:
+        return Result(None, False, Refusal.ERASED)
+    if conv.lead.taken_by != by:
+        return Result(conv, False, Refusal.NOT_YOURS, conv.lead.taken_by)
+    return Result(conv, False, Refusal.CLOSED)  # e.g. the prospect opted out (/stop)
 
 
 def _why_not(action: Action, conv: Conversation, by: str) -> tuple[Refusal | None, str]:

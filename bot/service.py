@@ -6,12 +6,10 @@ load -> engine.step -> one atomic commit, retried on a concurrent change. No pla
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -19,6 +17,7 @@ from redis.exceptions import RedisError
 from bot import engine, logs, metrics
 from bot.clock import Clock, SystemClock
 from bot.errors import ConflictError, DuplicateUpdate, StorageError
+from bot.items import AlertItem, MessageItem, RelayItem
 from bot.model import (
     MESSAGE_TYPES,
     Action,
@@ -40,7 +39,6 @@ from bot.model import (
     Stop,
     Text,
     iso,
-    messages_to_json,
 )
 from bot.registry import FlowRegistry
 from bot.webhooks import Webhooks
@@ -50,7 +48,6 @@ from storage.redis import RedisConversationStore
 
 log = logging.getLogger("ladderbot")
 
-MESSAGE_KIND = "message"  # outbox items "message:<channel>": what a prospect is sent later
 MAX_ATTEMPTS = 32  # optimistic retries when another process changed the conversation first
 CONFLICT_BACKOFF = 0.002  # seconds, times the attempt number, jittered
 PROSPECT_EVENTS = (Start, Text, Press, Help, Restart, Stop)
@@ -246,24 +243,13 @@ class Ladder:
         key = f"{conv.id}:{conv.revision + 1}"
         alerts = [a for a in actions if isinstance(a, Alert)]
         if alerts:
-            body: dict[str, Any] = {
-                "reasons": [a.reason for a in alerts],
-                "slack_channel": alerts[0].channel,
-                "conversation": json.loads(conv.to_json()),
-            }
-            items.append(OutboxItem("alert", f"{key}:a", json.dumps(body), conv.id, Lane.SLACK))
+            reasons = tuple(a.reason for a in alerts)
+            items.append(AlertItem(conv, reasons, alerts[0].channel).outbox(f"{key}:a"))
         for n, action in enumerate(actions):
-            if isinstance(action, MESSAGE_TYPES):
-                if not messages:
-                    continue
-                body = {"conversation": conv.id, "messages": messages_to_json([action])}
-                kind, lane = f"{MESSAGE_KIND}:{conv.channel}", Lane.PROSPECT
+            if isinstance(action, MESSAGE_TYPES) and messages:
+                items.append(MessageItem(conv.id, conv.channel, (action,)).outbox(f"{key}:{n}"))
             elif isinstance(action, Relay):
-                body = {"text": action.text, "conversation": conv.id}
-                kind, lane = "relay", Lane.SLACK
-            else:
-                continue
-            items.append(OutboxItem(kind, f"{key}:{n}", json.dumps(body), conv.id, lane))
+                items.append(RelayItem(conv.id, action.text).outbox(f"{key}:{n}"))
         return items
 
 

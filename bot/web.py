@@ -12,7 +12,8 @@ from starlette.routing import BaseRoute, Route
 
 from bot import access, dashboard, metrics
 from bot.app import Services
-from bot.channels import product, slack
+from bot.channels import product
+from bot.channels.slack import events as slack_events
 from bot.channels.telegram import webhook as telegram
 
 
@@ -27,7 +28,7 @@ def create_app(services: Services) -> Starlette:
     routes: list[BaseRoute] = [Route("/healthz", healthz), metrics_route(services)]
     routes += dashboard.routes(services)
     routes += telegram.routes(services)
-    routes += slack.routes(services)
+    routes += slack_events.routes(services.settings, services.slack_listeners())
     routes += product.routes(services)
     return Starlette(routes=routes)
 

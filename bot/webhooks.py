@@ -37,7 +37,7 @@ import yaml
 from standardwebhooks import Webhook
 
 from bot.errors import ConfigError, FlowError, FlowErrors, LadderError
-from bot.model import DOMAIN_EVENTS, Conversation, DomainEvent
+from bot.model import Conversation, DomainEvent, EventName
 from storage.base import OutboxItem
 from storage.outbox import RetryLater, Undeliverable
 
@@ -154,8 +154,8 @@ def _events(node: yaml.Node, problem: Problem) -> frozenset[str]:
     names = set()
     for item in node.value:
         name = str(item.value) if isinstance(item, yaml.ScalarNode) else ""
-        if name not in DOMAIN_EVENTS:
-            problem(item, f"unknown event {name!r}: one of {', '.join(sorted(DOMAIN_EVENTS))}")
+        if name not in {e.value for e in EventName}:
+            problem(item, f"unknown event {name!r}: one of {', '.join(sorted(EventName))}")
         else:
             names.add(name)
     return frozenset(names)

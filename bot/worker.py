@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from bot import metrics
 from bot.app import Services, build
 from bot.channels import Sender
-from bot.channels.slack import log_alerts_nowhere, log_startup, outbox_handler
+from bot.channels.slack.mode import log_alerts_nowhere, log_startup
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.updates import CHANNEL as TELEGRAM
 from bot.clock import Clock, MovableClock
@@ -168,7 +168,7 @@ async def run_worker(
         services.ladder,
         services.senders,
         services.clock,
-        slack=outbox_handler(services),
+        slack=services.slack,
         batch=batch,
         lease=lease,
         idle=idle,
@@ -180,7 +180,7 @@ async def serve(settings: Settings, *, batch: int = BATCH, lease: timedelta = LE
     """`ladder worker`: REDIS_URL, FLOWS_DIR and the Telegram sender, until SIGTERM or SIGINT."""
     try:
         services = await build(settings)
-        await log_alerts_nowhere(services)
+        await log_alerts_nowhere(settings, services.flows)
     except RedisError as exc:
         raise StorageError(f"Redis is unavailable: {exc}") from exc
     telegram = TelegramChannel.from_services(services)

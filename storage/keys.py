@@ -77,11 +77,6 @@ def thread_key(channel: str, ts: str) -> str:
     return f"{SLACK}:thread:{channel}:{ts}"
 
 
-def event_key(event_id: str) -> str:
-    """Set for a Slack event id already handled (Slack retries events)."""
-    return f"{SLACK}:event:{event_id}"
-
-
 def attempt_key(item_key: str) -> str:
     """Set when an outbox item is first posted: later attempts check Slack before posting."""
     return f"{SLACK}:attempt:{item_key}"

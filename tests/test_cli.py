@@ -138,7 +138,7 @@ async def test_serve_and_worker_name_the_flows_that_alert_nowhere(
             await worker.wait_for("worker started")
     for output in (serve.output, worker.output):
         assert (
-            "WARNING ladderbot.slack: flow 'tg-ladder' alerts nowhere: it has no "
+            "WARNING bot.channels.slack.mode: flow 'tg-ladder' alerts nowhere: it has no "
             "alerts.slack_channel and SLACK_CHANNEL is not set" in output
         ), output
         assert "'routed' alerts nowhere" not in output

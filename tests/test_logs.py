@@ -16,7 +16,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot import cli
-from bot.channels import slack
+from bot.channels.slack.blocks import CLAIM
 from bot.channels.telegram.webhook import SECRET_HEADER, webhook_secret
 from bot.config import Settings
 from bot.logs import HIDDEN, Json, Plain, Redact
@@ -71,7 +71,7 @@ class Walk:
         fake = self.fake_slack
         await fake.wait_for(lambda: fake.messages("#sales-leads"), 60, what="the alert")
         [alert] = fake.messages("#sales-leads")
-        body = button_press(alert, slack.CLAIM, SALES)
+        body = button_press(alert, CLAIM, SALES)
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             **sign(body, secret=signing_secret),

@@ -21,7 +21,6 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.app import Services, build
-from bot.channels.slack import outbox_handler
 from bot.channels.telegram.channel import TelegramChannel
 from bot.clock import ManualClock, SystemClock
 from bot.config import Settings
@@ -515,7 +514,7 @@ async def test_telegram_and_slack_down_for_most_of_a_day_lose_nothing_and_post_o
         services = await build(settings, clock=clock, redis=redis, paths=[flows / "followups.yaml"])
         channel = TelegramChannel.from_services(services)
         channel.sender.attempts = 1  # each outbox attempt is one call: the outbox retries
-        worker = Worker(services.ladder, services.senders, clock, slack=outbox_handler(services))
+        worker = Worker(services.ladder, services.senders, clock, slack=services.slack)
         await start(services, "telegram:42")
 
         async def hours(count: float) -> None:

@@ -46,7 +46,7 @@ from bot.flow.validate import (
     past_webinars,
     suggest,
 )
-from bot.model import DOMAIN_EVENTS, Outcome, ProductEvent
+from bot.model import EventName, Outcome, ProductEvent
 from bot.validators import VALIDATOR_KINDS
 
 MAX_TEXT = 4096  # Telegram's limit for one message
@@ -635,7 +635,7 @@ class _Reader:
         on: tuple[str, ...] = Alerts().on
         if "on" in fields:
             known = (
-                (DOMAIN_EVENTS - {"alerted"})
+                ({e.value for e in EventName} - {EventName.ALERTED.value})
                 | {s.commitment for s in steps if s.commitment}
                 | set(PRODUCT_EVENTS)
             )
