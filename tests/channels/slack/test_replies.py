@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from bot.app import Services, build
 from bot.channels.slack import blocks as kit
-from bot.channels.telegram import TelegramSender
+from bot.channels.telegram.sender import TelegramSender
 from bot.clock import ManualClock
 from bot.model import Status, Stop, Text
 from bot.web import create_app
