@@ -42,7 +42,6 @@ from bot.model import DOMAIN_EVENTS, Outcome, ProductEvent
 
 # libyaml composes ~10x faster than PyYAML (a 5,000-step flow: 0.2 s, not 2 s); same nodes.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-PRODUCT_EVENTS = tuple(e.value for e in ProductEvent)
 # Every key a step can have (the shared ones, then each kind's own), and the kinds taking it.
 KEY_KINDS: dict[str, frozenset[StepKind]] = {
     key: frozenset(k.name for k in KINDS.values() if key in k.keys)
@@ -291,7 +290,7 @@ class _FlowReader(StepReader):
             known = (
                 (DOMAIN_EVENTS - {"alerted"})
                 | {s.commitment for s in steps if s.commitment}
-                | set(PRODUCT_EVENTS)
+                | {e.value for e in ProductEvent}
             )
             names = []
             for item in self.items(fields["on"].value, "alerts", "on"):
