@@ -87,11 +87,20 @@ class Choice:
     pos: Pos = field(default=Pos(), compare=False)
 
 
+class Check(StrEnum):
+    """What an input step's typed answer must be (`validate:`)."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    NUMBER = "number"
+    TEXT = "text"
+
+
 @dataclass(frozen=True)
 class Validator:
-    """How typed input is checked: kind is email, phone, number or text."""
+    """How typed input is checked."""
 
-    kind: str = "text"
+    kind: Check = Check.TEXT
     min: float | None = None  # number: smallest value; text: shortest length
     max: float | None = None  # number: largest value; text: longest length
     hint: str | None = None  # said when the answer does not pass

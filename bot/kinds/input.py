@@ -7,14 +7,14 @@ from typing import Any
 from yaml.nodes import Node, ScalarNode
 
 from bot.flow.grammar import MAX_TEXT, ref, strict
-from bot.flow.model import Choice, Step, StepKind, Validator
+from bot.flow.model import Check, Choice, Step, StepKind, Validator
 from bot.flow.nodes import suggest
 from bot.flow.steps import StepReader
 from bot.kinds.base import WAITING, Get, Kind, Turn
-from bot.validators import VALIDATOR_KINDS, check
+from bot.validators import check
 
 UNDERSTOOD = "Got it: {}."
-VALIDATOR_TYPES = tuple(sorted(VALIDATOR_KINDS))
+VALIDATOR_TYPES = tuple(sorted(c.value for c in Check))
 VALIDATOR_KEYS = ("type", "min", "max", "hint")
 _TYPE = {"enum": list(VALIDATOR_TYPES)}
 
@@ -66,27 +66,27 @@ def validator(reader: StepReader, node: Node | None, where: str) -> Validator:
         return Validator()
     if isinstance(node, ScalarNode):
         kind = validator_type(reader, node, where)
-        return Validator(kind=kind or "text")
+        return Validator(kind=kind or Check.TEXT)
     fields = reader.fields(node, f"{where}: validate", VALIDATOR_KEYS, required=("type",))
     if fields is None or "type" not in fields:
         return Validator()
-    kind = validator_type(reader, fields["type"].value, where) or "text"
+    kind = validator_type(reader, fields["type"].value, where) or Check.TEXT
     bounds: dict[str, float | None] = {"min": None, "max": None}
     for key in bounds:
         if key not in fields:
             continue
-        if kind not in ("number", "text"):
+        if kind not in (Check.NUMBER, Check.TEXT):
             reader.error(fields[key].key, where, f"`{key}` only applies to number and text")
             continue
         found = reader.number(fields[key].value, where, key)
-        if kind == "text" and found is not None and (found < 0 or not found.is_integer()):
+        if kind == Check.TEXT and found is not None and (found < 0 or not found.is_integer()):
             reader.error(
                 fields[key].value,
                 where,
                 f"`{key}` of a text is a length: a whole number of characters, 0 or more",
             )
             continue
-        if kind == "text" and found is not None and found > MAX_TEXT:
+        if kind == Check.TEXT and found is not None and found > MAX_TEXT:
             reader.error(
                 fields[key].value,
                 where,
@@ -103,9 +103,11 @@ def validator(reader: StepReader, node: Node | None, where: str) -> Validator:
     return Validator(kind=kind, min=low, max=high, hint=hint)
 
 
-def validator_type(reader: StepReader, node: Node, where: str) -> str | None:
+def validator_type(reader: StepReader, node: Node, where: str) -> Check | None:
     value = reader.scalar(node, where, "validate", "a validator name")
-    if value is not None and value not in VALIDATOR_TYPES:
+    if value is None:
+        return None
+    if value not in VALIDATOR_TYPES:
         reader.error(
             node,
             where,
@@ -113,7 +115,7 @@ def validator_type(reader: StepReader, node: Node, where: str) -> str | None:
             + ", ".join(VALIDATOR_TYPES),
         )
         return None
-    return value
+    return Check(value)
 
 
 KIND = Input()
