@@ -33,10 +33,7 @@ TIMER_OWNERS: Mapping[str, Kind] = MappingProxyType(
 )
 # Every word `kind:` accepts, and the kind it means.
 KIND_WORDS: Mapping[str, StepKind] = MappingProxyType(
-    {
-        **{name: kind.name for kind in KINDS.values() for name in kind.aliases},
-        **{kind.name.value: kind.name for kind in KINDS.values()},
-    }
+    {word: kind.name for kind in KINDS.values() for word in (kind.name.value, *kind.aliases)}
 )
 
 __all__ = ["KINDS", "KIND_WORDS", "TIMER_OWNERS", "Kind"]
