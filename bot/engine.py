@@ -12,20 +12,19 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.flow.compile import NEXT, CompiledFlow, choice_trigger
-from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Choice, FollowUp, Step, StepKind
-from bot.flow.template import CONVERSATION_REF, CONVERSATION_REF_MARKER, render, render_url
-from bot.flow.validate import booking_variable
+from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Choice, FollowUp, Step
+from bot.flow.template import CONVERSATION_REF, CONVERSATION_REF_MARKER, render
+from bot.kinds import KINDS, TIMER_OWNERS
 from bot.model import (
     Action,
     Alert,
     Arrive,
-    Booking,
     Button,
     Claim,
     Commitment,
@@ -47,8 +46,6 @@ from bot.model import (
     Reported,
     Restart,
     Say,
-    SendCalendar,
-    SendDocument,
     Start,
     Status,
     StepResult,
@@ -60,9 +57,6 @@ from bot.model import (
     Won,
     iso,
 )
-from bot.validators import check
-
-DEFAULT_LINK_LABEL = "Open"
 
 HELP = (
     "I ask a few quick questions and share useful things along the way. "
@@ -75,8 +69,6 @@ ALREADY_STOPPED = "You're unsubscribed. Send /start if you'd like to pick up aga
 FINISHED = "We're all done here, thank you! Send /restart to go through it again."
 PAUSED = "A colleague is with you in this chat now and will answer shortly."
 WELCOME_BACK = "Welcome back! Here's where we left off:"
-LINK_HINT = "Tap the button above to open it."
-UNDERSTOOD = "Got it: {}."
 
 
 def step(flow: CompiledFlow, conversation: Conversation, event: Event, now: datetime) -> StepResult:
@@ -191,7 +183,7 @@ class _Turn:
         return (
             conv.status == Status.ACTIVE
             and conv.step in self.flow.by_id
-            and self.current().kind == StepKind.MESSAGE
+            and KINDS[self.current().kind].passes_on
         )
 
     def enter(self, step_id: str) -> None:
@@ -200,47 +192,41 @@ class _Turn:
         prospect's next message goes on from there (validated flows never get that far)."""
         for said in range(MAX_MESSAGES_IN_A_ROW + 1):
             step = self.flow.step(step_id)
+            kind = KINDS[step.kind]
             self.conv = self.conv.with_(
                 step=step.id, step_at=self.at, invalid=0, nudges=0, stale_presses=0, pressed=""
             )
-            if step.kind == StepKind.MESSAGE and said == MAX_MESSAGES_IN_A_ROW:
+            if kind.passes_on and said == MAX_MESSAGES_IN_A_ROW:
                 self.cancel.append(self.timer_id("nudge"))
                 return
             self.pick_variant(step)
             self.emit("step_reached", kind=step.kind.value)
-            if step.kind == StepKind.END:
-                if step.say or step.ask:
-                    self.say(self.render(step.say or step.ask or ""))
-                self.complete()
+            following = kind.enter(self, step)
+            if following is None:
                 return
-            if step.kind == StepKind.MESSAGE:
-                self.say(self.render(step.say or step.ask or ""))
-                following = self.compiled.route(step.id, NEXT, self.conv.answers)
-                if following is None:
-                    self.complete()
-                    return
-                step_id = following
-                continue
-            self.present(step, intro=step.say)
-            if step.document:
-                self.actions.append(SendDocument(step.document, step.button or ""))
-            self.follow_up(step, seq=1)
-            self.wait(step)
-            return
+            step_id = following
 
-    def wait(self, step: Step) -> None:
-        """A step that waits for the product: set its timeout, if it has one."""
-        wait = step.wait_for
-        if wait is not None and wait.timeout is not None:
-            self.schedule.append(self.timer("wait", "wait", self.now + wait.timeout, step, 0))
+    def next_step(self, step: Step) -> str | None:
+        """Where the step's own way on leads now (None: nowhere, the flow is complete)."""
+        return self.compiled.route(step.id, NEXT, self.conv.answers)
+
+    def go_on(self, step: Step) -> None:
+        """Leave `step` by its own way on."""
+        self.advance(step, NEXT)
+
+    def revive(self) -> None:
+        """A prospect who went quiet is back (a text, a press, an opened link): pick up where
+        they left off."""
+        if self.conv.status == Status.DROPPED:
+            self.conv = self.conv.with_(status=Status.ACTIVE, nudges=0)
+            self.emit("returned")
 
     def present(self, step: Step, intro: str | None = None, lead: str | None = None) -> None:
         """Ask the step's question with its buttons (optionally after `intro`/`lead` text)."""
         parts = [p for p in (lead, intro and self.render(intro), self.ask_text(step)) if p]
         buttons: list[Button | LinkButton] = []
-        if step.kind in (StepKind.RESOURCE, StepKind.TRIAL) and step.url:
-            label = step.button or DEFAULT_LINK_LABEL
-            buttons.append(LinkButton(label, step.id, render_url(step.url, self.values())))
+        if (link := KINDS[step.kind].link_button(self, step)) is not None:
+            buttons.append(link)
         buttons.extend(Button(c.label, step.id, c.id) for c in self.choices(step))
         self.say("\n\n".join(parts), tuple(buttons))
 
@@ -266,25 +252,12 @@ class _Turn:
         self.conv = self.conv.with_(variants={**self.conv.variants, step.id: chosen.id})
 
     def choices(self, step: Step) -> tuple[Choice, ...]:
-        """The step's choices; for a webinar, its upcoming slots first."""
-        if step.kind != StepKind.WEBINAR:
-            return step.choices
-        zone = self.zone()
-        slots = tuple(
-            Choice(id=f"slot{i}", label=_slot_label(slot, zone), value=iso(slot.astimezone(UTC)))
-            for i, slot in enumerate(step.slots)
-            if slot > self.now
-        )
-        return slots + step.choices
+        """The buttons the step offers now (a webinar: its upcoming slots first)."""
+        return KINDS[step.kind].choices(self, step)
 
     def choose(self, step: Step, choice: Choice) -> None:
-        if step.save_as and step.kind == StepKind.SURVEY:  # other steps' buttons are ways on
-            self.conv = self.conv.with_(answers={**self.conv.answers, step.save_as: choice.value})
         self.emit("answered", choice=choice.id)
-        if step.kind == StepKind.WEBINAR and choice not in step.choices:  # a slot
-            self.book(step, choice)
-        elif step.kind == StepKind.SURVEY and choice.commits:
-            self.commit(step, choice.value)
+        KINDS[step.kind].chosen(self, step, choice)
         self.advance(step, choice_trigger(choice.id) if choice.routes else NEXT)
 
     def advance(self, step: Step, trigger: str) -> None:
@@ -307,29 +280,6 @@ class _Turn:
         threshold = self.flow.alerts.score_at_least
         if threshold is not None and before < threshold <= score:
             self.raise_alert("score")
-
-    def book(self, step: Step, choice: Choice) -> None:
-        """A webinar slot was picked: record it, send the calendar file, set the reminders."""
-        booking = self.booking(step, choice.value)
-        others = tuple(b for b in self.conv.bookings if (b.flow, b.step) != (booking.flow, step.id))
-        answers = {**self.conv.answers, booking_variable(step): choice.value}
-        self.conv = self.conv.with_(answers=answers, bookings=(*others, booking))
-        self.commit(step, choice.value)
-        minutes = int(step.duration.total_seconds() // 60)
-        self.say(f"You're booked for {choice.label}. Here's the calendar invite.")
-        self.actions.append(SendCalendar(self.flow.title, choice.value, minutes, step.ask or ""))
-        for i, due in enumerate(booking.reminders):
-            purpose = f"reminder:{booking.flow}:{step.id}:{i}"
-            self.schedule.append(
-                self.timer(purpose, "reminder", datetime.fromisoformat(due), step, i)
-            )
-
-    def booking(self, step: Step, slot: str, after: datetime | None = None) -> Booking:
-        """A booking of `slot` at webinar `step`, with its reminders due after `after` (default:
-        now, the ones still ahead)."""
-        start, after = datetime.fromisoformat(slot), after or self.now
-        dues = tuple(iso(start - before) for before in step.reminders if start - before > after)
-        return Booking(self.flow.name, step.id, slot, self.flow.title, dues)
 
     def complete(self) -> None:
         """The prospect reached an end step: record what it means (its outcome)."""
@@ -426,12 +376,6 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
-@lru_cache(maxsize=1024)
-def _slot_label(slot: datetime, zone: ZoneInfo) -> str:
-    local = slot.astimezone(zone)
-    return f"{local:%a %d %b, %H:%M} ({local.tzname()})"
-
-
 # --- matching typed text to choices ---
 
 _NOISE = re.compile(r"[^\w\s]")
@@ -474,11 +418,6 @@ def match_choice(choices: tuple[Choice, ...], text: str, by_number: bool = True)
     close = difflib.get_close_matches(said, words, n=2, cutoff=0.75)
     hits = {table[n] for n in close}
     return choices[hits.pop()] if len(hits) == 1 else None
-
-
-def _choice_hint(choices: tuple[Choice, ...]) -> str:
-    labels = ", ".join(c.label for c in choices)
-    return f"Sorry, I didn't catch that. Tap a button or type one of: {labels} (or its number)."
 
 
 # --- handlers ---
@@ -533,17 +472,9 @@ def _on_help(turn: _Turn, _: Help) -> None:
         turn.say(HELP)
 
 
-def _revive(turn: _Turn) -> None:
-    """A prospect who went quiet is back (a text, a press, an opened link): pick up where they
-    left off."""
-    if turn.conv.status == Status.DROPPED:
-        turn.conv = turn.conv.with_(status=Status.ACTIVE, nudges=0)
-        turn.emit("returned")
-
-
 def _closed(turn: _Turn) -> bool:
     """Say why nothing happens when the conversation is not active; True if so."""
-    _revive(turn)
+    turn.revive()
     status = turn.conv.status
     if status == Status.ACTIVE and turn.conv.step is not None:
         return False
@@ -559,28 +490,13 @@ def _on_text(turn: _Turn, event: Text) -> None:
     if _closed(turn):
         return
     step = turn.current()
-    choices = turn.choices(step)
-    # On an input step a typed number is the answer, not the number of an extra button.
-    choice = match_choice(choices, event.text, by_number=step.kind != StepKind.INPUT)
+    kind = KINDS[step.kind]
+    choices = kind.choices(turn, step)
+    choice = match_choice(choices, event.text, by_number=kind.numbers_pick_choices)
     if choice is not None:
         turn.choose(step, choice)
-        return
-    if step.kind == StepKind.INPUT:
-        checked = check(step.validator, event.text)
-        if checked.value is None:
-            turn.reject(step, checked.hint or "")
-            return
-        if step.save_as:
-            turn.conv = turn.conv.with_(answers={**turn.conv.answers, step.save_as: checked.value})
-        if checked.understood is not None:  # "12 reps": say what was taken
-            turn.say(UNDERSTOOD.format(checked.understood))
-        turn.emit("answered")
-        turn.commit(step)
-        turn.advance(step, NEXT)
-    elif step.kind in (StepKind.RESOURCE, StepKind.TRIAL):
-        turn.reject(step, LINK_HINT)
     else:
-        turn.reject(step, _choice_hint(choices))
+        kind.on_text(turn, step, event.text, choices)
 
 
 def _on_press(turn: _Turn, event: Press) -> None:
@@ -620,19 +536,13 @@ def _on_link(turn: _Turn, event: LinkOpened) -> None:
     if conv.status not in (Status.ACTIVE, Status.DROPPED) or conv.step != event.step:
         return  # opened again later: recorded, nothing else changes
     step = turn.current()
-    if step.kind in (StepKind.RESOURCE, StepKind.TRIAL) and step.wait_for is None:
-        _revive(turn)
-        turn.commit(step)
-        turn.advance(step, NEXT)
+    KINDS[step.kind].on_link(turn, step)
 
 
 def _on_due(turn: _Turn, event: Due) -> None:
     timer, conv = event.timer, turn.conv
-    if timer.kind == "reminder":
-        _remind(turn, timer)
-        return
-    if timer.kind == "wait":
-        _wait_timed_out(turn, timer)
+    if (owner := TIMER_OWNERS.get(timer.kind)) is not None:  # a reminder, a wait's timeout
+        owner.on_timer(turn, timer)
         return
     if conv.status != Status.ACTIVE or conv.step != timer.step or conv.nudges + 1 != timer.seq:
         return  # the prospect moved on, or this timer was already handled
@@ -655,88 +565,22 @@ def _on_due(turn: _Turn, event: Due) -> None:
     turn.follow_up(step, timer.seq + 1)
 
 
-def _waiting_for(turn: _Turn, step_id: str) -> Step | None:
-    """The step the conversation waits at for a product event, if it is `step_id`."""
-    conv = turn.conv
-    if conv.status not in (Status.ACTIVE, Status.DROPPED) or conv.step != step_id:
-        return None
-    step = turn.current()
-    return step if step.wait_for is not None else None
-
-
-def _wait_timed_out(turn: _Turn, timer: Timer) -> None:
-    step = _waiting_for(turn, timer.step)
-    wait = step.wait_for if step else None
-    if step is None or wait is None or wait.timeout is None or wait.then is None:
-        return
-    if iso(datetime.fromisoformat(turn.conv.step_at) + wait.timeout) != timer.due:
-        return  # a timer of an earlier visit to the step
-    _revive(turn)
-    turn.emit("wait_timed_out", event=wait.event.value)
-    turn.enter(wait.then.to)
-
-
 def _on_reported(turn: _Turn, event: Reported) -> None:
     """The product reported a commitment: recorded once; at the step waiting for it, the
     prospect moves on."""
     name = event.event.value
     turn.emit("reported", event=name, by=event.source)
     conv = turn.conv
-    step = _waiting_for(turn, conv.step or "")
-    if step is not None and step.wait_for is not None and step.wait_for.event == event.event:
-        _revive(turn)
-        turn.cancel.append(turn.timer_id("wait"))
-        turn.commit(step, name=name)
-        turn.advance(step, NEXT)
-    elif all(c.name != name for c in conv.commitments):
+    if conv.status in (Status.ACTIVE, Status.DROPPED) and conv.step is not None:
+        step = turn.current()
+        if KINDS[step.kind].on_reported(turn, step, event):
+            return
+    if all(c.name != name for c in conv.commitments):
         turn.conv = conv.with_(
             commitments=(*conv.commitments, Commitment(name, conv.step or "", turn.at))
         )
         turn.emit("committed", commitment=name, score="0")
         turn.alert_on(name)
-
-
-def _remind(turn: _Turn, timer: Timer) -> None:
-    conv = turn.conv
-    booking = _booking_for(turn, timer)
-    if conv.status == Status.STOPPED or booking is None:
-        return  # opted out, rebooked, restarted, or handled before (a worker died before acking)
-    sent = replace(booking, reminders=tuple(d for d in booking.reminders if d != timer.due))
-    turn.conv = conv.with_(bookings=(*(b for b in conv.bookings if b != booking), sent))
-    slot = datetime.fromisoformat(booking.slot)
-    late = (turn.now - datetime.fromisoformat(timer.due)).total_seconds()
-    if (timer.stale_after is not None and late > timer.stale_after) or turn.now >= slot:
-        turn.emit("follow_up_skipped", timer.step, kind="reminder", seq=str(timer.seq))
-        return
-    label = _slot_label(slot, turn.zone())
-    turn.say(f"Reminder: {booking.title} starts {_until(slot - turn.now)}, {label}.")
-    turn.emit("reminded", timer.step, seq=str(timer.seq))
-
-
-def _booking_for(turn: _Turn, timer: Timer) -> Booking | None:
-    """The booking a due reminder belongs to, if it is still to be sent. A conversation stored
-    before bookings were kept has its slot among the answers: its booking is made from that."""
-    conv = turn.conv
-    for booking in conv.bookings:
-        if booking.step == timer.step and timer.due in booking.reminders:
-            return booking
-    if conv.bookings or timer.step not in turn.flow.by_id:
-        return None
-    step = turn.flow.step(timer.step)
-    slot = conv.answers.get(booking_variable(step))
-    if not slot or step.kind != StepKind.WEBINAR:
-        return None
-    due = datetime.fromisoformat(timer.due)  # reminders come in order: the earlier ones went
-    legacy = turn.booking(step, slot, after=due - timedelta(seconds=1))
-    return legacy if timer.due in legacy.reminders else None
-
-
-def _until(left: timedelta) -> str:
-    minutes = round(left.total_seconds() / 60)
-    if minutes < 90:
-        return f"in {minutes} minutes"
-    hours = round(minutes / 60)
-    return f"in {hours} hours" if hours < 36 else f"in {round(hours / 24)} days"
 
 
 # --- the sales team's actions: each changes the conversation's lead, and is logged ---
@@ -776,7 +620,7 @@ def _on_hand_back(turn: _Turn, event: HandBack) -> None:
         return
     _lead(turn, taken_by="")
     step = turn.current() if turn.conv.step else None
-    if step is None or step.kind == StepKind.END:
+    if step is None or KINDS[step.kind].ends:
         turn.conv = turn.conv.with_(status=Status.COMPLETED)
         turn.emit("resumed", by=event.by)
         return

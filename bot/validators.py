@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from bot.flow.model import Validator
+from bot.flow.model import Check, Validator
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _PHONE_NOISE = re.compile(r"[\s().\-/]")
@@ -105,5 +105,4 @@ def _text(validator: Validator, text: str) -> Checked:
     return Checked(text)
 
 
-_CHECKS = {"email": _email, "phone": _phone, "number": _number, "text": _text}
-VALIDATOR_KINDS = frozenset(_CHECKS)
+_CHECKS = {Check.EMAIL: _email, Check.PHONE: _phone, Check.NUMBER: _number, Check.TEXT: _text}

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import engine
+from bot import engine, kinds
 from bot.flow.compile import CompiledFlow, compile_flow
 from bot.flow.loader import load_flow, parse_flow
 from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Flow, Route, Step, StepKind
+from bot.kinds import input as input_kind
 from bot.model import (
     Alert,
     Button,
@@ -522,7 +523,12 @@ def test_a_number_typed_at_a_number_input_is_the_answer_not_a_button(flow: Compi
 
 
 def test_every_event_the_engine_emits_is_a_known_domain_event() -> None:
-    emitted = set(re.findall(r'emit\(\s*"([a-z_]+)"', Path(engine.__file__).read_text()))
+    sources = [Path(engine.__file__), *Path(kinds.__file__).parent.glob("*.py")]
+    emitted = {
+        name
+        for source in sources
+        for name in re.findall(r'emit\(\s*"([a-z_]+)"', source.read_text())
+    }
     assert emitted and emitted <= set(EventName)
 
 
@@ -600,10 +606,10 @@ def test_a_number_inside_a_sentence_is_taken_and_said_back(flow: CompiledFlow) -
     assert walk.conv.answers["team_size"] == "12"
     assert walk.conv.step == "email"
     assert [s.text for s in walk.says()] == [
-        engine.UNDERSTOOD.format("12"),
+        input_kind.UNDERSTOOD.format("12"),
         "Where should we send it?",
     ]
-    assert engine.UNDERSTOOD.format("12") == "Got it: 12."
+    assert input_kind.UNDERSTOOD.format("12") == "Got it: 12."
     plain = Walk(flow, cid="telegram:2")
     for event in (Start(), Text("yes please"), Text("Founder"), Text("1,200")):
         plain.send(event)

@@ -7,13 +7,15 @@ where building a machine or attaching a model per update would cost a hundred ti
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from transitions import Machine
 
-from bot.flow.model import Condition, Flow, Route, Step, StepKind
+from bot.flow.model import Condition, Flow, Op, Route, Step
+from bot.kinds import KINDS
 
 NEXT = "next"  # the trigger for "continue" (a typed answer, a link opened, a message shown)
 
@@ -25,25 +27,28 @@ def choice_trigger(choice_id: str) -> str:
 def condition_holds(condition: Condition, answers: Mapping[str, str]) -> bool:
     """Does one `if:` condition of a conditional `go` hold for these saved answers?"""
     given = answers.get(condition.var)
-    if condition.op == "set":
+    if condition.op == Op.SET:
         return (given is not None and given != "") == bool(condition.value)
     if given is None:
         return False
-    if condition.op == "eq":
+    if condition.op == Op.EQ:
         return given.casefold() == str(condition.value).casefold()
-    if condition.op == "in":
+    if condition.op == Op.IN:
         assert isinstance(condition.value, tuple)
         return given.casefold() in {v.casefold() for v in condition.value}
     try:
         number, bound = float(given), float(condition.value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return False
-    return {
-        "gt": number > bound,
-        "gte": number >= bound,
-        "lt": number < bound,
-        "lte": number <= bound,
-    }[condition.op]
+    return _COMPARE[condition.op](number, bound)
+
+
+_COMPARE: dict[Op, Callable[[float, float], bool]] = {
+    Op.GT: operator.gt,
+    Op.GTE: operator.ge,
+    Op.LT: operator.lt,
+    Op.LTE: operator.le,
+}
 
 
 def _guard(conditions: tuple[Condition, ...]) -> Callable[..., bool]:
@@ -75,7 +80,7 @@ def machine_config(flow: Flow) -> dict[str, Any]:
             transitions.append(spec)
 
     for step in flow.steps:
-        if step.kind == StepKind.END:
+        if KINDS[step.kind].ends:
             continue
         add(NEXT, step.id, step_routes(flow, step))
         for choice in step.choices:

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import LadderError
-from bot.flow.model import Condition, Flow, Step, StepKind
+from bot.flow.model import Condition, Flow, Op, Step
 from bot.flow.validate import Way, ways
+from bot.kinds import KINDS
 
 # A picture's suffix -> graphviz's output format; `.mmd` (or none) draws Mermaid text and an SVG.
 IMAGE_FORMATS = {
@@ -23,22 +24,7 @@ IMAGE_FORMATS = {
     ".pdf": "pdf",
 }
 TEXT_SUFFIXES = ("", ".mmd")
-_SHAPES = {  # Mermaid node shapes: waiting steps round, links slanted, messages square
-    StepKind.SURVEY: ("(", ")"),
-    StepKind.INPUT: ("(", ")"),
-    StepKind.WEBINAR: ("(", ")"),
-    StepKind.RESOURCE: ("[/", "/]"),
-    StepKind.TRIAL: ("[/", "/]"),
-    StepKind.MESSAGE: ("[", "]"),
-    StepKind.END: ("([", "])"),
-}
-_DOT_SHAPES = {
-    StepKind.RESOURCE: 'shape=box, style="rounded,bold"',
-    StepKind.TRIAL: 'shape=box, style="rounded,bold"',
-    StepKind.MESSAGE: "shape=note",
-    StepKind.END: "shape=box, peripheries=2",
-}
-_OPS = {"eq": "=", "in": "in", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
+_OPS = {Op.EQ: "=", Op.IN: "in", Op.GT: ">", Op.GTE: "≥", Op.LT: "<", Op.LTE: "≤"}
 _PREVIEW = 40
 
 
@@ -55,7 +41,7 @@ def mermaid(flow: Flow) -> str:
     node = {s.id: f"s{i}" for i, s in enumerate(flow.steps)}
     lines = ["flowchart TD"]
     for step in flow.steps:
-        opening, closing = _SHAPES[step.kind]
+        opening, closing = KINDS[step.kind].shape
         lines.append(f'    {node[step.id]}{opening}"{_mermaid_text(_caption(step))}"{closing}')
     for way, label in _edges(flow):
         arrow = f'-->|"{_mermaid_text(label)}"|' if label else "-->"
@@ -72,7 +58,7 @@ def dot(flow: Flow) -> str:
         '    edge [fontname="Helvetica", fontsize=10];',
     ]
     for step in flow.steps:
-        shape = _DOT_SHAPES.get(step.kind, "shape=box")
+        shape = KINDS[step.kind].dot_shape
         label = _dot_text(_caption(step))
         lines.append(f"    {node[step.id]} [label={label}, {shape}];")
     for way, label in _edges(flow):
@@ -121,7 +107,7 @@ def _edges(flow: Flow) -> list[tuple[Way, str]]:
     found: dict[tuple[str, str, str], Way] = {}
     for step in flow.steps:
         for way in ways(flow, step):
-            shown = "" if way.shared and step.kind == StepKind.SURVEY else way.label
+            shown = "" if way.shared and KINDS[step.kind].answer is None else way.label
             found.setdefault((way.source, way.to, _edge_label(shown, way.when)), way)
     return [(way, label) for (_, _, label), way in found.items()]
 
@@ -140,7 +126,7 @@ def _edge_label(label: str, when: tuple[Condition, ...]) -> str:
 
 
 def _condition(condition: Condition) -> str:
-    if condition.op == "set":
+    if condition.op == Op.SET:
         return f"{condition.var} {'set' if condition.value else 'not set'}"
     value = condition.value
     if isinstance(value, tuple):

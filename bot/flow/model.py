@@ -19,6 +19,8 @@ MAX_MESSAGES_IN_A_ROW = 64
 
 
 class StepKind(StrEnum):
+    """The kinds of step; each is defined in its own module of `bot.kinds`."""
+
     SURVEY = "survey"  # a question with choices ("question" is accepted as an alias)
     INPUT = "input"  # a typed answer, checked by a validator
     RESOURCE = "resource"  # a link (tracked) to something of value; the click is the commitment
@@ -40,12 +42,27 @@ class Pos:
     col: int = 0
 
 
+class Op(StrEnum):
+    """How an `if:` condition compares a saved answer."""
+
+    EQ = "eq"  # equals, any case: `{role: Founder}`
+    IN = "in"  # one of, any case: `{role: [Founder, CEO]}`
+    GT = "gt"  # numbers: `{size: {gt: 50}}`
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    SET = "set"  # answered (true) or not (false): `{email: {set: true}}`
+
+
+COMPARISONS = (Op.GT, Op.GTE, Op.LT, Op.LTE, Op.SET)  # written as `{var: {op: bound}}`
+
+
 @dataclass(frozen=True)
 class Condition:
-    """`answers[var]` compared with `op` and `value` (op: eq, in, gt, gte, lt, lte, set)."""
+    """`answers[var]` compared with `op` and `value`."""
 
     var: str
-    op: str
+    op: Op
     value: str | float | tuple[str, ...] | bool
 
 
@@ -70,11 +87,20 @@ class Choice:
     pos: Pos = field(default=Pos(), compare=False)
 
 
+class Check(StrEnum):
+    """What an input step's typed answer must be (`validate:`)."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    NUMBER = "number"
+    TEXT = "text"
+
+
 @dataclass(frozen=True)
 class Validator:
-    """How typed input is checked: kind is email, phone, number or text."""
+    """How typed input is checked."""
 
-    kind: str = "text"
+    kind: Check = Check.TEXT
     min: float | None = None  # number: smallest value; text: shortest length
     max: float | None = None  # number: largest value; text: longest length
     hint: str | None = None  # said when the answer does not pass
@@ -151,11 +177,6 @@ class Step:
     outcome: Outcome | None = None  # end steps; None only in versions published before outcomes
     wait_for: WaitFor | None = None  # resource and trial steps: a product event moves on
     pos: Pos = field(default=Pos(), compare=False)
-
-    @property
-    def waits(self) -> bool:
-        """Does this step wait for the prospect (anything but message and end)?"""
-        return self.kind not in (StepKind.MESSAGE, StepKind.END)
 
 
 @dataclass(frozen=True)

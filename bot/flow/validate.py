@@ -8,7 +8,6 @@ graph (times a bit set of the saved answers), so a flow of thousands of steps va
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -17,30 +16,14 @@ from datetime import datetime
 
 from bot.errors import FlowError
 from bot.flow.compile import step_routes
-from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Condition, Flow, Pos, Route, Step, StepKind
+from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Condition, Flow, Op, Pos, Route, Step
+from bot.flow.nodes import TextUse, suggest
 from bot.flow.template import BUILTIN_VARIABLES, CONVERSATION_REF, variables
+from bot.kinds import KINDS
 from bot.model import Outcome
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ANSWER = {  # how a prospect leaves a step other than by a button
-    StepKind.INPUT: "answered",
-    StepKind.RESOURCE: "opened",
-    StepKind.TRIAL: "opened",
-    StepKind.WEBINAR: "booked",
-    StepKind.MESSAGE: "",
-}
 TIMED_OUT = "timed out"  # the way on from a step whose `wait_for` timed out
-
-
-@dataclass(frozen=True)
-class TextUse:
-    """A text the bot says with its {variables} filled in: at `step` (None: at any step)."""
-
-    step: str | None
-    field: str
-    text: str
-    pos: Pos
-    where: str  # how a problem names its place, e.g. "step 'role'"
 
 
 @dataclass(frozen=True)
@@ -65,22 +48,17 @@ class Way:
     shared: bool = False  # from a choice that takes the step's way on
 
 
-def booking_variable(step: Step) -> str:
-    """Where the engine saves a webinar's booked slot."""
-    return step.save_as or f"{step.id}_slot"
-
-
 def exits(flow: Flow, step: Step) -> list[Exit]:
     """Every way out of `step`; a choice without its own `go` takes the step's way on."""
-    if step.kind == StepKind.END:
+    kind = KINDS[step.kind]
+    if kind.ends:
         return []
     own = step_routes(flow, step)
     saves = frozenset({step.save_as} if step.save_as else ())
     found = []
-    if step.kind != StepKind.SURVEY:
-        answer = frozenset({booking_variable(step)}) if step.kind == StepKind.WEBINAR else saves
-        label = step.wait_for.event.value if step.wait_for else _ANSWER[step.kind]
-        found.append(Exit(label, own, answer))
+    if kind.answer is not None:  # the step's own way on, other than by a button
+        label = step.wait_for.event.value if step.wait_for else kind.answer
+        found.append(Exit(label, own, kind.saves(step)))
     if step.wait_for and step.wait_for.then:
         found.append(Exit(TIMED_OUT, (step.wait_for.then,), frozenset()))
     found.extend(Exit(c.label, c.routes or own, saves, not c.routes) for c in step.choices)
@@ -107,8 +85,7 @@ def ways(flow: Flow, step: Step) -> list[Way]:
 def saved_variables(flow: Flow) -> frozenset[str]:
     """Every answer some step saves."""
     saved = {s.save_as for s in flow.steps if s.save_as}
-    saved |= {booking_variable(s) for s in flow.steps if s.kind == StepKind.WEBINAR}
-    return frozenset(saved)
+    return frozenset(saved.union(*(KINDS[s.kind].saves(s) for s in flow.steps)))
 
 
 def check_flow(flow: Flow, texts: Sequence[TextUse]) -> list[FlowError]:
@@ -124,32 +101,19 @@ def check_flow(flow: Flow, texts: Sequence[TextUse]) -> list[FlowError]:
     return checker.errors
 
 
-def past_webinars(flow: Flow, now: datetime) -> list[FlowError]:
-    """Warnings for webinar steps whose every slot is over at `now`. Not an error: a flow does
-    not turn invalid as time passes (published versions and running servers keep loading it),
-    but a prospect there has no time left to book, so `ladder validate` says so."""
-    return [
-        FlowError(
-            f"warning: step {step.id!r}: every slot is in the past (the last was "
-            f"{max(step.slots).isoformat()}), so prospects have no time to book; add upcoming "
-            "`slots`",
-            step.pos.file,
-            step.pos.line,
-            step.pos.col,
-        )
-        for step in flow.steps
-        if step.kind == StepKind.WEBINAR and step.slots and max(step.slots) <= now
-    ]
+def kind_warnings(flow: Flow, now: datetime) -> list[FlowError]:
+    """What each step's kind warns of at `now` (e.g. a webinar whose slots are all past)."""
+    return [w for step in flow.steps for w in KINDS[step.kind].warnings(step, now)]
 
 
 def infer_outcomes(flow: Flow) -> tuple[Flow, list[FlowError]]:
     """Fill in the outcome of end steps that do not declare one, where it can be told honestly:
     a step reached only by "not now" buttons (`commit: false`) is `declined`; the flow's only
     end step is `won`. Every other end step without `outcome:` is an error."""
-    ends = [s for s in flow.steps if s.kind == StepKind.END]
+    ends = [s for s in flow.steps if KINDS[s.kind].ends]
     steps, errors = list(flow.steps), []
     for i, step in enumerate(flow.steps):
-        if step.kind != StepKind.END or step.outcome is not None:
+        if not KINDS[step.kind].ends or step.outcome is not None:
             continue
         commits = _commits_on_the_way(flow, step.id)
         if commits and not any(commits):
@@ -176,8 +140,9 @@ def _commits_on_the_way(flow: Flow, target: str) -> list[bool]:
     step passing the prospect on counts as yes: only a `commit: false` button is a no.)"""
     found: list[bool] = []
     for step in flow.steps:
-        own = step_routes(flow, step) if step.kind != StepKind.END else ()
-        if step.kind != StepKind.SURVEY:
+        kind = KINDS[step.kind]
+        own = step_routes(flow, step) if not kind.ends else ()
+        if kind.answer is not None:
             found.extend(True for r in own if r.to == target)
         for choice in step.choices:
             found.extend(choice.commits for r in choice.routes or own if r.to == target)
@@ -185,13 +150,7 @@ def _commits_on_the_way(flow: Flow, target: str) -> list[bool]:
 
 
 def _asserted(when: tuple[Condition, ...]) -> frozenset[str]:
-    return frozenset(c.var for c in when if not (c.op == "set" and c.value is False))
-
-
-def suggest(word: str, options: Iterable[str]) -> str:
-    """A " (did you mean ...?)" hint with the closest option, or nothing."""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return frozenset(c.var for c in when if not (c.op == Op.SET and c.value is False))
 
 
 class _Checker:
@@ -258,7 +217,7 @@ class _Checker:
         """Message steps that lead back to themselves without a waiting step would make the
         bot talk forever; a run of more than MAX_MESSAGES_IN_A_ROW of them is more than the
         engine says in one turn."""
-        talking = {s.id for s in self.flow.steps if s.kind == StepKind.MESSAGE}
+        talking = {s.id for s in self.flow.steps if KINDS[s.kind].passes_on}
         following = {
             sid: list(dict.fromkeys(w.to for w in self.ways[sid] if w.to in talking))
             for sid in talking
@@ -351,7 +310,7 @@ class _Checker:
         if use.step is not None:
             places = [use.step]
         else:  # the flow's follow-up: said at every waiting step without its own
-            places = [s.id for s in self.flow.steps if s.waits and s.follow_up is None]
+            places = [s.id for s in self.flow.steps if KINDS[s.kind].waits and s.follow_up is None]
         for place in places:
             if place in self.reachable and not self.defined[place] >> self.bits[name] & 1:
                 path = self._path_without(name, place)

@@ -13,7 +13,9 @@ import yaml
 from jsonschema import Draft202012Validator
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from bot.flow.loader import FLOW_KEYS, STEP_KEYS
+from bot.flow import schema as flow_schema
+from bot.flow.grammar import FLOW_KEYS
+from bot.flow.loader import KEY_KINDS
 from bot.model import Outcome
 from tests.flow.conftest import EXAMPLES
 
@@ -82,7 +84,7 @@ def test_schema_catches_mistakes(validator: Draft202012Validator, text: str, pro
 def test_the_schema_knows_the_keys_and_outcomes_the_loader_knows() -> None:
     schema = json.loads(resources.files("bot.flow").joinpath("schema.json").read_text("utf-8"))
     assert set(schema["properties"]) == set(FLOW_KEYS)
-    assert set(schema["$defs"]["step"]["properties"]) == set(STEP_KEYS)
+    assert set(schema["$defs"]["step"]["properties"]) == set(KEY_KINDS)
     assert schema["$defs"]["outcome"]["enum"] == [o.value for o in Outcome]
 
 
@@ -93,3 +95,17 @@ def test_an_outcome_outside_an_end_step_or_unknown_fails(validator: Draft202012V
     assert list(validator.iter_errors(load(wrong_kind))) != []
     assert list(validator.iter_errors(load(unknown))) != []
     assert list(validator.iter_errors(load(good))) == []
+
+
+def test_the_committed_schema_is_the_one_the_grammar_makes() -> None:
+    committed = resources.files("bot.flow").joinpath("schema.json").read_text("utf-8")
+    assert committed == flow_schema.text(), "run `python -m bot.flow.schema` and commit it"
+    assert flow_schema.main(["--check"]) == 0
+
+
+def test_the_check_fails_when_the_schema_differs(tmp_path: Path) -> None:
+    stale = tmp_path / "schema.json"
+    stale.write_text(flow_schema.text().replace('"maxLength": 4096', '"maxLength": 4000'))
+    assert flow_schema.main(["--check"], stale) == 1
+    assert flow_schema.main([], stale) == 0
+    assert flow_schema.main(["--check"], stale) == 0

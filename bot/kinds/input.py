@@ -1,0 +1,121 @@
+"""input: a typed answer, checked by a validator (`validate:` email, phone, number or text)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yaml.nodes import Node, ScalarNode
+
+from bot.flow.grammar import MAX_TEXT, ref, strict
+from bot.flow.model import Check, Choice, Step, StepKind, Validator
+from bot.flow.nodes import suggest
+from bot.flow.steps import StepReader
+from bot.kinds.base import WAITING, Get, Kind, Turn
+from bot.validators import check
+
+UNDERSTOOD = "Got it: {}."
+VALIDATOR_TYPES = tuple(sorted(c.value for c in Check))
+VALIDATOR_KEYS = ("type", "min", "max", "hint")
+_TYPE = {"enum": list(VALIDATOR_TYPES)}
+
+
+class Input(Kind):
+    name = StepKind.INPUT
+    implied_by = "ask"  # a step that asks without choices
+    keys = WAITING | {"save_as", "validate"}
+    own = {
+        "validate": {
+            "oneOf": [
+                _TYPE,
+                strict(
+                    {
+                        "type": _TYPE,
+                        "min": {"type": "number"},
+                        "max": {"type": "number"},
+                        "hint": ref("text"),
+                    },
+                    ("type",),
+                ),
+            ]
+        }
+    }
+    needs = ("ask",)
+    commitment = ("{name}_given", 10)
+    answer = "answered"
+    numbers_pick_choices = False  # a typed number is the answer, not an extra button's number
+
+    def read(self, reader: StepReader, get: Get, where: str, step_id: str) -> dict[str, Any]:
+        return {"validator": validator(reader, get("validate"), where)}
+
+    def on_text(self, turn: Turn, step: Step, text: str, choices: tuple[Choice, ...]) -> None:
+        checked = check(step.validator, text)
+        if checked.value is None:
+            turn.reject(step, checked.hint or "")
+            return
+        if step.save_as:
+            turn.conv = turn.conv.with_(answers={**turn.conv.answers, step.save_as: checked.value})
+        if checked.understood is not None:  # "12 reps": say what was taken
+            turn.say(UNDERSTOOD.format(checked.understood))
+        turn.emit("answered")
+        turn.commit(step)
+        turn.go_on(step)
+
+
+def validator(reader: StepReader, node: Node | None, where: str) -> Validator:
+    if node is None:
+        return Validator()
+    if isinstance(node, ScalarNode):
+        kind = validator_type(reader, node, where)
+        return Validator(kind=kind or Check.TEXT)
+    fields = reader.fields(node, f"{where}: validate", VALIDATOR_KEYS, required=("type",))
+    if fields is None or "type" not in fields:
+        return Validator()
+    kind = validator_type(reader, fields["type"].value, where) or Check.TEXT
+    bounds: dict[str, float | None] = {"min": None, "max": None}
+    for key in bounds:
+        if key not in fields:
+            continue
+        if kind not in (Check.NUMBER, Check.TEXT):
+            reader.error(fields[key].key, where, f"`{key}` only applies to number and text")
+            continue
+        found = reader.number(fields[key].value, where, key)
+        if kind == Check.TEXT and found is not None and (found < 0 or not found.is_integer()):
+            reader.error(
+                fields[key].value,
+                where,
+                f"`{key}` of a text is a length: a whole number of characters, 0 or more",
+            )
+            continue
+        if kind == Check.TEXT and found is not None and found > MAX_TEXT:
+            reader.error(
+                fields[key].value,
+                where,
+                f"`{key}` of a text should be at most {MAX_TEXT} (Telegram's longest message)",
+            )
+            continue
+        bounds[key] = found
+    low, high = bounds["min"], bounds["max"]
+    if low is not None and high is not None and low > high:
+        reader.error(fields["min"].value, where, f"`min` ({low:g}) is more than `max` ({high:g})")
+    hint = None
+    if "hint" in fields:
+        hint = reader.text(fields["hint"].value, where, "hint")
+    return Validator(kind=kind, min=low, max=high, hint=hint)
+
+
+def validator_type(reader: StepReader, node: Node, where: str) -> Check | None:
+    value = reader.scalar(node, where, "validate", "a validator name")
+    if value is None:
+        return None
+    if value not in VALIDATOR_TYPES:
+        reader.error(
+            node,
+            where,
+            f"unknown validator {value!r}{suggest(value, VALIDATOR_TYPES)}; use one of "
+            + ", ".join(VALIDATOR_TYPES),
+        )
+        return None
+    return Check(value)
+
+
+KIND = Input()
