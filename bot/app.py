@@ -42,4 +42,4 @@ async def build(
     flows = await FlowRegistry.from_files(
         RedisFlowCatalog(redis), paths or flow_paths([settings.flows_dir]), settings.default_flow
     )
-    return Services(settings, redis, flows, Ladder(redis, flows, clock), clock)
+    return Services(settings, redis, flows, Ladder(redis, flows, clock, settings.retention), clock)

@@ -15,7 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot import engine
+from bot import engine, privacy
 from bot.clock import Clock, SystemClock
 from bot.errors import ConflictError, DuplicateUpdate, StorageError
 from bot.model import (
@@ -39,7 +39,7 @@ from bot.model import (
     messages_to_json,
 )
 from bot.registry import FlowRegistry
-from storage.base import Lane, OutboxItem, StepWrite
+from storage.base import Lane, OutboxItem, Retention, StepWrite
 from storage.outbox import Outbox
 from storage.redis import RedisConversationStore
 
@@ -68,11 +68,17 @@ class Outcome:
 class Ladder:
     """Prospects' conversations: apply inbound events, persist each step atomically."""
 
-    def __init__(self, redis: Redis, flows: FlowRegistry, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        flows: FlowRegistry,
+        clock: Clock | None = None,
+        retention: Retention | None = None,
+    ) -> None:
         self.redis = redis
         self.flows = flows
         self.clock = clock or SystemClock()
-        self.store = RedisConversationStore(redis)
+        self.store = RedisConversationStore(redis, retention)
         self.outbox = Outbox(redis, clock=self.clock)
 
     async def handle(
@@ -179,10 +185,9 @@ class Ladder:
         return conv
 
     async def forget(self, conversation_id: str) -> int:
-        """/forget: erase everything stored about the prospect, including undelivered alerts
-        and messages in the outbox; returns how many records went."""
-        erased = await self.store.forget(conversation_id)
-        return erased + await Outbox(self.redis).forget(conversation_id)
+        """/forget: erase everything stored about the prospect (every kind bot.privacy lists),
+        undelivered alerts and messages in the outbox included; returns how many records went."""
+        return await privacy.forget(self.redis, conversation_id)
 
     def _outbox(
         self, conv: Conversation, actions: tuple[Action, ...], messages: bool

@@ -57,7 +57,6 @@ from storage.redis import RedisConversationStore
 
 log = logging.getLogger("ladderbot.slack")
 
-EVENT_TTL_SECONDS = 24 * 3600  # Slack retries an event 3 times within minutes; keep ids a day
 
 CLAIM = "lb_claim"
 TAKE_OVER = "lb_take_over"
@@ -88,7 +87,6 @@ GONE_ERRORS = frozenset({"message_not_found", "cant_update_message"})  # a lead 
 
 METADATA_EVENT = "ladder_outbox_item"  # message metadata that names the outbox item
 HISTORY_LOOKBACK = 200  # messages searched for an earlier attempt's post
-ATTEMPT_TTL_SECONDS = 7 * 24 * 3600  # longer than any item's retries last
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{5,}$")
 
 ERASED = "This prospect's data was erased (/forget): there is nobody to talk to."
@@ -409,7 +407,8 @@ class SlackDelivery:
         )  # fmt: skip
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.lead_key(conv.id), mapping={"channel": where, "ts": ts})
-            pipe.set(keys.thread_key(where, ts), conv.id)
+            pipe.expire(keys.lead_key(conv.id), keys.SLACK_RETENTION)
+            pipe.set(keys.thread_key(where, ts), conv.id, ex=keys.SLACK_RETENTION)
             await pipe.execute()
 
     async def _update_card(self, card: Posted, text: str, blocks: list[dict[str, Any]]) -> bool:
@@ -452,7 +451,7 @@ class SlackDelivery:
         item's key as metadata, and any attempt after the first looks for it in the channel
         (or thread) before posting. Returns (channel id, ts)."""
         assert self.client is not None
-        if not await self.redis.set(keys.attempt_key(key), "1", nx=True, ex=ATTEMPT_TTL_SECONDS):
+        if not await self.redis.set(keys.attempt_key(key), "1", nx=True, ex=keys.ATTEMPT_RETENTION):
             found = await self._find_posted(key, channel, thread_ts)
             if found:
                 log.info("slack: outbox item %s was posted before (%s); not posting again", key,
@@ -696,7 +695,7 @@ class Interactions:
             return
         event_id = body.get("event_id")
         if event_id and not await self.redis.set(
-            keys.event_key(event_id), "1", nx=True, ex=EVENT_TTL_SECONDS
+            keys.event_key(event_id), "1", nx=True, ex=keys.SLACK_EVENT_RETENTION
         ):
             log.info("slack: event %s was handled before (a retry); skipped", event_id)
             return

@@ -77,7 +77,6 @@ from bot.service import Ladder, Outcome
 from storage import keys
 from storage.links import LinkStore, TrackedLink
 from storage.ratelimit import FloodLimiter, Rate
-from storage.redis import SEEN_TTL_SECONDS
 
 log = logging.getLogger("ladderbot.telegram")
 
@@ -88,7 +87,6 @@ OPENED = "!opened"  # pseudo-choice "I opened it", for link buttons when links c
 OPENED_LABEL = "✓ Done"
 SEND_ATTEMPTS = 5
 CHAT_BURST = 3  # a step's few messages go out together; then the chat rate applies
-KEYBOARD_TTL_SECONDS = 30 * 24 * 3600
 ALLOWED_UPDATES = ["message", "callback_query"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MOVED_ON = frozenset({"step_reached", "completed", "opted_out", "restarted"})
@@ -304,10 +302,6 @@ def _retry_seconds(exc: RetryAfter) -> float:
 # --- sending -------------------------------------------------------------------------------------
 
 
-def _keyboard_key(conversation: str) -> str:
-    return f"{keys.conversation(conversation)}:telegram:keyboard"
-
-
 class TelegramSender:
     """Delivers actions to a prospect's chat (the Sender protocol of bot.channels)."""
 
@@ -381,7 +375,7 @@ class TelegramSender:
         failure is only logged, the message is sent)."""
         try:
             previous = await self.redis.set(
-                _keyboard_key(conversation), message_id, ex=KEYBOARD_TTL_SECONDS, get=True
+                keys.keyboard(conversation), message_id, ex=keys.KEYBOARD_RETENTION, get=True
             )
         except RedisError as exc:
             log.warning("could not remember the keyboard of %s: %s", conversation, exc)
@@ -476,7 +470,7 @@ class TelegramSender:
         """The prospect moved on: remove the last choice keyboard (and that of the pressed
         message), so stale presses become rarer. Cosmetic: a failure is only logged."""
         try:
-            tracked = await self.redis.getdel(_keyboard_key(conversation))
+            tracked = await self.redis.getdel(keys.keyboard(conversation))
         except RedisError as exc:
             log.warning("could not look up the keyboard of %s: %s", conversation, exc)
             tracked = None
@@ -492,11 +486,6 @@ class TelegramSender:
             await self.bot.answer_callback_query(query_id, text=text)
         except TelegramError as exc:
             log.debug("could not answer callback query %s: %s", query_id, exc)
-
-    async def forget(self, conversation: str) -> int:
-        """Erase what the channel itself keeps about the conversation (links, keyboard)."""
-        erased = await self.links.forget(conversation)
-        return erased + int(await self.redis.delete(_keyboard_key(conversation)))
 
     async def check(self) -> None:
         """Ask the Bot API who we are (getMe), so a wrong token stops a process at start."""
@@ -629,14 +618,14 @@ class TelegramChannel:
             await self.sender.say(conv, Say(KEPT), track=False)
             return
         await self.sender.clear_keyboard(conv)
-        erased = await self.ladder.forget(conv) + await self.sender.forget(conv)
+        erased = await self.ladder.forget(conv)
         log.info("forgot %s at their request (%d records)", conv, erased)
         await self.sender.say(conv, Say(FORGOTTEN), track=False)
 
     async def _first_time(self, update_id: int) -> bool:
         """Mark an update the channel handles itself (not via Ladder.handle) as processed."""
         key = keys.seen(update_key(update_id))
-        return bool(await self.ladder.redis.set(key, "1", nx=True, ex=SEEN_TTL_SECONDS))
+        return bool(await self.ladder.redis.set(key, "1", nx=True, ex=keys.SEEN_RETENTION))
 
     # --- the web process ---
 
