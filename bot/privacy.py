@@ -126,6 +126,8 @@ KEPT: tuple[tuple[str, str], ...] = (
      f"an outbox item was delivered (no content); expires in {keys.DELIVERED_RETENTION}s"),
     (keys.attempt_key("<conversation>:<revision>:<n>"),
      f"an item was posted to Slack once (no content); expires in {keys.ATTEMPT_RETENTION}s"),
+    (f"{keys.PREFIX}:flood:<bot>:chat:<chat id>",
+     "when the next message to the chat may go (Telegram's flood limit); expires in seconds"),
 )  # fmt: skip
 
 
