@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,12 +21,14 @@ from bot.channels import slack
 from bot.channels.product import SIGNATURE_HEADER, SOURCE_HEADER, TIMESTAMP_HEADER, signature
 from bot.channels.telegram import FORGET_YES, FORGOTTEN
 from bot.delivery import Deliveries
-from bot.model import Status
+from bot.model import DomainEvent, Status
+from storage import keys
 from storage.outbox import Outbox, OutboxPolicy
 from tests.channels.conftest import CONV, WebProcess, stored, telegram_settings, web_process
 from tests.fakes.http import listening_socket
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack, button_press, sign
 from tests.fakes.telegram_api import FakeTelegram
+from tests.test_analytics import ladder_cli
 
 SOURCE_SECRET = "billing-secret-that-is-long-enough-0123456789"
 SALES = "U0SALES"
@@ -199,3 +202,34 @@ async def test_export_lists_every_record_kind_and_forget_erases_each(
         await deliver(web, OutboxPolicy())  # nothing more reaches Slack about them
         relayed = [c.args.get("text", "") for c in fake_slack.calls("chat.postMessage")]
         assert not [text for text in relayed if "anyone there?" in text]
+
+
+async def test_events_export_archives_the_log_written_in_a_period_as_json_lines(
+    redis: Redis,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    written = {"2026-09-01": "a", "2026-09-20": "b", "2026-10-02": "c"}
+    for day, conversation in written.items():
+        ms = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() * 1000)
+        event = DomainEvent("started", f"telegram:{conversation}", "f", 1, "s", f"{day}T00:00Z")
+        await redis.xadd(keys.EVENTS, event.fields(), id=f"{ms}-0")  # type: ignore[arg-type]
+    out = tmp_path / "events.jsonl"
+    argv = ["events", "export", "--since", "2026-09-15", "--until", "2026-10-02", "-o", str(out)]
+    assert await ladder_cli(monkeypatch, redis_url, *argv) == 0
+    assert "1 event(s) exported" in capsys.readouterr().err
+    [line] = out.read_text().splitlines()
+    assert json.loads(line) | {"id": ""} == {
+        "id": "", "name": "started", "conversation": "telegram:b", "flow": "f", "version": 1,
+        "step": "s", "at": "2026-09-20T00:00Z", "data": {},
+    }  # fmt: skip
+    assert (
+        await ladder_cli(monkeypatch, redis_url, "events", "export", "--since", "2026-08-31") == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["conversation"] for line in lines] == ["telegram:a", "telegram:b",
+                                                                    "telegram:c"]  # fmt: skip
+    with pytest.raises(SystemExit):
+        await ladder_cli(monkeypatch, redis_url, "events", "export", "--since", "soon")
