@@ -53,7 +53,6 @@ class RecordKind:
     erase it."""
 
     name: str
-    what: str
     read: Read
     erase: Erase
 
@@ -100,23 +99,23 @@ async def _links(stores: Stores, cid: str) -> list[dict[str, str]]:
 # Erased in this order: first what could still leave the process (undelivered messages and
 # alerts, due timers), then the rest.
 RECORDS: tuple[RecordKind, ...] = (
-    RecordKind("outbox", "messages, alerts and relays not delivered yet", _outbox,
-               lambda s, cid: s.outbox.forget(cid)),
-    RecordKind("dead_letters", "messages and alerts given up on", _dead_letters,
-               _erase_dead_letters),
-    RecordKind("timers", "pending follow-ups and reminders", _timers,
-               lambda s, cid: s.records.erase_timers(cid)),
-    RecordKind("conversation", "answers, profile, step, score, bookings, lead", _conversation,
-               lambda s, cid: s.records.erase_conversation(cid)),
-    RecordKind("events", "the conversation's entries in the event log", _events,
-               lambda s, cid: s.records.erase_events(cid)),
-    RecordKind("links", "tracked links issued to the prospect", _links,
-               lambda s, cid: s.links.forget(cid)),
-    RecordKind("telegram_keyboard", "the message id of the latest choice keyboard",
-               lambda s, cid: s.records.keyboard(cid),
+    # messages, alerts and relays not delivered yet (their lanes and hold go with them)
+    RecordKind("outbox", _outbox, lambda s, cid: s.outbox.forget(cid)),
+    # messages and alerts given up on
+    RecordKind("dead_letters", _dead_letters, _erase_dead_letters),
+    # pending follow-ups and reminders
+    RecordKind("timers", _timers, lambda s, cid: s.records.erase_timers(cid)),
+    # answers, profile, step, score, bookings, the lead's state
+    RecordKind("conversation", _conversation, lambda s, cid: s.records.erase_conversation(cid)),
+    # the conversation's entries in the event log, through its index
+    RecordKind("events", _events, lambda s, cid: s.records.erase_events(cid)),
+    # tracked links issued to the prospect
+    RecordKind("links", _links, lambda s, cid: s.links.forget(cid)),
+    # the message id of the latest choice keyboard in their Telegram chat
+    RecordKind("telegram_keyboard", lambda s, cid: s.records.keyboard(cid),
                lambda s, cid: s.records.erase_keyboard(cid)),
-    RecordKind("slack_lead", "where the prospect's alert and take-over thread are in Slack",
-               lambda s, cid: s.records.slack_lead(cid),
+    # where their alert and a take-over's thread are in Slack
+    RecordKind("slack_lead", lambda s, cid: s.records.slack_lead(cid),
                lambda s, cid: s.records.erase_slack_lead(cid)),
 )  # fmt: skip
 
