@@ -40,7 +40,7 @@ from bot.web import create_app
 from bot.worker import Worker, run_worker
 from bot.worker import serve as serve_worker
 from storage.connect import connect
-from storage.event_log import written_between
+from storage.event_log import index_events, written_between
 from storage.outbox import Outbox
 from storage.redis import RedisFlowCatalog
 
@@ -141,6 +141,14 @@ def _export(args: argparse.Namespace) -> int:
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _events_index(args: argparse.Namespace) -> int:
+    """Once after upgrading from a version without event indexes (safe to run again)."""
+    retention = Settings.from_env().retention
+    added = _on_redis(lambda redis: index_events(redis, retention.events))
+    print(f"{added} event(s) indexed")
+    return 0
 
 
 def _output(path: str | None) -> AbstractContextManager[TextIO]:
@@ -346,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
     events_export.add_argument("--until", type=_since, help="written before (UTC; default: now)")
     events_export.add_argument("-o", "--output", help="write to this file (default: stdout)")
     events_export.set_defaults(handler=_events_export)
+    events_index = events_sub.add_parser(
+        "index", help="index events logged before an upgrade, so that /forget erases them too"
+    )
+    events_index.set_defaults(handler=_events_index)
 
     outbox = sub.add_parser(
         "outbox", help="undelivered items given up on: list, retry (put back) or drop them"

@@ -21,9 +21,12 @@ from bot.channels import slack
 from bot.channels.product import SIGNATURE_HEADER, SOURCE_HEADER, TIMESTAMP_HEADER, signature
 from bot.channels.telegram import FORGET_YES, FORGOTTEN
 from bot.delivery import Deliveries
-from bot.model import DomainEvent, Status
+from bot.model import Conversation, DomainEvent, Status
 from storage import keys
+from storage.base import StepWrite
 from storage.outbox import Outbox, OutboxPolicy
+from storage.prospects import ProspectRecords
+from storage.redis import RedisConversationStore
 from tests.channels.conftest import CONV, WebProcess, stored, telegram_settings, web_process
 from tests.fakes.http import listening_socket
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack, button_press, sign
@@ -233,3 +236,39 @@ async def test_events_export_archives_the_log_written_in_a_period_as_json_lines(
                                                                     "telegram:c"]  # fmt: skip
     with pytest.raises(SystemExit):
         await ladder_cli(monkeypatch, redis_url, "events", "export", "--since", "soon")
+
+
+async def test_events_logged_before_the_upgrade_are_indexed_once_and_then_erased(
+    redis: Redis,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store = RedisConversationStore(redis)
+    conv = Conversation(id=CONV, flow="f", version=1, step="s")
+
+    def logged(name: str, conversation: str = CONV) -> DomainEvent:
+        return DomainEvent(name, conversation, "f", 1, "s", "2026-12-01T09:00:00+00:00")
+
+    async def unindexed(event: DomainEvent) -> None:  # as versions without indexes wrote them
+        await redis.xadd(keys.EVENTS, event.fields())  # type: ignore[arg-type]
+
+    await unindexed(logged("started"))
+    await unindexed(logged("started", "telegram:gone"))  # a conversation that expired
+    conv = (await store.commit(StepWrite(conv, events=(logged("step_reached"),)))).conversation
+    await unindexed(logged("answered"))  # an old process, during a rolling upgrade
+    await store.commit(StepWrite(conv, events=(logged("committed"),)))
+    records = ProspectRecords(redis)
+    assert [e.name for e in await records.events(CONV)] == ["step_reached", "committed"]
+
+    assert await ladder_cli(monkeypatch, redis_url, "events", "index") == 0
+    assert capsys.readouterr().out == "3 event(s) indexed\n"
+    assert [e.name for e in await records.events(CONV)] == [
+        "started", "step_reached", "answered", "committed"
+    ]  # fmt: skip
+    assert 0 < await redis.ttl(keys.conversation_events("telegram:gone")) <= keys.EVENTS_RETENTION
+    assert await ladder_cli(monkeypatch, redis_url, "events", "index") == 0
+    assert capsys.readouterr().out == "0 event(s) indexed\n"
+
+    await privacy.forget(redis, CONV)
+    assert {f["conversation"] for _, f in await redis.xrange(keys.EVENTS)} == {"telegram:gone"}
