@@ -122,7 +122,8 @@ def _leads(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace) -> int:
     flow = load_flow(args.file)
-    report = _on_redis(lambda redis: publish.publish(redis, flow, SystemClock().now()))
+    retention = Settings.from_env().retention
+    report = _on_redis(lambda redis: publish.publish(redis, flow, SystemClock().now(), retention))
     print(report.text())
     return 0
 

@@ -25,7 +25,7 @@ from bot.model import Arrive, Conversation, DomainEvent, Status, iso
 from bot.registry import FlowRegistry
 from bot.service import Ladder
 from storage import keys
-from storage.base import StepWrite
+from storage.base import Retention, StepWrite
 from storage.prospects import ProspectRecords
 from storage.redis import RedisConversationStore, RedisFlowCatalog
 
@@ -92,18 +92,20 @@ async def conversations(redis: Redis) -> AsyncIterator[Conversation]:
             return
 
 
-async def publish(redis: Redis, flow: Flow, now: datetime) -> PublishReport:
+async def publish(
+    redis: Redis, flow: Flow, now: datetime, retention: Retention | None = None
+) -> PublishReport:
     """Store `flow` (already validated by the loader) as a new version unless its text is the
-    latest one, then apply its `migrate:` map to in-flight conversations on older versions."""
+    latest one, then apply its `migrate:` map to in-flight conversations on older versions
+    (their steps written with the deployment's `retention`)."""
     catalog = RedisFlowCatalog(redis)
     before = await catalog.latest(flow.name)
     version = await catalog.publish(flow.name, flow.source)
     moved: list[Moved] = []
     if flow.migrate:
-        store = RedisConversationStore(redis)
-        ladder = Ladder(redis, FlowRegistry(catalog, flow.name), ManualClock(now))
+        ladder = Ladder(redis, FlowRegistry(catalog, flow.name), ManualClock(now), retention)
         async for conv in conversations(redis):
-            done = await _migrate(store, conv, flow, version, now)
+            done = await _migrate(ladder.store, conv, flow, version, now)
             if done:
                 await ladder.handle(done.conversation, Arrive(done.to_step))
                 moved.append(done)
