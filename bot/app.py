@@ -66,7 +66,9 @@ async def build(
     flows = await FlowRegistry.from_files(
         RedisFlowCatalog(redis), paths or flow_paths([settings.flows_dir]), settings.default_flow
     )
-    ladder = Ladder(redis, flows, clock, Webhooks.configured(settings.webhooks_file))
+    ladder = Ladder(
+        redis, flows, clock, settings.retention, Webhooks.configured(settings.webhooks_file)
+    )
     records = RedisSlackRecords(redis)
     slack = outbox_handler(settings, flows, ladder.store, records)
     return Services(settings, redis, flows, ladder, clock, records, slack)

@@ -1,18 +1,21 @@
 """The `ladder` command: chat, validate, graph, run, serve, worker, stats, leads, publish,
-versions, export, outbox."""
+versions, export, events, outbox."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 import uvicorn
 from redis.asyncio import Redis
@@ -20,7 +23,7 @@ from redis.exceptions import RedisError
 from starlette.types import ASGIApp
 from telegram.error import TelegramError
 
-from bot import analytics, leads, logs, publish, webhooks
+from bot import analytics, leads, logs, privacy, publish, webhooks
 from bot.app import Services, build
 from bot.channels.console import run_chat
 from bot.channels.slack.mode import log_alerts_nowhere
@@ -40,6 +43,7 @@ from bot.web import create_app
 from bot.worker import Worker, run_worker, serve_metrics
 from bot.worker import serve as serve_worker
 from storage.connect import connect
+from storage.event_log import index_events, written_between
 from storage.outbox import Outbox
 from storage.redis import RedisFlowCatalog
 
@@ -121,7 +125,8 @@ def _leads(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace) -> int:
     flow = load_flow(args.file)
-    report = _on_redis(lambda redis: publish.publish(redis, flow, SystemClock().now()))
+    retention = Settings.from_env().retention
+    report = _on_redis(lambda redis: publish.publish(redis, flow, SystemClock().now(), retention))
     print(report.text())
     return 0
 
@@ -133,8 +138,44 @@ def _versions(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    data = _on_redis(lambda redis: publish.export(redis, args.prospect))
+    data = _on_redis(lambda redis: privacy.export(redis, args.prospect))
     print(data.to_json())
+    return 0
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _events_index(args: argparse.Namespace) -> int:
+    """Once after upgrading from a version without event indexes (safe to run again)."""
+    retention = Settings.from_env().retention
+    added = _on_redis(lambda redis: index_events(redis, retention.events))
+    print(f"{added} event(s) indexed")
+    return 0
+
+
+def _output(path: str | None) -> AbstractContextManager[TextIO]:
+    """The file at `path` (written anew), else stdout (left open)."""
+    return open(path, "w", encoding="utf-8") if path else nullcontext(sys.stdout)
+
+
+def _events_export(args: argparse.Namespace) -> int:
+    """The event log's entries written since a date, one JSON object a line, so that history
+    older than the log's window (LADDER_EVENT_DAYS) can be kept outside Redis."""
+    since, until = _utc(args.since), _utc(args.until) if args.until else None
+
+    async def work(redis: Redis) -> int:
+        written = 0
+        with _output(args.output) as out:
+            async for entry_id, event in written_between(redis, since, until):
+                out.write(json.dumps({"id": entry_id, **asdict(event)}, ensure_ascii=False))
+                out.write("\n")
+                written += 1
+        return written
+
+    written = _on_redis(work)
+    print(f"{written} event(s) exported", file=sys.stderr)
     return 0
 
 
@@ -316,6 +357,22 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="everything stored about one prospect, as JSON")
     export.add_argument("--prospect", required=True, help="conversation id, e.g. telegram:42")
     export.set_defaults(handler=_export)
+
+    events = sub.add_parser("events", help="the event log: archive it before its window ends")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    events_export = events_sub.add_parser(
+        "export", help="events written since a date, as JSON lines (funnel history to keep)"
+    )
+    events_export.add_argument(
+        "--since", type=_since, required=True, help="written at or after (UTC), e.g. 2026-09-01"
+    )
+    events_export.add_argument("--until", type=_since, help="written before (UTC; default: now)")
+    events_export.add_argument("-o", "--output", help="write to this file (default: stdout)")
+    events_export.set_defaults(handler=_events_export)
+    events_index = events_sub.add_parser(
+        "index", help="index events logged before an upgrade, so that /forget erases them too"
+    )
+    events_index.set_defaults(handler=_events_index)
 
     outbox = sub.add_parser(
         "outbox", help="undelivered items given up on: list, retry (put back) or drop them"

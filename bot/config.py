@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import ConfigError
+from storage.base import Retention
+from storage.keys import DAY, EVENTS_RETENTION, FINISHED_RETENTION
 
 MIN_SECRET_BYTES = 32
 MAKE_A_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
@@ -39,6 +41,7 @@ class Settings:
     telegram_chat_rate: float  # messages a second to one chat (Telegram: about 1)
     telegram_bot_rate: float  # messages a second from the bot, all chats (Telegram: about 30)
     product_event_secrets: dict[str, str]  # PRODUCT_EVENT_SECRETS: source -> signing secret
+    retention: Retention  # LADDER_EVENT_DAYS, LADDER_FINISHED_DAYS
     webhooks_file: Path | None = None  # WEBHOOKS_FILE: outgoing webhooks (bot.webhooks)
     metrics_port: int | None = None  # METRICS_PORT: `ladder worker` serves /metrics there
 
@@ -68,6 +71,12 @@ class Settings:
             telegram_chat_rate=float(env("TELEGRAM_CHAT_RATE", "1")),
             telegram_bot_rate=float(env("TELEGRAM_BOT_RATE", "30")),
             product_event_secrets=product_event_secrets(env("PRODUCT_EVENT_SECRETS") or ""),
+            retention=Retention(
+                events=days("LADDER_EVENT_DAYS", env("LADDER_EVENT_DAYS"), EVENTS_RETENTION),
+                finished=days(
+                    "LADDER_FINISHED_DAYS", env("LADDER_FINISHED_DAYS"), FINISHED_RETENTION
+                ),
+            ),
             webhooks_file=Path(env("WEBHOOKS_FILE", "")) if env("WEBHOOKS_FILE") else None,
             metrics_port=int(env("METRICS_PORT", "")) if env("METRICS_PORT") else None,
         )
@@ -104,6 +113,19 @@ class Settings:
             *self.product_event_secrets.values(),
         )
         return [value for value in values if value]
+
+
+def days(name: str, text: str | None, default: int) -> int:
+    """A retention in days (fractions allowed; 0: kept for ever) as seconds; unset: `default`."""
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 100_000:
+        raise ConfigError(f"{name} should be a number of days (0: keep for ever), not {text!r}")
+    return round(value * DAY)
 
 
 def product_event_secrets(text: str) -> dict[str, str]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
@@ -34,26 +33,18 @@ FORGOTTEN = "Done: everything about you is erased. Send /start if you ever want 
 KEPT = "Nothing was erased."
 
 
-class Records(Protocol):
-    """Per-prospect records kept beside the conversation (tracked links, a chat's keyboard)."""
-
-    async def forget(self, conversation: str) -> int: ...
-
-
 class ForgetConfirmation:
-    """Asks, erases, and says so. `records` are erased with the conversation; `deliver` sends a
-    step's messages this process holds (bot.delivery.Deliveries.now)."""
+    """Asks, erases (every record bot.privacy lists), and says so; `deliver` sends a step's
+    messages this process holds (bot.delivery.Deliveries.now)."""
 
     def __init__(
         self,
         ladder: Ladder,
         notices: Notices,
-        records: Sequence[Records],
         deliver: Callable[[Outcome], Awaitable[int]],
     ) -> None:
         self.ladder = ladder
         self.notices = notices
-        self.records = records
         self.deliver = deliver
 
     async def ask(self, conversation: str, update_key: str | None) -> None:
@@ -71,8 +62,6 @@ class ForgetConfirmation:
         if erase:
             try:
                 erased = await self.ladder.forget(conversation)
-                for records in self.records:
-                    erased += await records.forget(conversation)
             except RedisError as exc:
                 raise StorageError(f"Redis is unavailable: {exc}") from exc
             log.info("forgot %s at their request (%d records)", conversation, erased)

@@ -1,6 +1,5 @@
 """Flow tooling for marketers: publish a new version (moving in-flight prospects when the flow
-says `migrate:`), list versions with how many conversations each holds, and export everything
-stored about one prospect for a data-access request.
+says `migrate:`) and list versions with how many conversations each holds.
 
 Conversations stay pinned to the version they started on; only an explicit `migrate:` entry
 moves them, each with one atomic commit through the conversation store (so a step that a
@@ -11,31 +10,26 @@ drawn, its follow-up set): the messages go to the outbox, which the worker deliv
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.analytics import align, entries, iter_events
+from bot.analytics import align
 from bot.clock import ManualClock
-from bot.errors import ConflictError, LadderError, UnknownFlow
+from bot.errors import ConflictError, UnknownFlow
 from bot.flow.model import Flow
-from bot.model import Arrive, Conversation, DomainEvent, EventName, Status, Timer, iso
+from bot.model import Arrive, Conversation, DomainEvent, EventName, Status, iso
 from bot.registry import FlowRegistry
 from bot.service import Ladder
 from storage import keys
-from storage.base import StepWrite
+from storage.base import Retention, StepWrite
+from storage.prospects import ProspectRecords
 from storage.redis import RedisConversationStore, RedisFlowCatalog
 
 SCAN_PAGE = 500
-
-
-class UnknownProspect(LadderError):
-    """Nothing is stored about this conversation id."""
 
 
 @dataclass(frozen=True)
@@ -80,31 +74,6 @@ class VersionInfo:
     other: int  # stopped, dropped or paused
 
 
-@dataclass(frozen=True)
-class ProspectData:
-    """Everything stored about one prospect."""
-
-    conversation: Conversation | None
-    events: tuple[DomainEvent, ...]
-    timers: tuple[Timer, ...]
-    outbox: tuple[dict[str, Any], ...]  # alerts and relays about them not yet trimmed
-
-    def to_json(self) -> str:
-        conv = self.conversation
-        return json.dumps(
-            {
-                "conversation": (
-                    {**json.loads(conv.to_json()), "revision": conv.revision} if conv else None
-                ),
-                "events": [asdict(e) for e in self.events],
-                "timers": [asdict(t) for t in self.timers],
-                "outbox": list(self.outbox),
-            },
-            indent=2,
-            ensure_ascii=False,
-        )
-
-
 async def conversations(redis: Redis) -> AsyncIterator[Conversation]:
     """Every stored conversation (SCAN in pages, so Redis is never blocked for long)."""
     pattern = keys.conversation("*")  # does not match the ...}:timers sets
@@ -123,27 +92,20 @@ async def conversations(redis: Redis) -> AsyncIterator[Conversation]:
             return
 
 
-async def pending_timers(redis: Redis, conversation_id: str) -> list[Timer]:
-    """The conversation's scheduled timers (follow-ups, reminders), soonest first."""
-    ids = sorted(await redis.smembers(keys.conversation_timers(conversation_id)))
-    if not ids:
-        return []
-    bodies = await redis.hmget(keys.TIMERS_BODY, ids)
-    return sorted((Timer.from_json(b) for b in bodies if b is not None), key=lambda t: t.due)
-
-
-async def publish(redis: Redis, flow: Flow, now: datetime) -> PublishReport:
+async def publish(
+    redis: Redis, flow: Flow, now: datetime, retention: Retention | None = None
+) -> PublishReport:
     """Store `flow` (already validated by the loader) as a new version unless its text is the
-    latest one, then apply its `migrate:` map to in-flight conversations on older versions."""
+    latest one, then apply its `migrate:` map to in-flight conversations on older versions
+    (their steps written with the deployment's `retention`)."""
     catalog = RedisFlowCatalog(redis)
     before = await catalog.latest(flow.name)
     version = await catalog.publish(flow.name, flow.source)
     moved: list[Moved] = []
     if flow.migrate:
-        store = RedisConversationStore(redis)
-        ladder = Ladder(redis, FlowRegistry(catalog, flow.name), ManualClock(now))
+        ladder = Ladder(redis, FlowRegistry(catalog, flow.name), ManualClock(now), retention)
         async for conv in conversations(redis):
-            done = await _migrate(store, conv, flow, version, now)
+            done = await _migrate(ladder.store, conv, flow, version, now)
             if done:
                 await ladder.handle(done.conversation, Arrive(done.to_step))
                 moved.append(done)
@@ -174,7 +136,8 @@ async def _migrate(
     while conv is not None and _should_move(conv, flow, version):
         here = str(conv.step)
         to = flow.migrate[here]
-        stale = tuple(t.id for t in await pending_timers(store.redis, conv.id) if t.step == here)
+        timers = await ProspectRecords(store.redis).timers(conv.id)
+        stale = tuple(t.id for t in timers if t.step == here)
         event = DomainEvent(
             EventName.MIGRATED,
             conv.id,
@@ -226,25 +189,3 @@ def versions_table(rows: list[VersionInfo]) -> str:
         for r in rows
     ]
     return "\n".join(align(cells, left=2))
-
-
-async def export(redis: Redis, conversation_id: str) -> ProspectData:
-    """Everything stored about one prospect: the conversation, its events in the log, its
-    pending timers and undelivered outbox items (UnknownProspect if there is nothing)."""
-    store = RedisConversationStore(redis)
-    conv = await store.load(conversation_id)
-    events = tuple([e async for e in iter_events(redis) if e.conversation == conversation_id])
-    timers = tuple(await pending_timers(redis, conversation_id))
-    outbox = tuple(await _outbox_items(redis, conversation_id))
-    if conv is None and not events and not timers and not outbox:
-        raise UnknownProspect(f"nothing is stored about {conversation_id!r}")
-    return ProspectData(conv, events, timers, outbox)
-
-
-async def _outbox_items(redis: Redis, conversation_id: str) -> list[dict[str, Any]]:
-    """Outbox entries about the conversation (their key is "<conversation id>:<rev>:<n>")."""
-    return [
-        {**fields, "body": json.loads(fields.get("body") or "null")}
-        async for fields in entries(redis, keys.OUTBOX)
-        if fields.get("key", "").rsplit(":", 2)[0] == conversation_id
-    ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot import engine, logs, metrics
+from bot import engine, logs, metrics, privacy
 from bot.clock import Clock, SystemClock
 from bot.errors import ConflictError, DuplicateUpdate, StorageError
 from bot.items import AlertItem, MessageItem, RelayItem
@@ -42,7 +42,7 @@ from bot.model import (
 )
 from bot.registry import FlowRegistry
 from bot.webhooks import Webhooks
-from storage.base import Lane, OutboxItem, StepWrite
+from storage.base import Lane, OutboxItem, Retention, StepWrite
 from storage.outbox import Outbox
 from storage.redis import RedisConversationStore
 
@@ -75,13 +75,14 @@ class Ladder:
         redis: Redis,
         flows: FlowRegistry,
         clock: Clock | None = None,
+        retention: Retention | None = None,
         webhooks: Webhooks | None = None,
     ) -> None:
         self.redis = redis
         self.flows = flows
         self.clock = clock or SystemClock()
         self.webhooks = webhooks or Webhooks()
-        self.store = RedisConversationStore(redis)
+        self.store = RedisConversationStore(redis, retention)
         self.outbox = Outbox(redis, clock=self.clock)
 
     async def handle(
@@ -228,10 +229,9 @@ class Ladder:
         return conv
 
     async def forget(self, conversation_id: str) -> int:
-        """/forget: erase everything stored about the prospect, including undelivered alerts
-        and messages in the outbox; returns how many records went."""
-        erased = await self.store.forget(conversation_id)
-        return erased + await Outbox(self.redis).forget(conversation_id)
+        """/forget: erase everything stored about the prospect (every kind bot.privacy lists),
+        undelivered alerts and messages in the outbox included; returns how many records went."""
+        return await privacy.forget(self.redis, conversation_id)
 
     def _outbox(
         self, conv: Conversation, actions: tuple[Action, ...], messages: bool

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from bot.model import Conversation, DomainEvent, Timer
+from storage import keys
 
 if TYPE_CHECKING:
     from storage.links import TrackedLink
@@ -33,6 +34,18 @@ class OutboxItem:
     body: str  # JSON
     conversation: str = ""
     lane: Lane | None = None
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long Redis keeps the configurable records (seconds; 0: for ever): the event log's
+    window (older entries are trimmed as new ones are written, `ladder events export` archives
+    them first) and a finished conversation (completed, stopped, dropped) with its timers and
+    its event index, counted from its last step. Every other key's retention is fixed in
+    storage/keys.py."""
+
+    events: int = keys.EVENTS_RETENTION
+    finished: int = keys.FINISHED_RETENTION
 
 
 @dataclass(frozen=True)
@@ -81,10 +94,6 @@ class ConversationStore(Protocol):
 
     async def was_seen(self, key: str) -> bool:
         """Has the inbound update with this key been processed already?"""
-        ...
-
-    async def forget(self, conversation_id: str) -> int:
-        """Erase the conversation, its timers and its events; returns how many records went."""
         ...
 
 
@@ -146,10 +155,6 @@ class Keyboards(Protocol):
 
     async def take(self, conversation: str) -> int | None:
         """Forget and return the message remembered, if any."""
-        ...
-
-    async def forget(self, conversation: str) -> int:
-        """Erase the record; returns how many records went (0 or 1)."""
         ...
 
 

@@ -11,8 +11,6 @@ from redis.exceptions import RedisError
 from bot.errors import StorageError
 from storage import keys
 
-KEYBOARD_TTL_SECONDS = 30 * 24 * 3600
-
 
 @contextmanager
 def _available() -> Iterator[None]:
@@ -32,7 +30,7 @@ class RedisKeyboards:
     async def replace(self, conversation: str, message_id: int) -> int | None:
         with _available():
             previous = await self.redis.set(
-                keys.keyboard(conversation), message_id, ex=KEYBOARD_TTL_SECONDS, get=True
+                keys.keyboard(conversation), message_id, ex=keys.KEYBOARD_RETENTION, get=True
             )
         return int(previous) if previous is not None else None
 
@@ -40,7 +38,3 @@ class RedisKeyboards:
         with _available():
             tracked = await self.redis.getdel(keys.keyboard(conversation))
         return int(tracked) if tracked is not None else None
-
-    async def forget(self, conversation: str) -> int:
-        with _available():
-            return int(await self.redis.delete(keys.keyboard(conversation)))

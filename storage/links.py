@@ -16,7 +16,6 @@ from redis.asyncio import Redis
 
 from storage import keys
 
-LINK_TTL_SECONDS = 180 * 24 * 3600
 TOKEN_BYTES = 16
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
@@ -46,14 +45,6 @@ class TrackedLink:
     url: str
 
 
-def _token_key(token: str) -> str:
-    return f"{keys.PREFIX}:link:{token}"
-
-
-def _conversation_links(conversation: str) -> str:
-    return f"{keys.conversation(conversation)}:links"
-
-
 class LinkStore:
     """Issues and resolves tracked-link tokens."""
 
@@ -66,8 +57,8 @@ class LinkStore:
         new = secrets.token_urlsafe(TOKEN_BYTES)
         document = json.dumps(asdict(link), separators=(",", ":"))
         token = await self._issue(
-            keys=[_conversation_links(link.conversation), _token_key(new)],
-            args=[f"{link.step}|{link.url}", new, document, LINK_TTL_SECONDS, _token_key("")],
+            keys=[keys.links(link.conversation), keys.link(new)],
+            args=[f"{link.step}|{link.url}", new, document, keys.LINK_RETENTION, keys.link("")],
         )
         return str(token)
 
@@ -75,18 +66,24 @@ class LinkStore:
         """The link a token stands for; None for a malformed, unknown or expired token."""
         if not _TOKEN.match(token):
             return None
-        document = await self.redis.get(_token_key(token))
+        document = await self.redis.get(keys.link(token))
         if document is None:
             return None
         return TrackedLink(**json.loads(document))
 
+    async def issued(self, conversation: str) -> dict[str, TrackedLink]:
+        """Every link issued to `conversation` that still resolves, by token."""
+        tokens = sorted(map(str, await self.redis.hvals(keys.links(conversation))))
+        found = {token: await self.resolve(token) for token in tokens}
+        return {token: link for token, link in found.items() if link is not None}
+
     async def forget(self, conversation: str) -> int:
         """Erase every link issued to `conversation`; returns how many tokens went."""
-        links = _conversation_links(conversation)
+        links = keys.links(conversation)
         tokens = await self.redis.hvals(links)
         async with self.redis.pipeline(transaction=True) as pipe:
             if tokens:
-                pipe.delete(*(_token_key(str(t)) for t in tokens))
+                pipe.delete(*(keys.link(str(t)) for t in tokens))
             pipe.delete(links)
             results = await pipe.execute()
         return int(results[0]) if tokens else 0

@@ -10,7 +10,6 @@ from redis.asyncio import Redis
 from bot.errors import DuplicateUpdate
 from storage import keys
 from storage.base import Lane, OutboxItem, Posted
-from storage.redis import SEEN_TTL_SECONDS
 
 # KEYS: seen ('' none), outbox, the prospect lane, hold.
 # ARGV: seen ttl, hold owner ('' none), hold ms, then (kind, key, body, conversation, lane) each.
@@ -54,7 +53,7 @@ class RedisNotices:
     ) -> Posted:
         if any(i.conversation != conversation or i.lane != Lane.PROSPECT for i in items):
             raise ValueError(f"notices go to the prospect lane of {conversation} only")
-        args: list[str | int] = [SEEN_TTL_SECONDS, hold or "", max(1, int(hold_seconds * 1000))]
+        args: list[str | int] = [keys.SEEN_RETENTION, hold or "", max(1, int(hold_seconds * 1000))]
         for item in items:
             args.extend((item.kind, item.key, item.body, item.conversation, Lane.PROSPECT))
         result = await self._post(

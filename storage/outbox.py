@@ -83,7 +83,7 @@ class OutboxPolicy:
     behind: float = 1.0  # an item whose lane has an earlier one undelivered looks again after
     batch: int = 200  # new items read per pass, and pending items scanned per pass
     concurrency: int = 16  # items (of different lanes) handed to the handler at once
-    delivered_ttl: int = 7 * 24 * 3600  # how long a delivered marker is kept (seconds)
+    delivered_ttl: int = keys.DELIVERED_RETENTION  # how long a delivered marker is kept (s)
 
     def wait_after(self, failures: int) -> float:
         return float(min(self.max_backoff, self.backoff * 2 ** max(0, failures - 1)))
@@ -583,20 +583,32 @@ class Outbox:
         )  # fmt: skip
         record = {name: fields.get(name, "") for name in FIELDS}
         record |= {"error": error, "attempts": str(attempts), "entry": entry.id}
+        oldest = max(0, int((time.time() - keys.DEAD_RETENTION) * 1000))
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.OUTBOX_DEAD, record)  # type: ignore[arg-type]
+            pipe.xadd(keys.OUTBOX_DEAD, record, minid=oldest, approximate=True)  # type: ignore[arg-type]
             self._forget(pipe, entry.id, entry.lane_key)
             await pipe.execute()
 
+    async def about(self, conversation_id: str) -> list[tuple[str, OutboxItem]]:
+        """The undelivered items about a prospect, oldest first, by entry id: a scan of the
+        Stream, which holds only undelivered items (their key is "<conversation id>:...")."""
+        found = await _entries_about(self.redis, self.stream, conversation_id)
+        return [(entry_id, _item(f)) for entry_id, f in found if {"kind", "body"} <= f.keys()]
+
+    async def dead_about(self, conversation_id: str) -> list[DeadLetter]:
+        """The dead letters about a prospect (a scan of the dead letters, trimmed to
+        keys.DEAD_RETENTION)."""
+        found = await _entries_about(self.redis, keys.OUTBOX_DEAD, conversation_id)
+        return [
+            DeadLetter(id=eid, item=_item(f), error=f.get("error", ""),
+                       attempts=int(f.get("attempts", 0)))
+            for eid, f in found if {"kind", "body"} <= f.keys()
+        ]  # fmt: skip
+
     async def forget(self, conversation_id: str) -> int:
-        """Drop every undelivered item about a prospect (a scan of the Stream) and its lanes:
-        after /forget nothing more about them may reach Slack or them. Returns how many went."""
-        prefix = f"{conversation_id}:"
-        doomed: list[str] = []
-        last = "-"
-        while batch := await self.redis.xrange(self.stream, min=last, max="+", count=1000):
-            doomed += [str(i) for i, f in batch if str((f or {}).get("key", "")).startswith(prefix)]
-            last = f"({batch[-1][0]!s}"
+        """Drop every undelivered item about a prospect and its lanes: after /forget nothing
+        more about them may reach Slack or them. Returns how many went."""
+        doomed = [eid for eid, _ in await _entries_about(self.redis, self.stream, conversation_id)]
         async with self.redis.pipeline(transaction=True) as pipe:
             for entry_id in doomed:
                 self._forget(pipe, entry_id, None)
@@ -618,6 +630,23 @@ class Outbox:
         pipe.hdel(keys.OUTBOX_RETRIES, entry_id)
         if lane is not None:
             pipe.lrem(lane, 1, entry_id)
+
+
+async def _entries_about(
+    redis: Redis, stream: str, conversation_id: str
+) -> list[tuple[str, dict[str, str]]]:
+    """The entries of `stream` (the outbox or its dead letters) about a prospect (their item
+    key is "<conversation id>:..."), oldest first, read a page at a time."""
+    prefix = f"{conversation_id}:"
+    found: list[tuple[str, dict[str, str]]] = []
+    last = "-"
+    while batch := await redis.xrange(stream, min=last, max="+", count=1000):
+        for entry_id, raw in batch:
+            fields = {str(k): str(v) for k, v in (raw or {}).items()}
+            if fields.get("key", "").startswith(prefix):
+                found.append((str(entry_id), fields))
+        last = f"({batch[-1][0]!s}"
+    return found
 
 
 async def deliver_outbox_once(

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from bot.errors import ConflictError, DuplicateUpdate, UnknownFlow
-from bot.model import Conversation
+from bot.model import Conversation, Status
 from storage import keys
-from storage.base import Committed, Lane, StepWrite
+from storage.base import Committed, Lane, Retention, StepWrite
 
-SEEN_TTL_SECONDS = 7 * 24 * 3600
+FINISHED = frozenset({Status.COMPLETED, Status.STOPPED, Status.DROPPED})  # start the expiry
 EVENT_FIELDS = ("name", "conversation", "flow", "version", "step", "at", "data")
 
 # KEYS: conversation, conversation timers, events, timers due, timers body, outbox, seen,
-#       prospect lane, slack lane, hold
+#       prospect lane, slack lane, hold, conversation events
 # ARGV: expected revision, document, seen ttl, cancel_all, hold owner ('' none), hold ms,
+#       oldest event id kept in the log (MINID), conversation ttl (0: kept),
 #       n events, 7 fields each; n timers, (id, score, body) each; n cancels, id each;
 #       n outbox, (kind, key, body, conversation, lane) each
 # Returns 0 (revision moved on), -1 (update seen before) or {new revision, held, entry ids...}:
@@ -30,7 +32,7 @@ if KEYS[7] ~= '' then
   if redis.call('SET', KEYS[7], '1', 'NX', 'EX', tonumber(ARGV[3])) == false then return -1 end
 end
 redis.call('HSET', KEYS[1], 'v', rev + 1, 'doc', ARGV[2])
-local i = 7
+local i = 9
 if ARGV[4] == '1' then
   local ids = redis.call('SMEMBERS', KEYS[2])
   for _, id in ipairs(ids) do
@@ -41,8 +43,10 @@ if ARGV[4] == '1' then
 end
 local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
-  redis.call('XADD', KEYS[3], '*', 'name', ARGV[i], 'conversation', ARGV[i+1], 'flow', ARGV[i+2],
-             'version', ARGV[i+3], 'step', ARGV[i+4], 'at', ARGV[i+5], 'data', ARGV[i+6])
+  local eid = redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[7], '*', 'name', ARGV[i],
+    'conversation', ARGV[i+1], 'flow', ARGV[i+2], 'version', ARGV[i+3], 'step', ARGV[i+4],
+    'at', ARGV[i+5], 'data', ARGV[i+6])
+  redis.call('RPUSH', KEYS[11], eid)
   i = i + 7
 end
 n = tonumber(ARGV[i]); i = i + 1
@@ -76,6 +80,10 @@ if said and waiting == 0 and ARGV[5] ~= '' then
   redis.call('SET', KEYS[10], ARGV[5], 'PX', tonumber(ARGV[6]))
   held = 1
 end
+local keep = tonumber(ARGV[8])
+for _, key in ipairs({KEYS[1], KEYS[2], KEYS[11]}) do
+  if keep > 0 then redis.call('EXPIRE', key, keep) else redis.call('PERSIST', key) end
+end
 return {rev + 1, held, unpack(ids)}
 """
 
@@ -87,8 +95,9 @@ def _epoch(iso_time: str) -> float:
 class RedisConversationStore:
     """Conversations as one hash each ({v: revision, doc: JSON}); see storage.base."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, retention: Retention | None = None) -> None:
         self.redis = redis
+        self.retention = retention or Retention()
         self._commit = redis.register_script(COMMIT)
 
     async def load(self, conversation_id: str) -> Conversation | None:
@@ -102,10 +111,12 @@ class RedisConversationStore:
         args: list[str | int | float] = [
             conv.revision,
             conv.to_json(),
-            SEEN_TTL_SECONDS,
+            keys.SEEN_RETENTION,
             "1" if write.cancel_all else "0",
             write.hold or "",
             max(1, int(write.hold_seconds * 1000)),
+            self._oldest_event_kept(),
+            self.retention.finished if conv.status in FINISHED else 0,
             len(write.events),
         ]
         for event in write.events:
@@ -131,6 +142,7 @@ class RedisConversationStore:
                 keys.lane(conv.id, Lane.PROSPECT),
                 keys.lane(conv.id, Lane.SLACK),
                 keys.hold(conv.id),
+                keys.conversation_events(conv.id),
             ],
             args=args,
         )
@@ -148,39 +160,11 @@ class RedisConversationStore:
     async def was_seen(self, key: str) -> bool:
         return bool(await self.redis.exists(keys.seen(key)))
 
-    async def forget(self, conversation_id: str) -> int:
-        """Erase the conversation, its timers, what the sales team's Slack knows of it (the
-        alert's thread link) and its event-log entries (a scan of the log)."""
-        erased = 0
-        timers = await self.redis.smembers(keys.conversation_timers(conversation_id))
-        lead = await self.redis.hmget(keys.lead_key(conversation_id), ["channel", "ts"])
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if timers:
-                pipe.zrem(keys.TIMERS_DUE, *timers)
-                pipe.hdel(keys.TIMERS_BODY, *timers)
-            if lead[0] and lead[1]:
-                pipe.delete(keys.thread_key(str(lead[0]), str(lead[1])))
-            pipe.delete(
-                keys.conversation(conversation_id),
-                keys.conversation_timers(conversation_id),
-                keys.lead_key(conversation_id),
-            )
-            results = await pipe.execute()
-        erased += int(results[-1]) + len(timers)
-        last = "-"
-        while True:
-            batch = await self.redis.xrange(keys.EVENTS, min=last, max="+", count=1000)
-            if not batch:
-                break
-            ids = [
-                str(eid)
-                for eid, fields in batch
-                if (fields or {}).get("conversation") == conversation_id
-            ]
-            if ids:
-                erased += int(await self.redis.xdel(keys.EVENTS, *ids))
-            last = f"({batch[-1][0]!s}"
-        return erased
+    def _oldest_event_kept(self) -> str:
+        """The MINID the event log is trimmed to: stream ids are Redis's milliseconds."""
+        if not self.retention.events:
+            return "0"
+        return str(max(0, int((time.time() - self.retention.events) * 1000)))
 
 
 class RedisFlowCatalog:

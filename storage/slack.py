@@ -14,8 +14,6 @@ from redis.asyncio import Redis
 
 from storage import keys
 
-ATTEMPT_TTL_SECONDS = 7 * 24 * 3600  # longer than any outbox item's retries last
-
 
 @dataclass(frozen=True)
 class Posted:
@@ -79,13 +77,16 @@ class RedisSlackRecords:
     async def card_posted(self, conversation_id: str, channel: str, ts: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.lead_key(conversation_id), mapping={"channel": channel, "ts": ts})
-            pipe.set(keys.thread_key(channel, ts), conversation_id)
+            pipe.expire(keys.lead_key(conversation_id), keys.SLACK_RETENTION)
+            pipe.set(keys.thread_key(channel, ts), conversation_id, ex=keys.SLACK_RETENTION)
             await pipe.execute()
 
     async def taken_over_in(self, conversation_id: str, channel: str, ts: str) -> None:
-        await self.redis.hset(
-            keys.lead_key(conversation_id), mapping={"thread_channel": channel, "thread_ts": ts}
-        )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            lead = keys.lead_key(conversation_id)
+            pipe.hset(lead, mapping={"thread_channel": channel, "thread_ts": ts})
+            pipe.expire(lead, keys.SLACK_RETENTION)
+            await pipe.execute()
 
     async def conversation_at(self, channel: str, ts: str) -> str | None:
         found = await self.redis.get(keys.thread_key(channel, ts))
@@ -93,7 +94,9 @@ class RedisSlackRecords:
 
     async def first_attempt(self, item_key: str) -> bool:
         return bool(
-            await self.redis.set(keys.attempt_key(item_key), "1", nx=True, ex=ATTEMPT_TTL_SECONDS)
+            await self.redis.set(
+                keys.attempt_key(item_key), "1", nx=True, ex=keys.ATTEMPT_RETENTION
+            )
         )
 
     async def channel_id(self, name: str) -> str | None:

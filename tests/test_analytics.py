@@ -25,10 +25,10 @@ from bot.cli import main
 from bot.clock import ManualClock
 from bot.errors import LadderError
 from bot.model import DomainEvent, Due, Press, Start, Status, Text, iso
-from bot.publish import pending_timers
 from bot.registry import FlowRegistry
 from bot.service import Ladder
 from storage import keys
+from storage.prospects import ProspectRecords
 from storage.redis import RedisFlowCatalog
 from tests.redis_server import free_port
 
@@ -335,7 +335,7 @@ async def go_quiet(ladder: Ladder, clock: ManualClock, conversation_id: str) -> 
         conv = await ladder.store.load(conversation_id)
         if conv is None or conv.status != Status.ACTIVE:
             return
-        for timer in await pending_timers(ladder.redis, conversation_id):
+        for timer in await ProspectRecords(ladder.redis).timers(conversation_id):
             clock.set(max(clock.now(), datetime.fromisoformat(timer.due)))
             await ladder.handle(conversation_id, Due(timer))
 

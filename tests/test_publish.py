@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from bot import publish
+from bot import privacy, publish
 from bot.clock import ManualClock
 from bot.errors import UnknownFlow
 from bot.flow.loader import load_flow, parse_flow
 from bot.model import Press, Say, Start, Status, Text, messages_from_json
-from bot.publish import pending_timers
 from bot.service import Ladder
 from storage import keys
+from storage.prospects import ProspectRecords
 from storage.redis import RedisFlowCatalog
 from tests.test_analytics import FLOW_FILE, T0, go_quiet, ladder_cli, ladder_on
 
@@ -71,7 +71,7 @@ async def test_publish_pins_in_flight_prospects_without_migrate(redis: Redis) ->
 async def test_publish_migrates_in_flight_prospects_at_a_removed_step(redis: Redis) -> None:
     clock = ManualClock(T0)
     ladder = await scenario(redis, clock)
-    old_timers = await pending_timers(redis, "telegram:2")
+    old_timers = await ProspectRecords(redis).timers("telegram:2")
     assert [t.step for t in old_timers] == ["email"]
     clock.advance(timedelta(minutes=5))
 
@@ -84,7 +84,9 @@ async def test_publish_migrates_in_flight_prospects_at_a_removed_step(redis: Red
                         (4, (1, "welcome", Status.DROPPED))):  # fmt: skip
         assert await state(ladder, n) == expected  # other steps and finished ones stay
     # the old step's follow-up is gone; the new step has its own
-    assert [(t.step, t.seq) for t in await pending_timers(redis, "telegram:2")] == [("contact", 1)]
+    assert [(t.step, t.seq) for t in await ProspectRecords(redis).timers("telegram:2")] == [
+        ("contact", 1)
+    ]
     arrived, migrated = await redis.xrevrange(keys.EVENTS, count=2)
     assert migrated[1]["name"] == "migrated"
     assert migrated[1]["step"] == "contact"
@@ -154,7 +156,7 @@ async def test_versions_count_conversations_by_status(redis: Redis) -> None:
 async def test_export_holds_everything_about_one_prospect(redis: Redis) -> None:
     clock = ManualClock(T0)
     ladder = await scenario(redis, clock)
-    data = json.loads((await publish.export(redis, "telegram:2")).to_json())
+    data = json.loads((await privacy.export(redis, "telegram:2")).to_json())
     assert data["conversation"]["id"] == "telegram:2"
     assert data["conversation"]["step"] == "email"
     assert data["conversation"]["revision"] >= 2
@@ -167,15 +169,15 @@ async def test_export_holds_everything_about_one_prospect(redis: Redis) -> None:
     assert [t["kind"] for t in data["timers"]] == ["nudge"]
     assert data["outbox"] == []
 
-    done = json.loads((await publish.export(redis, "telegram:3")).to_json())
+    done = json.loads((await privacy.export(redis, "telegram:3")).to_json())
     assert done["timers"] == []
     (alert,) = done["outbox"]  # the flow alerts on completed: the alert holds their data too
     assert alert["kind"] == "alert"
     assert alert["body"]["conversation"]["answers"]["email"] == "three@example.com"
 
-    await ladder.store.forget("telegram:2")
-    with pytest.raises(publish.UnknownProspect, match="nothing is stored about 'telegram:2'"):
-        await publish.export(redis, "telegram:2")
+    await ladder.forget("telegram:2")
+    with pytest.raises(privacy.UnknownProspect, match="nothing is stored about 'telegram:2'"):
+        await privacy.export(redis, "telegram:2")
 
 
 # --- the commands ------------------------------------------------------------------------------

@@ -124,7 +124,7 @@ class ConsoleChat:
         services.senders[CHANNEL] = sender
         ladder = services.ladder
         self.confirmation = ForgetConfirmation(
-            ladder, RedisNotices(services.redis), (), Deliveries(ladder, services.senders).now
+            ladder, RedisNotices(services.redis), Deliveries(ladder, services.senders).now
         )
 
     def event_for(self, line: str) -> Event | ForgetRequest:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from storage.links import LINK_TTL_SECONDS, LinkStore, TrackedLink
+from storage import keys
+from storage.links import LinkStore, TrackedLink
 
 
 async def test_a_token_resolves_to_its_link(redis: Redis) -> None:
@@ -13,7 +14,7 @@ async def test_a_token_resolves_to_its_link(redis: Redis) -> None:
     token = await links.token(link)
     assert await links.resolve(token) == link
     assert "telegram" not in token and "checklist" not in token  # opaque
-    assert 0 < await redis.ttl(f"lb:link:{token}") <= LINK_TTL_SECONDS
+    assert 0 < await redis.ttl(f"lb:link:{token}") <= keys.LINK_RETENTION
 
 
 async def test_sending_the_same_link_again_reuses_its_token(redis: Redis) -> None:

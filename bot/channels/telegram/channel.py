@@ -64,9 +64,8 @@ class TelegramChannel:
             services.senders[CHANNEL] = sender
         ladder = services.ladder
         deliveries = Deliveries(ladder, services.senders)
-        records = (sender.links, sender.keyboards)
         notices = RedisNotices(services.redis)
-        confirmation = ForgetConfirmation(ladder, notices, records, deliveries.now)
+        confirmation = ForgetConfirmation(ladder, notices, deliveries.now)
         return cls(ladder, sender, deliveries, confirmation)
 
     async def process(self, update: Update) -> None:

@@ -11,9 +11,10 @@ from bot.app import Services
 from bot.channels.slack import blocks as kit
 from bot.channels.slack import texts
 from bot.model import Conversation, Lead, Status, Stop, Text
-from bot.publish import export, pending_timers
+from bot.privacy import export
 from storage import keys
 from storage.base import StepWrite
+from storage.prospects import ProspectRecords
 from tests.channels.slack.support import (
     ANN,
     SALES,
@@ -74,7 +75,7 @@ async def test_buttons_of_an_erased_prospect_create_no_new_conversation(
     original = Message(**vars(message))  # as a colleague's screen still shows it
     await post(web, button_press(message, kit.TAKE_OVER, SALES))
     [taken] = fake_slack.messages("#sales-leads")
-    await services.ladder.store.forget("telegram:42")
+    await services.ladder.forget("telegram:42")
     await post(web, button_press(taken, kit.HAND_BACK, SALES))
     assert fake_slack.messages("#sales-leads")[0].buttons() == []  # nothing left to press
     await post(web, button_press(original, kit.TAKE_OVER, "U0OTHER"))
@@ -132,9 +133,11 @@ async def test_not_a_fit_cancels_the_pending_follow_ups(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
     message = await alert_message(services, fake_slack)
-    assert [t.kind for t in await pending_timers(services.redis, "telegram:42")] == ["nudge"]
+    assert [t.kind for t in await ProspectRecords(services.redis).timers("telegram:42")] == [
+        "nudge"
+    ]
     assert (await post(web, button_press(message, kit.NOT_A_FIT, "U2"))).status_code == 200
-    assert await pending_timers(services.redis, "telegram:42") == []
+    assert await ProspectRecords(services.redis).timers("telegram:42") == []
     stored = await services.ladder.store.load("telegram:42")
     assert stored is not None
     assert (stored.status, stored.outcome, stored.lead.verdict_by) == (
@@ -144,7 +147,7 @@ async def test_not_a_fit_cancels_the_pending_follow_ups(
     assert event.data["by"] == "slack:U2" and event.step == "offer"
     told = len(prospects(services).texts("telegram:42"))
     await services.ladder.handle("telegram:42", Text("Yes"))  # the prospect writes again
-    assert await pending_timers(services.redis, "telegram:42") == []  # still no nudges
+    assert await ProspectRecords(services.redis).timers("telegram:42") == []  # still no nudges
     assert len(prospects(services).texts("telegram:42")) == told  # replies come via handle
 
 
