@@ -17,10 +17,9 @@ import pytest
 from redis.asyncio import Redis
 
 from bot import privacy
-from bot.channels import slack
 from bot.channels.product import SIGNATURE_HEADER, SOURCE_HEADER, TIMESTAMP_HEADER, signature
-from bot.channels.telegram import FORGET_YES, FORGOTTEN
-from bot.delivery import Deliveries
+from bot.channels.slack import blocks as slack
+from bot.forget import FORGET_YES, FORGOTTEN
 from bot.model import Conversation, DomainEvent, Status
 from storage import keys
 from storage.base import StepWrite
@@ -101,8 +100,7 @@ async def press_in_slack(web: WebProcess, body: bytes) -> int:
 async def deliver(web: WebProcess, policy: OutboxPolicy) -> int:
     """One outbox pass, as the worker's (prospect messages and Slack items)."""
     services = web.services
-    handler = Deliveries(services.ladder, services.senders, slack.outbox_handler(services))
-    return await Outbox(services.redis, "test", policy).deliver_once(handler)
+    return await Outbox(services.redis, "test", policy).deliver_once(services.deliveries())
 
 
 async def mentions(redis: Redis, needle: str) -> list[str]:

@@ -133,9 +133,8 @@ async def test_not_a_fit_cancels_the_pending_follow_ups(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
     message = await alert_message(services, fake_slack)
-    assert [t.kind for t in await ProspectRecords(services.redis).timers("telegram:42")] == [
-        "nudge"
-    ]
+    timers = ProspectRecords(services.redis).timers
+    assert [t.kind for t in await timers("telegram:42")] == ["nudge"]
     assert (await post(web, button_press(message, kit.NOT_A_FIT, "U2"))).status_code == 200
     assert await ProspectRecords(services.redis).timers("telegram:42") == []
     stored = await services.ladder.store.load("telegram:42")
