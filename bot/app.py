@@ -12,6 +12,8 @@ from bot.analytics import today_funnel
 from bot.channels import Sender
 from bot.channels.slack.delivery import SlackDelivery, outbox_handler
 from bot.channels.slack.listeners import Listeners
+from bot.channels.telegram.sender import make_sender
+from bot.channels.telegram.updates import CHANNEL as TELEGRAM
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.delivery import Deliveries
@@ -71,4 +73,7 @@ async def build(
     )
     records = RedisSlackRecords(redis)
     slack = outbox_handler(settings, flows, ladder.store, records)
-    return Services(settings, redis, flows, ladder, clock, records, slack)
+    senders: dict[str, Sender] = {}
+    if settings.telegram_token:
+        senders[TELEGRAM] = make_sender(settings, redis)
+    return Services(settings, redis, flows, ladder, clock, records, slack, senders)

@@ -27,7 +27,6 @@ from bot.app import Services, build
 from bot.channels import Sender
 from bot.channels.slack.mode import log_alerts_nowhere, log_startup
 from bot.channels.telegram.channel import TelegramChannel
-from bot.channels.telegram.updates import CHANNEL as TELEGRAM
 from bot.clock import Clock, MovableClock
 from bot.config import Settings
 from bot.delivery import Deliveries
@@ -184,7 +183,6 @@ async def serve(settings: Settings, *, batch: int = BATCH, lease: timedelta = LE
     except RedisError as exc:
         raise StorageError(f"Redis is unavailable: {exc}") from exc
     telegram = TelegramChannel.from_services(services)
-    services.senders[TELEGRAM] = telegram.sender
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

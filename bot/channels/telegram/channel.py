@@ -14,7 +14,7 @@ from telegram import CallbackQuery, Update
 
 from bot.app import Services
 from bot.channels.telegram.buttons import OPENED, verify_callback
-from bot.channels.telegram.sender import TelegramSender, make_sender
+from bot.channels.telegram.sender import TelegramNotConfigured, TelegramSender
 from bot.channels.telegram.updates import (
     CHANNEL,
     conversation_id,
@@ -56,12 +56,10 @@ class TelegramChannel:
 
     @classmethod
     def from_services(cls, services: Services) -> TelegramChannel:
-        """The channel of a process; its sender is registered in `services.senders` (for the
-        worker) and shared by every channel built from the same services."""
+        """The channel of a process, with the sender bot.app registered (TELEGRAM_TOKEN)."""
         sender = services.senders.get(CHANNEL)
         if not isinstance(sender, TelegramSender):
-            sender = make_sender(services.settings, services.redis)
-            services.senders[CHANNEL] = sender
+            raise TelegramNotConfigured("TELEGRAM_TOKEN is not set")
         ladder = services.ladder
         deliveries = Deliveries(ladder, services.senders)
         notices = RedisNotices(services.redis)
