@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from html import escape
-from typing import cast
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
@@ -34,7 +33,7 @@ from bot.flow.compile import machine_config
 from bot.flow.model import Flow
 from bot.leads import HEADINGS, Filter, LeadRow, cells, lead_rows
 from bot.model import DomainEvent, Outcome
-from storage import keys
+from storage.events import RedisEventLog
 from storage.outbox import Outbox
 
 RECENT = 20  # completions (and sales actions) listed
@@ -153,21 +152,8 @@ def render_leads(rows: list[LeadRow], chosen: Filter, flows: list[str]) -> str:
 
 async def recent_events(services: Services, names: Collection[str]) -> list[DomainEvent]:
     """The newest events of these names, newest first (searching the newest RECENT_SCAN
-    entries)."""
-    found: list[DomainEvent] = []
-    high = "+"
-    scanned = 0
-    while len(found) < RECENT and scanned < RECENT_SCAN:
-        batch = cast(
-            list[tuple[str, dict[str, str]]],
-            await services.redis.xrevrange(keys.EVENTS, max=high, min="-", count=1000),
-        )
-        if not batch:
-            break
-        scanned += len(batch)
-        found.extend(DomainEvent.from_fields(f) for _, f in batch if f.get("name") in names)
-        high = "(" + batch[-1][0]
-    return found[:RECENT]
+    entries of each shard)."""
+    return await RedisEventLog(services.redis).recent(names, RECENT, RECENT_SCAN)
 
 
 def funnel_svg(result: Funnel) -> str:

@@ -13,25 +13,24 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.analytics import align, entries, iter_events
+from bot.analytics import align
 from bot.clock import ManualClock
 from bot.errors import ConflictError, LadderError, UnknownFlow
 from bot.flow.model import Flow
 from bot.model import Arrive, Conversation, DomainEvent, Status, Timer, iso
 from bot.registry import FlowRegistry
 from bot.service import Ladder
-from storage import keys
 from storage.base import StepWrite
+from storage.events import RedisEventLog
+from storage.outbox import Outbox
 from storage.redis import RedisConversationStore, RedisFlowCatalog
-
-SCAN_PAGE = 500
+from storage.scheduler import RedisScheduler
 
 
 class UnknownProspect(LadderError):
@@ -105,31 +104,9 @@ class ProspectData:
         )
 
 
-async def conversations(redis: Redis) -> AsyncIterator[Conversation]:
-    """Every stored conversation (SCAN in pages, so Redis is never blocked for long)."""
-    pattern = keys.conversation("*")  # does not match the ...}:timers sets
-    cursor = 0
-    while True:
-        cursor, found = await redis.scan(cursor, match=pattern, count=SCAN_PAGE)
-        if found:
-            async with redis.pipeline(transaction=False) as pipe:
-                for key in found:
-                    pipe.hmget(key, ["v", "doc"])
-                rows = await pipe.execute()
-            for rev, doc in rows:
-                if doc is not None:
-                    yield Conversation.from_json(doc, revision=int(rev))
-        if cursor == 0:
-            return
-
-
 async def pending_timers(redis: Redis, conversation_id: str) -> list[Timer]:
     """The conversation's scheduled timers (follow-ups, reminders), soonest first."""
-    ids = sorted(await redis.smembers(keys.conversation_timers(conversation_id)))
-    if not ids:
-        return []
-    bodies = await redis.hmget(keys.TIMERS_BODY, ids)
-    return sorted((Timer.from_json(b) for b in bodies if b is not None), key=lambda t: t.due)
+    return await RedisScheduler(redis).of(conversation_id)
 
 
 async def publish(redis: Redis, flow: Flow, now: datetime) -> PublishReport:
@@ -142,7 +119,7 @@ async def publish(redis: Redis, flow: Flow, now: datetime) -> PublishReport:
     if flow.migrate:
         store = RedisConversationStore(redis)
         ladder = Ladder(redis, FlowRegistry(catalog, flow.name), ManualClock(now))
-        async for conv in conversations(redis):
+        async for conv in store.all():
             done = await _migrate(store, conv, flow, version, now)
             if done:
                 await ladder.handle(done.conversation, Arrive(done.to_step))
@@ -203,7 +180,7 @@ async def versions(redis: Redis, name: str) -> list[VersionInfo]:
         raise UnknownFlow(f"flow {name!r} is not published")
     published = await catalog.published(name)
     counts: Counter[tuple[int, str]] = Counter()
-    async for conv in conversations(redis):
+    async for conv in RedisConversationStore(redis).all():
         if conv.flow == name:
             kind = conv.status if conv.status in (Status.ACTIVE, Status.COMPLETED) else "other"
             counts[conv.version, kind] += 1
@@ -233,18 +210,12 @@ async def export(redis: Redis, conversation_id: str) -> ProspectData:
     pending timers and undelivered outbox items (UnknownProspect if there is nothing)."""
     store = RedisConversationStore(redis)
     conv = await store.load(conversation_id)
-    events = tuple([e async for e in iter_events(redis) if e.conversation == conversation_id])
+    events = tuple(await RedisEventLog(redis).of(conversation_id))
     timers = tuple(await pending_timers(redis, conversation_id))
-    outbox = tuple(await _outbox_items(redis, conversation_id))
+    outbox = tuple(
+        {**asdict(item), "lane": item.lane or "", "body": json.loads(item.body or "null")}
+        for item in await Outbox(redis).waiting(conversation_id)
+    )
     if conv is None and not events and not timers and not outbox:
         raise UnknownProspect(f"nothing is stored about {conversation_id!r}")
     return ProspectData(conv, events, timers, outbox)
-
-
-async def _outbox_items(redis: Redis, conversation_id: str) -> list[dict[str, Any]]:
-    """Outbox entries about the conversation (their key is "<conversation id>:<rev>:<n>")."""
-    return [
-        {**fields, "body": json.loads(fields.get("body") or "null")}
-        async for fields in entries(redis, keys.OUTBOX)
-        if fields.get("key", "").rsplit(":", 2)[0] == conversation_id
-    ]

@@ -97,7 +97,7 @@ class Ladder:
         they returned as actions instead. Raises StorageError when Redis stays unreachable, so
         a webhook can answer non-2xx and be retried: once this returns, the step is stored."""
         try:
-            if update_key and await self.store.was_seen(update_key):
+            if update_key and await self.store.was_seen(conversation_id, update_key):
                 return Outcome(Conversation(id=conversation_id, flow="", version=0), duplicate=True)
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 conv = await self._conversation(conversation_id, event, profile)
@@ -182,7 +182,7 @@ class Ladder:
         """/forget: erase everything stored about the prospect, including undelivered alerts
         and messages in the outbox; returns how many records went."""
         erased = await self.store.forget(conversation_id)
-        return erased + await Outbox(self.redis).forget(conversation_id)
+        return erased + await self.outbox.forget(conversation_id)
 
     def _outbox(
         self, conv: Conversation, actions: tuple[Action, ...], messages: bool

@@ -11,7 +11,9 @@ from starlette.routing import BaseRoute, Route
 from bot import access, dashboard
 from bot.app import Services
 from bot.channels import product, slack, telegram
-from storage import keys
+from storage.events import RedisEventLog
+from storage.outbox import Outbox
+from storage.scheduler import RedisScheduler
 
 
 def create_app(services: Services) -> Starlette:
@@ -26,11 +28,12 @@ def create_app(services: Services) -> Starlette:
         """Prometheus text format: sizes of the queues that should not grow without bound, and
         the outbox items given up on (`ladder outbox list`)."""
         redis = services.redis
+        outbox = Outbox(redis)
         lines = [
-            f"ladder_events_total {await redis.xlen(keys.EVENTS)}",
-            f"ladder_timers_pending {await redis.zcard(keys.TIMERS_DUE)}",
-            f"ladder_outbox_length {await redis.xlen(keys.OUTBOX)}",
-            f"ladder_outbox_dead {await redis.xlen(keys.OUTBOX_DEAD)}",
+            f"ladder_events_total {await RedisEventLog(redis).count()}",
+            f"ladder_timers_pending {await RedisScheduler(redis).pending()}",
+            f"ladder_outbox_length {await outbox.backlog()}",
+            f"ladder_outbox_dead {await outbox.dead_count()}",
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 

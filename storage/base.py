@@ -75,8 +75,8 @@ class ConversationStore(Protocol):
         Raises ConflictError when the revision moved on, DuplicateUpdate when `seen` was seen."""
         ...
 
-    async def was_seen(self, key: str) -> bool:
-        """Has the inbound update with this key been processed already?"""
+    async def was_seen(self, conversation_id: str, key: str) -> bool:
+        """Has the inbound update with this key, about this conversation, been processed?"""
         ...
 
     async def forget(self, conversation_id: str) -> int:

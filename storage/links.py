@@ -20,13 +20,14 @@ LINK_TTL_SECONDS = 180 * 24 * 3600
 TOKEN_BYTES = 16
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
-# KEYS: the conversation's links hash, the new token's key.
-# ARGV: hash field, new token, link JSON, ttl, token key prefix.
-# Reuses the token already issued for this (step, url) if it still resolves. It touches that
-# old token's key by name (not declared in KEYS): fine on one Redis, not on a Redis Cluster.
+# KEYS: the conversation's links hash, the new token's key, the old token's key (none: the
+#       links hash again).
+# ARGV: hash field, new token, link JSON, ttl, the old token.
+# Reuses the token already issued for this (step, url) if it still resolves. Every token of a
+# conversation is drawn in its shard, so the three keys share one slot.
 ISSUE = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old and redis.call('EXPIRE', ARGV[5] .. old, ARGV[4]) == 1 then
+if old and old == ARGV[5] and redis.call('EXPIRE', KEYS[3], ARGV[4]) == 1 then
   redis.call('EXPIRE', KEYS[1], ARGV[4])
   return old
 end
@@ -46,12 +47,12 @@ class TrackedLink:
     url: str
 
 
-def _token_key(token: str) -> str:
-    return f"{keys.PREFIX}:link:{token}"
-
-
-def _conversation_links(conversation: str) -> str:
-    return f"{keys.conversation(conversation)}:links"
+def _new_token(conversation: str) -> str:
+    """A random token in the conversation's shard (about SHARDS draws)."""
+    shard = keys.shard_of(conversation)
+    while keys.shard_of(token := secrets.token_urlsafe(TOKEN_BYTES)) != shard:
+        pass
+    return token
 
 
 class LinkStore:
@@ -63,11 +64,14 @@ class LinkStore:
 
     async def token(self, link: TrackedLink) -> str:
         """The token for `link`: the one issued before for the same step and url, else a new one."""
-        new = secrets.token_urlsafe(TOKEN_BYTES)
+        new = _new_token(link.conversation)
         document = json.dumps(asdict(link), separators=(",", ":"))
+        field = f"{link.step}|{link.url}"
+        links = keys.links(link.conversation)
+        old = await self.redis.hget(links, field)
         token = await self._issue(
-            keys=[_conversation_links(link.conversation), _token_key(new)],
-            args=[f"{link.step}|{link.url}", new, document, LINK_TTL_SECONDS, _token_key("")],
+            keys=[links, keys.link(new), keys.link(str(old)) if old else links],
+            args=[field, new, document, LINK_TTL_SECONDS, str(old) if old else ""],
         )
         return str(token)
 
@@ -75,18 +79,18 @@ class LinkStore:
         """The link a token stands for; None for a malformed, unknown or expired token."""
         if not _TOKEN.match(token):
             return None
-        document = await self.redis.get(_token_key(token))
+        document = await self.redis.get(keys.link(token))
         if document is None:
             return None
         return TrackedLink(**json.loads(document))
 
     async def forget(self, conversation: str) -> int:
         """Erase every link issued to `conversation`; returns how many tokens went."""
-        links = _conversation_links(conversation)
+        links = keys.links(conversation)
         tokens = await self.redis.hvals(links)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:  # one slot: the shard's
             if tokens:
-                pipe.delete(*(_token_key(str(t)) for t in tokens))
+                pipe.delete(*(keys.link(str(t)) for t in tokens))
             pipe.delete(links)
             results = await pipe.execute()
         return int(results[0]) if tokens else 0

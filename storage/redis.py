@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
@@ -14,10 +15,12 @@ from storage import keys
 from storage.base import Committed, Lane, StepWrite
 
 SEEN_TTL_SECONDS = 7 * 24 * 3600
+SCAN_PAGE = 500
 EVENT_FIELDS = ("name", "conversation", "flow", "version", "step", "at", "data")
 
-# KEYS: conversation, conversation timers, events, timers due, timers body, outbox, seen,
-#       prospect lane, slack lane, hold
+# KEYS: conversation, conversation timers, events, timers due, timers body, outbox, seen
+#       (the conversation key again: none), prospect lane, slack lane, hold. One slot: the
+#       conversation's shard (a Redis Cluster refuses a script whose keys are not).
 # ARGV: expected revision, document, seen ttl, cancel_all, hold owner ('' none), hold ms,
 #       n events, 7 fields each; n timers, (id, score, body) each; n cancels, id each;
 #       n outbox, (kind, key, body, conversation, lane) each
@@ -26,7 +29,7 @@ EVENT_FIELDS = ("name", "conversation", "flow", "version", "step", "at", "data")
 COMMIT = """
 local rev = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if rev ~= tonumber(ARGV[1]) then return 0 end
-if KEYS[7] ~= '' then
+if KEYS[7] ~= KEYS[1] then
   if redis.call('SET', KEYS[7], '1', 'NX', 'EX', tonumber(ARGV[3])) == false then return -1 end
 end
 redis.call('HSET', KEYS[1], 'v', rev + 1, 'doc', ARGV[2])
@@ -119,15 +122,16 @@ class RedisConversationStore:
         args.append(len(write.outbox))
         for item in write.outbox:
             args.extend((item.kind, item.key, item.body, item.conversation, item.lane or ""))
+        shard = keys.shard_of(conv.id)
         result = await self._commit(
             keys=[
                 keys.conversation(conv.id),
                 keys.conversation_timers(conv.id),
-                keys.EVENTS,
-                keys.TIMERS_DUE,
-                keys.TIMERS_BODY,
-                keys.OUTBOX,
-                keys.seen(write.seen) if write.seen else "",
+                keys.events(shard),
+                keys.timers_due(shard),
+                keys.timers_body(shard),
+                keys.outbox(shard),
+                keys.seen(conv.id, write.seen) if write.seen else keys.conversation(conv.id),
                 keys.lane(conv.id, Lane.PROSPECT),
                 keys.lane(conv.id, Lane.SLACK),
                 keys.hold(conv.id),
@@ -145,31 +149,57 @@ class RedisConversationStore:
             held=bool(held),
         )
 
-    async def was_seen(self, key: str) -> bool:
-        return bool(await self.redis.exists(keys.seen(key)))
+    async def all(self) -> AsyncIterator[Conversation]:
+        """Every stored conversation, in no particular order (SCAN in pages on every node, so
+        Redis is never blocked for long)."""
+        found = self.redis.scan_iter(match=keys.CONVERSATION_PATTERN, count=SCAN_PAGE)
+        page: list[str] = []
+        async for key in found:
+            page.append(str(key))
+            if len(page) == SCAN_PAGE:
+                for conv in await self._documents(page):
+                    yield conv
+                page = []
+        for conv in await self._documents(page):
+            yield conv
+
+    async def _documents(self, found: list[str]) -> list[Conversation]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in found:
+                pipe.hmget(key, ["v", "doc"])
+            rows = await pipe.execute()
+        return [
+            Conversation.from_json(doc, revision=int(rev)) for rev, doc in rows if doc is not None
+        ]
+
+    async def was_seen(self, conversation_id: str, key: str) -> bool:
+        return bool(await self.redis.exists(keys.seen(conversation_id, key)))
 
     async def forget(self, conversation_id: str) -> int:
         """Erase the conversation, its timers, what the sales team's Slack knows of it (the
-        alert's thread link) and its event-log entries (a scan of the log)."""
-        erased = 0
+        alert's thread link) and its event-log entries (a scan of its shard's log)."""
+        shard = keys.shard_of(conversation_id)
+        events = keys.events(shard)
         timers = await self.redis.smembers(keys.conversation_timers(conversation_id))
         lead = await self.redis.hmget(keys.lead_key(conversation_id), ["channel", "ts"])
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:  # the conversation's shard
             if timers:
-                pipe.zrem(keys.TIMERS_DUE, *timers)
-                pipe.hdel(keys.TIMERS_BODY, *timers)
-            if lead[0] and lead[1]:
-                pipe.delete(keys.thread_key(str(lead[0]), str(lead[1])))
+                pipe.zrem(keys.timers_due(shard), *timers)
+                pipe.hdel(keys.timers_body(shard), *timers)
             pipe.delete(
-                keys.conversation(conversation_id),
-                keys.conversation_timers(conversation_id),
-                keys.lead_key(conversation_id),
+                keys.conversation(conversation_id), keys.conversation_timers(conversation_id)
             )
             results = await pipe.execute()
-        erased += int(results[-1]) + len(timers)
+        erased = int(results[-1]) + len(timers)
+        async with self.redis.pipeline(transaction=True) as pipe:  # the Slack records' slot
+            if lead[0] and lead[1]:
+                pipe.delete(keys.thread_key(str(lead[0]), str(lead[1])))
+            pipe.delete(keys.lead_key(conversation_id))
+            results = await pipe.execute()
+        erased += int(results[-1])
         last = "-"
         while True:
-            batch = await self.redis.xrange(keys.EVENTS, min=last, max="+", count=1000)
+            batch = await self.redis.xrange(events, min=last, max="+", count=1000)
             if not batch:
                 break
             ids = [
@@ -178,7 +208,7 @@ class RedisConversationStore:
                 if (fields or {}).get("conversation") == conversation_id
             ]
             if ids:
-                erased += int(await self.redis.xdel(keys.EVENTS, *ids))
+                erased += int(await self.redis.xdel(events, *ids))
             last = f"({batch[-1][0]!s}"
         return erased
 

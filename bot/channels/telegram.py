@@ -305,7 +305,7 @@ def _retry_seconds(exc: RetryAfter) -> float:
 
 
 def _keyboard_key(conversation: str) -> str:
-    return f"{keys.conversation(conversation)}:telegram:keyboard"
+    return keys.keyboard(conversation)
 
 
 class TelegramSender:
@@ -571,7 +571,7 @@ class TelegramChannel:
         conv = conversation_id(message.chat.id)
         what = inbound(message.text)
         if isinstance(what, ForgetRequest):
-            if await self._first_time(update.update_id):
+            if await self._first_time(conv, update.update_id):
                 buttons = (Button(FORGET_YES, FORGET, "yes"), Button(FORGET_NO, FORGET, "no"))
                 await self.sender.say(conv, Say(FORGET_ASK, buttons), track=False)
             return
@@ -619,7 +619,7 @@ class TelegramChannel:
     async def _confirm_forget(
         self, update: Update, conv: str, erase: bool, pressed: int | None
     ) -> None:
-        if not await self._first_time(update.update_id):
+        if not await self._first_time(conv, update.update_id):
             return
         assert update.callback_query is not None
         await self.sender.answer(update.callback_query.id)
@@ -633,9 +633,9 @@ class TelegramChannel:
         log.info("forgot %s at their request (%d records)", conv, erased)
         await self.sender.say(conv, Say(FORGOTTEN), track=False)
 
-    async def _first_time(self, update_id: int) -> bool:
+    async def _first_time(self, conv: str, update_id: int) -> bool:
         """Mark an update the channel handles itself (not via Ladder.handle) as processed."""
-        key = keys.seen(update_key(update_id))
+        key = keys.seen(conv, update_key(update_id))
         return bool(await self.ladder.redis.set(key, "1", nx=True, ex=SEEN_TTL_SECONDS))
 
     # --- the web process ---
