@@ -59,9 +59,10 @@ class RedisEventLog:
         ]
 
     async def recent(self, names: Collection[str], count: int, scan: int) -> list[DomainEvent]:
-        """The newest `count` events of these names, newest first, searching the newest `scan`
-        entries of each shard."""
-        found: list[tuple[tuple[int, int], DomainEvent]] = []
+        """The newest `count` events of these names, newest first by their time (then by stream
+        id: events of two shards in the same millisecond have no order), searching the newest
+        `scan` entries of each shard."""
+        found: list[tuple[str, tuple[int, int], DomainEvent]] = []
         for shard in keys.shards():
             high, scanned, mine = "+", 0, 0
             while mine < count and scanned < scan:
@@ -73,11 +74,12 @@ class RedisEventLog:
                 scanned += len(batch)
                 for eid, fields in batch:
                     if fields.get("name") in names:
-                        found.append((_order(str(eid)), DomainEvent.from_fields(fields)))
+                        event = DomainEvent.from_fields(fields)
+                        found.append((event.at, _order(str(eid)), event))
                         mine += 1
                 high = "(" + batch[-1][0]
-        found.sort(key=lambda row: row[0], reverse=True)
-        return [event for _, event in found[:count]]
+        found.sort(key=lambda row: row[:2], reverse=True)
+        return [event for _, _, event in found[:count]]
 
     async def count(self) -> int:
         """How many events the log holds (every shard)."""

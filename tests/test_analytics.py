@@ -29,6 +29,7 @@ from bot.publish import pending_timers
 from bot.registry import FlowRegistry
 from bot.service import Ladder
 from storage import keys
+from storage.events import PAGE
 from storage.redis import RedisFlowCatalog
 from tests.redis_server import free_port
 
@@ -455,10 +456,11 @@ async def test_today_funnel_for_slack(redis: Redis) -> None:
 
 
 async def test_reading_the_log_in_pages(redis: Redis) -> None:
-    written = [ev("step_reached", f"c{i}", "s1", i) for i in range(2 * analytics.PAGE + 5)]
+    written = [ev("step_reached", f"c{i}", "s1", i) for i in range(2 * PAGE + 5)]
     async with redis.pipeline(transaction=False) as pipe:
-        for event in written:
-            pipe.xadd(keys.EVENTS, event.fields())  # type: ignore[arg-type]
+        for n, event in enumerate(written, 1):  # ids in writing order across the shards
+            stream = keys.events(keys.shard_of(event.conversation))
+            pipe.xadd(stream, event.fields(), id=f"{n}-1")  # type: ignore[arg-type]
         await pipe.execute()
     assert await analytics.read_events(redis) == written
     since = await analytics.read_events(

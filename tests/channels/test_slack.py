@@ -46,6 +46,7 @@ from storage import keys
 from storage.base import StepWrite
 from storage.connect import connect
 from storage.outbox import Handler, Outbox, OutboxPolicy
+from tests import sharded
 from tests.fakes.http import listening_socket, serving
 from tests.fakes.slack_api import (
     BOT_TOKEN,
@@ -292,7 +293,9 @@ async def test_the_alerts_of_one_step_are_one_message(
     conv = Conversation(id="telegram:5", flow="slack-test", version=1, step="email", profile=ANN)
     body = {"reasons": ["email_given", "score"], "slack_channel": "#sales-leads",
             "conversation": json.loads(conv.to_json())}  # fmt: skip
-    await services.redis.xadd(keys.OUTBOX, {"kind": "alert", "key": "k", "body": json.dumps(body)})
+    await services.redis.xadd(
+        keys.outbox(0), {"kind": "alert", "key": "k", "body": json.dumps(body)}
+    )
     assert await deliver(services) == 1
     [card] = fake_slack.messages("#sales-leads")
     assert card.text == (
@@ -343,12 +346,12 @@ async def test_an_alert_without_any_channel_is_dead_lettered_with_the_reason(
 async def test_a_malformed_alert_is_dead_lettered_not_retried(
     services: Services, fake_slack: FakeSlack
 ) -> None:
-    await services.redis.xadd(keys.OUTBOX, {"kind": "alert", "key": "bad", "body": "{not json"})
-    await services.redis.xadd(keys.OUTBOX, {"kind": "alert", "key": "bad2", "body": '{"x": 1}'})
-    await services.redis.xadd(keys.OUTBOX, {"kind": "fax", "key": "bad3", "body": "{}"})
+    await services.redis.xadd(keys.outbox(0), {"kind": "alert", "key": "bad", "body": "{not json"})
+    await services.redis.xadd(keys.outbox(0), {"kind": "alert", "key": "bad2", "body": '{"x": 1}'})
+    await services.redis.xadd(keys.outbox(0), {"kind": "fax", "key": "bad3", "body": "{}"})
     relay = json.dumps({"text": "hi", "conversation": "telegram:404"})
-    await services.redis.xadd(keys.OUTBOX, {"kind": "relay", "key": "bad4", "body": relay})
-    await services.redis.xadd(keys.OUTBOX, {"kind": "relay", "key": "bad5", "body": "[1]"})
+    await services.redis.xadd(keys.outbox(0), {"kind": "relay", "key": "bad4", "body": relay})
+    await services.redis.xadd(keys.outbox(0), {"kind": "relay", "key": "bad5", "body": "[1]"})
     assert await deliver(services) == 0
     dead = {d.item.key: d.error for d in await Outbox(services.redis, "test").dead_letters()}
     assert "body is not JSON" in dead["bad"]
@@ -786,7 +789,7 @@ async def test_a_failed_take_over_changes_nothing_and_says_so(
     body = {"reason": "completed", "slack_channel": "#sales-leads",
             "conversation": json.loads(ghost.to_json())}  # fmt: skip
     await services.redis.xadd(
-        keys.OUTBOX, {"kind": "alert", "key": "ghost", "body": json.dumps(body)}
+        keys.outbox(0), {"kind": "alert", "key": "ghost", "body": json.dumps(body)}
     )
     assert await deliver(services) == 1
     [message] = fake_slack.messages("#sales-leads")
@@ -902,7 +905,7 @@ async def test_no_slack_leaves_alerts_waiting_in_the_outbox(redis: Redis, flows_
     services = await build(settings_for(flows_dir), clock=ManualClock(), redis=redis)
     assert slack.outbox_handler(services) is None and slack.routes(services) == []
     await to_email_alert(services)
-    assert await redis.xlen(keys.OUTBOX) == 1
+    assert await sharded.total(redis.xlen, keys.outbox) == 1
 
 
 async def test_webhook_mode_posts_alerts_without_buttons_and_retries_a_429(
@@ -932,7 +935,7 @@ async def test_webhook_mode_posts_a_relayed_message_as_plain_text(
     settings = settings_for(flows_dir, slack_webhook_url=fake_slack.webhook_url)
     services = await build(settings, clock=ManualClock(), redis=redis)
     body = json.dumps({"text": "Call me <maybe>", "conversation": "telegram:5"})
-    await redis.xadd(keys.OUTBOX, {"kind": "relay", "key": "r1", "body": body})
+    await redis.xadd(keys.outbox(0), {"kind": "relay", "key": "r1", "body": body})
     assert await deliver(services) == 1
     [posted] = fake_slack.webhook_posts()
     assert posted["text"] == "💬 *telegram:5:* Call me &lt;maybe&gt;" and "blocks" not in posted
@@ -946,7 +949,8 @@ async def test_webhook_mode_retries_a_webhook_that_failed(
     fake_slack.fail_next("webhook", 500, error="upstream trouble")
     await to_email_alert(services)
     assert await deliver(services) == 0
-    [retry] = [json.loads(v) for v in (await redis.hgetall(keys.OUTBOX_RETRIES)).values()]
+    retries = [await redis.hgetall(keys.outbox_retries(shard)) for shard in keys.shards()]
+    [retry] = [json.loads(v) for found in retries for v in found.values()]
     assert "SlackError: incoming webhook answered 500: upstream trouble" in retry["error"]
     await asyncio.sleep(POLICY.backoff)
     assert await deliver(services) == 1
