@@ -16,7 +16,6 @@ from typing import TypeVar
 
 import uvicorn
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from starlette.types import ASGIApp
 from telegram.error import TelegramError
 
@@ -36,7 +35,7 @@ from bot.registry import FlowRegistry
 from bot.web import create_app
 from bot.worker import Worker, run_worker
 from bot.worker import serve as serve_worker
-from storage.connect import connect
+from storage.connect import REDIS_ERRORS, connect
 from storage.outbox import Outbox
 from storage.redis import RedisFlowCatalog
 
@@ -72,7 +71,7 @@ def _on_redis(work: Callable[[Redis], Awaitable[T]]) -> T:
         redis = connect(Settings.from_env().redis_url)
         try:
             return await work(redis)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise StorageError(f"Redis is unavailable: {exc}") from exc
         finally:
             await redis.aclose()
@@ -190,7 +189,7 @@ async def _services(settings: Settings) -> Services:
     try:
         services = await build(settings)
         await log_alerts_nowhere(services)
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise StorageError(f"Redis is unavailable: {exc}") from exc
     return services
 

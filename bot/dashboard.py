@@ -12,7 +12,6 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from html import escape
 
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -33,6 +32,7 @@ from bot.flow.compile import machine_config
 from bot.flow.model import Flow
 from bot.leads import HEADINGS, Filter, LeadRow, cells, lead_rows
 from bot.model import DomainEvent, Outcome
+from storage.connect import REDIS_ERRORS
 from storage.events import RedisEventLog
 from storage.outbox import Outbox
 
@@ -83,7 +83,7 @@ def routes(services: Services) -> list[BaseRoute]:
             recent = await recent_events(services, {"completed"})
             sales = await recent_events(services, SALES_ACTIONS.keys())
             dead = await Outbox(services.redis).dead_count()
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             return PlainTextResponse(f"Redis is unavailable: {exc}", status_code=503)
         return HTMLResponse(render_page(sections, recent, services.clock.now(), sales, dead))
 
@@ -97,7 +97,7 @@ def routes(services: Services) -> list[BaseRoute]:
             claimed = {"yes": True, "no": False}.get(query.get("claimed", ""))
             chosen = Filter(flow, query.get("outcome") or None, claimed)
             rows = await lead_rows(services.redis, chosen)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             return PlainTextResponse(f"Redis is unavailable: {exc}", status_code=503)
         return HTMLResponse(render_leads(rows, chosen, names))
 

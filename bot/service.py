@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from bot import engine
 from bot.clock import Clock, SystemClock
@@ -40,6 +39,7 @@ from bot.model import (
 )
 from bot.registry import FlowRegistry
 from storage.base import Lane, OutboxItem, StepWrite
+from storage.connect import REDIS_ERRORS
 from storage.outbox import Outbox
 from storage.redis import RedisConversationStore
 
@@ -133,7 +133,7 @@ class Ladder:
                     e for e in stored.outbox if stored.held and e[1].lane == Lane.PROSPECT
                 )
                 return Outcome(stored.conversation, actions, result.events, messages=messages)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise StorageError(f"Redis is unavailable: {exc}") from exc
         raise StorageError(f"conversation {conversation_id} kept changing; gave up")
 

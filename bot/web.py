@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -11,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 from bot import access, dashboard
 from bot.app import Services
 from bot.channels import product, slack, telegram
+from storage.connect import REDIS_ERRORS
 from storage.events import RedisEventLog
 from storage.outbox import Outbox
 from storage.scheduler import RedisScheduler
@@ -20,7 +20,7 @@ def create_app(services: Services) -> Starlette:
     async def healthz(_: Request) -> Response:
         try:
             await services.redis.ping()
-        except (RedisError, OSError) as exc:
+        except (*REDIS_ERRORS, OSError) as exc:
             return JSONResponse({"ok": False, "redis": str(exc)}, status_code=503)
         return JSONResponse({"ok": True})
 

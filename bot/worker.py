@@ -18,8 +18,6 @@ import signal
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from redis.exceptions import RedisError
-
 from bot.app import Services, build
 from bot.channels import Sender
 from bot.channels.slack import log_alerts_nowhere, log_startup, outbox_handler
@@ -31,6 +29,7 @@ from bot.delivery import Deliveries
 from bot.errors import StorageError
 from bot.model import Due
 from bot.service import Ladder
+from storage.connect import REDIS_ERRORS
 from storage.outbox import Handler, Outbox, OutboxPolicy
 from storage.scheduler import Claim, RedisScheduler
 
@@ -111,7 +110,7 @@ class Worker:
         """Due timers and the outbox; Redis trouble is logged and the round counts as idle."""
         try:
             return await self.handle_due() + await self.deliver()
-        except (StorageError, RedisError) as exc:
+        except (StorageError, *REDIS_ERRORS) as exc:
             log.error("worker round failed, retrying: %s", exc)
             return 0
 
@@ -128,7 +127,7 @@ class Worker:
         """Seconds to sleep: until the next timer is due by the clock, at most `idle`."""
         try:
             due = await self.scheduler.next_due()
-        except RedisError:
+        except REDIS_ERRORS:
             return self.idle
         if due is None:
             return self.idle
@@ -175,7 +174,7 @@ async def serve(settings: Settings, *, batch: int = BATCH, lease: timedelta = LE
     try:
         services = await build(settings)
         await log_alerts_nowhere(services)
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise StorageError(f"Redis is unavailable: {exc}") from exc
     telegram = TelegramChannel.from_services(services)
     services.senders[TELEGRAM] = telegram.sender

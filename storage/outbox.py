@@ -42,12 +42,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from bot.clock import Clock, SystemClock
 from bot.errors import LadderError
 from storage import keys
 from storage.base import Lane, OutboxItem
+from storage.connect import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -358,7 +359,7 @@ class Outbox:
         except Exception as exc:  # any failure: the consumers retry the rest (and judge it)
             left, reason = len(entries) - delivered, f"{type(exc).__name__}: {exc}"
             log.warning("outbox: %d item(s) left to the worker: %s", left, reason)
-            with suppress(RedisError):  # else the hold runs out by itself
+            with suppress(*REDIS_ERRORS):  # else the hold runs out by itself
                 for conversation in {item.conversation for _, item in entries}:
                     await self._release(keys=[keys.hold(conversation)], args=[self.consumer])
         return delivered
@@ -369,7 +370,7 @@ class Outbox:
         while not stop.is_set():
             try:
                 delivered = await self.deliver_once(handler)
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("outbox: Redis unavailable, retrying: %s", exc)
                 delivered = 0
             if not delivered:
@@ -606,7 +607,7 @@ class Outbox:
         while True:
             try:
                 return await self._mark(entry, owner)
-            except RedisError:
+            except REDIS_ERRORS:
                 if time.monotonic() >= deadline:
                     raise
                 await asyncio.sleep(RECORD_RETRY)
