@@ -68,10 +68,13 @@ class LinkStore:
         document = json.dumps(asdict(link), separators=(",", ":"))
         field = f"{link.step}|{link.url}"
         links = keys.links(link.conversation)
-        old = await self.redis.hget(links, field)
+        found = await self.redis.hget(links, field)
+        # a token issued before the keyspace was sharded may live in another slot: not reused
+        mine = found is not None and keys.shard_of(str(found)) == keys.shard_of(link.conversation)
+        old = str(found) if mine else ""
         token = await self._issue(
-            keys=[links, keys.link(new), keys.link(str(old)) if old else links],
-            args=[field, new, document, LINK_TTL_SECONDS, str(old) if old else ""],
+            keys=[links, keys.link(new), keys.link(old) if old else links],
+            args=[field, new, document, LINK_TTL_SECONDS, old],
         )
         return str(token)
 
