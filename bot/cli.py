@@ -36,6 +36,7 @@ from bot.web import create_app
 from bot.worker import Worker, run_worker
 from bot.worker import serve as serve_worker
 from storage.connect import REDIS_ERRORS, connect
+from storage.migrate import migrate
 from storage.outbox import Outbox
 from storage.redis import RedisFlowCatalog
 
@@ -150,6 +151,26 @@ def _outbox(args: argparse.Namespace) -> int:
         if args.action == "retry":
             return f"{await outbox.replay(ids)} dead letter(s) back in the outbox"
         return f"{await outbox.drop(ids)} dead letter(s) dropped"
+
+    print(_on_redis(work))
+    return 0
+
+
+def _migrate_keys(args: argparse.Namespace) -> int:
+    """Move a deployment from before the keyspace was sharded to today's keys: in place on
+    REDIS_URL, or from the old Redis `--from` names into REDIS_URL (e.g. a Redis Cluster)."""
+
+    async def work(redis: Redis) -> str:
+        if args.source is None:
+            moved = await migrate(redis, redis, in_place=True)
+        else:
+            source = connect(args.source)
+            try:
+                moved = await migrate(source, redis, in_place=False)
+            finally:
+                await source.aclose()
+        lines = [f"{name}: {count}" for name, count in sorted(moved.items())]
+        return "\n".join(["moved to the sharded keys", *lines])
 
     print(_on_redis(work))
     return 0
@@ -309,6 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_argument("ids", nargs="*", help="dead letter ids (as `list` shows them)")
     outbox.add_argument("--all", action="store_true", help="every dead letter")
     outbox.set_defaults(handler=_outbox)
+
+    keyspace = sub.add_parser(
+        "migrate-keys",
+        help="move a deployment from before sharding to today's keys (once, processes stopped)",
+    )
+    keyspace.add_argument(
+        "--from", dest="source", metavar="URL", help="the old Redis (default: REDIS_URL, in place)"
+    )
+    keyspace.set_defaults(handler=_migrate_keys)
 
     worker = sub.add_parser(
         "worker", help="send due follow-ups and reminders, deliver Slack alerts (until SIGTERM)"

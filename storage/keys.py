@@ -181,3 +181,26 @@ def attempt_key(item_key: str) -> str:
 def channel_key(name: str) -> str:
     """A channel name's id, learnt from Slack."""
     return f"{SLACK}:channel:{name}"
+
+
+# --- the layout before sharding: read once by `ladder migrate-keys` (storage/migrate.py) -------
+
+
+class Unsharded:
+    """Keys of a deployment from before the keyspace was sharded (one Redis, no hash tags but
+    the conversation's own `{conv:<id>}`)."""
+
+    EVENTS = f"{PREFIX}:events"
+    TIMERS_DUE = f"{PREFIX}:timers:due"
+    TIMERS_BODY = f"{PREFIX}:timers:body"
+    TIMERS_PROCESSING = f"{PREFIX}:timers:processing"
+    OUTBOX = f"{PREFIX}:outbox"
+    OUTBOX_DEAD = f"{PREFIX}:outbox:dead"
+    FLOWS = f"{PREFIX}:flows"
+    CONVERSATIONS = f"{PREFIX}:{{conv:*"  # SCAN MATCH: a conversation's keys, suffixes too
+    LINKS = f"{PREFIX}:link:*"
+    SLACK = f"{PREFIX}:slack:*"
+
+    @staticmethod
+    def flow(name: str) -> str:
+        return f"{PREFIX}:flow:{name}"
