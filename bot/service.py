@@ -38,7 +38,7 @@ from bot.model import (
     messages_to_json,
 )
 from bot.registry import FlowRegistry
-from storage.base import Lane, OutboxItem, StepWrite
+from storage.base import ConversationStore, Lane, OutboxItem, StepWrite
 from storage.connect import REDIS_ERRORS
 from storage.outbox import Outbox
 from storage.redis import RedisConversationStore
@@ -72,7 +72,7 @@ class Ladder:
         self.redis = redis
         self.flows = flows
         self.clock = clock or SystemClock()
-        self.store = RedisConversationStore(redis)
+        self.store: ConversationStore = RedisConversationStore(redis)
         self.outbox = Outbox(redis, clock=self.clock)
 
     async def handle(

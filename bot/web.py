@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute, Route
 from bot import access, dashboard
 from bot.app import Services
 from bot.channels import product, slack, telegram
-from storage.connect import REDIS_ERRORS
+from storage.connect import REDIS_ERRORS, ping
 from storage.events import RedisEventLog
 from storage.outbox import Outbox
 from storage.scheduler import RedisScheduler
@@ -19,7 +19,7 @@ from storage.scheduler import RedisScheduler
 def create_app(services: Services) -> Starlette:
     async def healthz(_: Request) -> Response:
         try:
-            await services.redis.ping()
+            await ping(services.redis)
         except (*REDIS_ERRORS, OSError) as exc:
             return JSONResponse({"ok": False, "redis": str(exc)}, status_code=503)
         return JSONResponse({"ok": True})

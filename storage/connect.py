@@ -60,6 +60,11 @@ def connect(url: str | None = None) -> Redis:
     return Redis.from_url(url, **options)
 
 
+async def ping(redis: Redis) -> None:
+    """Raise one of REDIS_ERRORS unless Redis answers."""
+    await redis.ping()
+
+
 def _cluster_option(url: str) -> tuple[str, bool | None]:
     """The URL without `?cluster=`, and what that said (None: nothing)."""
     parts = urlsplit(url)
