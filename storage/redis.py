@@ -214,7 +214,7 @@ class RedisConversationStore:
 
 
 class RedisFlowCatalog:
-    """Published flow versions: hash lb:flow:<name> {latest, v:<n>: YAML, at:<n>: published
+    """Published flow versions: hash `keys.flow(name)` {latest, v:<n>: YAML, at:<n>: published
     time, sha:<digest>: n}."""
 
     def __init__(self, redis: Redis) -> None:
