@@ -6,7 +6,6 @@ its commits' order, so a conversation's events always come in the order they hap
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import AsyncIterator, Collection
 from typing import Any
 
@@ -41,12 +40,14 @@ class RedisEventLog:
 
     async def read(self) -> list[DomainEvent]:
         """Every event in the log, oldest first."""
-        shards = []
+        rows: list[tuple[int, int, int, dict[str, str]]] = []
         for shard in keys.shards():
-            rows = [row async for page in self._pages(keys.events(shard)) for row in page]
-            shards.append([(_order(str(eid)), fields) for eid, fields in rows])
-        merged = heapq.merge(*shards, key=lambda row: row[0])
-        return [DomainEvent.from_fields(fields) for _, fields in merged]
+            async for page in self._pages(keys.events(shard)):
+                for entry_id, fields in page:
+                    ms, _, seq = str(entry_id).partition("-")
+                    rows.append((int(ms), int(seq), shard, fields))
+        rows.sort()  # each shard's run is in order already; (ms, seq, shard) is unique
+        return [DomainEvent.from_fields(fields) for *_, fields in rows]
 
     async def of(self, conversation_id: str) -> list[DomainEvent]:
         """The conversation's events, oldest first (a scan of its shard's log)."""
