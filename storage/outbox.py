@@ -309,9 +309,16 @@ class Outbox:
 
     async def deliver_once(self, handler: Handler) -> int:
         """Hand every item that is ready now to `handler`: retries that are due, items of dead
-        consumers, then new items, of every shard. Returns how many were delivered."""
+        consumers, then new items, of every shard that holds any (delivered entries are
+        deleted, so an empty Stream has nothing new or pending). Returns how many were
+        delivered."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.shards():
+                pipe.xlen(keys.outbox(shard))
+            lengths = await pipe.execute()
+        busy = [shard for shard, length in zip(keys.shards(), lengths, strict=True) if length]
         gate = asyncio.Semaphore(self.policy.concurrency)
-        done = await asyncio.gather(*(self._pass(s, handler, gate) for s in keys.shards()))
+        done = await asyncio.gather(*(self._pass(shard, handler, gate) for shard in busy))
         return sum(done)
 
     async def _pass(self, shard: int, handler: Handler, gate: asyncio.Semaphore) -> int:
