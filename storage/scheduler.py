@@ -2,8 +2,8 @@
 
 The conversation store's commit (storage/redis.py) writes a timer in its conversation's shard:
 its due time in the sorted set `keys.timers_due`, its Timer JSON in the hash `keys.timers_body`.
-A worker `claim`s the earliest due of every shard: the ids move to the shard's
-`keys.timers_processing`, scored by a lease deadline. `ack` ends a claim; `recover` puts
+A worker `claim`s due timers shard by shard, the longest-waiting shard first: the ids move to
+the shard's `keys.timers_processing`, scored by a lease deadline. `ack` ends a claim; `recover` puts
 back the claims of a worker that died before acking, once their lease has run out. So an item is
 handled once while workers live, and at least once when one dies mid-batch (the engine ignores
 a timer that no longer matches the conversation, so handling it again sends nothing twice).
@@ -11,8 +11,6 @@ a timer that no longer matches the conversation, so handling it again sends noth
 
 from __future__ import annotations
 
-import heapq
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -108,32 +106,32 @@ class RedisScheduler:
         self._recover = redis.register_script(RECOVER)
 
     async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[Claim]:
-        """Take up to `limit` timers due by `now`, earliest first, for `lease`: one look at
-        every shard's earliest due timers, then a claim in each shard that holds some of the
-        `limit` earliest."""
+        """Take up to `limit` timers due by `now`, for `lease`: one look at every shard's
+        earliest due timer, then the shards in that order, each shard's timers earliest first,
+        until `limit` are taken (so the longest-waiting shard is served first)."""
         if limit < 1:
             return []
         at = now.timestamp()
         async with self.redis.pipeline(transaction=False) as pipe:
             for shard in keys.shards():
-                pipe.zrangebyscore(keys.timers_due(shard), "-inf", at, 0, limit, withscores=True)
+                pipe.zrangebyscore(keys.timers_due(shard), "-inf", at, 0, 1, withscores=True)
             heads = await pipe.execute()
-        earliest = heapq.nsmallest(
-            limit, ((score, shard) for shard, due in enumerate(heads) for _, score in due)
-        )
+        waiting = sorted((due[0][1], shard) for shard, due in enumerate(heads) if due)
         lease_until = (now + lease).timestamp()
         claims: list[Claim] = []
-        for shard, count in sorted(Counter(shard for _, shard in earliest).items()):
+        for _, shard in waiting:
+            if len(claims) >= limit:
+                break
             flat = await self._claim(
                 keys=[
                     keys.timers_due(shard),
                     keys.timers_processing(shard),
                     keys.timers_body(shard),
                 ],
-                args=[at, count, lease_until],
+                args=[at, limit - len(claims), lease_until],
             )
             claims += [Claim(Timer.from_json(body), body, lease_until) for body in flat[1::2]]
-        return sorted(claims, key=lambda claim: datetime.fromisoformat(claim.timer.due))
+        return claims
 
     async def ack(self, claim: Claim) -> Ack:
         """The claimed timer was handled: end the claim and delete the timer unless it was
