@@ -18,23 +18,12 @@ import argparse
 import asyncio
 from datetime import UTC, datetime
 
-from redis.asyncio import Redis
-
 from bench.engine import Figures, bench_full
 from tests.redis_server import RedisClusterServers, RedisServer
 
 
 def merged(name: str, runs: list[Figures]) -> Figures:
     return Figures(name, [sample for run in runs for sample in run.samples])
-
-
-async def node_sizes(cluster: RedisClusterServers) -> list[int]:
-    sizes = []
-    for node in cluster.nodes:
-        client = Redis.from_url(node.url)
-        sizes.append(int(await client.dbsize()))
-        await client.aclose()
-    return sizes
 
 
 async def run(steps: int, rounds: int) -> None:
@@ -51,7 +40,7 @@ async def run(steps: int, rounds: int) -> None:
                 step, bare = await bench_full(url, steps, now)
                 found[name].append(step)
                 found[f"{name} bare"].append(bare)
-        sizes = await node_sizes(cluster)
+        sizes = await cluster.keys_per_node()
     finally:
         cluster.stop()
         single.stop()

@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from redis.asyncio import Redis
+
 
 def redis_binary(name: str = "redis-server") -> str:
     found = shutil.which(name)
@@ -159,6 +161,15 @@ class RedisClusterServers:
                     break
                 answer += chunk
         return b"cluster_state:ok" in answer
+
+    async def keys_per_node(self) -> list[int]:
+        """How many keys each node holds, asked of each node alone."""
+        sizes = []
+        for node in self.nodes:
+            client = Redis.from_url(node.url)
+            sizes.append(int(await client.dbsize()))
+            await client.aclose()
+        return sizes
 
     def stop(self) -> None:
         for node in self.nodes:
