@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.analytics [--prospects N]
 
 A synthetic population (N prospects walking a 5-step flow, ~4.5 events each, two sources,
-an A/B variant at the first step) is written to `lb:events` on a fresh redis-server, then:
-1. baseline: XRANGE of the whole stream in pages of 1000, fields only (no parsing);
+an A/B variant at the first step) is written to the event log (one Stream per shard,
+`keys.events`) on a fresh redis-server, then:
+1. baseline: XRANGE of every shard's stream in pages of 1000, fields only (no parsing);
 2. read: `analytics.read_events` (the same XRANGE, plus DomainEvent parsing and filtering);
 3. compute: `FlowStats.of` (funnel, per-source funnels and A/B stats) on the parsed events;
 4. `ladder stats` end to end = read + compute.
@@ -72,13 +73,16 @@ async def run(prospects: int) -> None:
         for offset in range(0, len(events), 5000):
             async with redis.pipeline(transaction=False) as pipe:
                 for event in events[offset : offset + 5000]:
-                    pipe.xadd(keys.EVENTS, event.fields())  # type: ignore[arg-type]
+                    stream = keys.events(keys.shard_of(event.conversation))
+                    pipe.xadd(stream, event.fields())  # type: ignore[arg-type]
                 await pipe.execute()
         n = len(events)
 
         async def raw() -> None:
-            async for _ in analytics.entries(redis, keys.EVENTS):
-                pass
+            for shard in keys.shards():
+                low = "-"
+                while batch := await redis.xrange(keys.events(shard), min=low, count=1000):
+                    low = "(" + batch[-1][0]
 
         parsed: list[DomainEvent] = []
 

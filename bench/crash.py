@@ -35,9 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 async def settled(url: str) -> bool:
     redis = connect(url)
     try:
-        due = await redis.zcount(keys.TIMERS_DUE, "-inf", time.time())
-        claimed = await redis.zcard(keys.TIMERS_PROCESSING)
-        return due == 0 and claimed == 0 and await redis.xlen(keys.OUTBOX) == 0
+        for shard in keys.shards():
+            due = await redis.zcount(keys.timers_due(shard), "-inf", time.time())
+            claimed = await redis.zcard(keys.timers_processing(shard))
+            if due or claimed or await redis.xlen(keys.outbox(shard)):
+                return False
+        return True
     finally:
         await redis.aclose()
 

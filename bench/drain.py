@@ -61,8 +61,9 @@ async def fill(redis: Redis, flows: Path, due: int) -> None:
     await services.ladder.handle(model, Start())
     conv = await redis.hgetall(keys.conversation(model))
     timers = sorted(await redis.smembers(keys.conversation_timers(model)))
-    bodies = await redis.hmget(keys.TIMERS_BODY, timers)
-    scores = [await redis.zscore(keys.TIMERS_DUE, t) for t in timers]
+    shard = keys.shard_of(model)
+    bodies = await redis.hmget(keys.timers_body(shard), timers)
+    scores = [await redis.zscore(keys.timers_due(shard), t) for t in timers]
     await redis.flushdb()
     await services.flows.catalog.publish("drain", FLOW)
     async with redis.pipeline(transaction=False) as pipe:
@@ -70,10 +71,11 @@ async def fill(redis: Redis, flows: Path, due: int) -> None:
             cid = f"telegram:{n}"
             pipe.hset(keys.conversation(cid), mapping={"v": conv["v"],
                       "doc": conv["doc"].replace(f'"{model}"', f'"{cid}"')})  # fmt: skip
+            shard = keys.shard_of(cid)
             for timer, body, score in zip(timers, bodies, scores, strict=True):
                 tid = timer.replace(model, cid, 1)
-                pipe.zadd(keys.TIMERS_DUE, {tid: float(score or 0)})
-                pipe.hset(keys.TIMERS_BODY, tid, str(body).replace(f'"{model}"', f'"{cid}"'))
+                pipe.zadd(keys.timers_due(shard), {tid: float(score or 0)})
+                pipe.hset(keys.timers_body(shard), tid, str(body).replace(f'"{model}"', f'"{cid}"'))
                 pipe.sadd(keys.conversation_timers(cid), tid)
             if len(pipe) >= 20_000:
                 await pipe.execute()

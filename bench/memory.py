@@ -23,9 +23,11 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import statistics
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,21 +89,24 @@ async def populate(redis: Redis, conversations: int) -> int:
     return steps
 
 
+async def sharded_size(redis: Redis, stream: Callable[[int], str]) -> int:
+    return sum([int(await redis.xlen(stream(shard))) for shard in keys.shards()])
+
+
 async def used(redis: Redis) -> int:
     info: dict[str, Any] = await redis.info("memory")
     return int(info["used_memory"])
 
 
 def family(key: str) -> str:
-    """A key's kind: its name with ids replaced by '*'."""
-    if key.startswith(f"{keys.PREFIX}:{{conv:"):
-        rest = key.split("}", 1)[1]
-        return f"{keys.PREFIX}:{{conv:*}}{rest}"
-    for prefix in (keys.seen(""), keys.delivered(""), keys.attempt_key(""), keys.link(""),
-                   keys.lead_key(""), keys.thread_key("", "")[:-1]):  # fmt: skip
-        if key.startswith(prefix):
-            return prefix + "*"
-    return key
+    """A key's kind: its name with the shard and the ids replaced by '*'."""
+    tag, _, rest = key.partition("}:")
+    if not rest:
+        return key
+    kind = rest.split(":")
+    named = 2 if kind[0] in ("timers", "outbox") and len(kind) > 1 else 1
+    tag = re.sub(r"\{s\d+$", "{s*", tag)
+    return f"{tag}}}:{':'.join(kind[:named])}" + (":*" if len(kind) > named else "")
 
 
 async def census(redis: Redis) -> tuple[Counter[str], dict[str, float]]:
@@ -143,7 +148,7 @@ def percentile(samples: list[float], q: int) -> float:
 
 
 async def bench_forget(redis: Redis, conversations: int, count: int) -> None:
-    events = await redis.xlen(keys.EVENTS)
+    events = await sharded_size(redis, keys.events)
     chosen = random.Random(13).sample(range(conversations), min(count, conversations))
     forget, baseline = [], []
     for n in chosen:
@@ -157,7 +162,8 @@ async def bench_forget(redis: Redis, conversations: int, count: int) -> None:
         baseline.append((t2 - t1) * 1000)
     t0 = time.perf_counter()
     last, found = "-", 0
-    while batch := await redis.xrange(keys.EVENTS, min=last, max="+", count=1000):
+    log = keys.events(keys.shard_of("telegram:1000000"))  # its shard's log (an unsharded one: more)
+    while batch := await redis.xrange(log, min=last, max="+", count=1000):
         found += sum(1 for _, f in batch if f.get("conversation") == "telegram:1000000")
         last = f"({batch[-1][0]}"
     scan = (time.perf_counter() - t0) * 1000
@@ -177,14 +183,16 @@ async def run(conversations: int, forget: int) -> None:
         started = time.perf_counter()
         steps = await populate(redis, conversations)
         walked = time.perf_counter() - started
+        events = await sharded_size(redis, keys.events)
         print(f"{conversations:,} conversations of {FLOW.name} walked to their end: {steps:,} "
-              f"steps in {walked:.0f} s, {await redis.xlen(keys.EVENTS):,} events")  # fmt: skip
+              f"steps in {walked:.0f} s, {events:,} events")  # fmt: skip
         await report(redis, "(a) right after", base, conversations)
         gone = await expire_within(redis, SOON)
         print(f"    ({gone:,} keys expire within 2 days)")
         await report(redis, "(b) two days later", base, conversations)
         await bench_forget(redis, conversations, forget)
-        await redis.delete(keys.EVENTS)
+        for shard in keys.shards():
+            await redis.delete(keys.events(shard))
         await report(redis, "(c) past the event log's window", base, conversations - forget)
 
 

@@ -80,24 +80,24 @@ async def fill(redis: Redis, count: int, body: str = "{}", kind: str = "alert") 
     async with redis.pipeline(transaction=False) as pipe:
         for n in range(count):
             pipe.xadd(
-                keys.OUTBOX, {"kind": kind, "key": f"bench:{n}:{time.time_ns()}", "body": body}
+                keys.outbox(0), {"kind": kind, "key": f"bench:{n}:{time.time_ns()}", "body": body}
             )
         await pipe.execute()
 
 
 async def baseline(redis: Redis, items: int) -> float:
-    await redis.xgroup_create(keys.OUTBOX, "bare", id="0", mkstream=True)
+    await redis.xgroup_create(keys.outbox(0), "bare", id="0", mkstream=True)
     handled = 0
     started = time.perf_counter()
-    while batch := await redis.xreadgroup("bare", "c", {keys.OUTBOX: ">"}, count=50):
+    while batch := await redis.xreadgroup("bare", "c", {keys.outbox(0): ">"}, count=50):
         for _, entries in batch:
             for entry_id, fields in entries:
                 await noop(OutboxItem(fields["kind"], fields["key"], fields["body"]))
-                await redis.xack(keys.OUTBOX, "bare", entry_id)
+                await redis.xack(keys.outbox(0), "bare", entry_id)
                 handled += 1
     elapsed = time.perf_counter() - started
     assert handled == items, (handled, items)
-    await redis.delete(keys.OUTBOX)
+    await redis.delete(keys.outbox(0))
     return items / elapsed
 
 
@@ -111,7 +111,7 @@ async def with_waiting(redis: Redis, items: int, waiting: int) -> float:
     await fill(redis, waiting)
     logging.getLogger("ladderbot.outbox").setLevel(logging.ERROR)  # not 1000 retry warnings
     await Outbox(redis, "parked", replace(LONG_WAIT, batch=waiting)).deliver_once(failing)
-    assert (await redis.xpending(keys.OUTBOX, GROUP))["pending"] == waiting
+    assert (await redis.xpending(keys.outbox(0), GROUP))["pending"] == waiting
     await fill(redis, items)
     return await outbox(redis, items, LONG_WAIT)
 
@@ -127,7 +127,9 @@ async def slack_rate(redis: Redis, alerts: int) -> float:
         handler = services.slack
         assert handler is not None
         for n in range(alerts):
-            await redis.xadd(keys.OUTBOX, {"kind": "alert", "key": f"a{n}", "body": alert_body(n)})
+            await redis.xadd(
+                keys.outbox(0), {"kind": "alert", "key": f"a{n}", "body": alert_body(n)}
+            )
         consumer = Outbox(redis, "slack")
         rate = await drain(lambda: consumer.deliver_once(handler), alerts)
         posted = len(fake.messages("#bench"))

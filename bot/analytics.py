@@ -20,11 +20,10 @@ import io
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import cast
 
 from redis.asyncio import Redis
 
@@ -32,9 +31,8 @@ from bot.errors import LadderError
 from bot.flow.model import DEFAULT_SUCCESS, Flow
 from bot.model import DomainEvent, Outcome
 from bot.registry import FlowRegistry
-from storage import keys
+from storage.events import RedisEventLog
 
-PAGE = 1000  # stream entries per XRANGE call
 UNRECORDED = "unrecorded"  # a `completed` event from before outcomes, with no step to tell it
 OUTCOME_ORDER = (*(o.value for o in Outcome), UNRECORDED)
 
@@ -299,27 +297,6 @@ def variant_stats(
 # --- reading the log -------------------------------------------------------------------------
 
 
-async def entries(redis: Redis, stream: str) -> AsyncIterator[dict[str, str]]:
-    """The fields of every entry of a Redis Stream, oldest first, in pages of PAGE."""
-    low = "-"
-    while True:
-        batch = cast(
-            list[tuple[str, dict[str, str]]],
-            await redis.xrange(stream, min=low, max="+", count=PAGE),
-        )
-        for _, fields in batch:
-            yield fields
-        if len(batch) < PAGE:
-            return
-        low = "(" + batch[-1][0]
-
-
-async def iter_events(redis: Redis) -> AsyncIterator[DomainEvent]:
-    """Every event in the log, oldest first."""
-    async for fields in entries(redis, keys.EVENTS):
-        yield DomainEvent.from_fields(fields)
-
-
 async def read_events(
     redis: Redis, flow: str | None = None, since: datetime | None = None
 ) -> list[DomainEvent]:
@@ -330,7 +307,7 @@ async def read_events(
     since = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
     return [
         event
-        async for event in iter_events(redis)
+        for event in await RedisEventLog(redis).read()
         if (flow is None or event.flow == flow) and (since is None or _moment(event.at) >= since)
     ]
 

@@ -19,7 +19,6 @@ from typing import TextIO, TypeVar
 
 import uvicorn
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from starlette.types import ASGIApp
 from telegram.error import TelegramError
 
@@ -42,8 +41,9 @@ from bot.registry import FlowRegistry
 from bot.web import create_app
 from bot.worker import Worker, run_worker, serve_metrics
 from bot.worker import serve as serve_worker
-from storage.connect import connect
-from storage.event_log import index_events, written_between
+from storage.connect import REDIS_ERRORS, connect
+from storage.events import RedisEventLog
+from storage.migrate import migrate
 from storage.outbox import Outbox
 from storage.redis import RedisFlowCatalog
 
@@ -79,7 +79,7 @@ def _on_redis(work: Callable[[Redis], Awaitable[T]]) -> T:
         redis = connect(Settings.from_env().redis_url)
         try:
             return await work(redis)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise StorageError(f"Redis is unavailable: {exc}") from exc
         finally:
             await redis.aclose()
@@ -150,7 +150,7 @@ def _utc(moment: datetime) -> datetime:
 def _events_index(args: argparse.Namespace) -> int:
     """Once after upgrading from a version without event indexes (safe to run again)."""
     retention = Settings.from_env().retention
-    added = _on_redis(lambda redis: index_events(redis, retention.events))
+    added = _on_redis(lambda redis: RedisEventLog(redis).index(retention.events))
     print(f"{added} event(s) indexed")
     return 0
 
@@ -168,7 +168,7 @@ def _events_export(args: argparse.Namespace) -> int:
     async def work(redis: Redis) -> int:
         written = 0
         with _output(args.output) as out:
-            async for entry_id, event in written_between(redis, since, until):
+            async for entry_id, event in RedisEventLog(redis).written_between(since, until):
                 out.write(json.dumps({"id": entry_id, **asdict(event)}, ensure_ascii=False))
                 out.write("\n")
                 written += 1
@@ -195,6 +195,26 @@ def _outbox(args: argparse.Namespace) -> int:
         if args.action == "retry":
             return f"{await outbox.replay(ids)} dead letter(s) back in the outbox"
         return f"{await outbox.drop(ids)} dead letter(s) dropped"
+
+    print(_on_redis(work))
+    return 0
+
+
+def _migrate_keys(args: argparse.Namespace) -> int:
+    """Move a deployment from before the keyspace was sharded to today's keys: in place on
+    REDIS_URL, or from the old Redis `--from` names into REDIS_URL (e.g. a Redis Cluster)."""
+
+    async def work(redis: Redis) -> str:
+        if args.source is None:
+            moved = await migrate(redis, redis, in_place=True)
+        else:
+            source = connect(args.source)
+            try:
+                moved = await migrate(source, redis, in_place=False)
+            finally:
+                await source.aclose()
+        lines = [f"{name}: {count}" for name, count in sorted(moved.items())]
+        return "\n".join(["moved to the sharded keys", *lines])
 
     print(_on_redis(work))
     return 0
@@ -245,7 +265,7 @@ async def _services(settings: Settings) -> Services:
     try:
         services = await build(settings)
         await log_alerts_nowhere(settings, services.flows)
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise StorageError(f"Redis is unavailable: {exc}") from exc
     return services
 
@@ -381,6 +401,15 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_argument("ids", nargs="*", help="dead letter ids (as `list` shows them)")
     outbox.add_argument("--all", action="store_true", help="every dead letter")
     outbox.set_defaults(handler=_outbox)
+
+    keyspace = sub.add_parser(
+        "migrate-keys",
+        help="move a deployment from before sharding to today's keys (once, processes stopped)",
+    )
+    keyspace.add_argument(
+        "--from", dest="source", metavar="URL", help="the old Redis (default: REDIS_URL, in place)"
+    )
+    keyspace.set_defaults(handler=_migrate_keys)
 
     worker = sub.add_parser(
         "worker", help="send due follow-ups and reminders, deliver Slack alerts (until SIGTERM)"

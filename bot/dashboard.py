@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from html import escape
-from typing import cast
 
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -34,7 +32,8 @@ from bot.flow.compile import machine_config
 from bot.flow.model import Flow
 from bot.leads import HEADINGS, Filter, LeadRow, cells, lead_rows
 from bot.model import DomainEvent, Outcome
-from storage import keys
+from storage.connect import REDIS_ERRORS
+from storage.events import RedisEventLog
 from storage.outbox import Outbox
 
 RECENT = 20  # completions (and sales actions) listed
@@ -84,7 +83,7 @@ def routes(services: Services) -> list[BaseRoute]:
             recent = await recent_events(services, {"completed"})
             sales = await recent_events(services, SALES_ACTIONS.keys())
             dead = await Outbox(services.redis).dead_count()
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             return PlainTextResponse(f"Redis is unavailable: {exc}", status_code=503)
         return HTMLResponse(render_page(sections, recent, services.clock.now(), sales, dead))
 
@@ -98,7 +97,7 @@ def routes(services: Services) -> list[BaseRoute]:
             claimed = {"yes": True, "no": False}.get(query.get("claimed", ""))
             chosen = Filter(flow, query.get("outcome") or None, claimed)
             rows = await lead_rows(services.redis, chosen)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             return PlainTextResponse(f"Redis is unavailable: {exc}", status_code=503)
         return HTMLResponse(render_leads(rows, chosen, names))
 
@@ -153,21 +152,8 @@ def render_leads(rows: list[LeadRow], chosen: Filter, flows: list[str]) -> str:
 
 async def recent_events(services: Services, names: Collection[str]) -> list[DomainEvent]:
     """The newest events of these names, newest first (searching the newest RECENT_SCAN
-    entries)."""
-    found: list[DomainEvent] = []
-    high = "+"
-    scanned = 0
-    while len(found) < RECENT and scanned < RECENT_SCAN:
-        batch = cast(
-            list[tuple[str, dict[str, str]]],
-            await services.redis.xrevrange(keys.EVENTS, max=high, min="-", count=1000),
-        )
-        if not batch:
-            break
-        scanned += len(batch)
-        found.extend(DomainEvent.from_fields(f) for _, f in batch if f.get("name") in names)
-        high = "(" + batch[-1][0]
-    return found[:RECENT]
+    entries of each shard)."""
+    return await RedisEventLog(services.redis).recent(names, RECENT, RECENT_SCAN)
 
 
 def funnel_svg(result: Funnel) -> str:

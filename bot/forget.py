@@ -52,9 +52,9 @@ class ForgetConfirmation:
         buttons = (Button(FORGET_YES, FORGET, "yes"), Button(FORGET_NO, FORGET, "no"))
         await self._say(conversation, update_key, Say(FORGET_ASK, buttons))
 
-    async def answered(self, update_key: str) -> bool:
+    async def answered(self, conversation: str, update_key: str) -> bool:
         """Was the press with this update key answered before (a redelivery)?"""
-        return await self.ladder.store.was_seen(update_key)
+        return await self.ladder.store.was_seen(conversation, update_key)
 
     async def answer(self, conversation: str, update_key: str | None, erase: bool) -> None:
         """A press of yes (`erase`) or no. Erasing again on a redelivered press is harmless;

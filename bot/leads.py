@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from bot.model import Conversation
-from bot.publish import conversations
+from storage.redis import RedisConversationStore
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ HEADINGS = (
 
 async def lead_rows(redis: Redis, chosen: Filter) -> list[LeadRow]:
     """The flow's leads that match, most recently active first."""
-    rows = [LeadRow.of(c) async for c in conversations(redis) if chosen.matches(c)]
+    rows = [LeadRow.of(c) async for c in RedisConversationStore(redis).all() if chosen.matches(c)]
     return sorted(rows, key=lambda r: (r.last_activity, r.conversation), reverse=True)
 
 

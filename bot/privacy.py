@@ -22,6 +22,7 @@ from storage.links import LinkStore
 from storage.outbox import Outbox
 from storage.prospects import ProspectRecords
 from storage.redis import RedisConversationStore
+from storage.scheduler import RedisScheduler
 
 
 class UnknownProspect(LadderError):
@@ -36,11 +37,12 @@ class Stores:
     records: ProspectRecords
     outbox: Outbox
     links: LinkStore
+    timers: RedisScheduler
 
     @classmethod
     def on(cls, redis: Redis) -> Stores:
         return cls(RedisConversationStore(redis), ProspectRecords(redis), Outbox(redis),
-                   LinkStore(redis))  # fmt: skip
+                   LinkStore(redis), RedisScheduler(redis))  # fmt: skip
 
 
 Read = Callable[[Stores, str], Awaitable[Any]]  # JSON-ready data; empty ([], {}, None): none
@@ -63,7 +65,7 @@ async def _conversation(stores: Stores, cid: str) -> dict[str, Any] | None:
 
 
 async def _timers(stores: Stores, cid: str) -> list[dict[str, Any]]:
-    return [asdict(t) for t in await stores.records.timers(cid)]
+    return [asdict(t) for t in await stores.timers.of(cid)]
 
 
 async def _events(stores: Stores, cid: str) -> list[dict[str, Any]]:
@@ -121,11 +123,11 @@ RECORDS: tuple[RecordKind, ...] = (
 
 # Keys that name a conversation id but hold nothing about the prospect, left to expire.
 KEPT: tuple[tuple[str, str], ...] = (
-    (keys.delivered("<conversation>:<revision>:<n>"),
+    (f"{keys.PREFIX}:{{s<shard>}}:outbox:done:<conversation>:<revision>:<n>",
      f"an outbox item was delivered (no content); expires in {keys.DELIVERED_RETENTION}s"),
     (keys.attempt_key("<conversation>:<revision>:<n>"),
      f"an item was posted to Slack once (no content); expires in {keys.ATTEMPT_RETENTION}s"),
-    (f"{keys.PREFIX}:flood:<bot>:chat:<chat id>",
+    (keys.flood("<bot>", "<chat id>"),
      "when the next message to the chat may go (Telegram's flood limit); expires in seconds"),
 )  # fmt: skip
 

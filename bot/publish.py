@@ -11,7 +11,6 @@ drawn, its follow-up set): the messages go to the outbox, which the worker deliv
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,12 +23,9 @@ from bot.flow.model import Flow
 from bot.model import Arrive, Conversation, DomainEvent, EventName, Status, iso
 from bot.registry import FlowRegistry
 from bot.service import Ladder
-from storage import keys
-from storage.base import Retention, StepWrite
-from storage.prospects import ProspectRecords
+from storage.base import ConversationStore, Retention, StepWrite
 from storage.redis import RedisConversationStore, RedisFlowCatalog
-
-SCAN_PAGE = 500
+from storage.scheduler import RedisScheduler
 
 
 @dataclass(frozen=True)
@@ -74,24 +70,6 @@ class VersionInfo:
     other: int  # stopped, dropped or paused
 
 
-async def conversations(redis: Redis) -> AsyncIterator[Conversation]:
-    """Every stored conversation (SCAN in pages, so Redis is never blocked for long)."""
-    pattern = keys.conversation("*")  # does not match the ...}:timers sets
-    cursor = 0
-    while True:
-        cursor, found = await redis.scan(cursor, match=pattern, count=SCAN_PAGE)
-        if found:
-            async with redis.pipeline(transaction=False) as pipe:
-                for key in found:
-                    pipe.hmget(key, ["v", "doc"])
-                rows = await pipe.execute()
-            for rev, doc in rows:
-                if doc is not None:
-                    yield Conversation.from_json(doc, revision=int(rev))
-        if cursor == 0:
-            return
-
-
 async def publish(
     redis: Redis, flow: Flow, now: datetime, retention: Retention | None = None
 ) -> PublishReport:
@@ -104,8 +82,10 @@ async def publish(
     moved: list[Moved] = []
     if flow.migrate:
         ladder = Ladder(redis, FlowRegistry(catalog, flow.name), ManualClock(now), retention)
-        async for conv in conversations(redis):
-            done = await _migrate(ladder.store, conv, flow, version, now)
+        async for conv in ladder.store.all():
+            done = await _migrate(
+                ladder.store, RedisScheduler(redis), conv, flow, version=version, now=now
+            )
             if done:
                 await ladder.handle(done.conversation, Arrive(done.to_step))
                 moved.append(done)
@@ -123,9 +103,11 @@ def _should_move(conv: Conversation, flow: Flow, version: int) -> bool:
 
 
 async def _migrate(
-    store: RedisConversationStore,
+    store: ConversationStore,
+    timers: RedisScheduler,
     conv: Conversation | None,
     flow: Flow,
+    *,
     version: int,
     now: datetime,
 ) -> Moved | None:
@@ -136,8 +118,7 @@ async def _migrate(
     while conv is not None and _should_move(conv, flow, version):
         here = str(conv.step)
         to = flow.migrate[here]
-        timers = await ProspectRecords(store.redis).timers(conv.id)
-        stale = tuple(t.id for t in timers if t.step == here)
+        stale = tuple(t.id for t in await timers.of(conv.id) if t.step == here)
         event = DomainEvent(
             EventName.MIGRATED,
             conv.id,
@@ -166,7 +147,7 @@ async def versions(redis: Redis, name: str) -> list[VersionInfo]:
         raise UnknownFlow(f"flow {name!r} is not published")
     published = await catalog.published(name)
     counts: Counter[tuple[int, str]] = Counter()
-    async for conv in conversations(redis):
+    async for conv in RedisConversationStore(redis).all():
         if conv.flow == name:
             kind = conv.status if conv.status in (Status.ACTIVE, Status.COMPLETED) else "other"
             counts[conv.version, kind] += 1

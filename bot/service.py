@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from bot import engine, logs, metrics, privacy
 from bot.clock import Clock, SystemClock
@@ -42,7 +41,8 @@ from bot.model import (
 )
 from bot.registry import FlowRegistry
 from bot.webhooks import Webhooks
-from storage.base import Lane, OutboxItem, Retention, StepWrite
+from storage.base import ConversationStore, Lane, OutboxItem, Retention, StepWrite
+from storage.connect import REDIS_ERRORS
 from storage.outbox import Outbox
 from storage.redis import RedisConversationStore
 
@@ -82,7 +82,7 @@ class Ladder:
         self.flows = flows
         self.clock = clock or SystemClock()
         self.webhooks = webhooks or Webhooks()
-        self.store = RedisConversationStore(redis, retention)
+        self.store: ConversationStore = RedisConversationStore(redis, retention)
         self.outbox = Outbox(redis, clock=self.clock)
 
     async def handle(
@@ -144,7 +144,7 @@ class Ladder:
         durable: bool,
     ) -> Outcome:
         try:
-            if update_key and await self.store.was_seen(update_key):
+            if update_key and await self.store.was_seen(conversation_id, update_key):
                 return Outcome(Conversation(id=conversation_id, flow="", version=0), duplicate=True)
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 conv = await self._conversation(conversation_id, event, profile)
@@ -183,7 +183,7 @@ class Ladder:
                     e for e in stored.outbox if stored.held and e[1].lane == Lane.PROSPECT
                 )
                 return Outcome(stored.conversation, actions, result.events, messages=messages)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise StorageError(f"Redis is unavailable: {exc}") from exc
         raise StorageError(f"conversation {conversation_id} kept changing; gave up")
 

@@ -4,7 +4,6 @@ metrics."""
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST
-from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,13 +14,14 @@ from bot.app import Services
 from bot.channels import product
 from bot.channels.slack import events as slack_events
 from bot.channels.telegram import webhook as telegram
+from storage.connect import REDIS_ERRORS, ping
 
 
 def create_app(services: Services) -> Starlette:
     async def healthz(_: Request) -> Response:
         try:
-            await services.redis.ping()
-        except (RedisError, OSError) as exc:
+            await ping(services.redis)
+        except (*REDIS_ERRORS, OSError) as exc:
             return JSONResponse({"ok": False, "redis": str(exc)}, status_code=503)
         return JSONResponse({"ok": True})
 

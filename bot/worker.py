@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import uvicorn
-from redis.exceptions import RedisError
 from starlette.applications import Starlette
 
 from bot import metrics
@@ -34,6 +33,7 @@ from bot.errors import StorageError
 from bot.model import Due
 from bot.service import Ladder
 from bot.web import metrics_route
+from storage.connect import REDIS_ERRORS
 from storage.outbox import Handler, Outbox, OutboxPolicy
 from storage.scheduler import Claim, RedisScheduler
 
@@ -116,7 +116,7 @@ class Worker:
         """Due timers and the outbox; Redis trouble is logged and the round counts as idle."""
         try:
             return await self.handle_due() + await self.deliver()
-        except (StorageError, RedisError) as exc:
+        except (StorageError, *REDIS_ERRORS) as exc:
             log.error("worker round failed, retrying: %s", exc)
             return 0
 
@@ -133,7 +133,7 @@ class Worker:
         """Seconds to sleep: until the next timer is due by the clock, at most `idle`."""
         try:
             due = await self.scheduler.next_due()
-        except RedisError:
+        except REDIS_ERRORS:
             return self.idle
         if due is None:
             return self.idle
@@ -180,7 +180,7 @@ async def serve(settings: Settings, *, batch: int = BATCH, lease: timedelta = LE
     try:
         services = await build(settings)
         await log_alerts_nowhere(settings, services.flows)
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise StorageError(f"Redis is unavailable: {exc}") from exc
     telegram = TelegramChannel.from_services(services)
     stop = asyncio.Event()

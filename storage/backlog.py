@@ -12,6 +12,8 @@ from redis.asyncio import Redis
 
 from storage import keys
 
+PER_SHARD = 7  # replies per shard in backlog()'s pipeline
+
 
 @dataclass(frozen=True)
 class Backlog:
@@ -25,27 +27,31 @@ class Backlog:
 
 
 async def backlog(redis: Redis, now: datetime, late_after: float) -> Backlog:
-    """One round trip: queue lengths, the oldest outbox item's age (by Redis's clock, which
-    stamped its id) and the timers due by `now` (the bot's clock, which set their due times)."""
+    """One round trip over every shard: queue lengths, the oldest outbox item's age (by Redis's
+    clock, which stamped its id) and the timers due by `now` (the bot's clock, which set their
+    due times)."""
     moment = now.timestamp()
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.xlen(keys.OUTBOX)
-        pipe.xrange(keys.OUTBOX, count=1)
         pipe.time()
-        pipe.xlen(keys.OUTBOX_DEAD)
-        pipe.zcard(keys.TIMERS_DUE)
-        pipe.zcount(keys.TIMERS_DUE, "-inf", moment)
-        pipe.zcount(keys.TIMERS_DUE, "-inf", moment - late_after)
-        pipe.xlen(keys.EVENTS)
-        outbox, oldest, (seconds, micros), dead, scheduled, due, late, events = await pipe.execute()
+        for shard in keys.shards():
+            pipe.xlen(keys.outbox(shard))
+            pipe.xrange(keys.outbox(shard), count=1)
+            pipe.xlen(keys.outbox_dead(shard))
+            pipe.zcard(keys.timers_due(shard))
+            pipe.zcount(keys.timers_due(shard), "-inf", moment)
+            pipe.zcount(keys.timers_due(shard), "-inf", moment - late_after)
+            pipe.xlen(keys.events(shard))
+        (seconds, micros), *found = await pipe.execute()
+    rows = [found[i : i + PER_SHARD] for i in range(0, len(found), PER_SHARD)]
+    now_ms = int(seconds) * 1000 + int(micros) // 1000
     return Backlog(
-        outbox=int(outbox),
-        outbox_oldest_seconds=_age(oldest, seconds * 1000 + micros // 1000),
-        dead_letters=int(dead),
-        timers_scheduled=int(scheduled),
-        timers_due=int(due),
-        timers_late=int(late),
-        events=int(events),
+        outbox=sum(int(r[0]) for r in rows),
+        outbox_oldest_seconds=max((_age(r[1], now_ms) for r in rows), default=0.0),
+        dead_letters=sum(int(r[2]) for r in rows),
+        timers_scheduled=sum(int(r[3]) for r in rows),
+        timers_due=sum(int(r[4]) for r in rows),
+        timers_late=sum(int(r[5]) for r in rows),
+        events=sum(int(r[6]) for r in rows),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
@@ -92,8 +92,12 @@ class ConversationStore(Protocol):
         Raises ConflictError when the revision moved on, DuplicateUpdate when `seen` was seen."""
         ...
 
-    async def was_seen(self, key: str) -> bool:
-        """Has the inbound update with this key been processed already?"""
+    async def was_seen(self, conversation_id: str, key: str) -> bool:
+        """Has the inbound update with this key, about this conversation, been processed?"""
+        ...
+
+    def all(self) -> AsyncIterator[Conversation]:
+        """Every stored conversation, in no particular order, read a page at a time."""
         ...
 
 

@@ -19,13 +19,14 @@ from storage import keys
 TOKEN_BYTES = 16
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
-# KEYS: the conversation's links hash, the new token's key.
-# ARGV: hash field, new token, link JSON, ttl, token key prefix.
-# Reuses the token already issued for this (step, url) if it still resolves. It touches that
-# old token's key by name (not declared in KEYS): fine on one Redis, not on a Redis Cluster.
+# KEYS: the conversation's links hash, the new token's key, the old token's key (none: the
+#       links hash again).
+# ARGV: hash field, new token, link JSON, ttl, the old token.
+# Reuses the token already issued for this (step, url) if it still resolves. Every token of a
+# conversation is drawn in its shard, so the three keys share one slot.
 ISSUE = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old and redis.call('EXPIRE', ARGV[5] .. old, ARGV[4]) == 1 then
+if old and old == ARGV[5] and redis.call('EXPIRE', KEYS[3], ARGV[4]) == 1 then
   redis.call('EXPIRE', KEYS[1], ARGV[4])
   return old
 end
@@ -45,6 +46,14 @@ class TrackedLink:
     url: str
 
 
+def _new_token(conversation: str) -> str:
+    """A random token in the conversation's shard (about SHARDS draws)."""
+    shard = keys.shard_of(conversation)
+    while keys.shard_of(token := secrets.token_urlsafe(TOKEN_BYTES)) != shard:
+        pass
+    return token
+
+
 class LinkStore:
     """Issues and resolves tracked-link tokens."""
 
@@ -54,11 +63,17 @@ class LinkStore:
 
     async def token(self, link: TrackedLink) -> str:
         """The token for `link`: the one issued before for the same step and url, else a new one."""
-        new = secrets.token_urlsafe(TOKEN_BYTES)
+        new = _new_token(link.conversation)
         document = json.dumps(asdict(link), separators=(",", ":"))
+        field = f"{link.step}|{link.url}"
+        links = keys.links(link.conversation)
+        found = await self.redis.hget(links, field)
+        # a token issued before the keyspace was sharded may live in another slot: not reused
+        mine = found is not None and keys.shard_of(str(found)) == keys.shard_of(link.conversation)
+        old = str(found) if mine else ""
         token = await self._issue(
-            keys=[keys.links(link.conversation), keys.link(new)],
-            args=[f"{link.step}|{link.url}", new, document, keys.LINK_RETENTION, keys.link("")],
+            keys=[links, keys.link(new), keys.link(old) if old else links],
+            args=[field, new, document, keys.LINK_RETENTION, old],
         )
         return str(token)
 
@@ -81,7 +96,7 @@ class LinkStore:
         """Erase every link issued to `conversation`; returns how many tokens went."""
         links = keys.links(conversation)
         tokens = await self.redis.hvals(links)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:  # one slot: the shard's
             if tokens:
                 pipe.delete(*(keys.link(str(t)) for t in tokens))
             pipe.delete(links)

@@ -11,12 +11,13 @@ from bot.errors import DuplicateUpdate
 from storage import keys
 from storage.base import Lane, OutboxItem, Posted
 
-# KEYS: seen ('' none), outbox, the prospect lane, hold.
+# KEYS: seen (none: the prospect lane again), outbox, the prospect lane, hold; one slot, the
+#       conversation's shard.
 # ARGV: seen ttl, hold owner ('' none), hold ms, then (kind, key, body, conversation, lane) each.
 # Returns -1 (update seen before) or {held, entry ids...}: held is 1 when the hold was taken
 # (no earlier message for the prospect was still waiting).
 POST = """
-if KEYS[1] ~= '' then
+if KEYS[1] ~= KEYS[3] then
   if redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) == false then return -1 end
 end
 local waiting = redis.call('LLEN', KEYS[3])
@@ -58,8 +59,8 @@ class RedisNotices:
             args.extend((item.kind, item.key, item.body, item.conversation, Lane.PROSPECT))
         result = await self._post(
             keys=[
-                keys.seen(seen) if seen else "",
-                keys.OUTBOX,
+                keys.seen(conversation, seen) if seen else keys.lane(conversation, Lane.PROSPECT),
+                keys.outbox(keys.shard_of(conversation)),
                 keys.lane(conversation, Lane.PROSPECT),
                 keys.hold(conversation),
             ],

@@ -1,4 +1,4 @@
-"""Delivery from the outbox Stream (lb:outbox) through one consumer group.
+"""Delivery from the outbox Streams (`keys.outbox`, one per shard) through one consumer group.
 
 Every item (a prospect's message, a Slack alert, a relayed message) is handed to a handler
 until it succeeds:
@@ -17,6 +17,8 @@ until it succeeds:
 - an item held by a consumer that went silent for longer than the lease (killed, crashed) is
   claimed by another one; that counts as a failed attempt, and `max_lost` of them dead-letter
   it, so a poison item cannot loop forever.
+Every shard's Stream is read each pass; an entry's retry record, lane, hold, delivered marker
+and dead letter are in its shard, so each script touches one slot of a Redis Cluster.
 Due times of retries follow the outbox's clock (bot.clock), so a test can live through a day
 of outage in moments; leases and receivers' pauses are Redis's own time.
 Claiming a pending item is one Lua script per pass (XPENDING + XCLAIM + retry record), so two
@@ -40,12 +42,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from bot.clock import Clock, SystemClock
 from bot.errors import LadderError
 from storage import keys
 from storage.base import Lane, OutboxItem
+from storage.connect import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +104,9 @@ class Retry:
 
 @dataclass(frozen=True)
 class _Entry:
-    """An outbox entry to deliver: its fields and its retry record."""
+    """An outbox entry to deliver: its shard, its fields and its retry record."""
 
+    shard: int
     id: str
     fields: dict[str, str]
     retry: Retry = field(default_factory=Retry)
@@ -117,7 +121,8 @@ class _Entry:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """An item given up on, as stored in the dead-letter Stream."""
+    """An item given up on, as stored in its shard's dead-letter Stream; `id` names both
+    ("<shard>/<entry id>")."""
 
     id: str
     item: OutboxItem
@@ -198,15 +203,18 @@ return {paused, done, lanes}
 # An entry was delivered: mark its item key (SET NX; 0 if it was marked before), acknowledge
 # and delete the entry, drop its retry record and its place in its lane, and (with an owner)
 # end the owner's hold on the conversation; the one round trip after a send.
-# KEYS: outbox stream, retries hash, delivered marker, lane ('' none), hold ('' none).
+# KEYS: outbox stream, retries hash, delivered marker, lane, hold (lane or hold: the stream
+#       again when there is none, so every key is in the shard's slot).
 # ARGV: group, entry id, marker ttl, owner ('' keeps any hold).
 DELIVERED = """
 local fresh = redis.call('SET', KEYS[3], ARGV[2], 'NX', 'EX', tonumber(ARGV[3]))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[2])
-if KEYS[4] ~= '' then redis.call('LREM', KEYS[4], 1, ARGV[2]) end
-if ARGV[4] ~= '' and redis.call('GET', KEYS[5]) == ARGV[4] then redis.call('DEL', KEYS[5]) end
+if KEYS[4] ~= KEYS[1] then redis.call('LREM', KEYS[4], 1, ARGV[2]) end
+if ARGV[4] ~= '' and KEYS[5] ~= KEYS[1] and redis.call('GET', KEYS[5]) == ARGV[4] then
+  redis.call('DEL', KEYS[5])
+end
 if fresh then return 1 end
 return 0
 """
@@ -221,6 +229,18 @@ return 0
 def default_consumer() -> str:
     """A consumer name unique per process (host and pid)."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_id(shard: int, entry_id: str) -> str:
+    return f"{shard}/{entry_id}"
+
+
+def _parse_dead_id(dead_id: str) -> tuple[int, str] | None:
+    """(shard, entry id) of a dead letter's id; None for an id that names none."""
+    shard, _, entry_id = dead_id.partition("/")
+    if not shard.isdigit() or int(shard) not in keys.shards() or not entry_id:
+        return None
+    return int(shard), entry_id
 
 
 def _pairs(flat: list[Any]) -> dict[str, str]:
@@ -245,68 +265,81 @@ class _Pass:
     """What one pass knows: kinds paused (kind -> ms left), delivered markers, lanes."""
 
     paused: dict[str, float]
-    done: dict[str, bool]
+    done: dict[str, bool]  # by item key
     lanes: dict[str, tuple[int, list[str]]]  # lane key -> (hold ms left, entry ids in order)
 
 
 class Outbox:
-    """One consumer of the outbox; any number may run against one Redis."""
+    """One consumer of the outbox (every shard's Stream); any number may run against one
+    Redis or one Redis Cluster."""
 
     def __init__(
         self,
         redis: Redis,
         consumer: str | None = None,
         policy: OutboxPolicy | None = None,
-        stream: str = keys.OUTBOX,
         clock: Clock | None = None,
     ) -> None:
         self.redis = redis
         self.consumer = consumer or default_consumer()
         self.policy = policy or OutboxPolicy()
-        self.stream = stream
         self.clock = clock or SystemClock()
         self._claim_due = redis.register_script(CLAIM_DUE)
         self._prepare = redis.register_script(PREPARE)
         self._delivered = redis.register_script(DELIVERED)
         self._release = redis.register_script(RELEASE)
-        self._group_ready = False
-        self._scan_from = "-"
+        self._group_ready: set[int] = set()
+        self._scan_from = dict.fromkeys(keys.shards(), "-")
 
     def _now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
 
-    async def ensure_group(self) -> None:
-        """Create the consumer group (from the Stream's start) unless it exists."""
-        if self._group_ready:
-            return
-        try:
-            await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        self._group_ready = True
+    async def ensure_group(self, shard: int | None = None) -> None:
+        """Create the consumer group (from the Stream's start) of a shard's Stream (None:
+        every shard's) unless it exists."""
+        for each in keys.shards() if shard is None else (shard,):
+            if each in self._group_ready:
+                continue
+            try:
+                await self.redis.xgroup_create(keys.outbox(each), GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self._group_ready.add(each)
 
     async def deliver_once(self, handler: Handler) -> int:
         """Hand every item that is ready now to `handler`: retries that are due, items of dead
-        consumers, then new items. Returns how many were delivered."""
-        await self.ensure_group()
+        consumers, then new items, of every shard that holds any (delivered entries are
+        deleted, so an empty Stream has nothing new or pending). Returns how many were
+        delivered."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.shards():
+                pipe.xlen(keys.outbox(shard))
+            lengths = await pipe.execute()
+        busy = [shard for shard, length in zip(keys.shards(), lengths, strict=True) if length]
+        gate = asyncio.Semaphore(self.policy.concurrency)
+        done = await asyncio.gather(*(self._pass(shard, handler, gate) for shard in busy))
+        return sum(done)
+
+    async def _pass(self, shard: int, handler: Handler, gate: asyncio.Semaphore) -> int:
+        """One pass over one shard's Stream."""
+        await self.ensure_group(shard)
         try:
-            ready = await self._due_retries()
+            ready = await self._due_retries(shard)
         except ResponseError as exc:  # the Stream was deleted (flushed): start it again
             if "NOGROUP" not in str(exc):
                 raise
-            self._group_ready = False
-            await self.ensure_group()
-            ready = await self._due_retries()
+            self._group_ready.discard(shard)
+            await self.ensure_group(shard)
+            ready = await self._due_retries(shard)
         new: Any = await self.redis.xreadgroup(
-            GROUP, self.consumer, {self.stream: ">"}, count=self.policy.batch
+            GROUP, self.consumer, {keys.outbox(shard): ">"}, count=self.policy.batch
         )
         for _, entries in new:
-            ready.extend(_Entry(eid, fields) for eid, fields in entries)
+            ready.extend(_Entry(shard, eid, fields) for eid, fields in entries)
         if not ready:
             return 0
-        known = await self._look(ready)
-        gate = asyncio.Semaphore(self.policy.concurrency)
+        known = await self._look(shard, ready)
 
         async def run(group: list[_Entry]) -> int:
             async with gate:
@@ -327,12 +360,13 @@ class Outbox:
                     await handler(item)
                     last = n == len(entries) - 1
                     owner = self.consumer if last else ""
-                    await self._record(_Entry(entry_id, _fields(item)), owner, self.policy.hold)
+                    entry = _Entry(keys.shard_of(item.conversation), entry_id, _fields(item))
+                    await self._record(entry, owner, self.policy.hold)
                     delivered += 1
         except Exception as exc:  # any failure: the consumers retry the rest (and judge it)
             left, reason = len(entries) - delivered, f"{type(exc).__name__}: {exc}"
             log.warning("outbox: %d item(s) left to the worker: %s", left, reason)
-            with suppress(RedisError):  # else the hold runs out by itself
+            with suppress(*REDIS_ERRORS):  # else the hold runs out by itself
                 for conversation in {item.conversation for _, item in entries}:
                     await self._release(keys=[keys.hold(conversation)], args=[self.consumer])
         return delivered
@@ -343,7 +377,7 @@ class Outbox:
         while not stop.is_set():
             try:
                 delivered = await self.deliver_once(handler)
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("outbox: Redis unavailable, retrying: %s", exc)
                 delivered = 0
             if not delivered:
@@ -352,15 +386,25 @@ class Outbox:
 
     # --- dead letters ---
 
+    async def _sizes(self, stream: Callable[[int], str]) -> int:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.shards():
+                pipe.xlen(stream(shard))
+            return sum(map(int, await pipe.execute()))
+
     async def dead_count(self) -> int:
         """How many items were given up on."""
-        return int(await self.redis.xlen(keys.OUTBOX_DEAD))
+        return await self._sizes(keys.outbox_dead)
 
     async def dead_letters(self, count: int = 100) -> list[DeadLetter]:
-        """The oldest dead-lettered items, for inspection."""
-        rows: Any = await self.redis.xrange(keys.OUTBOX_DEAD, count=count)
+        """The oldest dead-lettered items (up to `count` of each shard), for inspection."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.shards():
+                pipe.xrange(keys.outbox_dead(shard), count=count)
+            found: list[Any] = await pipe.execute()
         return [
-            DeadLetter(id=eid, item=_item(f), error=f["error"], attempts=int(f["attempts"]))
+            DeadLetter(_dead_id(shard, eid), _item(f), f["error"], int(f["attempts"]))
+            for shard, rows in zip(keys.shards(), found, strict=True)
             for eid, f in rows
         ]
 
@@ -369,55 +413,68 @@ class Outbox:
         how many went back."""
         replayed = 0
         for dead_id in ids:
-            rows: Any = await self.redis.xrange(keys.OUTBOX_DEAD, dead_id, dead_id)
+            if (named := _parse_dead_id(dead_id)) is None:
+                continue
+            shard, entry = named
+            rows: Any = await self.redis.xrange(keys.outbox_dead(shard), entry, entry)
             if not rows:
                 continue
             item = _item(rows[0][1])
-            entry_id = await self.redis.xadd(self.stream, _fields(item))  # type: ignore[arg-type]
-            async with self.redis.pipeline(transaction=True) as pipe:
+            fields = _fields(item)
+            entry_id = await self.redis.xadd(keys.outbox(shard), fields)  # type: ignore[arg-type]
+            async with self.redis.pipeline(transaction=True) as pipe:  # one slot: the shard's
                 if item.lane is not None and item.conversation:
                     pipe.rpush(keys.lane(item.conversation, item.lane), entry_id)
-                pipe.xdel(keys.OUTBOX_DEAD, dead_id)
+                pipe.xdel(keys.outbox_dead(shard), entry)
                 await pipe.execute()
             replayed += 1
         return replayed
 
     async def drop(self, ids: Iterable[str]) -> int:
         """Delete dead letters for good; returns how many went."""
-        wanted = list(ids)
-        return int(await self.redis.xdel(keys.OUTBOX_DEAD, *wanted)) if wanted else 0
+        dropped = 0
+        for named in filter(None, map(_parse_dead_id, ids)):
+            shard, entry = named
+            dropped += int(await self.redis.xdel(keys.outbox_dead(shard), entry))
+        return dropped
 
     async def backlog(self) -> int:
         """Items not delivered yet (new or pending a retry)."""
-        return int(await self.redis.xlen(self.stream))
+        return await self._sizes(keys.outbox)
 
     # --- one pass ---
 
-    async def _due_retries(self) -> list[_Entry]:
-        """Claim pending items whose backoff is over or whose consumer is gone, scanning the
-        pending list a page per pass (wrapping around) so none starves behind others."""
+    async def _due_retries(self, shard: int) -> list[_Entry]:
+        """Claim pending items of a shard whose backoff is over or whose consumer is gone,
+        scanning the pending list a page per pass (wrapping around) so none starves behind
+        others."""
         result: Any = await self._claim_due(
-            keys=[self.stream, keys.OUTBOX_RETRIES],
-            args=[GROUP, self.consumer, int(self.policy.lease * 1000), self._scan_from,
+            keys=[keys.outbox(shard), keys.outbox_retries(shard)],
+            args=[GROUP, self.consumer, int(self.policy.lease * 1000), self._scan_from[shard],
                   self.policy.batch, self._now_ms()],
         )  # fmt: skip
         last, claimed = result
-        self._scan_from = f"({last}" if last else "-"
+        self._scan_from[shard] = f"({last}" if last else "-"
         entries = []
         for eid, fields, raw in claimed:
             info = json.loads(raw)
             retry = Retry(int(info["failures"]), int(info["lost"]), int(info["first"]),
                           str(info["error"]))  # fmt: skip
-            entries.append(_Entry(str(eid), _pairs(fields), retry))
+            entries.append(_Entry(shard, str(eid), _pairs(fields), retry))
         return entries
 
-    async def _look(self, ready: list[_Entry]) -> _Pass:
-        """One round trip: paused kinds, delivered markers, and the lanes of `ready`."""
+    async def _look(self, shard: int, ready: list[_Entry]) -> _Pass:
+        """One round trip: paused kinds, delivered markers, and the lanes of `ready` (entries
+        of `shard`)."""
         kinds = sorted({entry.fields.get("kind", "") for entry in ready})
         markers = sorted({entry.fields.get("key", "") for entry in ready})
         lanes = sorted({key for entry in ready if (key := entry.lane_key)})
         holds = {e.lane_key: keys.hold(e.fields["conversation"]) for e in ready if e.lane_key}
-        script_keys = [self.stream, *map(keys.paused, kinds), *map(keys.delivered, markers)]
+        script_keys = [
+            keys.outbox(shard),
+            *(keys.paused(shard, kind) for kind in kinds),
+            *(keys.delivered(shard, marker) for marker in markers),
+        ]
         for lane in lanes:
             script_keys += [lane, holds[lane]]
         paused, done, found = await self._prepare(
@@ -505,7 +562,7 @@ class Outbox:
             async with asyncio.timeout(self.policy.lease / 2):
                 await handler(item)
         except RetryLater as exc:
-            await self.redis.set(keys.paused(item.kind), "1", px=max(1, int(exc.seconds * 1000)))
+            await self._pause(item.kind, exc.seconds)
             known.paused[item.kind] = exc.seconds * 1000
             await self._defer(entry, exc.seconds, str(exc))
             return None
@@ -524,12 +581,20 @@ class Outbox:
                 "outbox: %s %s failed (attempt %d), retrying in %.1fs: %s",
                 item.kind, item.key, failed.failures, wait, failed.error,
             )  # fmt: skip
-            await self._defer(_Entry(entry.id, fields, failed), wait, failed.error)
+            await self._defer(_Entry(entry.shard, entry.id, fields, failed), wait, failed.error)
             return None
         if not await self._record(entry, "", self.policy.lease / 2):
             log.warning("outbox: %s %s was delivered twice (a consumer stalled)", item.kind,
                         item.key)  # fmt: skip
         return 1
+
+    async def _pause(self, kind: str, seconds: float) -> None:
+        """Every consumer leaves `kind` items alone for `seconds` (the pause is set in each
+        shard, where each shard's pass reads it)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.shards():
+                pipe.set(keys.paused(shard, kind), "1", px=max(1, int(seconds * 1000)))
+            await pipe.execute()
 
     def _given_up(self, retry: Retry) -> bool:
         if not retry.failures:
@@ -549,7 +614,7 @@ class Outbox:
         while True:
             try:
                 return await self._mark(entry, owner)
-            except RedisError:
+            except REDIS_ERRORS:
                 if time.monotonic() >= deadline:
                     raise
                 await asyncio.sleep(RECORD_RETRY)
@@ -557,9 +622,11 @@ class Outbox:
     async def _mark(self, entry: _Entry, owner: str = "") -> bool:
         """Record `entry` as delivered (and end `owner`'s hold); False if it was before."""
         conversation = entry.fields.get("conversation", "")
+        stream = keys.outbox(entry.shard)
         fresh = await self._delivered(
-            keys=[self.stream, keys.OUTBOX_RETRIES, keys.delivered(entry.fields["key"]),
-                  entry.lane_key or "", keys.hold(conversation) if conversation else ""],
+            keys=[stream, keys.outbox_retries(entry.shard),
+                  keys.delivered(entry.shard, entry.fields["key"]),
+                  entry.lane_key or stream, keys.hold(conversation) if conversation else stream],
             args=[GROUP, entry.id, self.policy.delivered_ttl, owner],
         )  # fmt: skip
         return bool(fresh)
@@ -571,8 +638,8 @@ class Outbox:
                 "error": retry.error or error, "state": "waiting",
                 "due": self._now_ms() + int(seconds * 1000)}  # fmt: skip
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.OUTBOX_RETRIES, entry.id, json.dumps(info))
-            pipe.xclaim(self.stream, GROUP, self.consumer, 0, [entry.id], justid=True)
+            pipe.hset(keys.outbox_retries(entry.shard), entry.id, json.dumps(info))
+            pipe.xclaim(keys.outbox(entry.shard), GROUP, self.consumer, 0, [entry.id], justid=True)
             await pipe.execute()
 
     async def _dead(self, entry: _Entry, attempts: int, error: str) -> None:
@@ -585,68 +652,77 @@ class Outbox:
         record |= {"error": error, "attempts": str(attempts), "entry": entry.id}
         oldest = max(0, int((time.time() - keys.DEAD_RETENTION) * 1000))
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.OUTBOX_DEAD, record, minid=oldest, approximate=True)  # type: ignore[arg-type]
-            self._forget(pipe, entry.id, entry.lane_key)
+            dead = keys.outbox_dead(entry.shard)
+            pipe.xadd(dead, record, minid=oldest, approximate=True)  # type: ignore[arg-type]
+            self._forget(pipe, entry.shard, entry.id, entry.lane_key)
             await pipe.execute()
 
     async def about(self, conversation_id: str) -> list[tuple[str, OutboxItem]]:
-        """The undelivered items about a prospect, oldest first, by entry id: a scan of the
-        Stream, which holds only undelivered items (their key is "<conversation id>:...")."""
-        found = await _entries_about(self.redis, self.stream, conversation_id)
+        """The undelivered items about a prospect, oldest first, by entry id: a scan of its
+        shard's Stream, which holds only undelivered items."""
+        found = await self._about(conversation_id, keys.outbox)
         return [(entry_id, _item(f)) for entry_id, f in found if {"kind", "body"} <= f.keys()]
 
     async def dead_about(self, conversation_id: str) -> list[DeadLetter]:
         """The dead letters about a prospect (a scan of the dead letters, trimmed to
         keys.DEAD_RETENTION)."""
-        found = await _entries_about(self.redis, keys.OUTBOX_DEAD, conversation_id)
+        shard = keys.shard_of(conversation_id)
+        found = await self._about(conversation_id, keys.outbox_dead)
         return [
-            DeadLetter(id=eid, item=_item(f), error=f.get("error", ""),
+            DeadLetter(id=_dead_id(shard, eid), item=_item(f), error=f.get("error", ""),
                        attempts=int(f.get("attempts", 0)))
             for eid, f in found if {"kind", "body"} <= f.keys()
         ]  # fmt: skip
 
     async def forget(self, conversation_id: str) -> int:
-        """Drop every undelivered item about a prospect and its lanes: after /forget nothing
-        more about them may reach Slack or them. Returns how many went."""
-        doomed = [eid for eid, _ in await _entries_about(self.redis, self.stream, conversation_id)]
+        """Drop every undelivered item about a prospect (a scan of its shard's Stream) and its
+        lanes: after /forget nothing more about them may reach Slack or them. Returns how many
+        went."""
+        shard = keys.shard_of(conversation_id)
+        doomed = [entry_id for entry_id, _ in await self._about(conversation_id, keys.outbox)]
         async with self.redis.pipeline(transaction=True) as pipe:
             for entry_id in doomed:
-                self._forget(pipe, entry_id, None)
+                self._forget(pipe, shard, entry_id, None)
             pipe.delete(*(keys.lane(conversation_id, lane) for lane in Lane))
             pipe.delete(keys.hold(conversation_id))
             await pipe.execute()
         return len(doomed)
 
+    async def _about(
+        self, conversation_id: str, stream_of: Callable[[int], str]
+    ) -> list[tuple[str, dict[str, str]]]:
+        """The entries (id, fields) of a prospect's shard's outbox or dead letters (`stream_of`)
+        about them: theirs, or keyed "<conversation id>:...", oldest first."""
+        stream = stream_of(keys.shard_of(conversation_id))
+        prefix = f"{conversation_id}:"
+        found: list[tuple[str, dict[str, str]]] = []
+        last = "-"
+        while True:
+            batch: Any = await self.redis.xrange(stream, min=last, max="+", count=1000)
+            if not batch:
+                break
+            found += [
+                (str(entry_id), fields)
+                for entry_id, fields in batch
+                if fields.get("conversation") == conversation_id
+                or str(fields.get("key", "")).startswith(prefix)
+            ]
+            last = f"({batch[-1][0]!s}"
+        return found
+
     async def _ack(self, entry: _Entry) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            self._forget(pipe, entry.id, entry.lane_key)
+            self._forget(pipe, entry.shard, entry.id, entry.lane_key)
             await pipe.execute()
 
-    def _forget(self, pipe: Any, entry_id: str, lane: str | None) -> None:
-        """Queue what finishing an entry means: acknowledged, deleted, no retry record, out of
-        its lane."""
-        pipe.xack(self.stream, GROUP, entry_id)
-        pipe.xdel(self.stream, entry_id)
-        pipe.hdel(keys.OUTBOX_RETRIES, entry_id)
+    def _forget(self, pipe: Any, shard: int, entry_id: str, lane: str | None) -> None:
+        """Queue what finishing an entry of `shard` means: acknowledged, deleted, no retry
+        record, out of its lane."""
+        pipe.xack(keys.outbox(shard), GROUP, entry_id)
+        pipe.xdel(keys.outbox(shard), entry_id)
+        pipe.hdel(keys.outbox_retries(shard), entry_id)
         if lane is not None:
             pipe.lrem(lane, 1, entry_id)
-
-
-async def _entries_about(
-    redis: Redis, stream: str, conversation_id: str
-) -> list[tuple[str, dict[str, str]]]:
-    """The entries of `stream` (the outbox or its dead letters) about a prospect (their item
-    key is "<conversation id>:..."), oldest first, read a page at a time."""
-    prefix = f"{conversation_id}:"
-    found: list[tuple[str, dict[str, str]]] = []
-    last = "-"
-    while batch := await redis.xrange(stream, min=last, max="+", count=1000):
-        for entry_id, raw in batch:
-            fields = {str(k): str(v) for k, v in (raw or {}).items()}
-            if fields.get("key", "").startswith(prefix):
-                found.append((str(entry_id), fields))
-        last = f"({batch[-1][0]!s}"
-    return found
 
 
 async def deliver_outbox_once(

@@ -11,7 +11,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.model import DomainEvent, Timer
+from bot.model import DomainEvent
 from storage import keys
 
 XDEL_PAGE = 1000  # ids per XDEL inside the erase script (Lua's unpack has a limit)
@@ -41,21 +41,14 @@ class ProspectRecords:
     async def erase_conversation(self, conversation_id: str) -> int:
         return int(await self.redis.delete(keys.conversation(conversation_id)))
 
-    async def timers(self, conversation_id: str) -> list[Timer]:
-        """The conversation's scheduled timers (follow-ups, reminders), soonest first."""
-        ids = sorted(map(str, await self.redis.smembers(keys.conversation_timers(conversation_id))))
-        if not ids:
-            return []
-        bodies = await self.redis.hmget(keys.TIMERS_BODY, ids)
-        return sorted((Timer.from_json(b) for b in bodies if b is not None), key=lambda t: t.due)
-
     async def erase_timers(self, conversation_id: str) -> int:
         ids = list(await self.redis.smembers(keys.conversation_timers(conversation_id)))
-        async with self.redis.pipeline(transaction=True) as pipe:
+        shard = keys.shard_of(conversation_id)
+        async with self.redis.pipeline(transaction=True) as pipe:  # the conversation's shard
             if ids:
-                pipe.zrem(keys.TIMERS_DUE, *ids)
-                pipe.zrem(keys.TIMERS_PROCESSING, *ids)
-                pipe.hdel(keys.TIMERS_BODY, *ids)
+                pipe.zrem(keys.timers_due(shard), *ids)
+                pipe.zrem(keys.timers_processing(shard), *ids)
+                pipe.hdel(keys.timers_body(shard), *ids)
             pipe.delete(keys.conversation_timers(conversation_id))
             await pipe.execute()
         return len(ids)
@@ -68,13 +61,17 @@ class ProspectRecords:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for entry_id in ids:
-                pipe.xrange(keys.EVENTS, entry_id, entry_id)
+                pipe.xrange(keys.events(keys.shard_of(conversation_id)), entry_id, entry_id)
             found: list[Any] = await pipe.execute()
         return [DomainEvent.from_fields(rows[0][1]) for rows in found if rows]
 
     async def erase_events(self, conversation_id: str) -> int:
         erased = await self._erase_events(
-            keys=[keys.EVENTS, keys.conversation_events(conversation_id)], args=[XDEL_PAGE]
+            keys=[
+                keys.events(keys.shard_of(conversation_id)),
+                keys.conversation_events(conversation_id),
+            ],
+            args=[XDEL_PAGE],
         )
         return int(erased)
 
@@ -100,4 +97,4 @@ class ProspectRecords:
             for channel, ts in (("channel", "ts"), ("thread_channel", "thread_ts"))
             if lead.get(channel) and lead.get(ts)
         }
-        return int(await self.redis.delete(keys.lead_key(conversation_id), *threads))
+        return int(await self.redis.delete(keys.lead_key(conversation_id), *threads))  # {slack}

@@ -69,8 +69,7 @@ class FloodLimiter:
         self._take = redis.register_script(TAKE)
 
     def _keys(self, chat: str) -> list[str]:
-        base = f"{keys.PREFIX}:flood:{self.bot}"
-        return [f"{base}:chat:{chat}", f"{base}:bot"]
+        return [keys.flood(self.bot, chat), keys.flood(self.bot, None)]
 
     async def try_take(self, chat: str) -> float:
         """Take a slot for one message to `chat`: 0.0 if taken, else seconds to wait first."""

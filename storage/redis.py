@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
@@ -15,10 +16,13 @@ from storage import keys
 from storage.base import Committed, Lane, Retention, StepWrite
 
 FINISHED = frozenset({Status.COMPLETED, Status.STOPPED, Status.DROPPED})  # start the expiry
+SCAN_PAGE = 500
 EVENT_FIELDS = ("name", "conversation", "flow", "version", "step", "at", "data")
 
-# KEYS: conversation, conversation timers, events, timers due, timers body, outbox, seen,
-#       prospect lane, slack lane, hold, conversation events
+# KEYS: conversation, conversation timers, events, timers due, timers body, outbox, seen
+#       (the conversation key again: none), prospect lane, slack lane, hold, conversation
+#       events. One slot: the conversation's shard (a Redis Cluster refuses a script whose keys
+#       are not).
 # ARGV: expected revision, document, seen ttl, cancel_all, hold owner ('' none), hold ms,
 #       oldest event id kept in the log (MINID), conversation ttl (0: kept),
 #       n events, 7 fields each; n timers, (id, score, body) each; n cancels, id each;
@@ -28,7 +32,7 @@ EVENT_FIELDS = ("name", "conversation", "flow", "version", "step", "at", "data")
 COMMIT = """
 local rev = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if rev ~= tonumber(ARGV[1]) then return 0 end
-if KEYS[7] ~= '' then
+if KEYS[7] ~= KEYS[1] then
   if redis.call('SET', KEYS[7], '1', 'NX', 'EX', tonumber(ARGV[3])) == false then return -1 end
 end
 redis.call('HSET', KEYS[1], 'v', rev + 1, 'doc', ARGV[2])
@@ -130,15 +134,16 @@ class RedisConversationStore:
         args.append(len(write.outbox))
         for item in write.outbox:
             args.extend((item.kind, item.key, item.body, item.conversation, item.lane or ""))
+        shard = keys.shard_of(conv.id)
         result = await self._commit(
             keys=[
                 keys.conversation(conv.id),
                 keys.conversation_timers(conv.id),
-                keys.EVENTS,
-                keys.TIMERS_DUE,
-                keys.TIMERS_BODY,
-                keys.OUTBOX,
-                keys.seen(write.seen) if write.seen else "",
+                keys.events(shard),
+                keys.timers_due(shard),
+                keys.timers_body(shard),
+                keys.outbox(shard),
+                keys.seen(conv.id, write.seen) if write.seen else keys.conversation(conv.id),
                 keys.lane(conv.id, Lane.PROSPECT),
                 keys.lane(conv.id, Lane.SLACK),
                 keys.hold(conv.id),
@@ -157,8 +162,31 @@ class RedisConversationStore:
             held=bool(held),
         )
 
-    async def was_seen(self, key: str) -> bool:
-        return bool(await self.redis.exists(keys.seen(key)))
+    async def all(self) -> AsyncIterator[Conversation]:
+        """Every stored conversation, in no particular order (SCAN in pages on every node, so
+        Redis is never blocked for long)."""
+        found = self.redis.scan_iter(match=keys.CONVERSATION_PATTERN, count=SCAN_PAGE)
+        page: list[str] = []
+        async for key in found:
+            page.append(str(key))
+            if len(page) == SCAN_PAGE:
+                for conv in await self._documents(page):
+                    yield conv
+                page = []
+        for conv in await self._documents(page):
+            yield conv
+
+    async def _documents(self, found: list[str]) -> list[Conversation]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in found:
+                pipe.hmget(key, ["v", "doc"])
+            rows = await pipe.execute()
+        return [
+            Conversation.from_json(doc, revision=int(rev)) for rev, doc in rows if doc is not None
+        ]
+
+    async def was_seen(self, conversation_id: str, key: str) -> bool:
+        return bool(await self.redis.exists(keys.seen(conversation_id, key)))
 
     def _oldest_event_kept(self) -> str:
         """The MINID the event log is trimmed to: stream ids are Redis's milliseconds."""
@@ -168,7 +196,7 @@ class RedisConversationStore:
 
 
 class RedisFlowCatalog:
-    """Published flow versions: hash lb:flow:<name> {latest, v:<n>: YAML, at:<n>: published
+    """Published flow versions: hash `keys.flow(name)` {latest, v:<n>: YAML, at:<n>: published
     time, sha:<digest>: n}."""
 
     def __init__(self, redis: Redis) -> None:

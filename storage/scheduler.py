@@ -1,8 +1,9 @@
 """Due follow-ups and reminders, claimed atomically so that one worker handles each.
 
-The conversation store's commit (storage/redis.py) writes a timer as its due time in the sorted
-set lb:timers:due and its Timer JSON in the hash lb:timers:body. A worker `claim`s a batch: the
-ids move to lb:timers:processing, scored by a lease deadline. `ack` ends a claim; `recover` puts
+The conversation store's commit (storage/redis.py) writes a timer in its conversation's shard:
+its due time in the sorted set `keys.timers_due`, its Timer JSON in the hash `keys.timers_body`.
+A worker `claim`s due timers shard by shard, the longest-waiting shard first: the ids move to
+the shard's `keys.timers_processing`, scored by a lease deadline. `ack` ends a claim; `recover` puts
 back the claims of a worker that died before acking, once their lease has run out. So an item is
 handled once while workers live, and at least once when one dies mid-batch (the engine ignores
 a timer that no longer matches the conversation, so handling it again sends nothing twice).
@@ -96,7 +97,7 @@ def _moment(epoch: float) -> datetime:
 
 
 class RedisScheduler:
-    """The timer queue the conversation store fills, as the workers see it."""
+    """The timer queue the conversation store fills, as the workers see it: every shard's."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -105,26 +106,43 @@ class RedisScheduler:
         self._recover = redis.register_script(RECOVER)
 
     async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[Claim]:
-        """Take up to `limit` timers due by `now`, earliest first, for `lease`."""
+        """Take up to `limit` timers due by `now`, for `lease`: one look at every shard's
+        earliest due timer, then the shards in that order, each shard's timers earliest first,
+        until `limit` are taken (so the longest-waiting shard is served first)."""
         if limit < 1:
             return []
+        at = now.timestamp()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.shards():
+                pipe.zrangebyscore(keys.timers_due(shard), "-inf", at, 0, 1, withscores=True)
+            heads = await pipe.execute()
+        waiting = sorted((due[0][1], shard) for shard, due in enumerate(heads) if due)
         lease_until = (now + lease).timestamp()
-        flat = await self._claim(
-            keys=[keys.TIMERS_DUE, keys.TIMERS_PROCESSING, keys.TIMERS_BODY],
-            args=[now.timestamp(), limit, lease_until],
-        )
-        bodies = flat[1::2]
-        return [Claim(Timer.from_json(body), body, lease_until) for body in bodies]
+        claims: list[Claim] = []
+        for _, shard in waiting:
+            if len(claims) >= limit:
+                break
+            flat = await self._claim(
+                keys=[
+                    keys.timers_due(shard),
+                    keys.timers_processing(shard),
+                    keys.timers_body(shard),
+                ],
+                args=[at, limit - len(claims), lease_until],
+            )
+            claims += [Claim(Timer.from_json(body), body, lease_until) for body in flat[1::2]]
+        return claims
 
     async def ack(self, claim: Claim) -> Ack:
         """The claimed timer was handled: end the claim and delete the timer unless it was
         scheduled again meanwhile."""
         timer = claim.timer
+        shard = keys.shard_of(timer.conversation)
         result = await self._ack(
             keys=[
-                keys.TIMERS_PROCESSING,
-                keys.TIMERS_BODY,
-                keys.TIMERS_DUE,
+                keys.timers_processing(shard),
+                keys.timers_body(shard),
+                keys.timers_due(shard),
                 keys.conversation_timers(timer.conversation),
             ],
             args=[timer.id, claim.body, claim.lease_until],
@@ -133,15 +151,46 @@ class RedisScheduler:
 
     async def recover(self, now: datetime, limit: int = 1000) -> int:
         """Put claims whose lease ran out by `now` back in the queue, due at once; returns how
-        many went back (cancelled or rescheduled ones do not)."""
-        moved = await self._recover(
-            keys=[keys.TIMERS_PROCESSING, keys.TIMERS_DUE, keys.TIMERS_BODY],
-            args=[now.timestamp(), limit],
-        )
-        return int(moved)
+        many went back (cancelled or rescheduled ones do not). At most `limit` per shard."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.shards():
+                pipe.zcount(keys.timers_processing(shard), "-inf", now.timestamp())
+            expired = await pipe.execute()
+        moved = 0
+        for shard, count in zip(keys.shards(), expired, strict=True):
+            if count:
+                moved += await self._recover(
+                    keys=[
+                        keys.timers_processing(shard),
+                        keys.timers_due(shard),
+                        keys.timers_body(shard),
+                    ],
+                    args=[now.timestamp(), limit],
+                )
+        return moved
 
     async def next_due(self) -> datetime | None:
         """When the earliest queued timer is due (None: nothing queued), e.g. to sleep until
         then or to move a test clock straight to it."""
-        first = await self.redis.zrange(keys.TIMERS_DUE, 0, 0, withscores=True)
-        return _moment(float(first[0][1])) if first else None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.shards():
+                pipe.zrange(keys.timers_due(shard), 0, 0, withscores=True)
+            firsts = await pipe.execute()
+        scores = [float(first[0][1]) for first in firsts if first]
+        return _moment(min(scores)) if scores else None
+
+    async def pending(self) -> int:
+        """How many timers are queued (not claimed), in every shard."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.shards():
+                pipe.zcard(keys.timers_due(shard))
+            return sum(map(int, await pipe.execute()))
+
+    async def of(self, conversation_id: str) -> list[Timer]:
+        """The conversation's scheduled timers (follow-ups, reminders), soonest first."""
+        ids = sorted(await self.redis.smembers(keys.conversation_timers(conversation_id)))
+        if not ids:
+            return []
+        body = keys.timers_body(keys.shard_of(conversation_id))
+        bodies = await self.redis.hmget(body, ids)
+        return sorted((Timer.from_json(b) for b in bodies if b is not None), key=lambda t: t.due)

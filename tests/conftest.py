@@ -1,4 +1,5 @@
-"""Fixtures that start real servers: redis-server (shared), flushed before each test; the fake
+"""Fixtures that start real servers: redis-server (shared), flushed before each test; a Redis
+Cluster of three redis-servers (shared, started by the first test that asks for it); the fake
 Telegram Bot API."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from redis.asyncio import Redis
 
 from storage.connect import connect
 from tests.fakes.telegram_api import FakeTelegram
-from tests.redis_server import RedisServer, shared_url
+from tests.redis_server import NoClusterMode, RedisClusterServers, RedisServer, shared_url
 
 # How fast a generated example runs (or is generated) depends on how busy the machine is, so it
 # is never a reason to fail: speed is measured in bench/.
@@ -29,6 +30,17 @@ def redis_url() -> Iterator[str]:
     yield url
     if server:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """Three redis-servers in cluster mode on loopback, every slot assigned."""
+    try:
+        cluster = RedisClusterServers().start()
+    except NoClusterMode as exc:
+        pytest.skip(f"this redis-server has no cluster mode: {exc}")
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

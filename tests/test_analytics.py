@@ -28,8 +28,9 @@ from bot.model import DomainEvent, Due, Press, Start, Status, Text, iso
 from bot.registry import FlowRegistry
 from bot.service import Ladder
 from storage import keys
-from storage.prospects import ProspectRecords
+from storage.events import PAGE
 from storage.redis import RedisFlowCatalog
+from storage.scheduler import RedisScheduler
 from tests.redis_server import free_port
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -335,7 +336,7 @@ async def go_quiet(ladder: Ladder, clock: ManualClock, conversation_id: str) -> 
         conv = await ladder.store.load(conversation_id)
         if conv is None or conv.status != Status.ACTIVE:
             return
-        for timer in await ProspectRecords(ladder.redis).timers(conversation_id):
+        for timer in await RedisScheduler(ladder.redis).of(conversation_id):
             clock.set(max(clock.now(), datetime.fromisoformat(timer.due)))
             await ladder.handle(conversation_id, Due(timer))
 
@@ -455,10 +456,11 @@ async def test_today_funnel_for_slack(redis: Redis) -> None:
 
 
 async def test_reading_the_log_in_pages(redis: Redis) -> None:
-    written = [ev("step_reached", f"c{i}", "s1", i) for i in range(2 * analytics.PAGE + 5)]
+    written = [ev("step_reached", f"c{i}", "s1", i) for i in range(2 * PAGE + 5)]
     async with redis.pipeline(transaction=False) as pipe:
-        for event in written:
-            pipe.xadd(keys.EVENTS, event.fields())  # type: ignore[arg-type]
+        for n, event in enumerate(written, 1):  # ids in writing order across the shards
+            stream = keys.events(keys.shard_of(event.conversation))
+            pipe.xadd(stream, event.fields(), id=f"{n}-1")  # type: ignore[arg-type]
         await pipe.execute()
     assert await analytics.read_events(redis) == written
     since = await analytics.read_events(

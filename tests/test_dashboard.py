@@ -226,6 +226,7 @@ async def test_dashboard_shows_outcomes_sales_actions_and_time_to_claim(redis: R
     sales = Sales(services.ladder, services.senders)
     services.clock.advance(timedelta(minutes=30))  # after every alert
     claimed = await sales.act(Action.CLAIM, won[0].id, "slack:U1")
+    services.clock.advance(timedelta(minutes=1))  # two shards' events are ordered by their time
     lost = await sales.act(Action.LOST, won[1].id, "slack:U2")
     assert claimed.changed and lost.changed
     async with (

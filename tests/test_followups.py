@@ -33,6 +33,7 @@ from bot.model import (
 from bot.worker import Worker
 from storage import keys
 from storage.scheduler import Ack
+from tests import sharded
 
 FLOW = """\
 flow: followups
@@ -113,7 +114,7 @@ class Harness:
         await self.worker.fast_forward(self.clock, moment)
 
     async def events(self, conversation: str) -> list[DomainEvent]:
-        entries = await self.services.redis.xrange(keys.EVENTS)
+        entries = await sharded.entries(self.services.redis, keys.events)
         found = [DomainEvent.from_fields(fields) for _, fields in entries]
         return [e for e in found if e.conversation == conversation]
 
@@ -158,8 +159,8 @@ async def test_a_quiet_prospect_gets_each_nudge_then_is_dropped(ladder: Harness)
     dropped = (await ladder.events("telegram:1"))[-1]
     assert dropped.at == (T0 + 96 * H).isoformat()  # 48h after the last nudge
     assert (await ladder.conversation("telegram:1")).status == Status.DROPPED
-    assert await ladder.services.redis.zcard(keys.TIMERS_DUE) == 0
-    assert await ladder.services.redis.hlen(keys.TIMERS_BODY) == 0
+    assert await sharded.total(ladder.services.redis.zcard, keys.timers_due) == 0
+    assert await sharded.total(ladder.services.redis.hlen, keys.timers_body) == 0
 
 
 async def test_quiet_hours_hold_nudges_in_the_flow_zone_or_the_prospects(
@@ -293,7 +294,7 @@ async def test_after_stop_no_nudge_or_reminder_is_ever_sent(ladder: Harness) -> 
     names = await ladder.names("telegram:1")
     assert names[-1] == "opted_out"
     assert not {"nudged", "reminded", "follow_up_skipped"} & set(names)
-    assert await ladder.services.redis.zcard(keys.TIMERS_DUE) == 0
+    assert await sharded.total(ladder.services.redis.zcard, keys.timers_due) == 0
 
 
 async def test_a_reply_cancels_the_pending_nudge_of_that_step(ladder: Harness) -> None:
@@ -323,7 +324,9 @@ async def test_a_timer_claimed_just_before_the_reply_sends_nothing(ladder: Harne
 
     assert len(ladder.recorder.sent) == sent
     assert "nudged" not in await ladder.names("telegram:1")
-    body = await ladder.services.redis.hget(keys.TIMERS_BODY, claim.timer.id)
+    body = await ladder.services.redis.hget(
+        keys.timers_body(keys.shard_of(claim.timer.conversation)), claim.timer.id
+    )
     assert Timer.from_json(body).step == "webinar"  # the new step's nudge survived the ack
     assert await ladder.worker.scheduler.ack(claim) is Ack.LOST  # fire acked it already
 

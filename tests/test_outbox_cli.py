@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from storage import keys
 from storage.base import OutboxItem
 from storage.outbox import Outbox, OutboxPolicy, Undeliverable
+from tests import sharded
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +31,7 @@ async def refuse(item: OutboxItem) -> None:
 
 async def test_outbox_lists_retries_and_drops_dead_letters(redis: Redis, redis_url: str) -> None:
     for key in ("a1", "a2", "a3"):
-        await redis.xadd(keys.OUTBOX, {"kind": "alert", "key": key, "body": "{}"})
+        await redis.xadd(keys.outbox(0), {"kind": "alert", "key": key, "body": "{}"})
     outbox = Outbox(redis, "test", OutboxPolicy())
     await outbox.deliver_once(refuse)
     dead = {d.item.key: d.id for d in await outbox.dead_letters()}
@@ -42,7 +43,7 @@ async def test_outbox_lists_retries_and_drops_dead_letters(redis: Redis, redis_u
 
     retried = ladder(redis_url, "outbox", "retry", dead["a1"])
     assert retried.stdout.strip() == "1 dead letter(s) back in the outbox"
-    assert [f["key"] for _, f in await redis.xrange(keys.OUTBOX)] == ["a1"]
+    assert [f["key"] for _, f in await sharded.entries(redis, keys.outbox)] == ["a1"]
     dropped = ladder(redis_url, "outbox", "drop", "--all")
     assert dropped.stdout.strip() == "2 dead letter(s) dropped"
     assert await outbox.dead_count() == 0

@@ -6,7 +6,9 @@ documented markers."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,6 +28,7 @@ from storage.base import StepWrite
 from storage.outbox import Outbox, OutboxPolicy
 from storage.prospects import ProspectRecords
 from storage.redis import RedisConversationStore
+from tests import sharded
 from tests.channels.conftest import CONV, WebProcess, stored, telegram_settings, web_process
 from tests.fakes.http import listening_socket
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack, button_press, sign
@@ -127,8 +130,8 @@ async def mentions(redis: Redis, needle: str) -> list[str]:
 
 def documented(key: str) -> bool:
     """A key bot.privacy.KEPT names (`<...>` parts are any text)."""
-    return any(
-        key.startswith(pattern.split("<", 1)[0]) and CONV in key for pattern, _ in privacy.KEPT
+    return CONV in key and any(
+        fnmatch.fnmatchcase(key, re.sub(r"<[^>]*>", "*", pattern)) for pattern, _ in privacy.KEPT
     )
 
 
@@ -216,7 +219,9 @@ async def test_events_export_archives_the_log_written_in_a_period_as_json_lines(
     for day, conversation in written.items():
         ms = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() * 1000)
         event = DomainEvent("started", f"telegram:{conversation}", "f", 1, "s", f"{day}T00:00Z")
-        await redis.xadd(keys.EVENTS, event.fields(), id=f"{ms}-0")  # type: ignore[arg-type]
+        await redis.xadd(
+            keys.events(keys.shard_of(event.conversation)), event.fields(), id=f"{ms}-0"
+        )  # type: ignore[arg-type]
     out = tmp_path / "events.jsonl"
     argv = ["events", "export", "--since", "2026-09-15", "--until", "2026-10-02", "-o", str(out)]
     assert await ladder_cli(monkeypatch, redis_url, *argv) == 0
@@ -249,7 +254,7 @@ async def test_events_logged_before_the_upgrade_are_indexed_once_and_then_erased
         return DomainEvent(name, conversation, "f", 1, "s", "2026-12-01T09:00:00+00:00")
 
     async def unindexed(event: DomainEvent) -> None:  # as versions without indexes wrote them
-        await redis.xadd(keys.EVENTS, event.fields())  # type: ignore[arg-type]
+        await redis.xadd(keys.events(keys.shard_of(event.conversation)), event.fields())  # type: ignore[arg-type]
 
     await unindexed(logged("started"))
     await unindexed(logged("started", "telegram:gone"))  # a conversation that expired
@@ -269,4 +274,6 @@ async def test_events_logged_before_the_upgrade_are_indexed_once_and_then_erased
     assert capsys.readouterr().out == "0 event(s) indexed\n"
 
     await privacy.forget(redis, CONV)
-    assert {f["conversation"] for _, f in await redis.xrange(keys.EVENTS)} == {"telegram:gone"}
+    assert {f["conversation"] for _, f in await sharded.entries(redis, keys.events)} == {
+        "telegram:gone"
+    }

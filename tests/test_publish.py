@@ -21,8 +21,9 @@ from bot.flow.loader import load_flow, parse_flow
 from bot.model import Press, Say, Start, Status, Text, messages_from_json
 from bot.service import Ladder
 from storage import keys
-from storage.prospects import ProspectRecords
 from storage.redis import RedisFlowCatalog
+from storage.scheduler import RedisScheduler
+from tests import sharded
 from tests.test_analytics import FLOW_FILE, T0, go_quiet, ladder_cli, ladder_on
 
 V2 = FLOW_FILE.read_text().replace("id: email", "id: contact").replace("go: email", "go: contact")
@@ -71,7 +72,7 @@ async def test_publish_pins_in_flight_prospects_without_migrate(redis: Redis) ->
 async def test_publish_migrates_in_flight_prospects_at_a_removed_step(redis: Redis) -> None:
     clock = ManualClock(T0)
     ladder = await scenario(redis, clock)
-    old_timers = await ProspectRecords(redis).timers("telegram:2")
+    old_timers = await RedisScheduler(redis).of("telegram:2")
     assert [t.step for t in old_timers] == ["email"]
     clock.advance(timedelta(minutes=5))
 
@@ -84,10 +85,10 @@ async def test_publish_migrates_in_flight_prospects_at_a_removed_step(redis: Red
                         (4, (1, "welcome", Status.DROPPED))):  # fmt: skip
         assert await state(ladder, n) == expected  # other steps and finished ones stay
     # the old step's follow-up is gone; the new step has its own
-    assert [(t.step, t.seq) for t in await ProspectRecords(redis).timers("telegram:2")] == [
+    assert [(t.step, t.seq) for t in await RedisScheduler(redis).of("telegram:2")] == [
         ("contact", 1)
     ]
-    arrived, migrated = await redis.xrevrange(keys.EVENTS, count=2)
+    arrived, migrated = await redis.xrevrange(keys.events(keys.shard_of("telegram:2")), count=2)
     assert migrated[1]["name"] == "migrated"
     assert migrated[1]["step"] == "contact"
     assert json.loads(migrated[1]["data"]) == {
@@ -99,7 +100,7 @@ async def test_publish_migrates_in_flight_prospects_at_a_removed_step(redis: Red
     # the new step's question waits in the outbox for the worker to send
     moved = await ladder.store.load("telegram:2")
     assert moved is not None
-    items = [f for _, f in await redis.xrange(keys.OUTBOX)
+    items = [f for _, f in await sharded.entries(redis, keys.outbox)
              if f["key"].startswith(f"telegram:2:{moved.revision}:")]  # fmt: skip
     said = [m for f in items for m in messages_from_json(json.loads(f["body"])["messages"])]
     assert [m.text for m in said if isinstance(m, Say)] == ["Where should we send it?"]
@@ -164,7 +165,7 @@ async def test_export_holds_everything_about_one_prospect(redis: Redis) -> None:
     assert names[:3] == ["started", "step_reached", "answered"]
     assert {e["conversation"] for e in data["events"]} == {"telegram:2"}
     assert len(data["events"]) == sum(
-        1 for _, f in await redis.xrange(keys.EVENTS) if f["conversation"] == "telegram:2"
+        1 for _, f in await sharded.entries(redis, keys.events) if f["conversation"] == "telegram:2"
     )
     assert [t["kind"] for t in data["timers"]] == ["nudge"]
     assert data["outbox"] == []

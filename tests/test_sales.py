@@ -17,6 +17,7 @@ from bot.service import Ladder
 from storage import keys
 from storage.outbox import Outbox, OutboxPolicy
 from storage.redis import RedisFlowCatalog
+from tests import sharded
 
 FLOW = Path(__file__).parent / "data" / "ladder.yaml"
 CONV = "telegram:7"
@@ -92,7 +93,7 @@ async def test_replies_the_channel_could_not_take_wait_in_order_for_the_worker(
     assert (await sales.act(A.HAND_BACK, CONV, ANN)).changed
     assert prospect.told == told
     worker = Outbox(redis, "worker", OutboxPolicy(backoff=0.01, max_backoff=0.05))
-    while await redis.xlen(keys.OUTBOX):
+    while await sharded.total(redis.xlen, keys.outbox):
         await worker.deliver_once(sales.deliveries)
     after = prospect.told[prospect.told.index("Reply 1") :]
     assert after[:3] == ["Reply 1", "Reply 2", "Reply 3"] and len(after) > 3  # then the bot

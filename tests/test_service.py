@@ -21,6 +21,7 @@ from storage.base import OutboxItem
 from storage.connect import connect
 from storage.outbox import Outbox, OutboxPolicy
 from storage.redis import RedisFlowCatalog
+from tests import sharded
 from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).parent.parent
@@ -38,9 +39,12 @@ async def test_a_step_writes_state_events_and_timers_together(redis: Redis) -> N
     assert outcome.conversation.source == "linkedin"
     stored = await ladder.store.load("telegram:7")
     assert stored is not None and stored.step == "welcome" and stored.revision == 1
-    events = await redis.xrange(keys.EVENTS)
+    events = await sharded.entries(redis, keys.events)
     assert [fields["name"] for _, fields in events] == ["started", "step_reached"]
-    assert await redis.zscore(keys.TIMERS_DUE, "telegram:7:nudge") is not None
+    assert (
+        await redis.zscore(keys.timers_due(keys.shard_of("telegram:7")), "telegram:7:nudge")
+        is not None
+    )
     assert await redis.smembers(keys.conversation_timers("telegram:7")) == {"telegram:7:nudge"}
 
 
@@ -49,9 +53,9 @@ async def test_alerts_go_to_the_outbox_in_the_same_write(redis: Redis) -> None:
     for event in (Start(), Text("yes"), Text("Other"), Text("pat@example.com")):
         await ladder.handle("telegram:8", event)
     await ladder.handle("telegram:8", LinkOpened("checklist"))
-    assert {f["kind"] for _, f in await redis.xrange(keys.OUTBOX)} == {"message:telegram"}
+    assert {f["kind"] for _, f in await sharded.entries(redis, keys.outbox)} == {"message:telegram"}
     await ladder.handle("telegram:8", Press("webinar", "slot0"))
-    entries = [(i, f) for i, f in await redis.xrange(keys.OUTBOX) if f["kind"] == "alert"]
+    entries = [(i, f) for i, f in await sharded.entries(redis, keys.outbox) if f["kind"] == "alert"]
     bodies = [json.loads(fields["body"]) for _, fields in entries]
     assert [fields["kind"] for _, fields in entries] == ["alert"]  # one per step
     assert [b["reasons"] for b in bodies] == [["webinar_booked", "score"]]
@@ -85,7 +89,7 @@ async def test_concurrent_tasks_lose_no_update(redis_url: str) -> None:
     assert stored is not None
     assert stored.invalid == 100
     assert stored.revision == 101
-    names = [f["name"] for _, f in await clients[0].xrange(keys.EVENTS, count=10_000)]
+    names = [f["name"] for _, f in await sharded.entries(clients[0], keys.events)]
     assert names.count("invalid_input") == 100
     for client in clients:
         await client.aclose()
@@ -160,16 +164,16 @@ async def test_forget_erases_conversation_timers_events_and_outbox_items(redis: 
     await outbox.deliver_once(slack_down)  # every alert is now pending, awaiting a retry
     await redis.hset(keys.lead_key("telegram:15"), mapping={"channel": "C1", "ts": "1.2"})
     await redis.set(keys.thread_key("C1", "1.2"), "telegram:15")
-    assert "telegram:15:reminder:test-ladder:webinar:0" in await redis.zrange(
-        keys.TIMERS_DUE, 0, -1
+    assert "telegram:15:reminder:test-ladder:webinar:0" in await sharded.members(
+        redis, keys.timers_due
     )
     erased = await ladder.forget("telegram:15")
     assert erased >= 10
     assert await ladder.store.load("telegram:15") is None
-    assert not [t for t in await redis.zrange(keys.TIMERS_DUE, 0, -1) if "telegram:15" in t]
-    left = {f["conversation"] for _, f in await redis.xrange(keys.EVENTS)}
+    assert not [t for t in await sharded.members(redis, keys.timers_due) if "telegram:15" in t]
+    left = {f["conversation"] for _, f in await sharded.entries(redis, keys.events)}
     assert left == {"telegram:16"}
-    queued = [f["key"] for _, f in await redis.xrange(keys.OUTBOX)]
+    queued = [f["key"] for _, f in await sharded.entries(redis, keys.outbox)]
     assert queued and all(key.startswith("telegram:16:") for key in queued)
     assert await redis.exists(keys.lead_key("telegram:15"), keys.thread_key("C1", "1.2")) == 0
     await asyncio.sleep(0.05)

@@ -24,6 +24,7 @@ from bot.webhooks import Webhooks, parse
 from bot.worker import Worker
 from storage import keys
 from storage.outbox import Outbox
+from tests import sharded
 from tests.channels.telegram.test_cli import ladder_env
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.webhook_receiver import FakeReceiver, body_of, make_secret
@@ -201,7 +202,7 @@ async def test_the_body_carries_what_a_crm_needs_to_upsert_the_contact(
     assert (completed["outcome"], completed["source"]) == ("won", "linkedin")
     ids = [c.webhook_id for c in receiver.delivered()]
     assert len(set(ids)) == len(ids) and all(b["data"]["id"] in ids for b in bodies)
-    left = {f["kind"] for _, f in await redis.xrange(keys.OUTBOX)}
+    left = {f["kind"] for _, f in await sharded.entries(redis, keys.outbox)}
     assert left == {"alert"}  # no Slack in this process: only the alerts wait
 
 
@@ -222,7 +223,9 @@ async def test_a_failing_receiver_gets_the_event_once_it_answers(
     assert len({c.webhook_id for c in calls}) == 1  # the same message each time
     [delivered] = receiver.delivered()
     assert body_of(delivered)["type"] == "started"
-    assert await Outbox(redis).dead_count() == 0 and await redis.xlen(keys.OUTBOX) == 0
+    assert (
+        await Outbox(redis).dead_count() == 0 and await sharded.total(redis.xlen, keys.outbox) == 0
+    )
 
 
 async def test_a_receiver_asking_to_wait_is_waited_for(
@@ -235,8 +238,9 @@ async def test_a_receiver_asking_to_wait_is_waited_for(
     await worker.deliver()
     await worker.deliver()  # paused: nothing is sent meanwhile
     assert [c.status for c in receiver.calls()] == [429]
-    assert await redis.pttl(keys.paused("webhook:crm")) > 0
-    await redis.delete(keys.paused("webhook:crm"))  # the 120 s are over
+    assert await redis.pttl(keys.paused(0, "webhook:crm")) > 0  # set in every shard
+    for shard in keys.shards():  # the 120 s are over
+        await redis.delete(keys.paused(shard, "webhook:crm"))
     await rounds(services)
     assert [c.status for c in receiver.calls()] == [429, 200]
 
@@ -266,7 +270,7 @@ async def test_an_unreachable_receiver_is_retried(
     services = await hooked(redis, tmp_path, receiver, monkeypatch, url=closed)
     await services.ladder.handle("telegram:42", Start(), profile=ADA, durable=False)
     await rounds(services, 3)
-    [retry] = (await redis.hgetall(keys.OUTBOX_RETRIES)).values()
+    [retry] = await sharded.retries(redis)
     assert json.loads(retry)["failures"] == 3 and "ConnectError" in json.loads(retry)["error"]
     assert await Outbox(redis).dead_count() == 0  # retried for a day before giving up
 
@@ -281,7 +285,7 @@ async def test_a_receiver_that_does_not_answer_in_time_is_retried(
     assert await impatient.deliver() == 0  # cut off after half the lease
     assert arrived.is_set()
     receiver.release("webhook", process=False)  # the receiver never handled it
-    [retry] = (await redis.hgetall(keys.OUTBOX_RETRIES)).values()
+    [retry] = await sharded.retries(redis)
     assert json.loads(retry)["failures"] == 1
     await rounds(services)
     [delivered] = receiver.delivered()
@@ -343,4 +347,4 @@ async def test_webhooks_survive_a_worker_killed_mid_delivery(
 
 
 async def _outbox_empty(redis: Redis) -> bool:
-    return int(await redis.xlen(keys.OUTBOX)) == 0
+    return int(await sharded.total(redis.xlen, keys.outbox)) == 0

@@ -31,6 +31,7 @@ from storage import keys
 from storage.base import StepWrite
 from storage.connect import connect
 from storage.outbox import Outbox, OutboxPolicy
+from tests import sharded
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.redis_server import RedisServer
@@ -117,7 +118,7 @@ async def test_a_nudge_sent_before_a_crash_is_not_repeated(services: Services) -
 
     clock.advance(LEASE)
     assert await worker.tick() == 0  # the id already holds nudge 2, which keeps its due time
-    assert await services.redis.zcard(keys.TIMERS_PROCESSING) == 0
+    assert await sharded.total(services.redis.zcard, keys.timers_processing) == 0
     again = await services.ladder.handle("telegram:1", Due(claim.timer))  # a redelivery
     assert (again.actions, again.events) == ((), ())  # the engine's seq check: a no-op
     await worker.fast_forward(clock, T0 + timedelta(days=5))
@@ -141,7 +142,7 @@ async def test_a_drop_handled_before_a_crash_is_recovered_as_a_no_op(services: S
     assert await worker.tick() == 1  # recovered: the drop left its timer in place
 
     assert [e.name for e in await _events(services.redis)].count("dropped") == 1
-    assert await services.redis.hlen(keys.TIMERS_BODY) == 0
+    assert await sharded.total(services.redis.hlen, keys.timers_body) == 0
 
 
 async def test_a_reminder_sent_before_a_crash_is_not_repeated(services: Services) -> None:
@@ -181,7 +182,7 @@ async def test_a_message_for_a_channel_without_sender_waits_for_a_worker_with_on
     assert await console_only.tick() == 1  # the step is taken; its message waits
     conv = await services.ladder.store.load("telegram:1")
     assert conv is not None and conv.nudges == 1
-    assert await services.redis.xlen(keys.OUTBOX) == 1
+    assert await sharded.total(services.redis.xlen, keys.outbox) == 1
     await asyncio.sleep(0.1)  # the hold on "message:telegram" runs out
     telegram = Recorder(clock)
     worker = Worker(
@@ -189,7 +190,7 @@ async def test_a_message_for_a_channel_without_sender_waits_for_a_worker_with_on
     )
     assert await worker.deliver() == 1
     assert [a.text.splitlines()[0] for _, _, a in telegram.sent] == ["Still keen, Alex?"]
-    assert await services.redis.xlen(keys.OUTBOX) == 0
+    assert await sharded.total(services.redis.xlen, keys.outbox) == 0
 
 
 async def test_a_timer_whose_step_fails_is_retried_after_its_lease(
@@ -205,10 +206,13 @@ async def test_a_timer_whose_step_fails_is_retried_after_its_lease(
         assert await worker.tick() == 1
     assert "timer telegram:9:nudge failed" in caplog.text
     assert "has no published version 99" in caplog.text
-    assert await services.redis.zrange(keys.TIMERS_PROCESSING, 0, -1) == [timer.id]
+    assert await sharded.members(services.redis, keys.timers_processing) == [timer.id]
     clock.advance(LEASE)
     assert await worker.tick() == 1  # back from the lease, tried again
-    assert await services.redis.hget(keys.TIMERS_BODY, timer.id) == timer.to_json()
+    assert (
+        await services.redis.hget(keys.timers_body(keys.shard_of(timer.conversation)), timer.id)
+        == timer.to_json()
+    )
 
 
 class FlakySender:
@@ -238,7 +242,7 @@ async def test_a_failed_send_is_retried_and_the_follow_ups_go_on(
         assert await worker.tick() == 1  # the timer; the send failed
 
     assert "ConnectionError: Telegram is unreachable" in caplog.text
-    assert await services.redis.zcard(keys.TIMERS_PROCESSING) == 0
+    assert await sharded.total(services.redis.zcard, keys.timers_processing) == 0
     assert await worker.scheduler.next_due() == T0 + 48 * H
     flaky.up = True
     await asyncio.sleep(0.1)  # the outbox's backoff
@@ -261,7 +265,7 @@ async def test_a_message_queued_for_a_prospect_who_opted_out_is_not_sent(
     worker = Worker(services.ladder, {"telegram": recorder}, clock, outbox=Outbox(services.redis))
     await worker.tick()
     assert recorder.sent == []
-    assert await services.redis.xlen(keys.OUTBOX) == 0
+    assert await sharded.total(services.redis.xlen, keys.outbox) == 0
 
 
 class StopAfter:
@@ -361,9 +365,11 @@ async def sent(redis: Redis) -> list[dict[str, str]]:
 async def settled(redis: Redis) -> bool:
     """No timer due now or claimed, nothing left in the outbox: every due item was handled,
     acked and its message delivered."""
-    due_now = await redis.zcount(keys.TIMERS_DUE, "-inf", time.time())
-    idle = due_now == 0 and await redis.zcard(keys.TIMERS_PROCESSING) == 0
-    return idle and await redis.xlen(keys.OUTBOX) == 0
+    due_now = sum(
+        [await redis.zcount(keys.timers_due(s), "-inf", time.time()) for s in keys.shards()]
+    )
+    idle = due_now == 0 and await sharded.total(redis.zcard, keys.timers_processing) == 0
+    return idle and await sharded.total(redis.xlen, keys.outbox) == 0
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], seconds: float = 300) -> None:
@@ -375,11 +381,11 @@ async def wait_until(check: Callable[[], Awaitable[bool]], seconds: float = 300)
 
 
 async def _events(redis: Redis) -> list[DomainEvent]:
-    return [DomainEvent.from_fields(f) for _, f in await redis.xrange(keys.EVENTS)]
+    return [DomainEvent.from_fields(f) for _, f in await sharded.entries(redis, keys.events)]
 
 
 async def nudged(redis: Redis) -> list[str]:
-    entries = await redis.xrange(keys.EVENTS)
+    entries = await sharded.entries(redis, keys.events)
     return [f["conversation"] for _, f in entries if f["name"] == "nudged"]
 
 
@@ -439,11 +445,12 @@ async def test_nudges_due_while_every_worker_was_down_are_sent_or_skipped_when_s
     messages = await sent(services.redis)
 
     assert sorted(m["conversation"] for m in messages) == sorted(fresh)
-    entries = await services.redis.xrange(keys.EVENTS)
+    entries = await sharded.entries(services.redis, keys.events)
     skipped = [f for _, f in entries if f["name"] == "follow_up_skipped"]
     assert sorted(f["conversation"] for f in skipped) == sorted(stale)
     assert all(json.loads(f["data"])["seq"] == "1" for f in skipped)
-    assert await services.redis.zcard(keys.TIMERS_DUE) == 100  # each one's next nudge is on
+    pending = await sharded.total(services.redis.zcard, keys.timers_due)
+    assert pending == 100  # each one's next nudge is on
 
 
 async def _length(redis: Redis, n: int) -> bool:
@@ -475,7 +482,7 @@ async def test_ladder_worker_sends_nudges_on_telegram_and_alerts_on_slack(
     assert telegram.messages(43) == []  # the drop says nothing to the prospect
     [alert] = slack.webhook_posts()
     assert "dropped" in json.dumps(alert)
-    assert await services.redis.zcard(keys.TIMERS_PROCESSING) == 0
+    assert await sharded.total(services.redis.zcard, keys.timers_processing) == 0
 
 
 async def test_a_nudge_whose_worker_was_killed_while_sending_arrives_once(
@@ -540,4 +547,4 @@ async def test_telegram_and_slack_down_for_most_of_a_day_lose_nothing_and_post_o
     assert said == ["Still keen, Alex?", "Last call, Alex!"]
     [alert] = slack.webhook_posts()
     assert "dropped" in json.dumps(alert)
-    assert await Outbox(redis).dead_count() == 0 and await redis.xlen(keys.OUTBOX) == 0
+    assert await Outbox(redis).dead_count() == 0 and await Outbox(redis).backlog() == 0

@@ -37,6 +37,7 @@ from bot.model import (
     Status,
 )
 from storage import keys
+from tests import sharded
 from tests.channels.conftest import CONV, WebProcess, stored, telegram_settings, web_process
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -96,7 +97,8 @@ async def post(
 
 
 async def log_names(redis: Redis) -> list[str]:
-    return [f["name"] for _, f in await redis.xrange(keys.EVENTS) if f["conversation"] == CONV]
+    logged = await sharded.entries(redis, keys.events)
+    return [f["name"] for _, f in logged if f["conversation"] == CONV]
 
 
 async def test_signed_events_advance_the_ladder_once_and_bad_ones_change_nothing(
@@ -136,7 +138,7 @@ async def test_signed_events_advance_the_ladder_once_and_bad_ones_change_nothing
         assert (await post(web, nobody))[0] == 404
         assert await stored(redis) == before
         assert await log_names(redis) == logged
-        assert await redis.exists(keys.seen("product:billing:evt_1")) == 0
+        assert await redis.exists(keys.seen(CONV, "product:billing:evt_1")) == 0
 
         assert await post(web, event) == (200, {"ok": True, "duplicate": False})
         after = await stored(redis)
@@ -154,7 +156,7 @@ async def test_signed_events_advance_the_ladder_once_and_bad_ones_change_nothing
         assert await post(web, event) == (200, {"ok": True, "duplicate": True})
         assert await stored(redis) == after
         assert (await log_names(redis))[len(logged) :] == new
-        outbox = [json.loads(f["body"]) for _, f in await redis.xrange(keys.OUTBOX)]
+        outbox = [json.loads(f["body"]) for _, f in await sharded.entries(redis, keys.outbox)]
         reasons = [b.get("reasons") for b in outbox if "reasons" in b]
         assert reasons == [["trial_started"]]
 

@@ -13,8 +13,9 @@ async def test_a_token_resolves_to_its_link(redis: Redis) -> None:
     link = TrackedLink("telegram:1", "checklist", "https://example.com/c.pdf")
     token = await links.token(link)
     assert await links.resolve(token) == link
+    assert keys.shard_of(token) == keys.shard_of(link.conversation)  # one slot with its links
     assert "telegram" not in token and "checklist" not in token  # opaque
-    assert 0 < await redis.ttl(f"lb:link:{token}") <= keys.LINK_RETENTION
+    assert 0 < await redis.ttl(keys.link(token)) <= keys.LINK_RETENTION
 
 
 async def test_sending_the_same_link_again_reuses_its_token(redis: Redis) -> None:
@@ -31,7 +32,7 @@ async def test_an_expired_token_is_replaced_by_a_new_one(redis: Redis) -> None:
     links = LinkStore(redis)
     link = TrackedLink("telegram:1", "checklist", "https://example.com/c.pdf")
     old = await links.token(link)
-    await redis.delete(f"lb:link:{old}")  # as if it had expired
+    await redis.delete(keys.link(old))  # as if it had expired
     new = await links.token(link)
     assert new != old
     assert await links.resolve(new) == link

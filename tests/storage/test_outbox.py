@@ -54,7 +54,8 @@ class Receiver:
 
 
 async def add(redis: Redis, key: str, kind: str = "alert", body: str = '{"n":1}') -> str:
-    return str(await redis.xadd(keys.OUTBOX, {"kind": kind, "key": key, "body": body}))
+    """An item about no conversation, in shard 0's Stream."""
+    return str(await redis.xadd(keys.outbox(0), {"kind": kind, "key": key, "body": body}))
 
 
 async def drain(outbox: Outbox, handler: Receiver, until: float = 120) -> None:
@@ -70,9 +71,9 @@ async def test_an_item_is_delivered_acknowledged_and_marked(redis: Redis) -> Non
     receiver = Receiver()
     assert await deliver_outbox_once(redis, receiver, "w1", FAST) == 1
     assert receiver.delivered == [OutboxItem("alert", "k1", '{"hello":"sales"}')]
-    assert await redis.xlen(keys.OUTBOX) == 0
-    assert await redis.exists(keys.delivered("k1"))
-    assert (await redis.xpending(keys.OUTBOX, GROUP))["pending"] == 0
+    assert await redis.xlen(keys.outbox(0)) == 0
+    assert await redis.exists(keys.delivered(0, "k1"))
+    assert (await redis.xpending(keys.outbox(0), GROUP))["pending"] == 0
     assert await deliver_outbox_once(redis, receiver, "w1", FAST) == 0
 
 
@@ -92,7 +93,7 @@ async def test_a_failure_is_retried_after_the_backoff_then_delivered(redis: Redi
     assert len(times) == 3 and len(receiver.delivered) == 1
     assert times[1] - times[0] >= 0.05  # first retry after `backoff`
     assert times[2] - times[1] >= 0.1  # then doubled
-    assert not await redis.hlen(keys.OUTBOX_RETRIES)
+    assert not await redis.hlen(keys.outbox_retries(0))
 
 
 async def test_a_failure_is_not_retried_before_its_backoff_is_over(redis: Redis) -> None:
@@ -114,7 +115,7 @@ async def test_after_max_attempts_the_item_goes_to_dead_letters(redis: Redis) ->
     [dead] = await outbox.dead_letters()
     assert dead.item == OutboxItem("alert", "k1", '{"x":1}')
     assert dead.attempts == 3 and "receiver down" in dead.error
-    assert await outbox.backlog() == 0 and not await redis.hlen(keys.OUTBOX_RETRIES)
+    assert await outbox.backlog() == 0 and not await redis.hlen(keys.outbox_retries(0))
 
 
 async def test_an_undeliverable_item_is_dead_lettered_at_once(redis: Redis) -> None:
@@ -128,7 +129,7 @@ async def test_an_undeliverable_item_is_dead_lettered_at_once(redis: Redis) -> N
 
 
 async def test_a_malformed_entry_is_dead_lettered_not_lost(redis: Redis) -> None:
-    await redis.xadd(keys.OUTBOX, {"kind": "alert"})
+    await redis.xadd(keys.outbox(0), {"kind": "alert"})
     outbox = Outbox(redis, "w1", FAST)
     receiver = Receiver()
     assert await outbox.deliver_once(receiver) == 0
@@ -152,7 +153,7 @@ async def rate_limited(redis: Redis, seconds: float) -> tuple[Outbox, Receiver]:
 
 async def test_rate_limit_pauses_the_kind_for_every_consumer(redis: Redis) -> None:
     outbox, receiver = await rate_limited(redis, 600)  # certainly not over in this test
-    assert 0 < await redis.pttl("lb:outbox:pause:alert") <= 600_000  # shared through Redis
+    assert 0 < await redis.pttl(keys.paused(0, "alert")) <= 600_000  # shared through Redis
     await add(redis, "a3", kind="alert")
     assert await Outbox(redis, "w2").deliver_once(receiver) == 0  # another consumer waits too
     assert await outbox.deliver_once(receiver) == 0
@@ -227,14 +228,14 @@ async def test_a_redelivered_item_already_delivered_is_only_acknowledged(redis: 
     crash leaves behind is built here, and the next consumer must not deliver again."""
     entry = await add(redis, "k1")
     await Outbox(redis, "x", FAST).ensure_group()
-    await redis.xreadgroup(GROUP, "crashed", {keys.OUTBOX: ">"})
-    await redis.set(keys.delivered("k1"), entry)
+    await redis.xreadgroup(GROUP, "crashed", {keys.outbox(0): ">"})
+    await redis.set(keys.delivered(0, "k1"), entry)
     await asyncio.sleep(FAST.lease)
     receiver = Receiver()
     assert await Outbox(redis, "next", FAST).deliver_once(receiver) == 0
     assert receiver.calls == []
-    assert await redis.xlen(keys.OUTBOX) == 0
-    assert (await redis.xpending(keys.OUTBOX, GROUP))["pending"] == 0
+    assert await redis.xlen(keys.outbox(0)) == 0
+    assert (await redis.xpending(keys.outbox(0), GROUP))["pending"] == 0
 
 
 async def test_a_slow_handler_is_cut_off_at_half_the_lease_and_retried(redis: Redis) -> None:
@@ -242,7 +243,7 @@ async def test_a_slow_handler_is_cut_off_at_half_the_lease_and_retried(redis: Re
     outbox = Outbox(redis, "w1", FAST)
     slow = Receiver(delay=FAST.lease)
     assert await outbox.deliver_once(slow) == 0
-    info = await redis.hget(keys.OUTBOX_RETRIES, (await redis.xrange(keys.OUTBOX))[0][0])
+    info = await redis.hget(keys.outbox_retries(0), (await redis.xrange(keys.outbox(0)))[0][0])
     assert info is not None and "TimeoutError" in info
     await drain(outbox, Receiver())
     assert await outbox.backlog() == 0
@@ -275,7 +276,7 @@ async def test_a_deleted_outbox_stream_is_recreated(redis: Redis) -> None:
     receiver = Receiver()
     await add(redis, "before")
     assert await outbox.deliver_once(receiver) == 1
-    await redis.delete(keys.OUTBOX)  # e.g. an operator flushed it
+    await redis.delete(keys.outbox(0))  # e.g. an operator flushed it
     await add(redis, "after")
     assert await outbox.deliver_once(receiver) == 1
     assert [i.key for i in receiver.delivered] == ["before", "after"]

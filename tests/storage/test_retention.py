@@ -16,6 +16,7 @@ from storage import keys
 from storage.base import Retention, StepWrite
 from storage.prospects import ProspectRecords
 from storage.redis import RedisConversationStore
+from tests import sharded
 
 AT = "2026-12-01T09:00:00+00:00"
 
@@ -60,24 +61,25 @@ async def test_finished_conversations_are_kept_for_ever_when_so_configured(redis
 async def test_the_event_log_keeps_its_window(redis: Redis) -> None:
     old = {"name": "started", "conversation": "t:0", "flow": "f", "version": "1", "step": "s",
            "at": AT, "data": "{}"}  # fmt: skip
+    log = keys.events(keys.shard_of("t:3"))  # the shard t:3's commit trims
     for n in range(1, 301):  # three stream nodes' worth of events from 1970
-        await redis.xadd(keys.EVENTS, old, id=f"{n}-0")  # type: ignore[arg-type]
+        await redis.xadd(log, old, id=f"{n}-0")  # type: ignore[arg-type]
     store = RedisConversationStore(redis, Retention(events=24 * 3600))
     await commit(store, conversation("t:3", Status.ACTIVE), event("t:3"))
-    entries = await redis.xrange(keys.EVENTS)
+    entries = await redis.xrange(log)
     assert len([e for e in entries if e[1]["conversation"] == "t:0"]) < 100  # whole nodes went
     assert [e[1]["conversation"] for e in entries][-1] == "t:3"
     kept = RedisConversationStore(redis, Retention(events=0))
-    before = await redis.xlen(keys.EVENTS)
+    before = await sharded.total(redis.xlen, keys.events)
     await commit(kept, conversation("t:4", Status.ACTIVE), event("t:4"))
-    assert await redis.xlen(keys.EVENTS) == before + 1  # 0: the log is never trimmed
+    assert await sharded.total(redis.xlen, keys.events) == before + 1  # 0: the log is never trimmed
 
 
 async def test_dedupe_keys_live_about_a_day(redis: Redis) -> None:
     store = RedisConversationStore(redis)
     conv = conversation("t:5", Status.ACTIVE)
     await store.commit(StepWrite(conv, seen="telegram:update:5"))
-    assert 3600 < await redis.ttl(keys.seen("telegram:update:5")) <= keys.DAY
+    assert 3600 < await redis.ttl(keys.seen("t:5", "telegram:update:5")) <= keys.DAY
 
 
 async def test_erasing_events_takes_exactly_the_conversations_own(redis: Redis) -> None:
@@ -90,7 +92,7 @@ async def test_erasing_events_takes_exactly_the_conversations_own(redis: Redis) 
         "step_reached", "step_reached", "answered"
     ]  # fmt: skip
     assert await records.erase_events("t:a") == 3
-    assert {f["conversation"] for _, f in await redis.xrange(keys.EVENTS)} == {"t:b"}
+    assert {f["conversation"] for _, f in await sharded.entries(redis, keys.events)} == {"t:b"}
     assert await records.events("t:a") == []
     assert await redis.exists(keys.conversation_events("t:a")) == 0
     assert [e.name for e in await records.events("t:b")] == ["step_reached"]

@@ -19,6 +19,24 @@ T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 
 
+def due(conv: str) -> str:
+    """The queue of the shard that holds `conv`'s timers."""
+    return keys.timers_due(keys.shard_of(conv))
+
+
+def processing(conv: str) -> str:
+    return keys.timers_processing(keys.shard_of(conv))
+
+
+def bodies(conv: str) -> str:
+    return keys.timers_body(keys.shard_of(conv))
+
+
+async def claimed(redis: Redis) -> int:
+    """Timers claimed and not acknowledged, in every shard."""
+    return sum([await redis.zcard(keys.timers_processing(shard)) for shard in keys.shards()])
+
+
 def nudge(conv: str, due: datetime, seq: int = 1) -> Timer:
     return Timer(
         id=f"{conv}:nudge", conversation=conv, kind="nudge", due=iso(due), step="s", seq=seq
@@ -44,8 +62,9 @@ async def test_claim_takes_due_timers_earliest_first_up_to_the_limit(redis: Redi
     assert [c.timer.conversation for c in first] == ["telegram:1", "telegram:2"]
     assert [c.timer.conversation for c in rest] == ["telegram:0"]
     assert first[0].timer == nudge("telegram:1", T0 + timedelta(minutes=10))
-    assert await redis.zrange(keys.TIMERS_DUE, 0, -1) == ["telegram:3:nudge"]
-    assert await redis.zcard(keys.TIMERS_PROCESSING) == 3
+    assert await RedisScheduler(redis).pending() == 1
+    assert await redis.zrange(due("telegram:3"), 0, -1) == ["telegram:3:nudge"]
+    assert await claimed(redis) == 3
     assert await scheduler.claim(T0 + timedelta(minutes=60), 10, LEASE) == []
     assert await scheduler.claim(T0, 0, LEASE) == []
 
@@ -56,8 +75,9 @@ async def test_concurrent_claimers_split_the_due_timers_without_overlap(
     timers = [nudge(f"telegram:{n}", T0 + timedelta(seconds=n % 50)) for n in range(600)]
     async with redis.pipeline(transaction=False) as pipe:
         for timer in timers:  # the same keys the store's commit writes
-            pipe.zadd(keys.TIMERS_DUE, {timer.id: datetime.fromisoformat(timer.due).timestamp()})
-            pipe.hset(keys.TIMERS_BODY, timer.id, timer.to_json())
+            score = datetime.fromisoformat(timer.due).timestamp()
+            pipe.zadd(due(timer.conversation), {timer.id: score})
+            pipe.hset(bodies(timer.conversation), timer.id, timer.to_json())
         await pipe.execute()
     clients = [connect(redis_url) for _ in range(4)]
 
@@ -83,8 +103,8 @@ async def test_ack_deletes_the_handled_timer_everywhere(redis: Redis) -> None:
     [claim] = await scheduler.claim(T0, 10, LEASE)
 
     assert await scheduler.ack(claim) is Ack.DONE
-    assert await redis.zcard(keys.TIMERS_PROCESSING) == 0
-    assert await redis.hlen(keys.TIMERS_BODY) == 0
+    assert await redis.zcard(processing("telegram:1")) == 0
+    assert await redis.hlen(bodies("telegram:1")) == 0
     assert await redis.smembers(keys.conversation_timers("telegram:1")) == set()
 
 
@@ -96,10 +116,11 @@ async def test_ack_keeps_the_timer_scheduled_again_while_claimed(redis: Redis) -
     await schedule(redis, following)  # the engine's next nudge reuses the id
 
     assert await scheduler.ack(claim) is Ack.CHANGED
-    assert await redis.hget(keys.TIMERS_BODY, following.id) == following.to_json()
-    assert await redis.zscore(keys.TIMERS_DUE, following.id) == (T0 + timedelta(days=1)).timestamp()
+    assert await redis.hget(bodies("telegram:1"), following.id) == following.to_json()
+    due_at = await redis.zscore(due("telegram:1"), following.id)
+    assert due_at == (T0 + timedelta(days=1)).timestamp()
     assert await redis.smembers(keys.conversation_timers("telegram:1")) == {following.id}
-    assert await redis.zcard(keys.TIMERS_PROCESSING) == 0
+    assert await redis.zcard(processing("telegram:1")) == 0
     [again] = await scheduler.claim(T0 + timedelta(days=1), 10, LEASE)
     assert again.timer == following
 
@@ -112,9 +133,9 @@ async def test_ack_of_a_timer_cancelled_while_claimed_leaves_nothing_behind(redi
     await schedule(redis, cancel=(timer.id,))
 
     assert await scheduler.ack(claim) is Ack.CHANGED
-    for key in (keys.TIMERS_DUE, keys.TIMERS_PROCESSING):
+    for key in (due("telegram:1"), processing("telegram:1")):
         assert await redis.zcard(key) == 0
-    assert await redis.hlen(keys.TIMERS_BODY) == 0
+    assert await redis.hlen(bodies("telegram:1")) == 0
 
 
 async def test_recover_puts_back_claims_whose_lease_ran_out(redis: Redis) -> None:
@@ -126,7 +147,8 @@ async def test_recover_puts_back_claims_whose_lease_ran_out(redis: Redis) -> Non
 
     assert await scheduler.recover(T0 + LEASE - timedelta(seconds=1)) == 0
     assert await scheduler.recover(T0 + LEASE) == 1
-    assert await redis.zrange(keys.TIMERS_PROCESSING, 0, -1) == ["telegram:2:nudge"]
+    assert await claimed(redis) == 1
+    assert await redis.zrange(processing("telegram:2"), 0, -1) == ["telegram:2:nudge"]
     [again] = await scheduler.claim(T0 + LEASE, 10, LEASE)
     assert again.timer == nudge("telegram:1", T0)
     assert await scheduler.ack(again) is Ack.DONE
@@ -144,8 +166,9 @@ async def test_recover_skips_cancelled_timers_and_keeps_rescheduled_due_times(
     await schedule(redis, nudge("telegram:2", T0 + timedelta(days=1), seq=2))
 
     assert await scheduler.recover(T0 + timedelta(hours=1)) == 0
-    assert await redis.zcard(keys.TIMERS_PROCESSING) == 0
-    assert await redis.zrange(keys.TIMERS_DUE, 0, -1, withscores=True) == [
+    assert await claimed(redis) == 0
+    assert await RedisScheduler(redis).pending() == 1
+    assert await redis.zrange(due(moved.conversation), 0, -1, withscores=True) == [
         (moved.id, (T0 + timedelta(days=1)).timestamp())
     ]
 
@@ -160,10 +183,10 @@ async def test_a_worker_whose_lease_ran_out_cannot_ack_the_next_holders_claim(
     [other] = await scheduler.claim(T0 + LEASE, 10, LEASE)
 
     assert await scheduler.ack(slow) is Ack.LOST
-    assert await redis.zrange(keys.TIMERS_PROCESSING, 0, -1) == ["telegram:1:nudge"]
-    assert await redis.hexists(keys.TIMERS_BODY, "telegram:1:nudge")
+    assert await redis.zrange(processing("telegram:1"), 0, -1) == ["telegram:1:nudge"]
+    assert await redis.hexists(bodies("telegram:1"), "telegram:1:nudge")
     assert await scheduler.ack(other) is Ack.DONE
-    assert await redis.hlen(keys.TIMERS_BODY) == 0
+    assert await redis.hlen(bodies("telegram:1")) == 0
 
 
 async def test_next_due_is_the_earliest_queued_timer(redis: Redis) -> None:

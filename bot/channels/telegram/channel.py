@@ -130,7 +130,7 @@ class TelegramChannel:
         self, update: Update, query: CallbackQuery, conv: str, erase: bool, pressed: int | None
     ) -> None:
         key = update_key(update.update_id)
-        if await self.confirmation.answered(key):
+        if await self.confirmation.answered(conv, key):
             return  # a redelivered press: answered before
         await self.sender.answer(query.id)
         if erase:  # no keyboard of theirs stays pressable

@@ -17,6 +17,7 @@ from bot.clock import ManualClock
 from bot.model import Conversation, Text
 from storage import keys
 from storage.outbox import Outbox
+from tests import sharded
 from tests.channels.slack.support import (
     ANN,
     FLOW,
@@ -63,7 +64,9 @@ async def test_the_alerts_of_one_step_are_one_message(
     conv = Conversation(id="telegram:5", flow="slack-test", version=1, step="email", profile=ANN)
     body = {"reasons": ["email_given", "score"], "slack_channel": "#sales-leads",
             "conversation": json.loads(conv.to_json())}  # fmt: skip
-    await services.redis.xadd(keys.OUTBOX, {"kind": "alert", "key": "k", "body": json.dumps(body)})
+    await services.redis.xadd(
+        keys.outbox(0), {"kind": "alert", "key": "k", "body": json.dumps(body)}
+    )
     assert await deliver(services) == 1
     [card] = fake_slack.messages("#sales-leads")
     assert card.text == (
@@ -114,12 +117,12 @@ async def test_an_alert_without_any_channel_is_dead_lettered_with_the_reason(
 async def test_a_malformed_alert_is_dead_lettered_not_retried(
     services: Services, fake_slack: FakeSlack
 ) -> None:
-    await services.redis.xadd(keys.OUTBOX, {"kind": "alert", "key": "bad", "body": "{not json"})
-    await services.redis.xadd(keys.OUTBOX, {"kind": "alert", "key": "bad2", "body": '{"x": 1}'})
-    await services.redis.xadd(keys.OUTBOX, {"kind": "fax", "key": "bad3", "body": "{}"})
+    await services.redis.xadd(keys.outbox(0), {"kind": "alert", "key": "bad", "body": "{not json"})
+    await services.redis.xadd(keys.outbox(0), {"kind": "alert", "key": "bad2", "body": '{"x": 1}'})
+    await services.redis.xadd(keys.outbox(0), {"kind": "fax", "key": "bad3", "body": "{}"})
     relay = json.dumps({"text": "hi", "conversation": "telegram:404"})
-    await services.redis.xadd(keys.OUTBOX, {"kind": "relay", "key": "bad4", "body": relay})
-    await services.redis.xadd(keys.OUTBOX, {"kind": "relay", "key": "bad5", "body": "[1]"})
+    await services.redis.xadd(keys.outbox(0), {"kind": "relay", "key": "bad4", "body": relay})
+    await services.redis.xadd(keys.outbox(0), {"kind": "relay", "key": "bad5", "body": "[1]"})
     assert await deliver(services) == 0
     dead = {d.item.key: d.error for d in await Outbox(services.redis, "test").dead_letters()}
     assert "body is not JSON" in dead["bad"]
@@ -157,7 +160,7 @@ async def test_webhook_mode_posts_a_relayed_message_as_plain_text(
     settings = settings_for(flows_dir, slack_webhook_url=fake_slack.webhook_url)
     services = await build(settings, clock=ManualClock(), redis=redis)
     body = json.dumps({"text": "Call me <maybe>", "conversation": "telegram:5"})
-    await redis.xadd(keys.OUTBOX, {"kind": "relay", "key": "r1", "body": body})
+    await redis.xadd(keys.outbox(0), {"kind": "relay", "key": "r1", "body": body})
     assert await deliver(services) == 1
     [posted] = fake_slack.webhook_posts()
     assert posted["text"] == "💬 *telegram:5:* Call me &lt;maybe&gt;" and "blocks" not in posted
@@ -171,7 +174,7 @@ async def test_webhook_mode_retries_a_webhook_that_failed(
     fake_slack.fail_next("webhook", 500, error="upstream trouble")
     await to_email_alert(services)
     assert await deliver(services) == 0
-    [retry] = [json.loads(v) for v in (await redis.hgetall(keys.OUTBOX_RETRIES)).values()]
+    [retry] = [json.loads(v) for v in (await sharded.retries(redis))]
     assert "SlackError: incoming webhook answered 500: upstream trouble" in retry["error"]
     await asyncio.sleep(POLICY.backoff)
     assert await deliver(services) == 1

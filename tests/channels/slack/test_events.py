@@ -19,6 +19,7 @@ from bot.model import Status
 from bot.web import create_app
 from storage import keys
 from storage.slack import Posted
+from tests import sharded
 from tests.channels.slack.support import SALES, alert_message, post, settings_for, to_email_alert
 from tests.fakes.slack_api import FakeSlack, button_press, slash_command
 
@@ -42,7 +43,7 @@ async def test_bad_or_stale_signatures_get_401_and_change_nothing(
     )
     stored = await services.ladder.store.load("telegram:42")
     assert stored is not None and stored.status == Status.ACTIVE
-    assert not await services.redis.exists(keys.seen("slack:event:EvX"))
+    assert not await services.redis.exists(keys.seen("telegram:42", "slack:event:EvX"))
 
 
 async def test_url_verification_echoes_the_challenge(services: Services, web: str) -> None:
@@ -110,4 +111,4 @@ async def test_no_slack_leaves_alerts_waiting_in_the_outbox(redis: Redis, flows_
     assert services.slack is None
     assert events.routes(services.settings, services.slack_listeners()) == []
     await to_email_alert(services)
-    assert await redis.xlen(keys.OUTBOX) == 1
+    assert await sharded.total(redis.xlen, keys.outbox) == 1

@@ -14,7 +14,7 @@ from bot.model import Conversation, Lead, Status, Stop, Text
 from bot.privacy import export
 from storage import keys
 from storage.base import StepWrite
-from storage.prospects import ProspectRecords
+from storage.scheduler import RedisScheduler
 from tests.channels.slack.support import (
     ANN,
     SALES,
@@ -133,10 +133,10 @@ async def test_not_a_fit_cancels_the_pending_follow_ups(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
     message = await alert_message(services, fake_slack)
-    timers = ProspectRecords(services.redis).timers
+    timers = RedisScheduler(services.redis).of
     assert [t.kind for t in await timers("telegram:42")] == ["nudge"]
     assert (await post(web, button_press(message, kit.NOT_A_FIT, "U2"))).status_code == 200
-    assert await ProspectRecords(services.redis).timers("telegram:42") == []
+    assert await RedisScheduler(services.redis).of("telegram:42") == []
     stored = await services.ladder.store.load("telegram:42")
     assert stored is not None
     assert (stored.status, stored.outcome, stored.lead.verdict_by) == (
@@ -146,7 +146,7 @@ async def test_not_a_fit_cancels_the_pending_follow_ups(
     assert event.data["by"] == "slack:U2" and event.step == "offer"
     told = len(prospects(services).texts("telegram:42"))
     await services.ladder.handle("telegram:42", Text("Yes"))  # the prospect writes again
-    assert await ProspectRecords(services.redis).timers("telegram:42") == []  # still no nudges
+    assert await RedisScheduler(services.redis).of("telegram:42") == []  # still no nudges
     assert len(prospects(services).texts("telegram:42")) == told  # replies come via handle
 
 
@@ -169,7 +169,7 @@ async def test_a_failed_take_over_changes_nothing_and_says_so(
     body = {"reason": "completed", "slack_channel": "#sales-leads",
             "conversation": json.loads(ghost.to_json())}  # fmt: skip
     await services.redis.xadd(
-        keys.OUTBOX, {"kind": "alert", "key": "ghost", "body": json.dumps(body)}
+        keys.outbox(0), {"kind": "alert", "key": "ghost", "body": json.dumps(body)}
     )
     assert await deliver(services) == 1
     [message] = fake_slack.messages("#sales-leads")

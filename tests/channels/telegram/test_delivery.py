@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from bot.channels.telegram.webhook import SECRET_HEADER
 from storage import keys
 from storage.connect import connect
+from tests import sharded
 from tests.channels.conftest import WEBHOOK_SECRET, stored
 from tests.channels.telegram.test_cli import ladder, ladder_env, wait_healthy
 from tests.fakes.telegram_api import FakeTelegram, Prospect
@@ -44,7 +45,7 @@ async def post(url: str, update: dict[str, Any]) -> int:
 
 async def settled(redis: Redis) -> bool:
     """No message for a prospect waits in the outbox (alerts do: Slack is not configured)."""
-    entries = await redis.xrange(keys.OUTBOX)
+    entries = await sharded.entries(redis, keys.outbox)
     return not [f for _, f in entries if f["kind"].startswith("message:")]
 
 

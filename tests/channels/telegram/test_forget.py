@@ -11,6 +11,7 @@ from bot.channels.telegram.sender import TelegramSender
 from bot.forget import FORGET_ASK, FORGOTTEN
 from bot.worker import Worker
 from storage import keys
+from tests import sharded
 from tests.channels.conftest import CONV, stored, telegram_settings, web_process
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -37,7 +38,7 @@ async def test_forget_while_telegram_is_down_asks_and_answers_once_it_is_back(
         assert await web.post(forget) == 200  # stored: Telegram need not send it again
         assert await web.post(forget) == 200  # and if it does, nothing more is written
         assert FORGET_ASK not in texts(telegram_api)
-        assert await redis.xlen(keys.OUTBOX) == 1
+        assert await sharded.total(redis.xlen, keys.outbox) == 1
         telegram_api.recover("sendMessage")
         assert await worker.deliver() == 1
         assert texts(telegram_api).count(FORGET_ASK) == 1
@@ -58,5 +59,5 @@ async def test_forget_while_telegram_is_down_asks_and_answers_once_it_is_back(
     assert texts(telegram_api).count(FORGET_ASK) == 1
     assert texts(telegram_api).count(FORGOTTEN) == 1
     assert ada.last.text == FORGOTTEN
-    assert await redis.xlen(keys.OUTBOX) == 0
+    assert await sharded.total(redis.xlen, keys.outbox) == 0
     assert await redis.keys(f"*{{conv:{CONV}}}*") == []

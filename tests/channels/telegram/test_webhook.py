@@ -23,6 +23,7 @@ from bot.forget import FORGET_ASK, FORGOTTEN, KEPT
 from bot.model import Conversation, Status
 from bot.worker import Worker
 from storage import keys
+from tests import sharded
 from tests.channels.conftest import (
     CONV,
     WEBHOOK_SECRET,
@@ -46,7 +47,7 @@ def test_webhook_secret_is_derived_when_not_configured() -> None:
 
 
 async def events_of(redis: Redis, conversation: str = CONV) -> list[str]:
-    entries = await redis.xrange(keys.EVENTS)
+    entries = await sharded.entries(redis, keys.events)
     return [f["name"] for _, f in entries if f["conversation"] == conversation]
 
 
@@ -208,7 +209,7 @@ async def test_wrong_or_missing_secret_token_is_refused(
         assert await web.post(ada.text("/start"), secret=WEBHOOK_SECRET + "x") == 403
     assert await stored(redis) is None
     assert ada.messages() == []
-    assert await redis.xlen(keys.EVENTS) == 0
+    assert await sharded.total(redis.xlen, keys.events) == 0
 
 
 async def test_malformed_bodies_are_bad_requests(
@@ -231,7 +232,7 @@ async def test_malformed_bodies_are_bad_requests(
         nothing = json.dumps({"update_id": 3, "edited_message": None})
         ok = await web.http.post(f"{web.url}/telegram/webhook", content=nothing, headers=headers)
         assert ok.status_code == 200  # a well-formed update with nothing for us
-    assert await redis.xlen(keys.EVENTS) == 0
+    assert await sharded.total(redis.xlen, keys.events) == 0
     assert telegram_api.calls() == []
 
 
@@ -377,14 +378,14 @@ async def test_an_answer_telegram_would_not_take_waits_in_the_outbox_for_the_wor
         assert await web.post(ada.text("/start")) == 200  # a retry would be a duplicate
         assert ada.messages() == []
         assert "1 item(s) left to the worker: DeliveryFailed" in caplog.text
-        assert await redis.xlen(keys.OUTBOX) == 1
+        assert await sharded.total(redis.xlen, keys.outbox) == 1
         worker = Worker(web.services.ladder, web.services.senders, web.services.clock)
         assert await worker.deliver() == 1
         assert ada.last.text == "Hi Ada!\n\nWant our 2-minute checklist?"
         assert [button["text"] for button in ada.last.buttons] == ["Yes please", "Not now"]
     conv = await stored(redis)
     assert conv is not None and conv.step == "welcome"
-    assert await redis.xlen(keys.OUTBOX) == 0
+    assert await sharded.total(redis.xlen, keys.outbox) == 0
 
 
 async def test_without_a_public_url_the_prospect_says_the_link_was_opened(
@@ -450,7 +451,7 @@ async def test_malformed_updates_are_acknowledged_logged_and_change_nothing(
     async with web_process(telegram_settings(telegram_api, flows_dir, redis_url)) as web:
         for update in updates:
             assert await web.post(update) == 200, update
-        assert await redis.xlen(keys.EVENTS) == 0
+        assert await sharded.total(redis.xlen, keys.events) == 0
         assert await stored(redis) is None
         assert telegram_api.calls() == []
         ignored = [r.getMessage() for r in caplog.records if "ignored update" in r.getMessage()]
