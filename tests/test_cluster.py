@@ -15,7 +15,8 @@ from redis.asyncio.cluster import RedisCluster
 
 from bot.analytics import read_events
 from bot.app import Services, build
-from bot.channels.telegram import SECRET_HEADER, TelegramSender
+from bot.channels.telegram.sender import TelegramSender
+from bot.channels.telegram.webhook import SECRET_HEADER
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.web import create_app

@@ -124,7 +124,8 @@ async def test_migrate_rechecks_a_conversation_that_changed_meanwhile(redis: Red
 
     stale = await store.load("telegram:2")
     await ladder.handle("telegram:2", Text("not an email"), durable=False)  # still at email
-    moved = await publish._migrate(store, stale, flow, 2, clock.now())
+    timers = RedisScheduler(redis)
+    moved = await publish._migrate(store, timers, stale, flow, version=2, now=clock.now())
     assert moved == publish.Moved("telegram:2", 1, "email", "contact")
     assert await state(ladder, 2) == (2, "contact", Status.ACTIVE)
 
