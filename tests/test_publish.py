@@ -133,7 +133,8 @@ async def test_migrate_rechecks_a_conversation_that_changed_meanwhile(redis: Red
     assert stale is not None
     await ladder.handle("telegram:1", Press("welcome", "yes"), durable=False)
     await ladder.handle("telegram:1", Text("one@example.com"), durable=False)  # finished meanwhile
-    assert await publish._migrate(store, stale.with_(step="email"), flow, 2, clock.now()) is None
+    again = stale.with_(step="email")
+    assert await publish._migrate(store, timers, again, flow, version=2, now=clock.now()) is None
     assert await state(ladder, 1) == (1, "done", Status.COMPLETED)
 
 
