@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from bench._common import redis_client
 from bot import analytics
-from bot.model import DomainEvent, iso
+from domain.model import DomainEvent, iso
 from storage import keys
 
 STEPS = ["welcome", "role", "email", "webinar", "done"]

@@ -29,9 +29,9 @@ from redis.asyncio import Redis
 
 from bench._common import cpu_seconds, redis_url
 from bot.app import build
-from bot.clock import ManualClock
 from bot.config import Settings
-from bot.model import Start
+from domain.clock import ManualClock
+from domain.model import Start
 from storage import keys
 from storage.connect import connect
 from tests.fakes.telegram_api import TOKEN, FakeTelegram

@@ -21,10 +21,12 @@ from pathlib import Path
 
 from bench._common import redis_url
 from bot import engine
-from bot.clock import ManualClock
 from bot.flow.compile import CompiledFlow, compile_flow
 from bot.flow.loader import load_flow
-from bot.model import (
+from bot.registry import FlowRegistry
+from bot.service import Ladder
+from domain.clock import ManualClock
+from domain.model import (
     Button,
     Conversation,
     Event,
@@ -37,8 +39,6 @@ from bot.model import (
     StepResult,
     Text,
 )
-from bot.registry import FlowRegistry
-from bot.service import Ladder
 from storage.connect import connect
 from storage.redis import RedisFlowCatalog
 

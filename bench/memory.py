@@ -37,10 +37,10 @@ from redis.asyncio import Redis
 from bench._common import redis_client
 from bench.engine import next_event
 from bot import privacy
-from bot.clock import ManualClock
-from bot.model import Event, Profile, Start, StepResult, messages_from_json
 from bot.registry import FlowRegistry
 from bot.service import Ladder
+from domain.clock import ManualClock
+from domain.model import Event, Profile, Start, StepResult, messages_from_json
 from storage import keys
 from storage.base import OutboxItem
 from storage.outbox import Outbox

@@ -29,9 +29,9 @@ from redis.asyncio import Redis
 
 from bench._common import drain, print_rates, redis_client
 from bot.app import build
-from bot.clock import ManualClock
 from bot.config import Settings
-from bot.model import Commitment, Conversation, Profile
+from domain.clock import ManualClock
+from domain.model import Commitment, Conversation, Profile
 from storage import keys
 from storage.base import OutboxItem
 from storage.outbox import GROUP, Outbox, OutboxPolicy

@@ -26,10 +26,10 @@ from redis.asyncio import Redis
 
 from bench._common import drain, print_rates, redis_client
 from bot.app import build
-from bot.clock import ManualClock
 from bot.config import Settings
-from bot.model import Action, Conversation, Start, Timer, iso
 from bot.worker import Worker
+from domain.clock import ManualClock
+from domain.model import Action, Conversation, Start, Timer, iso
 from storage import keys
 from storage.scheduler import RedisScheduler
 

@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 import yaml
 
-from bot.errors import FlowErrors
 from bot.flow.loader import parse_flow
+from domain.errors import FlowErrors
 from tests.flow.generated import SHAPES, ladder_yaml
 
 TARGET_SECONDS = 2.0  # for 5,000 steps

@@ -27,10 +27,10 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from bot.errors import LadderError
 from bot.flow.model import DEFAULT_SUCCESS, Flow
-from bot.model import DomainEvent, Outcome
 from bot.registry import FlowRegistry
+from domain.errors import LadderError
+from domain.model import DomainEvent, Outcome
 from storage.events import RedisEventLog
 
 UNRECORDED = "unrecorded"  # a `completed` event from before outcomes, with no step to tell it

@@ -14,7 +14,6 @@ from bot.channels.slack.delivery import SlackDelivery, outbox_handler
 from bot.channels.slack.listeners import Listeners
 from bot.channels.telegram.sender import make_sender
 from bot.channels.telegram.updates import CHANNEL as TELEGRAM
-from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.delivery import Deliveries
 from bot.flow.loader import flow_paths
@@ -22,6 +21,7 @@ from bot.registry import FlowRegistry
 from bot.sales import Sales
 from bot.service import Ladder
 from bot.webhooks import Webhooks
+from domain.clock import Clock, SystemClock
 from storage.connect import connect
 from storage.redis import RedisFlowCatalog
 from storage.slack import RedisSlackRecords, SlackRecords

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-from bot.model import Conversation, SendCalendar
+from domain.model import Conversation, SendCalendar
 
 FILENAME = "webinar.ics"
 

@@ -31,16 +31,16 @@ from bot.channels.telegram.polling import poll
 from bot.channels.telegram.sender import TelegramSender
 from bot.channels.telegram.updates import CHANNEL as TELEGRAM
 from bot.channels.telegram.webhook import set_webhook, webhook_secret
-from bot.clock import ScaledClock, SystemClock
 from bot.config import Settings
-from bot.errors import FlowErrors, LadderError, StorageError
 from bot.flow.graph import render_graph
 from bot.flow.loader import load_flow, validate_paths
-from bot.model import Outcome, Profile
 from bot.registry import FlowRegistry
 from bot.web import create_app
 from bot.worker import Worker, run_worker, serve_metrics
 from bot.worker import serve as serve_worker
+from domain.clock import ScaledClock, SystemClock
+from domain.errors import FlowErrors, LadderError, StorageError
+from domain.model import Outcome, Profile
 from storage.connect import REDIS_ERRORS, connect
 from storage.events import RedisEventLog
 from storage.migrate import migrate

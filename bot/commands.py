@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.model import Event, Help, Restart, Start, Stop, Text
+from domain.model import Event, Help, Restart, Start, Stop, Text
 
 
 @dataclass(frozen=True)

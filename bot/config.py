@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import ConfigError
+from domain.errors import ConfigError
 from storage.base import Retention
 from storage.keys import DAY, EVENTS_RETENTION, FINISHED_RETENTION
 

@@ -31,7 +31,7 @@ from bot.app import Services
 from bot.flow.compile import machine_config
 from bot.flow.model import Flow
 from bot.leads import HEADINGS, Filter, LeadRow, cells, lead_rows
-from bot.model import DomainEvent, Outcome
+from domain.model import DomainEvent, Outcome
 from storage.connect import REDIS_ERRORS
 from storage.events import RedisEventLog
 from storage.outbox import Outbox

@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Mapping
 from bot import logs, metrics
 from bot.channels import Sender
 from bot.items import ItemKind, MessageItem, NoticeItem, read
-from bot.model import Conversation, Status
 from bot.service import Ladder, Outcome
 from bot.webhooks import KIND as WEBHOOK_KIND
+from domain.model import Conversation, Status
 from storage.base import OutboxItem
 from storage.outbox import Handler, RetryLater, Undeliverable
 

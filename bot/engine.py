@@ -21,7 +21,7 @@ from bot.flow.compile import NEXT, CompiledFlow, choice_trigger
 from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Choice, FollowUp, Step
 from bot.flow.template import CONVERSATION_REF, CONVERSATION_REF_MARKER, render
 from bot.kinds import KINDS, TIMER_OWNERS
-from bot.model import (
+from domain.model import (
     Action,
     Alert,
     Arrive,

@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
-from bot.errors import DuplicateUpdate, StorageError
 from bot.items import ItemKind, NoticeItem
-from bot.model import Button, Conversation, Say
 from bot.service import Ladder, Outcome
+from domain.errors import DuplicateUpdate, StorageError
+from domain.model import Button, Conversation, Say
 from storage.base import Notices
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from bot.model import Conversation, Message, messages_from_json, messages_to_json
+from domain.model import Conversation, Message, messages_from_json, messages_to_json
 from storage.base import Lane, OutboxItem
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from bot.model import Conversation
+from domain.model import Conversation
 from storage.redis import RedisConversationStore
 
 

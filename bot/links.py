@@ -16,11 +16,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot import refs
-from bot.errors import StorageError
-from bot.model import LinkButton, LinkOpened
 from bot.service import Ladder, Outcome
-from storage.base import Links
-from storage.links import TrackedLink
+from domain.errors import StorageError
+from domain.model import LinkButton, LinkOpened
+from storage.base import Links, TrackedLink
 
 log = logging.getLogger(__name__)
 

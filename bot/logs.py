@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from bot.errors import ConfigError
+from domain.errors import ConfigError
 
 CHATTY = ("transitions", "uvicorn.access", "httpx", "httpcore")
 FORMAT = "%(levelname)s %(name)s: %(message)s"

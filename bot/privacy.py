@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.errors import LadderError
+from domain.errors import LadderError
 from storage import keys
 from storage.links import LinkStore
 from storage.outbox import Outbox

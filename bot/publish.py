@@ -17,12 +17,12 @@ from datetime import datetime
 from redis.asyncio import Redis
 
 from bot.analytics import align
-from bot.clock import ManualClock
-from bot.errors import ConflictError, UnknownFlow
 from bot.flow.model import Flow
-from bot.model import Arrive, Conversation, DomainEvent, EventName, Status, iso
 from bot.registry import FlowRegistry
 from bot.service import Ladder
+from domain.clock import ManualClock
+from domain.errors import ConflictError, UnknownFlow
+from domain.model import Arrive, Conversation, DomainEvent, EventName, Status, iso
 from storage.base import ConversationStore, Retention, StepWrite
 from storage.redis import RedisConversationStore, RedisFlowCatalog
 from storage.scheduler import RedisScheduler

@@ -10,10 +10,10 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from bot.errors import UnknownFlow
 from bot.flow.compile import CompiledFlow, compile_flow
 from bot.flow.loader import load_flow, parse_flow
 from bot.flow.model import Flow
+from domain.errors import UnknownFlow
 from storage.base import FlowCatalog
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,8 @@ from enum import StrEnum
 
 from bot.channels import Sender
 from bot.delivery import Deliveries
-from bot.model import (
+from bot.service import Ladder
+from domain.model import (
     Claim,
     Conversation,
     HandBack,
@@ -30,7 +31,6 @@ from bot.model import (
     TakeOver,
     Won,
 )
-from bot.service import Ladder
 
 
 class Action(StrEnum):

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from bot import engine, logs, metrics, privacy
-from bot.clock import Clock, SystemClock
-from bot.errors import ConflictError, DuplicateUpdate, StorageError
 from bot.items import AlertItem, MessageItem, RelayItem
-from bot.model import (
+from bot.registry import FlowRegistry
+from bot.webhooks import Webhooks
+from domain.clock import Clock, SystemClock
+from domain.errors import ConflictError, DuplicateUpdate, StorageError
+from domain.model import (
     MESSAGE_TYPES,
     Action,
     Alert,
@@ -39,8 +41,6 @@ from bot.model import (
     Text,
     iso,
 )
-from bot.registry import FlowRegistry
-from bot.webhooks import Webhooks
 from storage.base import ConversationStore, Lane, OutboxItem, Retention, StepWrite
 from storage.connect import REDIS_ERRORS
 from storage.outbox import Outbox

@@ -36,8 +36,8 @@ import httpx
 import yaml
 from standardwebhooks import Webhook
 
-from bot.errors import ConfigError, FlowError, FlowErrors, LadderError
-from bot.model import Conversation, DomainEvent, EventName
+from domain.errors import ConfigError, FlowError, FlowErrors, LadderError
+from domain.model import Conversation, DomainEvent, EventName
 from storage.base import OutboxItem
 from storage.outbox import RetryLater, Undeliverable
 

@@ -26,13 +26,13 @@ from bot.app import Services, build
 from bot.channels import Sender
 from bot.channels.slack.mode import log_alerts_nowhere, log_startup
 from bot.channels.telegram.channel import TelegramChannel
-from bot.clock import Clock, MovableClock
 from bot.config import Settings
 from bot.delivery import Deliveries
-from bot.errors import StorageError
-from bot.model import Due
 from bot.service import Ladder
 from bot.web import metrics_route
+from domain.clock import Clock, MovableClock
+from domain.errors import StorageError
+from domain.model import Due
 from storage.connect import REDIS_ERRORS
 from storage.outbox import Handler, Outbox, OutboxPolicy
 from storage.scheduler import Claim, RedisScheduler

@@ -1,6 +1,3 @@
-"""Where ladderbot keeps things: conversations, the event log, timers, the outbox, flow versions."""
+"""Where ladderbot keeps things: conversations, the event log, timers, the outbox, flow versions.
 
-from storage.base import ConversationStore, FlowCatalog, OutboxItem, StepWrite
-from storage.connect import connect
-
-__all__ = ["ConversationStore", "FlowCatalog", "OutboxItem", "StepWrite", "connect"]
+The only code that talks to Redis; every key is built in `storage.keys`."""

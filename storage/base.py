@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from bot.model import Conversation, DomainEvent, Timer
+from domain.model import Conversation, DomainEvent, Timer
 from storage import keys
 
-if TYPE_CHECKING:
-    from storage.links import TrackedLink
+
+@dataclass(frozen=True)
+class TrackedLink:
+    """Opening the link of `step` in `conversation` leads to `url`."""
+
+    conversation: str
+    step: str
+    url: str
 
 
 class Lane(StrEnum):

@@ -22,7 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, RedisClusterException, RedisError, TimeoutError
 
-from bot.errors import ConfigError
+from domain.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.model import DomainEvent
+from domain.model import DomainEvent
 from storage import keys
 
 PAGE = 1000  # stream entries per XRANGE call

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.errors import StorageError
+from domain.errors import StorageError
 from storage import keys
 
 

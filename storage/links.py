@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from redis.asyncio import Redis
 
 from storage import keys
+from storage.base import TrackedLink
 
 TOKEN_BYTES = 16
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -35,15 +36,6 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return ARGV[2]
 """
-
-
-@dataclass(frozen=True)
-class TrackedLink:
-    """Opening the link of `step` in `conversation` leads to `url`."""
-
-    conversation: str
-    step: str
-    url: str
 
 
 def _new_token(conversation: str) -> str:

@@ -18,8 +18,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.errors import StorageError
-from bot.model import Timer
+from domain.errors import StorageError
+from domain.model import Timer
 from storage import keys
 from storage.base import Lane
 from storage.events import RedisEventLog

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from bot.errors import DuplicateUpdate
+from domain.errors import DuplicateUpdate
 from storage import keys
 from storage.base import Lane, OutboxItem, Posted
 

@@ -19,7 +19,7 @@ until it succeeds:
   it, so a poison item cannot loop forever.
 Every shard's Stream is read each pass; an entry's retry record, lane, hold, delivered marker
 and dead letter are in its shard, so each script touches one slot of a Redis Cluster.
-Due times of retries follow the outbox's clock (bot.clock), so a test can live through a day
+Due times of retries follow the outbox's clock (domain.clock), so a test can live through a day
 of outage in moments; leases and receivers' pauses are Redis's own time.
 Claiming a pending item is one Lua script per pass (XPENDING + XCLAIM + retry record), so two
 consumers never both take the same item. Each delivered item leaves a marker
@@ -44,8 +44,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from bot.clock import Clock, SystemClock
-from bot.errors import LadderError
+from domain.clock import Clock, SystemClock
+from domain.errors import LadderError
 from storage import keys
 from storage.base import Lane, OutboxItem
 from storage.connect import REDIS_ERRORS

@@ -11,7 +11,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.model import DomainEvent
+from domain.model import DomainEvent
 from storage import keys
 
 XDEL_PAGE = 1000  # ids per XDEL inside the erase script (Lua's unpack has a limit)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from bot.errors import ConflictError, DuplicateUpdate, UnknownFlow
-from bot.model import Conversation, Status
+from domain.errors import ConflictError, DuplicateUpdate, UnknownFlow
+from domain.model import Conversation, Status
 from storage import keys
 from storage.base import Committed, Lane, Retention, StepWrite
 

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from redis.asyncio import Redis
 
-from bot.model import Timer
+from domain.model import Timer
 from storage import keys
 
 # KEYS: due, processing, body. ARGV: now, limit, lease deadline.

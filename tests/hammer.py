@@ -9,9 +9,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-from bot.model import Text
 from bot.registry import FlowRegistry
 from bot.service import Ladder
+from domain.model import Text
 from storage.connect import connect
 from storage.redis import RedisFlowCatalog
 

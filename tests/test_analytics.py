@@ -22,11 +22,11 @@ from redis.asyncio import Redis
 from bot import analytics
 from bot.analytics import Segment, funnel, two_proportion_p, variant_stats
 from bot.cli import main
-from bot.clock import ManualClock
-from bot.errors import LadderError
-from bot.model import DomainEvent, Due, Press, Start, Status, Text, iso
 from bot.registry import FlowRegistry
 from bot.service import Ladder
+from domain.clock import ManualClock
+from domain.errors import LadderError
+from domain.model import DomainEvent, Due, Press, Start, Status, Text, iso
 from storage import keys
 from storage.events import PAGE
 from storage.redis import RedisFlowCatalog
@@ -240,7 +240,7 @@ def test_chart_without_matplotlib_says_how_to_get_it() -> None:
         "import sys; sys.modules['matplotlib'] = None\n"  # as if the charts extra were missing
         "from pathlib import Path\n"
         "from bot import analytics\n"
-        "from bot.errors import LadderError\n"
+        "from domain.errors import LadderError\n"
         "empty = analytics.funnel([], analytics.Segment('f'))\n"
         "try:\n"
         "    analytics.chart(empty, Path('unused.png'))\n"

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from bot.channels.telegram.webhook import SECRET_HEADER, webhook_secret
 from bot.config import MAKE_A_SECRET, MIN_SECRET_BYTES, Settings
-from bot.errors import ConfigError
+from domain.errors import ConfigError
 from tests.channels.conftest import TG_FLOW
 from tests.channels.telegram.test_cli import ladder_env
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack

@@ -17,10 +17,10 @@ from bot.analytics import read_events
 from bot.app import Services, build
 from bot.channels.telegram.sender import TelegramSender
 from bot.channels.telegram.webhook import SECRET_HEADER
-from bot.clock import ManualClock
 from bot.config import Settings
 from bot.web import create_app
 from bot.worker import Worker
+from domain.clock import ManualClock
 from storage.connect import connect
 from storage.outbox import Outbox
 from storage.redis import RedisConversationStore

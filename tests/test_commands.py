@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.commands import ForgetRequest, parse
-from bot.model import Help, Restart, Start, Stop, Text
+from domain.model import Help, Restart, Start, Stop, Text
 
 
 def test_messages_map_to_engine_events() -> None:

@@ -21,13 +21,13 @@ from starlette.applications import Starlette
 
 from bot.analytics import FlowStats, Segment
 from bot.app import Services, build
-from bot.clock import ManualClock
 from bot.config import Settings
 from bot.dashboard import flow_section, render_page
 from bot.flow.loader import load_flow
-from bot.model import DomainEvent
 from bot.sales import Action, Sales
 from bot.web import create_app
+from domain.clock import ManualClock
+from domain.model import DomainEvent
 from storage.connect import connect
 from tests.redis_server import RedisServer
 from tests.test_analytics import FLOW_FILE, T0, Prospect, expected_funnel, populate

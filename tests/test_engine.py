@@ -16,7 +16,7 @@ from bot.flow.compile import CompiledFlow, compile_flow
 from bot.flow.loader import load_flow, parse_flow
 from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Flow, Route, Step, StepKind
 from bot.kinds import input as input_kind
-from bot.model import (
+from domain.model import (
     Alert,
     Button,
     Claim,

@@ -13,10 +13,11 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.app import Services, build
-from bot.clock import ManualClock
 from bot.config import Settings
 from bot.delivery import Deliveries
-from bot.model import (
+from bot.worker import Worker
+from domain.clock import ManualClock
+from domain.model import (
     Action,
     Conversation,
     DomainEvent,
@@ -30,7 +31,6 @@ from bot.model import (
     Timer,
     iso,
 )
-from bot.worker import Worker
 from storage import keys
 from storage.scheduler import Ack
 from tests import sharded

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.items import AlertItem, Item, MessageItem, RelayItem, read
-from bot.model import (
+from domain.model import (
     Button,
     Commitment,
     Conversation,

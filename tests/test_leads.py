@@ -17,11 +17,11 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.app import Services
-from bot.clock import ManualClock
 from bot.leads import COLUMNS
-from bot.model import Profile, Start
 from bot.sales import Action, Sales
 from bot.web import create_app
+from domain.clock import ManualClock
+from domain.model import Profile, Start
 from tests.test_analytics import Prospect, ladder_cli, populate
 from tests.test_dashboard import TOKEN, services_with, serving
 

@@ -15,11 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from bot.app import Services, build
-from bot.clock import ManualClock
 from bot.config import Settings
-from bot.model import Conversation, Say, Start, Text
 from bot.web import create_app
 from bot.worker import Worker
+from domain.clock import ManualClock
+from domain.model import Conversation, Say, Start, Text
 from storage.ratelimit import Rate
 from tests.channels.telegram.test_cli import ladder_env
 from tests.channels.telegram.test_sender import new_sender

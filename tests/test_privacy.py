@@ -22,7 +22,7 @@ from bot import privacy
 from bot.channels.product import SIGNATURE_HEADER, SOURCE_HEADER, TIMESTAMP_HEADER, signature
 from bot.channels.slack import blocks as slack
 from bot.forget import FORGET_YES, FORGOTTEN
-from bot.model import Conversation, DomainEvent, Status
+from domain.model import Conversation, DomainEvent, Status
 from storage import keys
 from storage.base import StepWrite
 from storage.outbox import Outbox, OutboxPolicy

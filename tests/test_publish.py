@@ -15,11 +15,11 @@ import pytest
 from redis.asyncio import Redis
 
 from bot import privacy, publish
-from bot.clock import ManualClock
-from bot.errors import UnknownFlow
 from bot.flow.loader import load_flow, parse_flow
-from bot.model import Press, Say, Start, Status, Text, messages_from_json
 from bot.service import Ladder
+from domain.clock import ManualClock
+from domain.errors import UnknownFlow
+from domain.model import Press, Say, Start, Status, Text, messages_from_json
 from storage import keys
 from storage.redis import RedisFlowCatalog
 from storage.scheduler import RedisScheduler

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from bot.clock import ManualClock
-from bot.model import Action, Conversation, Lead, Say, Start, Status, Stop
 from bot.registry import FlowRegistry
 from bot.sales import Action as A
 from bot.sales import Refusal, Sales, open_actions
 from bot.service import Ladder
+from domain.clock import ManualClock
+from domain.model import Action, Conversation, Lead, Say, Start, Status, Stop
 from storage import keys
 from storage.outbox import Outbox, OutboxPolicy
 from storage.redis import RedisFlowCatalog

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from bot.clock import ManualClock
-from bot.errors import StorageError
-from bot.model import LinkOpened, Press, Start, Text
 from bot.registry import FlowRegistry
 from bot.service import Ladder
+from domain.clock import ManualClock
+from domain.errors import StorageError
+from domain.model import LinkOpened, Press, Start, Text
 from storage import keys
 from storage.base import OutboxItem
 from storage.connect import connect

@@ -12,8 +12,8 @@ from redis.asyncio import Redis
 
 from bot.app import build
 from bot.config import Settings
-from bot.model import Start
 from bot.web import create_app
+from domain.model import Start
 from storage.connect import connect
 from tests.redis_server import RedisServer
 

@@ -16,12 +16,12 @@ from redis.asyncio import Redis
 
 from bot import cli
 from bot.app import Services, build
-from bot.clock import ManualClock
 from bot.config import Settings
-from bot.errors import ConfigError, FlowErrors
-from bot.model import LinkOpened, Press, Profile, Start, Text
 from bot.webhooks import Webhooks, parse
 from bot.worker import Worker
+from domain.clock import ManualClock
+from domain.errors import ConfigError, FlowErrors
+from domain.model import LinkOpened, Press, Profile, Start, Text
 from storage import keys
 from storage.outbox import Outbox
 from tests import sharded

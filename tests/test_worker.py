@@ -22,11 +22,11 @@ from redis.asyncio import Redis
 
 from bot.app import Services, build
 from bot.channels.telegram.channel import TelegramChannel
-from bot.clock import ManualClock, SystemClock
 from bot.config import Settings
 from bot.delivery import Deliveries
-from bot.model import Action, Conversation, DomainEvent, Due, Press, Say, Start, Stop, Timer, iso
 from bot.worker import Worker, run_worker
+from domain.clock import ManualClock, SystemClock
+from domain.model import Action, Conversation, DomainEvent, Due, Press, Say, Start, Stop, Timer, iso
 from storage import keys
 from storage.base import StepWrite
 from storage.connect import connect

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from bot.model import Action, Conversation
+from domain.model import Action, Conversation
 
 
 class Sender(Protocol):

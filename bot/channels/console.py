@@ -14,11 +14,13 @@ from datetime import timedelta
 from typing import TextIO
 
 from bot.app import Services
-from bot.clock import ScaledClock
 from bot.commands import ForgetRequest, parse
 from bot.delivery import Deliveries
 from bot.forget import FORGET, ForgetConfirmation
-from bot.model import (
+from bot.service import Outcome
+from bot.worker import Worker
+from domain.clock import ScaledClock
+from domain.model import (
     Action,
     Alert,
     Button,
@@ -35,8 +37,6 @@ from bot.model import (
     SendDocument,
     Start,
 )
-from bot.service import Outcome
-from bot.worker import Worker
 from storage.notices import RedisNotices
 
 CHANNEL = "console"

@@ -23,9 +23,9 @@ from starlette.routing import BaseRoute, Route
 from bot import refs
 from bot.app import Services
 from bot.delivery import Deliveries
-from bot.errors import StorageError
-from bot.model import ProductEvent, Reported
 from bot.service import Ladder
+from domain.errors import StorageError
+from domain.model import ProductEvent, Reported
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.flow.model import COMPARISONS, Op
-from bot.model import Outcome
+from domain.model import Outcome
 
 Schema = dict[str, Any]
 

@@ -9,10 +9,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import LadderError
 from bot.flow.model import Condition, Flow, Op, Step
 from bot.flow.validate import Way, ways
 from bot.kinds import KINDS
+from domain.errors import LadderError
 
 # A picture's suffix -> graphviz's output format; `.mmd` (or none) draws Mermaid text and an SVG.
 IMAGE_FORMATS = {

@@ -19,7 +19,6 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.errors import FlowError, FlowErrors
 from bot.flow.grammar import (
     ALERT_KEYS,
     FLOW_KEYS,
@@ -38,7 +37,8 @@ from bot.flow.nodes import Key, describe, suggest
 from bot.flow.steps import StepReader
 from bot.flow.validate import alerts_nowhere, check_flow, infer_outcomes, kind_warnings
 from bot.kinds import KIND_WORDS, KINDS
-from bot.model import EventName, Outcome, ProductEvent
+from domain.errors import FlowError, FlowErrors
+from domain.model import EventName, Outcome, ProductEvent
 
 # libyaml composes ~10x faster than PyYAML (a 5,000-step flow: 0.2 s, not 2 s); same nodes.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 
-from bot.model import Outcome, ProductEvent
+from domain.model import Outcome, ProductEvent
 
 # The most message steps the bot passes through in a row before it waits for the prospect:
 # validation rejects a longer run, and the engine never goes further in one turn.

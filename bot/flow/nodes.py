@@ -14,7 +14,6 @@ from datetime import timedelta
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.errors import FlowError
 from bot.flow.grammar import (
     MAX_DURATION,
     MAX_LABEL,
@@ -25,6 +24,7 @@ from bot.flow.grammar import (
     parse_duration,
 )
 from bot.flow.model import Pos
+from domain.errors import FlowError
 
 NULL = "tag:yaml.org,2002:null"
 _INTEGER = re.compile(r"[-+]?\d+")

@@ -28,7 +28,7 @@ from bot.flow.grammar import (
 from bot.flow.model import COMPARISONS, Choice, Condition, FollowUp, Nudge, Op, Route, Variant
 from bot.flow.nodes import NULL, Key, Reader, describe, suggest
 from bot.flow.template import BUILTIN_VARIABLES
-from bot.model import Outcome
+from domain.model import Outcome
 
 _COMPARISONS = tuple(op.value for op in COMPARISONS)
 OUTCOMES = tuple(o.value for o in Outcome)

@@ -14,13 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from bot.errors import FlowError
 from bot.flow.compile import step_routes
 from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Condition, Flow, Op, Pos, Route, Step
 from bot.flow.nodes import TextUse, suggest
 from bot.flow.template import BUILTIN_VARIABLES, CONVERSATION_REF, variables
 from bot.kinds import KINDS
-from bot.model import Outcome
+from domain.errors import FlowError
+from domain.model import Outcome
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TIMED_OUT = "timed out"  # the way on from a step whose `wait_for` timed out

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 from yaml.nodes import Node
 
-from bot.errors import FlowError
 from bot.flow.grammar import Schema
 from bot.flow.model import Choice, Flow, Step, StepKind
 from bot.flow.steps import StepReader
-from bot.model import Action, Button, Conversation, LinkButton, Reported, Timer
+from domain.errors import FlowError
+from domain.model import Action, Button, Conversation, LinkButton, Reported, Timer
 
 # The step keys every kind takes, those of kinds that move on, and those of kinds that wait.
 ALWAYS = frozenset({"id", "kind", "say", "ask"})

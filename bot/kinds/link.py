@@ -14,7 +14,7 @@ from bot.flow.nodes import Key, suggest
 from bot.flow.steps import StepReader
 from bot.flow.template import CONVERSATION_REF_MARKER, render_url
 from bot.kinds.base import WAITING, Get, Kind, Turn
-from bot.model import LinkButton, ProductEvent, Reported, Status, Timer, iso
+from domain.model import LinkButton, ProductEvent, Reported, Status, Timer, iso
 
 DEFAULT_LINK_LABEL = "Open"
 LINK_HINT = "Tap the button above to open it."

@@ -12,7 +12,7 @@ from bot.flow.model import Step, StepKind
 from bot.flow.steps import StepReader
 from bot.kinds.base import Get, Turn
 from bot.kinds.link import LINK_KEYS, LinkKind
-from bot.model import SendDocument
+from domain.model import SendDocument
 
 MAX_PATH = 255  # a `document` path
 

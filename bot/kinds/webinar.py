@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 
 from yaml.nodes import Node, SequenceNode
 
-from bot.errors import FlowError
 from bot.flow.grammar import MAX_BUTTONS, MAX_CALLBACK_IDS, ref
 from bot.flow.model import Choice, Step, StepKind
 from bot.flow.steps import StepReader
 from bot.kinds.base import WAITING, Get, Kind, Turn
-from bot.model import Booking, SendCalendar, Status, Timer, iso
+from domain.errors import FlowError
+from domain.model import Booking, SendCalendar, Status, Timer, iso
 
 MAX_REMINDERS = 10
 SLOT_YEARS = (2000, 2999)

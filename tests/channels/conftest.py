@@ -17,8 +17,8 @@ from bot.app import Services, build
 from bot.channels.telegram.sender import TelegramSender
 from bot.channels.telegram.webhook import SECRET_HEADER
 from bot.config import Settings
-from bot.model import Conversation
 from bot.web import create_app
+from domain.model import Conversation
 from storage import keys
 from storage.connect import connect
 from tests.fakes.http import listening_socket, serving

@@ -21,12 +21,12 @@ from bot.channels.product import (
     TIMESTAMP_HEADER,
     signature,
 )
-from bot.clock import ManualClock
 from bot.config import product_event_secrets
-from bot.errors import ConfigError, FlowErrors
 from bot.flow.compile import compile_flow
 from bot.flow.loader import parse_flow
-from bot.model import (
+from domain.clock import ManualClock
+from domain.errors import ConfigError, FlowErrors
+from domain.model import (
     Conversation,
     Due,
     LinkOpened,

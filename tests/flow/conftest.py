@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import FlowErrors
 from bot.flow.loader import load_flow
 from bot.flow.model import Flow
+from domain.errors import FlowErrors
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "flows").glob("*.yaml"))
 

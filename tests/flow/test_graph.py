@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from bot.errors import FlowErrors, LadderError
 from bot.flow.graph import dot, mermaid, render_graph
 from bot.flow.loader import load_flow, parse_flow
 from bot.flow.model import Flow
+from domain.errors import FlowErrors, LadderError
 from tests.flow.conftest import EXAMPLES
 from tests.flow.strategies import flow_yaml
 

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import FlowErrors
 from bot.flow.grammar import parse_duration
 from bot.flow.loader import load_flow, parse_flow, validate_paths
 from bot.flow.model import Condition, Flow, FollowUp, Nudge, Route, StepKind, Validator, Variant
 from bot.flow.steps import slug
+from domain.errors import FlowErrors
 from tests.flow.conftest import EXAMPLES
 from tests.flow.strategies import flow_yaml
 

@@ -16,7 +16,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 from bot.flow import schema as flow_schema
 from bot.flow.grammar import FLOW_KEYS
 from bot.flow.loader import KEY_KINDS
-from bot.model import Outcome
+from domain.model import Outcome
 from tests.flow.conftest import EXAMPLES
 
 _NUMBERS = {"tag:yaml.org,2002:int": int, "tag:yaml.org,2002:float": float}

@@ -9,7 +9,7 @@ from bot import engine
 from bot.flow.compile import compile_flow
 from bot.flow.loader import parse_flow
 from bot.flow.template import render, render_url
-from bot.model import Conversation, LinkButton, Say, Start, Text
+from domain.model import Conversation, LinkButton, Say, Start, Text
 
 CALCULATOR = """
 flow: calculator

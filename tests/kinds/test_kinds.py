@@ -14,10 +14,10 @@ import yaml
 from jsonschema import Draft202012Validator
 
 import bot
-from bot.errors import FlowErrors
 from bot.flow.loader import KEY_KINDS, parse_flow
 from bot.flow.model import StepKind
 from bot.kinds import KIND_WORDS, KINDS, TIMER_OWNERS
+from domain.errors import FlowErrors
 from tests.flow.test_schema import as_editor_sees_it
 
 # A value each step key accepts, as the loader and an editor read it.

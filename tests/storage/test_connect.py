@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from bot.errors import ConfigError
+from domain.errors import ConfigError
 from storage.connect import connect
 from tests.redis_server import RedisClusterServers, RedisServer, free_port
 

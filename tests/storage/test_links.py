@@ -5,7 +5,8 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from storage import keys
-from storage.links import LinkStore, TrackedLink
+from storage.base import TrackedLink
+from storage.links import LinkStore
 
 
 async def test_a_token_resolves_to_its_link(redis: Redis) -> None:

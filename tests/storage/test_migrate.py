@@ -13,13 +13,13 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.cli import main
-from bot.errors import StorageError
-from bot.model import Conversation, DomainEvent, Timer, iso
+from domain.errors import StorageError
+from domain.model import Conversation, DomainEvent, Timer, iso
 from storage import keys
-from storage.base import OutboxItem
+from storage.base import OutboxItem, TrackedLink
 from storage.connect import connect
 from storage.events import RedisEventLog
-from storage.links import LinkStore, TrackedLink
+from storage.links import LinkStore
 from storage.migrate import migrate
 from storage.outbox import Outbox
 from storage.redis import RedisConversationStore, RedisFlowCatalog

@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 from redis.asyncio import Redis
 
-from bot.clock import ManualClock
-from bot.model import Conversation
+from domain.clock import ManualClock
+from domain.model import Conversation
 from storage import keys
 from storage.base import Committed, Lane, OutboxItem, StepWrite
 from storage.connect import connect

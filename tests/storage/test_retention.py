@@ -10,8 +10,8 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.config import Settings, days
-from bot.errors import ConfigError
-from bot.model import Conversation, DomainEvent, Status, Timer
+from domain.errors import ConfigError
+from domain.model import Conversation, DomainEvent, Status, Timer
 from storage import keys
 from storage.base import Retention, StepWrite
 from storage.prospects import ProspectRecords

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
-from bot.model import Conversation, Timer, iso
+from domain.model import Conversation, Timer, iso
 from storage import keys
 from storage.base import StepWrite
 from storage.connect import connect

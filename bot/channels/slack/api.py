@@ -13,7 +13,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.config import Settings
-from bot.errors import LadderError
+from domain.errors import LadderError
 from storage.outbox import RetryLater, Undeliverable
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.model import Conversation, Lead
 from bot.sales import Action, open_actions
+from domain.model import Conversation, Lead
 
 CLAIM = "lb_claim"
 TAKE_OVER = "lb_take_over"

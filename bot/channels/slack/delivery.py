@@ -17,10 +17,10 @@ from bot.channels.slack.blocks import alert_blocks, alert_text, escape
 from bot.channels.slack.mode import SlackMode, slack_mode
 from bot.channels.slack.once import PostOnce
 from bot.config import Settings
-from bot.errors import UnknownFlow
 from bot.items import AlertItem, RelayItem, read
-from bot.model import Conversation
 from bot.registry import FlowRegistry
+from domain.errors import UnknownFlow
+from domain.model import Conversation
 from storage.base import ConversationStore, OutboxItem
 from storage.outbox import Undeliverable
 from storage.slack import Posted, SlackRecords

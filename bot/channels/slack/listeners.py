@@ -16,8 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.slack import texts
 from bot.channels.slack.blocks import BUTTONS, SLACK_USER, unescape, with_lead
-from bot.model import Conversation
 from bot.sales import Action, Refusal, Sales
+from domain.model import Conversation
 from storage.slack import SlackRecords
 
 log = logging.getLogger(__name__)

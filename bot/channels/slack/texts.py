@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from bot.channels.slack.blocks import VERDICTS, describe_reasons, escape, mention
-from bot.model import Conversation, Status
 from bot.sales import Action, Refusal, Result
+from domain.model import Conversation, Status
 
 ERASED = "This prospect's data was erased (/forget): there is nobody to talk to."
 

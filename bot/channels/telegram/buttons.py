@@ -14,7 +14,7 @@ import hmac
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.links import button_url
-from bot.model import Button, LinkButton, Press, Say
+from domain.model import Button, LinkButton, Press, Say
 from storage.base import Links
 
 SIGNATURE_CHARS = 10

@@ -26,8 +26,8 @@ from bot.commands import ForgetRequest, parse
 from bot.delivery import Deliveries
 from bot.forget import FORGET, ForgetConfirmation
 from bot.links import LinkRoute
-from bot.model import Event, LinkOpened
 from bot.service import Ladder, Outcome
+from domain.model import Event, LinkOpened
 from storage.notices import RedisNotices
 
 log = logging.getLogger(__name__)

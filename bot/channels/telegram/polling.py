@@ -19,7 +19,7 @@ from telegram.error import Conflict, NetworkError, RetryAfter
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.sender import retry_seconds
 from bot.channels.telegram.updates import ALLOWED_UPDATES
-from bot.errors import StorageError
+from domain.errors import StorageError
 
 log = logging.getLogger(__name__)
 

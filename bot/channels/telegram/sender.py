@@ -30,9 +30,9 @@ from bot import calendar, metrics
 from bot.channels.telegram.buttons import OPENED_LABEL, InlineKeyboards
 from bot.channels.telegram.transport import AiohttpRequest, mask_token_in_logs
 from bot.config import Settings
-from bot.errors import LadderError, StorageError
 from bot.forget import FORGET
-from bot.model import Action, Button, Conversation, Say, SendCalendar, SendDocument
+from domain.errors import LadderError, StorageError
+from domain.model import Action, Button, Conversation, Say, SendCalendar, SendDocument
 from storage.base import Keyboards, Links
 from storage.keyboards import RedisKeyboards
 from storage.links import LinkStore

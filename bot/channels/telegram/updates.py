@@ -11,7 +11,7 @@ from typing import Any
 
 from telegram import Bot, Chat, Update, User
 
-from bot.model import Profile
+from domain.model import Profile
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]

@@ -21,7 +21,7 @@ from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.sender import TelegramNotConfigured, TelegramSender
 from bot.channels.telegram.updates import ALLOWED_UPDATES, read_update
 from bot.config import Settings
-from bot.errors import StorageError
+from domain.errors import StorageError
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.app import Services, build
-from bot.clock import ManualClock
 from bot.web import create_app
+from domain.clock import ManualClock
 from tests.channels.slack.support import FLOW, Prospects, settings_for
 from tests.fakes.http import listening_socket, serving
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack

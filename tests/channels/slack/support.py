@@ -14,7 +14,7 @@ import httpx
 from bot.analytics import read_events
 from bot.app import Services
 from bot.config import Settings
-from bot.model import Action, Conversation, DomainEvent, Lead, Profile, Say, Start, Text
+from domain.model import Action, Conversation, DomainEvent, Lead, Profile, Say, Start, Text
 from storage.outbox import Handler, Outbox, OutboxPolicy
 from tests.fakes.slack_api import SIGNING_SECRET, FakeSlack, Message, sign
 

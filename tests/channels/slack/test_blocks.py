@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bot.app import Services
 from bot.channels.slack import blocks as kit
-from bot.model import Commitment, Conversation, Lead, Profile
+from domain.model import Commitment, Conversation, Lead, Profile
 from tests.channels.slack.support import alert_message
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 

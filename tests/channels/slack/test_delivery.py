@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from bot.app import Services, build
 from bot.channels.slack import blocks as kit
 from bot.channels.slack import events
-from bot.clock import ManualClock
-from bot.model import Conversation, Text
+from domain.clock import ManualClock
+from domain.model import Conversation, Text
 from storage import keys
 from storage.outbox import Outbox
 from tests import sharded

@@ -14,9 +14,9 @@ from redis.asyncio import Redis
 from bot.app import Services, build
 from bot.channels.slack import blocks as kit
 from bot.channels.slack import events, mode
-from bot.clock import ManualClock
-from bot.model import Status
 from bot.web import create_app
+from domain.clock import ManualClock
+from domain.model import Status
 from storage import keys
 from storage.slack import Posted
 from tests import sharded

@@ -10,8 +10,8 @@ import json
 from bot.app import Services
 from bot.channels.slack import blocks as kit
 from bot.channels.slack import texts
-from bot.model import Conversation, Lead, Status, Stop, Text
 from bot.privacy import export
+from domain.model import Conversation, Lead, Status, Stop, Text
 from storage import keys
 from storage.base import StepWrite
 from storage.scheduler import RedisScheduler

@@ -16,7 +16,7 @@ import pytest
 from bot.app import Services
 from bot.channels.slack import blocks as kit
 from bot.channels.slack.delivery import SlackDelivery, outbox_handler
-from bot.model import Text
+from domain.model import Text
 from storage.connect import connect
 from storage.outbox import Outbox
 from storage.redis import RedisConversationStore
@@ -143,7 +143,7 @@ async def test_two_consumers_post_exactly_one_message_per_alert(
 CONSUMER = """
 import asyncio, dataclasses, sys
 from bot.app import build
-from bot.clock import ManualClock
+from domain.clock import ManualClock
 from bot.config import Settings
 from storage.outbox import Handler, Outbox, OutboxPolicy
 

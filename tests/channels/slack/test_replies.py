@@ -15,9 +15,9 @@ from redis.asyncio import Redis
 from bot.app import Services, build
 from bot.channels.slack import blocks as kit
 from bot.channels.telegram.sender import TelegramSender
-from bot.clock import ManualClock
-from bot.model import Status, Stop, Text
 from bot.web import create_app
+from domain.clock import ManualClock
+from domain.model import Status, Stop, Text
 from storage.outbox import Outbox
 from tests.channels.slack.support import (
     POLICY,

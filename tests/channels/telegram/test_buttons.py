@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.channels.telegram.buttons import callback_data, sign, verify_callback
-from bot.model import Press
+from domain.model import Press
 
 SECRET = "s3cret"
 ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=26)

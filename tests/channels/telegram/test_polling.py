@@ -16,7 +16,7 @@ from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.polling import poll
 from bot.channels.telegram.sender import make_bot
 from bot.config import Settings
-from bot.model import Conversation, Status
+from domain.model import Conversation, Status
 from storage import keys
 from storage.connect import connect
 from tests.channels.conftest import stored, telegram_settings, web_process

@@ -18,8 +18,9 @@ from bot.app import build
 from bot.channels import Sender
 from bot.channels.telegram.buttons import OPENED, verify_callback
 from bot.channels.telegram.sender import DeliveryFailed, TelegramSender, make_bot
-from bot.clock import ManualClock
-from bot.model import (
+from bot.worker import Worker
+from domain.clock import ManualClock
+from domain.model import (
     Button,
     Conversation,
     LinkButton,
@@ -29,7 +30,6 @@ from bot.model import (
     SendDocument,
     Start,
 )
-from bot.worker import Worker
 from storage.connect import connect
 from storage.keyboards import RedisKeyboards
 from storage.links import LinkStore

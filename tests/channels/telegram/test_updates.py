@@ -12,7 +12,7 @@ from telegram import Bot, Message, Update
 from bot.channels.telegram.buttons import verify_callback
 from bot.channels.telegram.updates import profile_of, read_update, unreadable
 from bot.commands import parse
-from bot.model import Help, Profile, Text
+from domain.model import Help, Profile, Text
 from tests.channels.conftest import with_value
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, Sent, _message_json
 

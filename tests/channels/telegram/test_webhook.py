@@ -20,8 +20,8 @@ from bot.channels.telegram.sender import TelegramSender
 from bot.channels.telegram.webhook import webhook_secret
 from bot.config import Settings
 from bot.forget import FORGET_ASK, FORGOTTEN, KEPT
-from bot.model import Conversation, Status
 from bot.worker import Worker
+from domain.model import Conversation, Status
 from storage import keys
 from tests import sharded
 from tests.channels.conftest import (
