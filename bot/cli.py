@@ -48,7 +48,7 @@ from storage.outbox import Outbox
 from storage.redis import RedisFlowCatalog
 
 T = TypeVar("T")
-log = logging.getLogger("ladderbot.cli")
+log = logging.getLogger(__name__)
 
 
 def _chat(args: argparse.Namespace) -> int:

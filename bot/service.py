@@ -46,7 +46,7 @@ from storage.connect import REDIS_ERRORS
 from storage.outbox import Outbox
 from storage.redis import RedisConversationStore
 
-log = logging.getLogger("ladderbot")
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 32  # optimistic retries when another process changed the conversation first
 CONFLICT_BACKOFF = 0.002  # seconds, times the attempt number, jittered

@@ -37,7 +37,7 @@ from storage.connect import REDIS_ERRORS
 from storage.outbox import Handler, Outbox, OutboxPolicy
 from storage.scheduler import Claim, RedisScheduler
 
-log = logging.getLogger("ladderbot.worker")
+log = logging.getLogger(__name__)
 
 BATCH = 100
 SENDING = 8  # timers' messages sent at once; a crash can send those in flight twice

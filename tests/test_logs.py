@@ -145,7 +145,7 @@ async def test_no_secret_appears_in_any_log_line_of_a_whole_ladder(
         "DEBUG telegram.Bot: Set Bot API URL: http://",  # a url that holds the bot token
         "DEBUG telegram.Bot",
         "DEBUG slack_sdk",
-        "INFO ladderbot: update conversation=telegram:42 channel=telegram event=Start",
+        "INFO bot.service: update conversation=telegram:42 channel=telegram event=Start",
         "INFO bot.delivery: delivery conversation=telegram:42 kind=message:telegram",
     ):
         assert shown in logged, f"no {shown!r} in the logs:\n{logged}"
@@ -206,7 +206,7 @@ async def test_json_lines_tell_each_update_and_delivery_and_no_prospect_data(
 
 def test_a_structured_lines_fields_are_redacted_too() -> None:
     secret = secrets.token_urlsafe(16)
-    record = logging.LogRecord("ladderbot", logging.INFO, __file__, 1, "update %s", (secret,),
+    record = logging.LogRecord("bot.service", logging.INFO, __file__, 1, "update %s", (secret,),
                                None)  # fmt: skip
     record.fields = {"key": f"telegram:42:{secret}", "ms": 1.5}
     assert Redact([secret]).filter(record)

@@ -202,7 +202,7 @@ async def test_a_timer_whose_step_fails_is_retried_after_its_lease(
     await services.ladder.store.commit(StepWrite(conversation=orphan, schedule=(timer,)))
     worker = Worker(services.ladder, {"telegram": Recorder(clock)}, clock, lease=LEASE)
 
-    with caplog.at_level(logging.ERROR, "ladderbot.worker"):
+    with caplog.at_level(logging.ERROR, "bot.worker"):
         assert await worker.tick() == 1
     assert "timer telegram:9:nudge failed" in caplog.text
     assert "has no published version 99" in caplog.text
@@ -238,7 +238,7 @@ async def test_a_failed_send_is_retried_and_the_follow_ups_go_on(
     outbox = Outbox(services.redis, "w1", OutboxPolicy(backoff=0.05))
     worker = Worker(services.ladder, {"telegram": flaky}, clock, outbox=outbox)
 
-    with caplog.at_level(logging.WARNING, "ladderbot.outbox"):
+    with caplog.at_level(logging.WARNING, "storage.outbox"):
         assert await worker.tick() == 1  # the timer; the send failed
 
     assert "ConnectionError: Telegram is unreachable" in caplog.text
@@ -306,7 +306,7 @@ async def test_a_round_without_redis_is_logged_and_counts_as_idle(
     worker = Worker(services.ladder, {}, services.clock)
     own_redis.stop()
 
-    with caplog.at_level(logging.ERROR, "ladderbot.worker"):
+    with caplog.at_level(logging.ERROR, "bot.worker"):
         assert await worker.round() == 0
     assert "worker round failed" in caplog.text
     assert await worker.pause() == worker.idle
