@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.cluster [--steps N] [--rounds R]
 
-The step is bench.engine's full step: `Ladder.handle` on flows/webinar-ladder.yaml (read the
+The step is bench.engine's full step: `Conversations.handle` on flows/webinar-ladder.yaml (read the
 conversation, step, one atomic Lua write on the conversation's shard), prospects walking it.
 1. single: one redis-server over loopback, redis-py's Redis client;
 2. cluster: three redis-servers in cluster mode over loopback (`redis-cli --cluster create`),

@@ -58,7 +58,7 @@ async def fill(redis: Redis, flows: Path, due: int) -> None:
         Settings.from_env(), clock=ManualClock(started), redis=redis, paths=[flows / "drain.yaml"]
     )
     model = "telegram:1"
-    await services.ladder.handle(model, Start())
+    await services.conversations.handle(model, Start())
     conv = await redis.hgetall(keys.conversation(model))
     timers = sorted(await redis.smembers(keys.conversation_timers(model)))
     shard = keys.shard_of(model)

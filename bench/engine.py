@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.engine [--steps N]
 
 1. engine: `engine.step` alone (pure, in memory), per step.
-2. full step: `Ladder.handle` = read the conversation from Redis, step, one atomic Lua write
+2. full step: `Conversations.handle` = read the conversation from Redis, step, one atomic Lua write
    (state + events + timers), on a real redis-server over loopback.
 3. baseline: a bare GET then SET of a similar-sized value on the same server and client.
 One process, one core, sequential; latencies in microseconds, p50 and p99.
@@ -24,7 +24,7 @@ from bot import engine
 from bot.flow.compile import CompiledFlow, compile_flow
 from bot.flow.loader import load_flow
 from bot.registry import FlowRegistry
-from bot.service import Ladder
+from bot.service import Conversations
 from domain.clock import ManualClock
 from domain.model import (
     Button,
@@ -115,7 +115,7 @@ async def bench_full(url: str, steps: int, now: datetime) -> tuple[Figures, Figu
     await redis.flushdb()
     registry = await FlowRegistry.from_files(RedisFlowCatalog(redis), [FLOW])
     flow = await registry.latest(registry.default_name)
-    ladder = Ladder(redis, registry, ManualClock(now))
+    conversations = Conversations(redis, registry, ManualClock(now))
     samples: list[float] = []
     baseline: list[float] = []
     clock = time.perf_counter_ns
@@ -123,7 +123,7 @@ async def bench_full(url: str, steps: int, now: datetime) -> tuple[Figures, Figu
     value = fresh(flow, 0).to_json()
     for i in range(steps):  # interleaved, so load on the machine hits both alike
         t0 = clock()
-        outcome = await ladder.handle(f"bench:{n}", event)
+        outcome = await conversations.handle(f"bench:{n}", event)
         t1 = clock()
         await redis.get(f"bench:raw:{i % 100}")
         await redis.set(f"bench:raw:{i % 100}", value)

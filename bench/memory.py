@@ -4,7 +4,7 @@ redis-server.
     .venv/bin/python -m bench.memory [--conversations N] [--forget K]
 
 N prospects (default 100,000) walk flows/webinar-ladder.yaml to its end through the real
-service (`Ladder.handle`, each update with its Telegram dedupe key, the messages and alerts
+service (`Conversations.handle`, each update with its Telegram dedupe key, the messages and alerts
 through the outbox, delivered and marked as the worker does), about 14 events each. Then:
 1. memory: INFO used_memory after minus before, per conversation, and keys per conversation,
    (a) right after the last step, (b) once the keys that expire within two days have expired
@@ -38,7 +38,7 @@ from bench._common import redis_client
 from bench.engine import next_event
 from bot import privacy
 from bot.registry import FlowRegistry
-from bot.service import Ladder
+from bot.service import Conversations
 from domain.clock import ManualClock
 from domain.model import Event, Profile, Start, StepResult, messages_from_json
 from storage import keys
@@ -56,16 +56,20 @@ async def received(item: OutboxItem) -> None:
     """Telegram or Slack took the item."""
 
 
-async def walk(ladder: Ladder, flow_name: str, n: int) -> int:
+async def walk(conversations: Conversations, flow_name: str, n: int) -> int:
     """One prospect from /start to the end of the ladder; returns how many steps it took."""
-    flow = await ladder.flows.latest(flow_name)
+    flow = await conversations.flows.latest(flow_name)
     cid = f"telegram:{1_000_000 + n}"
     profile = Profile(first_name="Pat", last_name=f"Prospect {n}", username=f"pat{n}")
     event: Event = Start()
     for step in range(1, 40):
         key = f"telegram:update:{cid}:{step}"
-        outcome = await ladder.handle(cid, event, profile=profile, update_key=key, deliver_now=True)
-        await ladder.outbox.deliver_now(outcome.messages, received)  # as the web process does
+        outcome = await conversations.handle(
+            cid, event, profile=profile, update_key=key, deliver_now=True
+        )
+        await conversations.outbox.deliver_now(
+            outcome.messages, received
+        )  # as the web process does
         said = [m for _, item in outcome.messages for m in messages_from_json(
             json.loads(item.body)["messages"])]  # fmt: skip
         result = StepResult(outcome.conversation, (*outcome.actions, *said), outcome.events)
@@ -75,15 +79,19 @@ async def walk(ladder: Ladder, flow_name: str, n: int) -> int:
     raise AssertionError(f"{cid} never finished")
 
 
-async def populate(redis: Redis, conversations: int) -> int:
+async def populate(redis: Redis, prospects: int) -> int:
     """`conversations` prospects walked to the end, their outbox delivered."""
     registry = await FlowRegistry.from_files(RedisFlowCatalog(redis), [FLOW])
-    ladder = Ladder(redis, registry, ManualClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC)))
+    conversations = Conversations(
+        redis, registry, ManualClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    )
     outbox = Outbox(redis, "bench")
     steps = 0
-    for first in range(0, conversations, BATCH):
-        batch = range(first, min(conversations, first + BATCH))
-        steps += sum(await asyncio.gather(*(walk(ladder, registry.default_name, n) for n in batch)))
+    for first in range(0, prospects, BATCH):
+        batch = range(first, min(prospects, first + BATCH))
+        steps += sum(
+            await asyncio.gather(*(walk(conversations, registry.default_name, n) for n in batch))
+        )
         while await outbox.deliver_once(received):
             pass
     return steps
@@ -133,23 +141,23 @@ async def expire_within(redis: Redis, seconds: int) -> int:
     return len(doomed)
 
 
-async def report(redis: Redis, label: str, base: int, conversations: int) -> None:
+async def report(redis: Redis, label: str, base: int, prospects: int) -> None:
     counts, sizes = await census(redis)
     total = sum(counts.values())
     grown = await used(redis) - base
-    print(f"{label}: {grown / conversations:,.0f} B and {total / conversations:.1f} keys "
+    print(f"{label}: {grown / prospects:,.0f} B and {total / prospects:.1f} keys "
           f"per conversation")  # fmt: skip
     for name, size in sorted(sizes.items(), key=lambda kv: -kv[1])[:8]:
-        print(f"    {name:<44} {counts[name]:>9,} keys {size / conversations:>8,.0f} B/conv")
+        print(f"    {name:<44} {counts[name]:>9,} keys {size / prospects:>8,.0f} B/conv")
 
 
 def percentile(samples: list[float], q: int) -> float:
     return statistics.quantiles(samples, n=100)[q - 1]
 
 
-async def bench_forget(redis: Redis, conversations: int, count: int) -> None:
+async def bench_forget(redis: Redis, prospects: int, count: int) -> None:
     events = await sharded_size(redis, keys.events)
-    chosen = random.Random(13).sample(range(conversations), min(count, conversations))
+    chosen = random.Random(13).sample(range(prospects), min(count, prospects))
     forget, baseline = [], []
     for n in chosen:
         cid = f"telegram:{1_000_000 + n}"
@@ -176,24 +184,24 @@ async def bench_forget(redis: Redis, conversations: int, count: int) -> None:
     print(f"    before: one scan of the log for one prospect's events {scan:10,.0f} ms")
 
 
-async def run(conversations: int, forget: int) -> None:
+async def run(prospects: int, forget: int) -> None:
     async with redis_client(fresh=True) as redis:
         await redis.flushdb()
         base = await used(redis)
         started = time.perf_counter()
-        steps = await populate(redis, conversations)
+        steps = await populate(redis, prospects)
         walked = time.perf_counter() - started
         events = await sharded_size(redis, keys.events)
-        print(f"{conversations:,} conversations of {FLOW.name} walked to their end: {steps:,} "
+        print(f"{prospects:,} conversations of {FLOW.name} walked to their end: {steps:,} "
               f"steps in {walked:.0f} s, {events:,} events")  # fmt: skip
-        await report(redis, "(a) right after", base, conversations)
+        await report(redis, "(a) right after", base, prospects)
         gone = await expire_within(redis, SOON)
         print(f"    ({gone:,} keys expire within 2 days)")
-        await report(redis, "(b) two days later", base, conversations)
-        await bench_forget(redis, conversations, forget)
+        await report(redis, "(b) two days later", base, prospects)
+        await bench_forget(redis, prospects, forget)
         for shard in keys.shards():
             await redis.delete(keys.events(shard))
-        await report(redis, "(c) past the event log's window", base, conversations - forget)
+        await report(redis, "(c) past the event log's window", base, prospects - forget)
 
 
 def main(argv: list[str] | None = None) -> None:

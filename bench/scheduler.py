@@ -6,8 +6,8 @@ measured in the same run on the same redis-server.
 1. baseline: ZPOPMIN one id at a time, then HGET its body (one round trip each), `--due` items.
 2. queue: `RedisScheduler.claim` (batches of 100) + `ack` per item over the same `--due` items:
    what the queue itself costs.
-3. worker: `Worker.tick` over `--sent` due nudges of real conversations: claim, the Ladder step
-   (load, engine, one atomic write with the next nudge), a no-op sender, ack.
+3. worker: `Worker.tick` over `--sent` due nudges of real conversations: claim, the step
+   (`Conversations`: load, engine, one atomic write with the next nudge), a no-op sender, ack.
 The sorted set holds `--scheduled` timers throughout (the rest are due later). One process,
 one core, sequential; the redis-server runs on the same machine (REDIS_URL, or one started here).
 """
@@ -98,9 +98,9 @@ async def worker(redis: Redis, sent: int) -> float:
         clock = ManualClock(NOW - timedelta(hours=24))
         services = await build(Settings.from_env(), clock=clock, redis=redis, paths=[flow])
     for n in range(sent):
-        await services.ladder.handle(f"telegram:{n}", Start())
+        await services.conversations.handle(f"telegram:{n}", Start())
     clock.set(NOW)
-    bench = Worker(services.ladder, {"telegram": NoSender()}, clock, batch=100)
+    bench = Worker(services.conversations, {"telegram": NoSender()}, clock, batch=100)
     return await drain(bench.tick, sent)
 
 

@@ -9,7 +9,7 @@ fake Bot API (tests/fakes, a thread of this process). `--chats` prospects post u
 concurrently, each waiting for the answer (200) before its next update, which is: press the
 first button of the bot's last message, or type /restart when it has none.
 1. ladder: `ladder serve` (uvicorn) with the real Redis (REDIS_URL, or a redis-server started
-   here): secret check, Update parsing, signature check, `Ladder.handle` (read, step, one
+   here): secret check, Update parsing, signature check, `Conversations.handle` (read, step, one
    atomic write), keyboard clean-up, the Redis flood limiter (limits set far above the load, so
    it never waits) and the replies: answerCallbackQuery, editMessageReplyMarkup, sendMessage.
 2. aiogram: the same ladder in aiogram 3, FSM + RedisStorage on the same Redis, its aiohttp

@@ -1,5 +1,5 @@
-"""Wiring: Redis, published flows, the Ladder service, the channel senders and the Slack outbox
-handler, built once per process."""
+"""Wiring: Redis, published flows, the `Conversations` service, the channel senders and the
+Slack outbox handler, built once per process."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from bot.delivery import Deliveries
 from bot.flow.loader import flow_paths
 from bot.registry import FlowRegistry
 from bot.sales import Sales
-from bot.service import Ladder
+from bot.service import Conversations
 from bot.webhooks import Webhooks
 from domain.clock import Clock, SystemClock
 from storage.connect import connect
@@ -36,7 +36,7 @@ class Services:
     settings: Settings
     redis: Redis
     flows: FlowRegistry
-    ladder: Ladder
+    conversations: Conversations
     clock: Clock
     slack_records: SlackRecords
     slack: SlackDelivery | None = None
@@ -44,7 +44,7 @@ class Services:
 
     def deliveries(self) -> Deliveries:
         """The outbox handler of this process: every registered sender, and Slack's."""
-        return Deliveries(self.ladder, self.senders, self.slack)
+        return Deliveries(self.conversations, self.senders, self.slack)
 
     def slack_listeners(self) -> Listeners:
         """What POST /slack/events runs: the sales team's actions, replies and `/ladder`."""
@@ -52,7 +52,7 @@ class Services:
         async def stats(flow: str | None) -> str:
             return (await today_funnel(self.redis, self.clock.now(), flow)).text()
 
-        return Listeners(Sales(self.ladder, self.senders), self.slack_records, stats)
+        return Listeners(Sales(self.conversations, self.senders), self.slack_records, stats)
 
 
 async def build(
@@ -68,12 +68,12 @@ async def build(
     flows = await FlowRegistry.from_files(
         RedisFlowCatalog(redis), paths or flow_paths([settings.flows_dir]), settings.default_flow
     )
-    ladder = Ladder(
+    conversations = Conversations(
         redis, flows, clock, settings.retention, Webhooks.configured(settings.webhooks_file)
     )
     records = RedisSlackRecords(redis)
-    slack = outbox_handler(settings, flows, ladder.store, records)
+    slack = outbox_handler(settings, flows, conversations.store, records)
     senders: dict[str, Sender] = {}
     if settings.telegram_token:
         senders[TELEGRAM] = make_sender(settings, redis)
-    return Services(settings, redis, flows, ladder, clock, records, slack, senders)
+    return Services(settings, redis, flows, conversations, clock, records, slack, senders)

@@ -55,7 +55,7 @@ def _chat(args: argparse.Namespace) -> int:
     async def chat() -> None:
         clock = ScaledClock(args.speed)
         services = await build(Settings.from_env(), clock=clock, paths=[Path(args.flow)])
-        worker = Worker(services.ladder, services.senders, clock)
+        worker = Worker(services.conversations, services.senders, clock)
         await run_chat(
             services,
             worker,

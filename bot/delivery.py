@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Mapping
 from bot import logs, metrics
 from bot.channels import Sender
 from bot.items import ItemKind, MessageItem, NoticeItem, read
-from bot.service import Ladder, Outcome
+from bot.service import Conversations, Outcome
 from bot.webhooks import KIND as WEBHOOK_KIND
 from domain.model import Conversation, Status
 from storage.base import OutboxItem
@@ -32,12 +32,12 @@ class Deliveries:
 
     def __init__(
         self,
-        ladder: Ladder,
+        conversations: Conversations,
         senders: Mapping[str, Sender],
         slack: Handler | None = None,
         wait: float = WAIT_FOR_RECEIVER,
     ) -> None:
-        self.ladder = ladder
+        self.conversations = conversations
         self.senders = senders
         self.slack = slack
         self.wait = wait
@@ -52,7 +52,7 @@ class Deliveries:
         elif message is not None:
             await self.message(message)
         elif item.kind.partition(":")[0] == WEBHOOK_KIND:
-            await self.ladder.webhooks(item)
+            await self.conversations.webhooks(item)
         elif self.slack is not None:
             await self.slack(item)
         else:
@@ -69,10 +69,10 @@ class Deliveries:
             assert message is not None, "Outcome.messages holds the prospect's messages only"
             await _observed(item, self._send(conv, message))
 
-        return await self.ladder.outbox.deliver_now(outcome.messages, send)
+        return await self.conversations.outbox.deliver_now(outcome.messages, send)
 
     async def message(self, message: MessageItem) -> None:
-        conv = await self.ladder.store.load(message.conversation)
+        conv = await self.conversations.store.load(message.conversation)
         if conv is None or conv.status == Status.STOPPED:
             return  # forgotten or opted out since: nothing more goes to them
         await self._send(conv, message)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from redis.exceptions import RedisError
 
 from bot.items import ItemKind, NoticeItem
-from bot.service import Ladder, Outcome
+from bot.service import Conversations, Outcome
 from domain.errors import DuplicateUpdate, StorageError
 from domain.model import Button, Conversation, Say
 from storage.base import Notices
@@ -39,11 +39,11 @@ class ForgetConfirmation:
 
     def __init__(
         self,
-        ladder: Ladder,
+        conversations: Conversations,
         notices: Notices,
         deliver: Callable[[Outcome], Awaitable[int]],
     ) -> None:
-        self.ladder = ladder
+        self.conversations = conversations
         self.notices = notices
         self.deliver = deliver
 
@@ -54,14 +54,14 @@ class ForgetConfirmation:
 
     async def answered(self, conversation: str, update_key: str) -> bool:
         """Was the press with this update key answered before (a redelivery)?"""
-        return await self.ladder.store.was_seen(conversation, update_key)
+        return await self.conversations.store.was_seen(conversation, update_key)
 
     async def answer(self, conversation: str, update_key: str | None, erase: bool) -> None:
         """A press of yes (`erase`) or no. Erasing again on a redelivered press is harmless;
         the answer is said once."""
         if erase:
             try:
-                erased = await self.ladder.forget(conversation)
+                erased = await self.conversations.forget(conversation)
             except RedisError as exc:
                 raise StorageError(f"Redis is unavailable: {exc}") from exc
             log.info("forgot %s at their request (%d records)", conversation, erased)
@@ -71,7 +71,7 @@ class ForgetConfirmation:
         channel = conversation.split(":", 1)[0]
         key = f"{conversation}:{ItemKind.NOTICE}:{secrets.token_hex(8)}"
         item = NoticeItem(conversation, channel, (say,)).outbox(key)
-        outbox = self.ladder.outbox
+        outbox = self.conversations.outbox
         try:
             posted = await self.notices.post(
                 conversation,

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot import refs
-from bot.service import Ladder, Outcome
+from bot.service import Conversations, Outcome
 from domain.errors import StorageError
 from domain.model import LinkButton, LinkOpened
 from storage.base import Links, TrackedLink
@@ -47,9 +47,12 @@ class LinkRoute:
     after the redirect (the prospect need not wait for it)."""
 
     def __init__(
-        self, ladder: Ladder, links: Links, reply: Callable[[Outcome], Awaitable[object]]
+        self,
+        conversations: Conversations,
+        links: Links,
+        reply: Callable[[Outcome], Awaitable[object]],
     ) -> None:
-        self.ladder = ladder
+        self.conversations = conversations
         self.links = links
         self.reply = reply
 
@@ -61,7 +64,7 @@ class LinkRoute:
             link = await self.links.resolve(request.path_params["token"])
             if link is None:
                 return HTMLResponse(NOT_FOUND_PAGE, status_code=404)
-            outcome = await self.ladder.handle(
+            outcome = await self.conversations.handle(
                 link.conversation, LinkOpened(link.step), deliver_now=True
             )
         except (StorageError, RedisError) as exc:

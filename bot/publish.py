@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from bot.analytics import align
 from bot.flow.model import Flow
 from bot.registry import FlowRegistry
-from bot.service import Ladder
+from bot.service import Conversations
 from domain.clock import ManualClock
 from domain.errors import ConflictError, UnknownFlow
 from domain.model import Arrive, Conversation, DomainEvent, EventName, Status, iso
@@ -81,13 +81,15 @@ async def publish(
     version = await catalog.publish(flow.name, flow.source)
     moved: list[Moved] = []
     if flow.migrate:
-        ladder = Ladder(redis, FlowRegistry(catalog, flow.name), ManualClock(now), retention)
-        async for conv in ladder.store.all():
+        conversations = Conversations(
+            redis, FlowRegistry(catalog, flow.name), ManualClock(now), retention
+        )
+        async for conv in conversations.store.all():
             done = await _migrate(
-                ladder.store, RedisScheduler(redis), conv, flow, version=version, now=now
+                conversations.store, RedisScheduler(redis), conv, flow, version=version, now=now
             )
             if done:
-                await ladder.handle(done.conversation, Arrive(done.to_step))
+                await conversations.handle(done.conversation, Arrive(done.to_step))
                 moved.append(done)
     moved.sort(key=lambda m: m.conversation)
     return PublishReport(flow.name, version, new=version != before, moved=tuple(moved))

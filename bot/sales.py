@@ -1,7 +1,7 @@
 """The sales team's actions on a lead, for any channel (Slack buttons today): claim, take over,
 hand back, not a fit, won, lost; and the replies of the salesperson who took the chat over.
 
-Each action is one engine event applied to the prospect's conversation by the Ladder (one
+Each action is one engine event applied to the prospect's conversation by `Conversations` (one
 atomic step, logged as a domain event), so two salespeople acting at once in different
 processes get one winner. A reply during a take-over is an engine step too: it reaches the
 outbox in that step's atomic write, in order with the bot's messages, is sent at once and, if
@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from bot.channels import Sender
 from bot.delivery import Deliveries
-from bot.service import Ladder
+from bot.service import Conversations
 from domain.model import (
     Claim,
     Conversation,
@@ -81,17 +81,17 @@ class Result:
 
 
 class Sales:
-    """Apply the sales team's actions through the Ladder."""
+    """Apply the sales team's actions through `Conversations`."""
 
-    def __init__(self, ladder: Ladder, senders: Mapping[str, Sender]) -> None:
-        self.ladder = ladder
-        self.deliveries = Deliveries(ladder, senders)
+    def __init__(self, conversations: Conversations, senders: Mapping[str, Sender]) -> None:
+        self.conversations = conversations
+        self.deliveries = Deliveries(conversations, senders)
 
     async def act(self, action: Action, conversation_id: str, by: str) -> Result:
         """Apply `action` by salesperson `by` (e.g. "slack:U123") to the conversation, and
         send the prospect what the bot says on a take-over or hand-back."""
         event = _EVENTS[action](by)
-        outcome = await self.ladder.handle(conversation_id, event, deliver_now=True)
+        outcome = await self.conversations.handle(conversation_id, event, deliver_now=True)
         conv = outcome.conversation
         if not conv.flow:  # nothing stored: erased, or never there
             return Result(None, False, Refusal.ERASED)
@@ -107,10 +107,10 @@ class Sales:
         (else NOT_YOURS, and nothing is stored). `update_key` (the channel's event id) makes a
         redelivered reply a no-op. The reply goes through the outbox: `waiting` when it could
         not be sent now (the channel failed, or an earlier message of theirs still waits)."""
-        stored = await self.ladder.store.load(conversation_id)
+        stored = await self.conversations.store.load(conversation_id)
         if stored is None or stored.lead.taken_by != by:  # nothing to store
             return _not_sent(stored, by)
-        outcome = await self.ladder.handle(
+        outcome = await self.conversations.handle(
             conversation_id, Reply(by, text), update_key=update_key, deliver_now=True
         )
         if outcome.duplicate:

@@ -67,7 +67,7 @@ class Outcome:
     messages: tuple[tuple[str, OutboxItem], ...] = ()
 
 
-class Ladder:
+class Conversations:
     """Prospects' conversations: apply inbound events, persist each step atomically."""
 
     def __init__(

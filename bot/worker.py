@@ -2,7 +2,7 @@
 
 Any number of workers share one Redis. Each round a worker takes back the claims of workers that
 died (their lease ran out), claims a batch of due timers and fires them concurrently: each is fed
-to the engine as `Due(timer)` through the Ladder (one atomic step that also puts the resulting
+to the engine as `Due(timer)` through `Conversations` (one atomic step that also puts the resulting
 messages in the outbox), its claim acked, its messages sent at once and recorded as delivered.
 Then it delivers what else the outbox holds (concurrently, each conversation in order): messages
 whose first send failed, alerts to Slack. Between rounds it sleeps until the next timer is due,
@@ -28,7 +28,7 @@ from bot.channels.slack.mode import log_alerts_nowhere, log_startup
 from bot.channels.telegram.channel import TelegramChannel
 from bot.config import Settings
 from bot.delivery import Deliveries
-from bot.service import Ladder
+from bot.service import Conversations
 from bot.web import metrics_route
 from domain.clock import Clock, MovableClock
 from domain.errors import StorageError
@@ -54,7 +54,7 @@ class Worker:
 
     def __init__(
         self,
-        ladder: Ladder,
+        conversations: Conversations,
         senders: Mapping[str, Sender],
         clock: Clock,
         *,
@@ -64,16 +64,16 @@ class Worker:
         lease: timedelta = LEASE,
         idle: float = IDLE_SECONDS,
     ) -> None:
-        self.ladder = ladder
+        self.conversations = conversations
         self.clock = clock
         self.batch = batch
         self.lease = lease
         self.idle = idle
-        self.scheduler = RedisScheduler(ladder.redis)
+        self.scheduler = RedisScheduler(conversations.redis)
         self.outbox = outbox or Outbox(
-            ladder.redis, policy=OutboxPolicy(lease=lease.total_seconds()), clock=clock
+            conversations.redis, policy=OutboxPolicy(lease=lease.total_seconds()), clock=clock
         )
-        self.deliveries = Deliveries(ladder, senders, slack)
+        self.deliveries = Deliveries(conversations, senders, slack)
         self._sending = asyncio.Semaphore(SENDING)
 
     async def tick(self) -> int:
@@ -104,7 +104,9 @@ class Worker:
         late = self.clock.now() - datetime.fromisoformat(timer.due)
         metrics.TIMER_LATENESS.observe(max(0.0, late.total_seconds()))
         try:
-            outcome = await self.ladder.handle(timer.conversation, Due(timer), deliver_now=True)
+            outcome = await self.conversations.handle(
+                timer.conversation, Due(timer), deliver_now=True
+            )
             await self.scheduler.ack(claim)
         except Exception:  # any step failure: logged; the claim's lease brings the timer back
             log.exception("timer %s failed; it is retried when its lease runs out", timer.id)
@@ -164,7 +166,7 @@ async def run_worker(
     """The worker loop over built services until `stop`, outbox delivery included: what
     `ladder worker` runs, and `ladder run` next to polling."""
     worker = Worker(
-        services.ladder,
+        services.conversations,
         services.senders,
         services.clock,
         slack=services.slack,

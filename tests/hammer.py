@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from bot.registry import FlowRegistry
-from bot.service import Ladder
+from bot.service import Conversations
 from domain.model import Text
 from storage.connect import connect
 from storage.redis import RedisFlowCatalog
@@ -21,9 +21,9 @@ FLOW = Path(__file__).parent / "data" / "ladder.yaml"
 async def hammer(url: str, conversation_id: str, count: int) -> None:
     redis = connect(url)
     flows = await FlowRegistry.from_files(RedisFlowCatalog(redis), [FLOW])
-    ladder = Ladder(redis, flows)
+    conversations = Conversations(redis, flows)
     for n in range(count):
-        await ladder.handle(conversation_id, Text(f"nonsense {n}"))
+        await conversations.handle(conversation_id, Text(f"nonsense {n}"))
     await redis.aclose()
 
 

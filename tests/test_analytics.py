@@ -1,5 +1,5 @@
 """Funnel analytics: the pure computation on hand-made and generated event logs, and the numbers
-on a population of prospects driven through the real Ladder service and redis-server."""
+on a population of prospects driven through the real `Conversations` service and redis-server."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from bot import analytics
 from bot.analytics import Segment, funnel, two_proportion_p, variant_stats
 from bot.cli import main
 from bot.registry import FlowRegistry
-from bot.service import Ladder
+from bot.service import Conversations
 from domain.clock import ManualClock
 from domain.errors import LadderError
 from domain.model import DomainEvent, Due, Press, Start, Status, Text, iso
@@ -325,20 +325,20 @@ def test_p_value_is_a_probability_and_symmetric(n_a: int, n_b: int, data: st.Dat
 # --- prospects driven through the real service and redis-server -------------------------------
 
 
-async def ladder_on(redis: Redis, clock: ManualClock, path: Path = FLOW_FILE) -> Ladder:
+async def ladder_on(redis: Redis, clock: ManualClock, path: Path = FLOW_FILE) -> Conversations:
     registry = await FlowRegistry.from_files(RedisFlowCatalog(redis), [path])
-    return Ladder(redis, registry, clock)
+    return Conversations(redis, registry, clock)
 
 
-async def go_quiet(ladder: Ladder, clock: ManualClock, conversation_id: str) -> None:
+async def go_quiet(conversations: Conversations, clock: ManualClock, conversation_id: str) -> None:
     """The prospect says nothing more: their follow-ups fall due and fire until they drop."""
     for _ in range(4):
-        conv = await ladder.store.load(conversation_id)
+        conv = await conversations.store.load(conversation_id)
         if conv is None or conv.status != Status.ACTIVE:
             return
-        for timer in await RedisScheduler(ladder.redis).of(conversation_id):
+        for timer in await RedisScheduler(conversations.redis).of(conversation_id):
             clock.set(max(clock.now(), datetime.fromisoformat(timer.due)))
-            await ladder.handle(conversation_id, Due(timer))
+            await conversations.handle(conversation_id, Due(timer))
 
 
 @dataclass(frozen=True)
@@ -351,25 +351,25 @@ class Prospect:
     answered: bool  # typed their email (else went quiet at the email step)
 
 
-async def populate(ladder: Ladder, clock: ManualClock, n: int = 12) -> list[Prospect]:
+async def populate(conversations: Conversations, clock: ManualClock, n: int = 12) -> list[Prospect]:
     """n prospects: the first half from "ads", the rest from "mail". Variant a always says yes,
     variant b only for even i; of those who said yes, every fourth goes quiet at the email."""
     prospects = []
     for i in range(1, n + 1):
         cid = f"telegram:{i}"
         source = "ads" if i <= n // 2 else "mail"
-        out = await ladder.handle(cid, Start(source))
+        out = await conversations.handle(cid, Start(source))
         variant = out.conversation.variants["welcome"]
         said_yes = variant == "a" or i % 2 == 0
         answered = said_yes and i % 4 != 0
         if said_yes:
             clock.advance(timedelta(minutes=i))
-            await ladder.handle(cid, Press("welcome", "yes"))
+            await conversations.handle(cid, Press("welcome", "yes"))
             clock.advance(timedelta(minutes=2))
             if answered:
-                await ladder.handle(cid, Text(f"p{i}@example.com"))
+                await conversations.handle(cid, Text(f"p{i}@example.com"))
         if not answered:
-            await go_quiet(ladder, clock, cid)
+            await go_quiet(conversations, clock, cid)
         prospects.append(Prospect(cid, source, variant, said_yes, timedelta(minutes=i), answered))
     return prospects
 
@@ -387,9 +387,9 @@ def expected_funnel(prospects: list[Prospect]) -> dict[str, tuple[int, int, int]
 
 async def test_funnel_of_prospects_driven_through_the_service(redis: Redis) -> None:
     clock = ManualClock(T0)
-    ladder = await ladder_on(redis, clock)
-    prospects = await populate(ladder, clock)
-    stats = await analytics.flow_stats(redis, ladder.flows, "funnel")
+    conversations = await ladder_on(redis, clock)
+    prospects = await populate(conversations, clock)
+    stats = await analytics.flow_stats(redis, conversations.flows, "funnel")
     result = stats.funnel
     assert {s.step: (s.reached, s.committed, s.dropped) for s in result.steps} == expected_funnel(
         prospects
@@ -425,12 +425,12 @@ async def test_funnel_of_prospects_driven_through_the_service(redis: Redis) -> N
     assert result.outcomes == {"won": sum(p.answered for p in prospects)}  # the one end: won
 
     # filters: the one version (the same prospects), a source, and a time after everything
-    v1 = (await analytics.flow_stats(redis, ladder.flows, "funnel", version=1)).funnel
+    v1 = (await analytics.flow_stats(redis, conversations.flows, "funnel", version=1)).funnel
     assert (v1.steps, v1.started, v1.completed) == (result.steps, result.started, result.completed)
-    ads = await analytics.flow_stats(redis, ladder.flows, "funnel", source="ads")
+    ads = await analytics.flow_stats(redis, conversations.flows, "funnel", source="ads")
     assert ads.funnel.started == 6
     later = await analytics.flow_stats(
-        redis, ladder.flows, "funnel", since=clock.now() + timedelta(seconds=1)
+        redis, conversations.flows, "funnel", since=clock.now() + timedelta(seconds=1)
     )
     assert [s.reached for s in later.funnel.steps] == [0, 0, 0]
     report = stats.report()
@@ -440,8 +440,8 @@ async def test_funnel_of_prospects_driven_through_the_service(redis: Redis) -> N
 
 async def test_today_funnel_for_slack(redis: Redis) -> None:
     clock = ManualClock(T0)
-    ladder = await ladder_on(redis, clock)
-    prospects = await populate(ladder, clock, n=4)
+    conversations = await ladder_on(redis, clock)
+    prospects = await populate(conversations, clock, n=4)
     today = await analytics.today_funnel(redis, clock.now())
     assert today.since == datetime(2026, 12, 1, tzinfo=UTC)
     (only,) = today.funnels
@@ -487,8 +487,8 @@ async def test_stats_command_table_csv_and_chart(
     tmp_path: Path,
 ) -> None:
     clock = ManualClock(T0)
-    ladder = await ladder_on(redis, clock)
-    prospects = await populate(ladder, clock)
+    conversations = await ladder_on(redis, clock)
+    prospects = await populate(conversations, clock)
     expected = expected_funnel(prospects)
 
     assert await ladder_cli(monkeypatch, redis_url, "stats", "funnel") == 0

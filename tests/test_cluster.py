@@ -112,7 +112,7 @@ async def test_a_ladder_with_follow_ups_and_the_outbox_runs_on_a_redis_cluster(
     assert len(late) == 1  # the send that failed waits in the outbox
     clock = services.clock
     assert isinstance(clock, ManualClock)
-    worker = Worker(services.ladder, services.senders, clock)
+    worker = Worker(services.conversations, services.senders, clock)
     assert await worker.deliver() == 1
     assert late[0].last.text == f"Hi {late[0].user['first_name']}!\n\nWant our 2-minute checklist?"
 

@@ -65,7 +65,7 @@ async def services_with(redis: Redis, token: str | None, public_url: str | None 
 async def site(redis: Redis) -> AsyncIterator[tuple[str, list[Prospect]]]:
     services = await services_with(redis, TOKEN)
     assert isinstance(services.clock, ManualClock)
-    prospects = await populate(services.ladder, services.clock)
+    prospects = await populate(services.conversations, services.clock)
     async with serving(create_app(services)) as url:
         yield url, prospects
 
@@ -221,9 +221,9 @@ def test_flow_text_is_escaped_in_the_page() -> None:
 async def test_dashboard_shows_outcomes_sales_actions_and_time_to_claim(redis: Redis) -> None:
     services = await services_with(redis, TOKEN)
     assert isinstance(services.clock, ManualClock)
-    prospects = await populate(services.ladder, services.clock)
+    prospects = await populate(services.conversations, services.clock)
     won = [p for p in prospects if p.answered]  # funnel.yaml's only end: won
-    sales = Sales(services.ladder, services.senders)
+    sales = Sales(services.conversations, services.senders)
     services.clock.advance(timedelta(minutes=30))  # after every alert
     claimed = await sales.act(Action.CLAIM, won[0].id, "slack:U1")
     services.clock.advance(timedelta(minutes=1))  # two shards' events are ordered by their time

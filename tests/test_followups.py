@@ -1,5 +1,6 @@
-"""Follow-ups and reminders over days of a ManualClock, in seconds: the real engine, the real
-Ladder on a real redis-server, and the worker moving the clock from one due timer to the next."""
+"""Follow-ups and reminders over days of a ManualClock, in seconds: the real engine,
+the real `Conversations` on a real redis-server, and the worker moving the clock from one due
+timer to the next."""
 
 from __future__ import annotations
 
@@ -107,8 +108,10 @@ class Harness:
 
     async def send(self, conversation: str, event: Start | Press | Stop, **kw: Profile) -> None:
         """What the Telegram adapter does for an inbound update: handle, then deliver."""
-        outcome = await self.services.ladder.handle(conversation, event, deliver_now=True, **kw)
-        await Deliveries(self.services.ladder, {"telegram": self.recorder}).now(outcome)
+        outcome = await self.services.conversations.handle(
+            conversation, event, deliver_now=True, **kw
+        )
+        await Deliveries(self.services.conversations, {"telegram": self.recorder}).now(outcome)
 
     async def until(self, moment: datetime) -> None:
         await self.worker.fast_forward(self.clock, moment)
@@ -122,7 +125,7 @@ class Harness:
         return [e.name for e in await self.events(conversation)]
 
     async def conversation(self, conversation: str) -> Conversation:
-        found = await self.services.ladder.store.load(conversation)
+        found = await self.services.conversations.store.load(conversation)
         assert found is not None
         return found
 
@@ -135,7 +138,9 @@ async def ladder(redis: Redis, tmp_path: Path) -> AsyncIterator[Harness]:
     services = await build(Settings.from_env(), clock=clock, redis=redis, paths=[flow])
     recorder = Recorder(clock)
     services.senders["telegram"] = recorder
-    yield Harness(services, clock, recorder, Worker(services.ladder, services.senders, clock))
+    yield Harness(
+        services, clock, recorder, Worker(services.conversations, services.senders, clock)
+    )
 
 
 async def book_the_webinar(ladder: Harness) -> None:
@@ -258,7 +263,7 @@ async def test_a_conversation_stored_before_bookings_were_kept_loads_and_is_remi
     await ladder.services.redis.hset(
         keys.conversation("telegram:1"), mapping={"v": 1, "doc": json.dumps(old)}
     )
-    await ladder.services.ladder.handle(
+    await ladder.services.conversations.handle(
         "telegram:1",
         Due(Timer("telegram:1:reminder:1", "telegram:1", "reminder", iso(slot - H), "webinar", 1)),
     )

@@ -43,9 +43,9 @@ async def leads(redis: Redis) -> tuple[Services, list[Prospect]]:
     """The analytics population, a prospect known only by username, one claim and one loss."""
     services = await services_with(redis, TOKEN)
     assert isinstance(services.clock, ManualClock)
-    prospects = await populate(services.ladder, services.clock)
-    await services.ladder.handle("telegram:99", Start(), profile=Profile(username="kim"))
-    sales = Sales(services.ladder, services.senders)
+    prospects = await populate(services.conversations, services.clock)
+    await services.conversations.handle("telegram:99", Start(), profile=Profile(username="kim"))
+    sales = Sales(services.conversations, services.senders)
     services.clock.advance(timedelta(minutes=5))
     won = [p for p in prospects if p.answered]
     assert (await sales.act(Action.CLAIM, won[0].id, "slack:U1")).changed

@@ -68,13 +68,13 @@ async def test_counters_move_as_a_ladder_is_walked(
     )
     clock = ManualClock()
     services = await build(settings, clock=clock, redis=redis, paths=[FLOW])
-    worker = Worker(services.ladder, {}, clock)
+    worker = Worker(services.conversations, {}, clock)
     page, before = await scrape(services)
 
-    ladder = services.ladder
-    await ladder.handle("telegram:42", Start(), profile=ADA, update_key="telegram:update:1")
-    await ladder.handle("telegram:42", Start(), profile=ADA, update_key="telegram:update:1")
-    await ladder.handle("telegram:42", Text("yes"), durable=False)
+    conversations = services.conversations
+    await conversations.handle("telegram:42", Start(), profile=ADA, update_key="telegram:update:1")
+    await conversations.handle("telegram:42", Start(), profile=ADA, update_key="telegram:update:1")
+    await conversations.handle("telegram:42", Text("yes"), durable=False)
     receiver.fail_next(500)
     await worker.deliver()  # one webhook fails, one goes: which one is up to the outbox
     waiting = (await scrape(services))[1]

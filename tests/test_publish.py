@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from bot import privacy, publish
 from bot.flow.loader import load_flow, parse_flow
-from bot.service import Ladder
+from bot.service import Conversations
 from domain.clock import ManualClock
 from domain.errors import UnknownFlow
 from domain.model import Press, Say, Start, Status, Text, messages_from_json
@@ -30,28 +30,28 @@ V2 = FLOW_FILE.read_text().replace("id: email", "id: contact").replace("go: emai
 MIGRATING = V2 + "migrate: {email: contact}\n"
 
 
-async def scenario(redis: Redis, clock: ManualClock) -> Ladder:
+async def scenario(redis: Redis, clock: ManualClock) -> Conversations:
     """On v1: telegram:1 waits at welcome, telegram:2 at email, telegram:3 completed,
     telegram:4 dropped at welcome."""
-    ladder = await ladder_on(redis, clock)
+    conversations = await ladder_on(redis, clock)
     for n in (1, 2, 3, 4):
-        await ladder.handle(f"telegram:{n}", Start(), durable=False)
+        await conversations.handle(f"telegram:{n}", Start(), durable=False)
     for n in (2, 3):
-        await ladder.handle(f"telegram:{n}", Press("welcome", "yes"), durable=False)
-    await ladder.handle("telegram:3", Text("three@example.com"), durable=False)
-    await go_quiet(ladder, clock, "telegram:4")
-    return ladder
+        await conversations.handle(f"telegram:{n}", Press("welcome", "yes"), durable=False)
+    await conversations.handle("telegram:3", Text("three@example.com"), durable=False)
+    await go_quiet(conversations, clock, "telegram:4")
+    return conversations
 
 
-async def state(ladder: Ladder, n: int) -> tuple[int, str | None, Status]:
-    conv = await ladder.store.load(f"telegram:{n}")
+async def state(conversations: Conversations, n: int) -> tuple[int, str | None, Status]:
+    conv = await conversations.store.load(f"telegram:{n}")
     assert conv is not None
     return conv.version, conv.step, conv.status
 
 
 async def test_publish_pins_in_flight_prospects_without_migrate(redis: Redis) -> None:
     clock = ManualClock(T0)
-    ladder = await scenario(redis, clock)
+    conversations = await scenario(redis, clock)
     same = await publish.publish(redis, load_flow(FLOW_FILE), clock.now())
     assert (same.version, same.new, same.moved) == (1, False, ())
     assert (
@@ -60,18 +60,18 @@ async def test_publish_pins_in_flight_prospects_without_migrate(redis: Redis) ->
 
     report = await publish.publish(redis, parse_flow(V2, "v2.yaml"), clock.now())
     assert (report.version, report.new, report.moved) == (2, True, ())
-    assert await state(ladder, 2) == (1, "email", Status.ACTIVE)  # pinned to v1
+    assert await state(conversations, 2) == (1, "email", Status.ACTIVE)  # pinned to v1
     # the pinned prospect finishes on v1; a new prospect starts on v2
-    await ladder.handle("telegram:2", Text("two@example.com"), durable=False)
-    assert await state(ladder, 2) == (1, "done", Status.COMPLETED)
-    await ladder.handle("telegram:9", Start(), durable=False)
-    await ladder.handle("telegram:9", Press("welcome", "yes"), durable=False)
-    assert await state(ladder, 9) == (2, "contact", Status.ACTIVE)
+    await conversations.handle("telegram:2", Text("two@example.com"), durable=False)
+    assert await state(conversations, 2) == (1, "done", Status.COMPLETED)
+    await conversations.handle("telegram:9", Start(), durable=False)
+    await conversations.handle("telegram:9", Press("welcome", "yes"), durable=False)
+    assert await state(conversations, 9) == (2, "contact", Status.ACTIVE)
 
 
 async def test_publish_migrates_in_flight_prospects_at_a_removed_step(redis: Redis) -> None:
     clock = ManualClock(T0)
-    ladder = await scenario(redis, clock)
+    conversations = await scenario(redis, clock)
     old_timers = await RedisScheduler(redis).of("telegram:2")
     assert [t.step for t in old_timers] == ["email"]
     clock.advance(timedelta(minutes=5))
@@ -80,10 +80,10 @@ async def test_publish_migrates_in_flight_prospects_at_a_removed_step(redis: Red
     assert report.version == 2
     assert report.moved == (publish.Moved("telegram:2", 1, "email", "contact"),)
     assert "telegram:2: v1 email -> v2 contact" in report.text()
-    assert await state(ladder, 2) == (2, "contact", Status.ACTIVE)
+    assert await state(conversations, 2) == (2, "contact", Status.ACTIVE)
     for n, expected in ((1, (1, "welcome", Status.ACTIVE)), (3, (1, "done", Status.COMPLETED)),
                         (4, (1, "welcome", Status.DROPPED))):  # fmt: skip
-        assert await state(ladder, n) == expected  # other steps and finished ones stay
+        assert await state(conversations, n) == expected  # other steps and finished ones stay
     # the old step's follow-up is gone; the new step has its own
     assert [(t.step, t.seq) for t in await RedisScheduler(redis).of("telegram:2")] == [
         ("contact", 1)
@@ -98,7 +98,7 @@ async def test_publish_migrates_in_flight_prospects_at_a_removed_step(redis: Red
     }
     assert (arrived[1]["name"], arrived[1]["step"]) == ("step_reached", "contact")
     # the new step's question waits in the outbox for the worker to send
-    moved = await ladder.store.load("telegram:2")
+    moved = await conversations.store.load("telegram:2")
     assert moved is not None
     items = [f for _, f in await sharded.entries(redis, keys.outbox)
              if f["key"].startswith(f"telegram:2:{moved.revision}:")]  # fmt: skip
@@ -106,7 +106,7 @@ async def test_publish_migrates_in_flight_prospects_at_a_removed_step(redis: Red
     assert [m.text for m in said if isinstance(m, Say)] == ["Where should we send it?"]
 
     # the moved prospect goes on in v2
-    out = await ladder.handle("telegram:2", Text("two@example.com"), durable=False)
+    out = await conversations.handle("telegram:2", Text("two@example.com"), durable=False)
     assert (out.conversation.version, out.conversation.status) == (2, Status.COMPLETED)
     assert [e.name for e in out.events][-2:] == ["completed", "alerted"]
 
@@ -117,32 +117,34 @@ async def test_publish_migrates_in_flight_prospects_at_a_removed_step(redis: Red
 
 async def test_migrate_rechecks_a_conversation_that_changed_meanwhile(redis: Redis) -> None:
     clock = ManualClock(T0)
-    ladder = await scenario(redis, clock)
+    conversations = await scenario(redis, clock)
     flow = parse_flow(MIGRATING, "v2.yaml")
     await RedisFlowCatalog(redis).publish(flow.name, flow.source)
-    store = ladder.store
+    store = conversations.store
 
     stale = await store.load("telegram:2")
-    await ladder.handle("telegram:2", Text("not an email"), durable=False)  # still at email
+    await conversations.handle("telegram:2", Text("not an email"), durable=False)  # still at email
     timers = RedisScheduler(redis)
     moved = await publish._migrate(store, timers, stale, flow, version=2, now=clock.now())
     assert moved == publish.Moved("telegram:2", 1, "email", "contact")
-    assert await state(ladder, 2) == (2, "contact", Status.ACTIVE)
+    assert await state(conversations, 2) == (2, "contact", Status.ACTIVE)
 
     stale = await store.load("telegram:1")
     assert stale is not None
-    await ladder.handle("telegram:1", Press("welcome", "yes"), durable=False)
-    await ladder.handle("telegram:1", Text("one@example.com"), durable=False)  # finished meanwhile
+    await conversations.handle("telegram:1", Press("welcome", "yes"), durable=False)
+    await conversations.handle(
+        "telegram:1", Text("one@example.com"), durable=False
+    )  # finished meanwhile
     again = stale.with_(step="email")
     assert await publish._migrate(store, timers, again, flow, version=2, now=clock.now()) is None
-    assert await state(ladder, 1) == (1, "done", Status.COMPLETED)
+    assert await state(conversations, 1) == (1, "done", Status.COMPLETED)
 
 
 async def test_versions_count_conversations_by_status(redis: Redis) -> None:
     clock = ManualClock(T0)
-    ladder = await scenario(redis, clock)
+    conversations = await scenario(redis, clock)
     await publish.publish(redis, parse_flow(MIGRATING, "v2.yaml"), clock.now())
-    await ladder.handle("telegram:9", Start(), durable=False)
+    await conversations.handle("telegram:9", Start(), durable=False)
     rows = await publish.versions(redis, "funnel")
     assert [(r.version, r.active, r.completed, r.other) for r in rows] == [
         (1, 1, 1, 1),  # telegram:1 waits, :3 completed, :4 dropped
@@ -158,7 +160,7 @@ async def test_versions_count_conversations_by_status(redis: Redis) -> None:
 
 async def test_export_holds_everything_about_one_prospect(redis: Redis) -> None:
     clock = ManualClock(T0)
-    ladder = await scenario(redis, clock)
+    conversations = await scenario(redis, clock)
     data = json.loads((await privacy.export(redis, "telegram:2")).to_json())
     assert data["conversation"]["id"] == "telegram:2"
     assert data["conversation"]["step"] == "email"
@@ -178,7 +180,7 @@ async def test_export_holds_everything_about_one_prospect(redis: Redis) -> None:
     assert alert["kind"] == "alert"
     assert alert["body"]["conversation"]["answers"]["email"] == "three@example.com"
 
-    await ladder.forget("telegram:2")
+    await conversations.forget("telegram:2")
     with pytest.raises(privacy.UnknownProspect, match="nothing is stored about 'telegram:2'"):
         await privacy.export(redis, "telegram:2")
 
@@ -254,15 +256,17 @@ async def test_a_published_flow_is_reachable_by_deep_link_at_once_from_every_pro
 async def test_a_deep_link_to_an_unknown_flow_falls_back_to_the_default_and_is_logged(
     redis: Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ladder = await ladder_on(redis, ManualClock(T0))
+    conversations = await ladder_on(redis, ManualClock(T0))
     with caplog.at_level("WARNING", logger="bot.registry"):
-        outcome = await ladder.handle("telegram:1", Start("remind__ny"))
+        outcome = await conversations.handle("telegram:1", Start("remind__ny"))
     assert (outcome.conversation.flow, outcome.conversation.source) == ("funnel", "ny")
     assert (
         "deep link 'remind__ny' names flow 'remind', which is not published: using flow 'funnel'"
         in (caplog.text)
     )
-    plain = await ladder.handle("telegram:2", Start("linkedin"))  # a source alone: no warning
+    plain = await conversations.handle(
+        "telegram:2", Start("linkedin")
+    )  # a source alone: no warning
     assert (plain.conversation.flow, plain.conversation.source) == ("funnel", "linkedin")
     assert caplog.text.count("not published") == 1
 

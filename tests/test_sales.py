@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from bot.registry import FlowRegistry
 from bot.sales import Action as A
 from bot.sales import Refusal, Sales, open_actions
-from bot.service import Ladder
+from bot.service import Conversations
 from domain.clock import ManualClock
 from domain.model import Action, Conversation, Lead, Say, Start, Status, Stop
 from storage import keys
@@ -37,23 +37,23 @@ class Prospect:
         self.told += [a.text for a in actions if isinstance(a, Say)]
 
 
-async def setup(redis: Redis) -> tuple[Ladder, Sales, Prospect]:
+async def setup(redis: Redis) -> tuple[Conversations, Sales, Prospect]:
     flows = await FlowRegistry.from_files(RedisFlowCatalog(redis), [FLOW])
-    ladder = Ladder(redis, flows, ManualClock())
+    conversations = Conversations(redis, flows, ManualClock())
     prospect = Prospect()
-    await ladder.handle(CONV, Start(), durable=False)
-    return ladder, Sales(ladder, {"telegram": prospect}), prospect
+    await conversations.handle(CONV, Start(), durable=False)
+    return conversations, Sales(conversations, {"telegram": prospect}), prospect
 
 
 async def test_only_the_salesperson_who_took_over_reaches_the_prospect(redis: Redis) -> None:
-    ladder, sales, prospect = await setup(redis)
+    conversations, sales, prospect = await setup(redis)
     early = await sales.reply(CONV, ANN, "Hi, before taking over", update_key="e0")
     assert (early.refusal, early.who, early.changed) == (Refusal.NOT_YOURS, "", False)
     assert (await sales.act(A.TAKE_OVER, CONV, ANN)).changed
-    before = await ladder.store.load(CONV)
+    before = await conversations.store.load(CONV)
     other = await sales.reply(CONV, BOB, "I know them!", update_key="e1")
     assert (other.refusal, other.who) == (Refusal.NOT_YOURS, ANN)
-    assert await ladder.store.load(CONV) == before  # nothing was written
+    assert await conversations.store.load(CONV) == before  # nothing was written
     done = await sales.reply(CONV, ANN, "Hello, I'm Ann", update_key="e2")
     assert done.changed and not done.waiting and done.refusal is None
     assert prospect.told[-1] == "Hello, I'm Ann"
@@ -70,13 +70,13 @@ async def test_a_reply_is_applied_once_per_update_key(redis: Redis) -> None:
 
 
 async def test_a_reply_after_the_take_over_ended_is_refused(redis: Redis) -> None:
-    ladder, sales, prospect = await setup(redis)
+    conversations, sales, prospect = await setup(redis)
     await sales.act(A.TAKE_OVER, CONV, ANN)
-    await ladder.handle(CONV, Stop(), durable=False)
+    await conversations.handle(CONV, Stop(), durable=False)
     done = await sales.reply(CONV, ANN, "Still there?")
     assert (done.refusal, done.status) == (Refusal.CLOSED, Status.STOPPED)
     assert "Still there?" not in prospect.told
-    await ladder.forget(CONV)
+    await conversations.forget(CONV)
     assert (await sales.reply(CONV, ANN, "Hello?")).refusal == Refusal.ERASED
 
 

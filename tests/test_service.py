@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.registry import FlowRegistry
-from bot.service import Ladder
+from bot.service import Conversations
 from domain.clock import ManualClock
 from domain.errors import StorageError
 from domain.model import LinkOpened, Press, Start, Text
@@ -28,16 +28,16 @@ ROOT = Path(__file__).parent.parent
 FLOW = ROOT / "tests" / "data" / "ladder.yaml"
 
 
-async def make_ladder(redis: Redis, path: Path = FLOW) -> Ladder:
+async def make_ladder(redis: Redis, path: Path = FLOW) -> Conversations:
     flows = await FlowRegistry.from_files(RedisFlowCatalog(redis), [path])
-    return Ladder(redis, flows, ManualClock())
+    return Conversations(redis, flows, ManualClock())
 
 
 async def test_a_step_writes_state_events_and_timers_together(redis: Redis) -> None:
-    ladder = await make_ladder(redis)
-    outcome = await ladder.handle("telegram:7", Start("test-ladder__linkedin"))
+    conversations = await make_ladder(redis)
+    outcome = await conversations.handle("telegram:7", Start("test-ladder__linkedin"))
     assert outcome.conversation.source == "linkedin"
-    stored = await ladder.store.load("telegram:7")
+    stored = await conversations.store.load("telegram:7")
     assert stored is not None and stored.step == "welcome" and stored.revision == 1
     events = await sharded.entries(redis, keys.events)
     assert [fields["name"] for _, fields in events] == ["started", "step_reached"]
@@ -49,12 +49,12 @@ async def test_a_step_writes_state_events_and_timers_together(redis: Redis) -> N
 
 
 async def test_alerts_go_to_the_outbox_in_the_same_write(redis: Redis) -> None:
-    ladder = await make_ladder(redis)
+    conversations = await make_ladder(redis)
     for event in (Start(), Text("yes"), Text("Other"), Text("pat@example.com")):
-        await ladder.handle("telegram:8", event)
-    await ladder.handle("telegram:8", LinkOpened("checklist"))
+        await conversations.handle("telegram:8", event)
+    await conversations.handle("telegram:8", LinkOpened("checklist"))
     assert {f["kind"] for _, f in await sharded.entries(redis, keys.outbox)} == {"message:telegram"}
-    await ladder.handle("telegram:8", Press("webinar", "slot0"))
+    await conversations.handle("telegram:8", Press("webinar", "slot0"))
     entries = [(i, f) for i, f in await sharded.entries(redis, keys.outbox) if f["kind"] == "alert"]
     bodies = [json.loads(fields["body"]) for _, fields in entries]
     assert [fields["kind"] for _, fields in entries] == ["alert"]  # one per step
@@ -64,13 +64,13 @@ async def test_alerts_go_to_the_outbox_in_the_same_write(redis: Redis) -> None:
 
 
 async def test_a_duplicate_update_is_applied_once(redis: Redis) -> None:
-    ladder = await make_ladder(redis)
-    await ladder.handle("telegram:9", Start(), update_key="telegram:update:1")
-    first = await ladder.handle("telegram:9", Text("yes"), update_key="telegram:update:2")
-    again = await ladder.handle("telegram:9", Text("yes"), update_key="telegram:update:2")
+    conversations = await make_ladder(redis)
+    await conversations.handle("telegram:9", Start(), update_key="telegram:update:1")
+    first = await conversations.handle("telegram:9", Text("yes"), update_key="telegram:update:2")
+    again = await conversations.handle("telegram:9", Text("yes"), update_key="telegram:update:2")
     assert not first.duplicate and again.duplicate
     assert again.actions == ()
-    stored = await ladder.store.load("telegram:9")
+    stored = await conversations.store.load("telegram:9")
     assert stored is not None and stored.step == "role" and stored.revision == 2
 
 
@@ -80,11 +80,11 @@ async def test_concurrent_tasks_lose_no_update(redis_url: str) -> None:
     ladders = [await make_ladder(c) for c in clients]
     await ladders[0].handle("telegram:10", Start())
 
-    async def send(ladder: Ladder, n: int) -> None:
+    async def send(conversations: Conversations, n: int) -> None:
         for i in range(n):
-            await ladder.handle("telegram:10", Text(f"nonsense {i}"))
+            await conversations.handle("telegram:10", Text(f"nonsense {i}"))
 
-    await asyncio.gather(*(send(ladder, 25) for ladder in ladders))
+    await asyncio.gather(*(send(conversations, 25) for conversations in ladders))
     stored = await ladders[0].store.load("telegram:10")
     assert stored is not None
     assert stored.invalid == 100
@@ -96,8 +96,8 @@ async def test_concurrent_tasks_lose_no_update(redis_url: str) -> None:
 
 
 async def test_concurrent_processes_lose_no_update(redis: Redis, redis_url: str) -> None:
-    ladder = await make_ladder(redis)
-    await ladder.handle("telegram:11", Start())
+    conversations = await make_ladder(redis)
+    await conversations.handle("telegram:11", Start())
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.hammer", redis_url, "telegram:11", "40", cwd=ROOT
@@ -105,14 +105,14 @@ async def test_concurrent_processes_lose_no_update(redis: Redis, redis_url: str)
         for _ in range(2)
     ]
     assert [await asyncio.wait_for(p.wait(), 120) for p in procs] == [0, 0]
-    stored = await ladder.store.load("telegram:11")
+    stored = await conversations.store.load("telegram:11")
     assert stored is not None and stored.invalid == 80 and stored.revision == 81
 
 
 async def test_conversations_stay_on_the_version_they_started(redis: Redis, tmp_path: Path) -> None:
-    ladder = await make_ladder(redis)
-    await ladder.handle("telegram:12", Start())
-    await ladder.handle("telegram:12", Text("yes"))
+    conversations = await make_ladder(redis)
+    await conversations.handle("telegram:12", Start())
+    await conversations.handle("telegram:12", Text("yes"))
     changed = tmp_path / "ladder.yaml"
     changed.write_text(FLOW.read_text().replace("What's your role?", "Your job title?"))
     ladder_v2 = await make_ladder(redis, changed)
@@ -137,25 +137,25 @@ async def test_republishing_the_same_text_keeps_the_version(redis: Redis) -> Non
 
 async def test_redis_outage_raises_storage_error_and_loses_nothing(own_redis: RedisServer) -> None:
     redis = connect(own_redis.url)
-    ladder = await make_ladder(redis)
-    await ladder.handle("telegram:14", Start(), update_key="u1")
+    conversations = await make_ladder(redis)
+    await conversations.handle("telegram:14", Start(), update_key="u1")
     own_redis.stop()
     with pytest.raises(StorageError):
-        await ladder.handle("telegram:14", Text("yes"), update_key="u2")
+        await conversations.handle("telegram:14", Text("yes"), update_key="u2")
     own_redis.start()  # appendonly: the data comes back
-    retried = await ladder.handle("telegram:14", Text("yes"), update_key="u2")
+    retried = await conversations.handle("telegram:14", Text("yes"), update_key="u2")
     assert not retried.duplicate
     assert retried.conversation.step == "role"
     await redis.aclose()
 
 
 async def test_forget_erases_conversation_timers_events_and_outbox_items(redis: Redis) -> None:
-    ladder = await make_ladder(redis)
+    conversations = await make_ladder(redis)
     for cid in ("telegram:15", "telegram:16"):
         for event in (Start(), Text("yes"), Text("Other"), Text("pat@example.com")):
-            await ladder.handle(cid, event)
-        await ladder.handle(cid, LinkOpened("checklist"))
-        await ladder.handle(cid, Press("webinar", "slot0"))  # alerts wait in the outbox
+            await conversations.handle(cid, event)
+        await conversations.handle(cid, LinkOpened("checklist"))
+        await conversations.handle(cid, Press("webinar", "slot0"))  # alerts wait in the outbox
     outbox = Outbox(redis, "c1", OutboxPolicy(backoff=0.01))
 
     async def slack_down(item: OutboxItem) -> None:
@@ -167,9 +167,9 @@ async def test_forget_erases_conversation_timers_events_and_outbox_items(redis: 
     assert "telegram:15:reminder:test-ladder:webinar:0" in await sharded.members(
         redis, keys.timers_due
     )
-    erased = await ladder.forget("telegram:15")
+    erased = await conversations.forget("telegram:15")
     assert erased >= 10
-    assert await ladder.store.load("telegram:15") is None
+    assert await conversations.store.load("telegram:15") is None
     assert not [t for t in await sharded.members(redis, keys.timers_due) if "telegram:15" in t]
     left = {f["conversation"] for _, f in await sharded.entries(redis, keys.events)}
     assert left == {"telegram:16"}

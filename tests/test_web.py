@@ -41,7 +41,7 @@ async def test_health_and_metrics_follow_redis(own_redis: RedisServer) -> None:
     redis = connect(own_redis.url)
     settings = replace(Settings.from_env(), metrics_token=METRICS_TOKEN)
     services = await build(settings, redis=redis, paths=[FLOW])
-    await services.ladder.handle("telegram:1", Start())
+    await services.conversations.handle("telegram:1", Start())
     transport = httpx.ASGITransport(app=create_app(services))
     async with httpx.AsyncClient(transport=transport, base_url="http://ladder") as http:
         assert (await http.get("/healthz")).json() == {"ok": True}

@@ -71,7 +71,7 @@ async def hooked(
 async def rounds(services: Services, count: int = 12) -> None:
     """Worker rounds of the outbox, the clock moved past each retry's backoff in between."""
     assert isinstance(services.clock, ManualClock)
-    worker = Worker(services.ladder, {}, services.clock)
+    worker = Worker(services.conversations, {}, services.clock)
     for _ in range(count):
         await worker.deliver()
         services.clock.advance(timedelta(minutes=5))
@@ -79,11 +79,11 @@ async def rounds(services: Services, count: int = 12) -> None:
 
 async def walk(services: Services, conversation: str = "telegram:42") -> None:
     """Ada up the whole test ladder to its end (outcome won); messages stay in the process."""
-    ladder = services.ladder
+    conversations = services.conversations
     for event in (Start("test-ladder__linkedin"), Text("yes"), Text("Other"), Text(EMAIL)):
-        await ladder.handle(conversation, event, profile=ADA, durable=False)
+        await conversations.handle(conversation, event, profile=ADA, durable=False)
     for event in (LinkOpened("checklist"), Press("webinar", "slot0"), Press("trial", "skip")):
-        await ladder.handle(conversation, event, durable=False)
+        await conversations.handle(conversation, event, durable=False)
 
 
 # --- the webhooks file -----------------------------------------------------------------------
@@ -214,7 +214,7 @@ async def test_a_failing_receiver_gets_the_event_once_it_answers(
     receiver.fail_next(408)
     receiver.fail_next(429)  # no Retry-After: retried with the backoff
     receiver.fail_next(503)
-    await services.ladder.handle("telegram:42", Start(), profile=ADA, durable=False)
+    await services.conversations.handle("telegram:42", Start(), profile=ADA, durable=False)
     await rounds(services)
 
     calls = receiver.calls()
@@ -233,8 +233,8 @@ async def test_a_receiver_asking_to_wait_is_waited_for(
 ) -> None:
     services = await hooked(redis, tmp_path, receiver, monkeypatch)
     receiver.fail_next(429, headers={"Retry-After": "120"})
-    await services.ladder.handle("telegram:42", Start(), profile=ADA, durable=False)
-    worker = Worker(services.ladder, {}, services.clock)
+    await services.conversations.handle("telegram:42", Start(), profile=ADA, durable=False)
+    worker = Worker(services.conversations, {}, services.clock)
     await worker.deliver()
     await worker.deliver()  # paused: nothing is sent meanwhile
     assert [c.status for c in receiver.calls()] == [429]
@@ -250,7 +250,7 @@ async def test_a_refused_delivery_is_dead_lettered_with_the_receivers_reason(
 ) -> None:
     services = await hooked(redis, tmp_path, receiver, monkeypatch)
     receiver.fail_next(400)
-    await services.ladder.handle("telegram:42", Start(), profile=ADA, durable=False)
+    await services.conversations.handle("telegram:42", Start(), profile=ADA, durable=False)
     await rounds(services)
 
     assert [c.status for c in receiver.calls()] == [400]  # not retried
@@ -268,7 +268,7 @@ async def test_an_unreachable_receiver_is_retried(
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}/hooks"  # nothing listens there
     services = await hooked(redis, tmp_path, receiver, monkeypatch, url=closed)
-    await services.ladder.handle("telegram:42", Start(), profile=ADA, durable=False)
+    await services.conversations.handle("telegram:42", Start(), profile=ADA, durable=False)
     await rounds(services, 3)
     [retry] = await sharded.retries(redis)
     assert json.loads(retry)["failures"] == 3 and "ConnectError" in json.loads(retry)["error"]
@@ -279,9 +279,9 @@ async def test_a_receiver_that_does_not_answer_in_time_is_retried(
     redis: Redis, tmp_path: Path, receiver: FakeReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     services = await hooked(redis, tmp_path, receiver, monkeypatch)
-    await services.ladder.handle("telegram:42", Start(), profile=ADA, durable=False)
+    await services.conversations.handle("telegram:42", Start(), profile=ADA, durable=False)
     arrived = receiver.hold("webhook")
-    impatient = Worker(services.ladder, {}, services.clock, lease=timedelta(seconds=2))
+    impatient = Worker(services.conversations, {}, services.clock, lease=timedelta(seconds=2))
     assert await impatient.deliver() == 0  # cut off after half the lease
     assert arrived.is_set()
     receiver.release("webhook", process=False)  # the receiver never handled it
@@ -296,8 +296,8 @@ async def test_forgetting_a_prospect_drops_their_undelivered_webhooks(
     redis: Redis, tmp_path: Path, receiver: FakeReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     services = await hooked(redis, tmp_path, receiver, monkeypatch)
-    await services.ladder.handle("telegram:42", Start(), profile=ADA, durable=False)
-    assert await services.ladder.forget("telegram:42") >= 1
+    await services.conversations.handle("telegram:42", Start(), profile=ADA, durable=False)
+    assert await services.conversations.forget("telegram:42") >= 1
     await rounds(services, 2)
     assert receiver.calls() == []
 
@@ -320,8 +320,8 @@ async def test_webhooks_survive_a_worker_killed_mid_delivery(
         patch.setenv(SECRET_ENV, receiver.secret)
         settings = replace(Settings.from_env(), webhooks_file=hooks)
         services = await build(settings, redis=redis, paths=[flows / "ladder.yaml"])
-    await services.ladder.handle("telegram:42", Start(), profile=ADA, durable=False)
-    await services.ladder.handle("telegram:42", Text("yes"), durable=False)
+    await services.conversations.handle("telegram:42", Start(), profile=ADA, durable=False)
+    await services.conversations.handle("telegram:42", Text("yes"), durable=False)
     with FakeTelegram() as telegram:
         env = ladder_env(
             telegram, flows, redis_url, WEBHOOKS_FILE=str(hooks),

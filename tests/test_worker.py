@@ -98,7 +98,7 @@ def clock_of(services: Services) -> ManualClock:
 
 async def start(services: Services, *conversations: str) -> None:
     for conversation in conversations:
-        await services.ladder.handle(conversation, Start(), profile=ALEX, durable=False)
+        await services.conversations.handle(conversation, Start(), profile=ALEX, durable=False)
 
 
 # --- one worker, in-process ----------------------------------------------------------------
@@ -109,17 +109,19 @@ async def test_a_nudge_sent_before_a_crash_is_not_repeated(services: Services) -
     clock = clock_of(services)
     clock.advance(24 * H)
     dead = Recorder(clock)
-    crashed = Worker(services.ladder, {"telegram": dead}, clock, lease=LEASE)
+    crashed = Worker(services.conversations, {"telegram": dead}, clock, lease=LEASE)
     [claim] = await crashed.scheduler.claim(clock.now(), 10, LEASE)  # what tick() does first
-    outcome = await services.ladder.handle("telegram:1", Due(claim.timer), deliver_now=True)
-    await Deliveries(services.ladder, {"telegram": dead}).now(outcome)  # sent; killed before ack
+    outcome = await services.conversations.handle("telegram:1", Due(claim.timer), deliver_now=True)
+    await Deliveries(services.conversations, {"telegram": dead}).now(
+        outcome
+    )  # sent; killed before ack
     alive = Recorder(clock)
-    worker = Worker(services.ladder, {"telegram": alive}, clock, lease=LEASE)
+    worker = Worker(services.conversations, {"telegram": alive}, clock, lease=LEASE)
 
     clock.advance(LEASE)
     assert await worker.tick() == 0  # the id already holds nudge 2, which keeps its due time
     assert await sharded.total(services.redis.zcard, keys.timers_processing) == 0
-    again = await services.ladder.handle("telegram:1", Due(claim.timer))  # a redelivery
+    again = await services.conversations.handle("telegram:1", Due(claim.timer))  # a redelivery
     assert (again.actions, again.events) == ((), ())  # the engine's seq check: a no-op
     await worker.fast_forward(clock, T0 + timedelta(days=5))
 
@@ -130,12 +132,12 @@ async def test_a_nudge_sent_before_a_crash_is_not_repeated(services: Services) -
 async def test_a_drop_handled_before_a_crash_is_recovered_as_a_no_op(services: Services) -> None:
     await start(services, "telegram:1")
     clock = clock_of(services)
-    worker = Worker(services.ladder, {"telegram": Recorder(clock)}, clock, lease=LEASE)
+    worker = Worker(services.conversations, {"telegram": Recorder(clock)}, clock, lease=LEASE)
     await worker.fast_forward(clock, T0 + 96 * H - timedelta(seconds=1))  # both nudges sent
     clock.advance(timedelta(seconds=1))
     [drop] = await worker.scheduler.claim(clock.now(), 10, LEASE)
     assert drop.timer.kind == "drop"
-    first = await services.ladder.handle("telegram:1", Due(drop.timer))  # then killed
+    first = await services.conversations.handle("telegram:1", Due(drop.timer))  # then killed
     assert [e.name for e in first.events] == ["dropped", "alerted"]  # the flow alerts on it
     clock.advance(LEASE)
 
@@ -148,20 +150,20 @@ async def test_a_drop_handled_before_a_crash_is_recovered_as_a_no_op(services: S
 async def test_a_reminder_sent_before_a_crash_is_not_repeated(services: Services) -> None:
     clock = clock_of(services)
     await start(services, "telegram:1")
-    await services.ladder.handle("telegram:1", Press("welcome", "yes"), durable=False)
-    await services.ladder.handle("telegram:1", Press("webinar", "slot0"), durable=False)
+    await services.conversations.handle("telegram:1", Press("welcome", "yes"), durable=False)
+    await services.conversations.handle("telegram:1", Press("webinar", "slot0"), durable=False)
     clock.set(datetime(2026, 12, 9, 15, 0, tzinfo=UTC))  # 24h before the slot
-    scheduler = Worker(services.ladder, {}, clock).scheduler
+    scheduler = Worker(services.conversations, {}, clock).scheduler
     claims = await scheduler.claim(clock.now(), 10, LEASE)
     [reminder] = [c for c in claims if c.timer.kind == "reminder"]
-    first = await services.ladder.handle("telegram:1", Due(reminder.timer), deliver_now=True)
+    first = await services.conversations.handle("telegram:1", Due(reminder.timer), deliver_now=True)
     assert [e.name for e in first.events] == ["reminded"]
     dead = Recorder(clock)
-    assert await Deliveries(services.ladder, {"telegram": dead}).now(first) == 1
+    assert await Deliveries(services.conversations, {"telegram": dead}).now(first) == 1
     clock.advance(LEASE)  # the worker died before acking: its claims come back
     alive = Recorder(clock)
 
-    await Worker(services.ladder, {"telegram": alive}, clock).tick()
+    await Worker(services.conversations, {"telegram": alive}, clock).tick()
 
     assert [a for _, _, a in alive.sent if "Reminder" in getattr(a, "text", "")] == []
     assert next(text for _, text in dead.said("telegram:1")).startswith("Reminder")
@@ -175,18 +177,24 @@ async def test_a_message_for_a_channel_without_sender_waits_for_a_worker_with_on
     clock.advance(24 * H)
     quick = OutboxPolicy(backoff=0.01)
     console_only = Worker(
-        services.ladder, {"console": Recorder(clock)}, clock, outbox=Outbox(services.redis, "c1")
+        services.conversations,
+        {"console": Recorder(clock)},
+        clock,
+        outbox=Outbox(services.redis, "c1"),
     )
     console_only.deliveries.wait = 0.05
 
     assert await console_only.tick() == 1  # the step is taken; its message waits
-    conv = await services.ladder.store.load("telegram:1")
+    conv = await services.conversations.store.load("telegram:1")
     assert conv is not None and conv.nudges == 1
     assert await sharded.total(services.redis.xlen, keys.outbox) == 1
     await asyncio.sleep(0.1)  # the hold on "message:telegram" runs out
     telegram = Recorder(clock)
     worker = Worker(
-        services.ladder, {"telegram": telegram}, clock, outbox=Outbox(services.redis, "t1", quick)
+        services.conversations,
+        {"telegram": telegram},
+        clock,
+        outbox=Outbox(services.redis, "t1", quick),
     )
     assert await worker.deliver() == 1
     assert [a.text.splitlines()[0] for _, _, a in telegram.sent] == ["Still keen, Alex?"]
@@ -199,8 +207,8 @@ async def test_a_timer_whose_step_fails_is_retried_after_its_lease(
     clock = clock_of(services)
     orphan = Conversation(id="telegram:9", flow="followups", version=99, step="welcome")
     timer = Timer("telegram:9:nudge", "telegram:9", "nudge", iso(T0), "welcome", 1)
-    await services.ladder.store.commit(StepWrite(conversation=orphan, schedule=(timer,)))
-    worker = Worker(services.ladder, {"telegram": Recorder(clock)}, clock, lease=LEASE)
+    await services.conversations.store.commit(StepWrite(conversation=orphan, schedule=(timer,)))
+    worker = Worker(services.conversations, {"telegram": Recorder(clock)}, clock, lease=LEASE)
 
     with caplog.at_level(logging.ERROR, "bot.worker"):
         assert await worker.tick() == 1
@@ -236,7 +244,7 @@ async def test_a_failed_send_is_retried_and_the_follow_ups_go_on(
     recorder = Recorder(clock)
     flaky = FlakySender(recorder)
     outbox = Outbox(services.redis, "w1", OutboxPolicy(backoff=0.05))
-    worker = Worker(services.ladder, {"telegram": flaky}, clock, outbox=outbox)
+    worker = Worker(services.conversations, {"telegram": flaky}, clock, outbox=outbox)
 
     with caplog.at_level(logging.WARNING, "storage.outbox"):
         assert await worker.tick() == 1  # the timer; the send failed
@@ -256,13 +264,15 @@ async def test_a_message_queued_for_a_prospect_who_opted_out_is_not_sent(
     await start(services, "telegram:1")
     clock = clock_of(services)
     clock.advance(24 * H)
-    nowhere = Worker(services.ladder, {}, clock, outbox=Outbox(services.redis, "n1"))
+    nowhere = Worker(services.conversations, {}, clock, outbox=Outbox(services.redis, "n1"))
     nowhere.deliveries.wait = 0.01
     await nowhere.tick()  # the nudge is in the outbox, undelivered
-    await services.ladder.handle("telegram:1", Stop())
+    await services.conversations.handle("telegram:1", Stop())
     await asyncio.sleep(0.05)
     recorder = Recorder(clock)
-    worker = Worker(services.ladder, {"telegram": recorder}, clock, outbox=Outbox(services.redis))
+    worker = Worker(
+        services.conversations, {"telegram": recorder}, clock, outbox=Outbox(services.redis)
+    )
     await worker.tick()
     assert recorder.sent == []
     assert await sharded.total(services.redis.xlen, keys.outbox) == 0
@@ -288,7 +298,7 @@ async def test_run_works_through_due_timers_until_stopped(services: Services) ->
     stop = asyncio.Event()
     sender = StopAfter(recorder, stop, 5)
 
-    worker = Worker(services.ladder, {"telegram": sender}, clock, batch=2, idle=0.01)
+    worker = Worker(services.conversations, {"telegram": sender}, clock, batch=2, idle=0.01)
     await asyncio.wait_for(worker.run(stop), 120)  # the bound only stops a hang
 
     assert len(recorder.sent) == 5
@@ -303,7 +313,7 @@ async def test_a_round_without_redis_is_logged_and_counts_as_idle(
     (tmp_path / "f.yaml").write_text(FLOW)
     redis = connect(own_redis.url)
     services = await build(Settings.from_env(), SystemClock(), redis, [tmp_path / "f.yaml"])
-    worker = Worker(services.ladder, {}, services.clock)
+    worker = Worker(services.conversations, {}, services.clock)
     own_redis.stop()
 
     with caplog.at_level(logging.ERROR, "bot.worker"):
@@ -464,7 +474,7 @@ async def test_ladder_worker_sends_nudges_on_telegram_and_alerts_on_slack(
     now = datetime.now(UTC)
     clock.set(now - 97 * H)
     await start(services, "telegram:43")  # nudged twice already, its drop fell due an hour ago
-    await Worker(services.ladder, {"telegram": Recorder(clock)}, clock).fast_forward(
+    await Worker(services.conversations, {"telegram": Recorder(clock)}, clock).fast_forward(
         clock, now - 2 * H
     )
     clock.set(now - 25 * H)
@@ -521,7 +531,7 @@ async def test_telegram_and_slack_down_for_most_of_a_day_lose_nothing_and_post_o
         services = await build(settings, clock=clock, redis=redis, paths=[flows / "followups.yaml"])
         channel = TelegramChannel.from_services(services)
         channel.sender.attempts = 1  # each outbox attempt is one call: the outbox retries
-        worker = Worker(services.ladder, services.senders, clock, slack=services.slack)
+        worker = Worker(services.conversations, services.senders, clock, slack=services.slack)
         await start(services, "telegram:42")
 
         async def hours(count: float) -> None:

@@ -96,13 +96,13 @@ class ConsoleSender:
         who = " ".join(p for p in (profile.first_name, profile.last_name) if p) or conv.id
         handle = f" (@{profile.username})" if profile.username else ""
         answers = ", ".join(f"{k}: {v}" for k, v in conv.answers.items())
-        ladder = " → ".join(c.name for c in conv.commitments)
+        climbed = " → ".join(c.name for c in conv.commitments)
         self.print(
             f"      🔔 Slack alert to {channel}: {reasons}",
             f"         {who}{handle} · source: {conv.source or '-'} · score {conv.score}",
             f"         {title} v{conv.version}",
             f"         answers: {answers or '-'}",
-            f"         commitments: {ladder or '-'}",
+            f"         commitments: {climbed or '-'}",
         )
 
     def print(self, *lines: str) -> None:
@@ -122,9 +122,11 @@ class ConsoleChat:
         self.conversation_id = conversation_id
         self.profile = profile
         services.senders[CHANNEL] = sender
-        ladder = services.ladder
+        conversations = services.conversations
         self.confirmation = ForgetConfirmation(
-            ladder, RedisNotices(services.redis), Deliveries(ladder, services.senders).now
+            conversations,
+            RedisNotices(services.redis),
+            Deliveries(conversations, services.senders).now,
         )
 
     def event_for(self, line: str) -> Event | ForgetRequest:
@@ -145,7 +147,7 @@ class ConsoleChat:
         if isinstance(event, Press) and event.step == FORGET:
             await self.confirmation.answer(self.conversation_id, None, event.choice == "yes")
             return None
-        outcome = await self.services.ladder.handle(
+        outcome = await self.services.conversations.handle(
             self.conversation_id, event, profile=self.profile, durable=False
         )
         await self.show(outcome)

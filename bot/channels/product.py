@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from bot import refs
 from bot.app import Services
 from bot.delivery import Deliveries
-from bot.service import Ladder
+from bot.service import Conversations
 from domain.errors import StorageError
 from domain.model import ProductEvent, Reported
 
@@ -56,12 +56,12 @@ class ProductEvents:
 
     def __init__(
         self,
-        ladder: Ladder,
+        conversations: Conversations,
         deliveries: Deliveries,
         secrets: Mapping[str, str],
         ref_secret: str,
     ) -> None:
-        self.ladder = ladder
+        self.conversations = conversations
         self.deliveries = deliveries
         self.secrets = secrets
         self.ref_secret = ref_secret
@@ -79,7 +79,7 @@ class ProductEvents:
         given = request.headers.get(SIGNATURE_HEADER, "")
         if not hmac.compare_digest(given.encode(), signature(secret, timestamp, body).encode()):
             return _error(401, "bad signature")
-        now = self.ladder.clock.now().timestamp()
+        now = self.conversations.clock.now().timestamp()
         if not timestamp.isdigit() or abs(now - int(timestamp)) > WINDOW_SECONDS:
             return _error(401, f"stale timestamp: more than {WINDOW_SECONDS} s from our clock")
         if len(body) > MAX_BODY:
@@ -100,7 +100,7 @@ class ProductEvents:
         if conversation is None:
             return _error(404, "unknown prospect: the ref is not one we signed")
         try:
-            outcome = await self.ladder.handle(
+            outcome = await self.conversations.handle(
                 conversation,
                 Reported(ProductEvent(name), source),
                 update_key=update_key(source, event_id),
@@ -122,8 +122,8 @@ def routes(services: Services) -> list[BaseRoute]:
     settings = services.settings
     if not settings.product_event_secrets:
         return []
-    deliveries = Deliveries(services.ladder, services.senders)
+    deliveries = Deliveries(services.conversations, services.senders)
     endpoint = ProductEvents(
-        services.ladder, deliveries, settings.product_event_secrets, settings.secret
+        services.conversations, deliveries, settings.product_event_secrets, settings.secret
     )
     return [Route("/api/events", endpoint.receive, methods=["POST"])]

@@ -109,7 +109,7 @@ def alert_blocks(
         "Status": f"{conv.status.value} at `{escape(conv.step or '-')}`",
     }
     answers = [f"• {escape(k)}: {escape(v)}" for k, v in conv.answers.items()]
-    ladder = [
+    commitments = [
         f"✅ *{escape(c.name)}*" + (f" ({escape(c.value)})" if c.value else "")
         + f" at `{escape(c.step)}`, {_when(c.at)}"
         for c in conv.commitments
@@ -123,7 +123,7 @@ def alert_blocks(
         {"type": "section", "text": {"type": "mrkdwn", "text": _clip(
             "*Answers*\n" + ("\n".join(answers) or "_none yet_"), 3000)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": _clip(
-            "*Ladder*\n" + ("\n".join(ladder) or "_no commitments yet_"), 3000)}},
+            "*Commitments*\n" + ("\n".join(commitments) or "_none yet_"), 3000)}},
         {"type": "context", "elements": [{"type": "mrkdwn",
                                           "text": f"conversation `{escape(conv.id)}`"}]},
     ]  # fmt: skip

@@ -1,6 +1,6 @@
 """The Telegram channel: an update in, an engine event (or a /forget answer) out, the reply sent.
 
-Messages and button presses become engine events for `Ladder.handle` (commands parsed by
+Messages and button presses become engine events for `Conversations.handle` (commands parsed by
 bot.commands); `/forget` and its buttons go to bot.forget. The step's replies are in the outbox
 already: this process sends them at once (`Deliveries.now`), the worker whatever is left. The
 same `process` serves the webhook (bot.channels.telegram.webhook) and long polling
@@ -26,7 +26,7 @@ from bot.commands import ForgetRequest, parse
 from bot.delivery import Deliveries
 from bot.forget import FORGET, ForgetConfirmation
 from bot.links import LinkRoute
-from bot.service import Ladder, Outcome
+from bot.service import Conversations, Outcome
 from domain.model import Event, LinkOpened
 from storage.notices import RedisNotices
 
@@ -38,21 +38,21 @@ STALE_PRESS = "That question has moved on."
 
 
 class TelegramChannel:
-    """Turns Telegram updates into `Ladder.handle` calls and delivers what comes back."""
+    """Turns Telegram updates into `Conversations.handle` calls and delivers what comes back."""
 
     def __init__(
         self,
-        ladder: Ladder,
+        conversations: Conversations,
         sender: TelegramSender,
         deliveries: Deliveries,
         confirmation: ForgetConfirmation,
     ) -> None:
-        self.ladder = ladder
+        self.conversations = conversations
         self.sender = sender
         self.deliveries = deliveries
         self.confirmation = confirmation
         self.secret = sender.secret
-        self.link_route = LinkRoute(ladder, sender.links, self._reply)
+        self.link_route = LinkRoute(conversations, sender.links, self._reply)
 
     @classmethod
     def from_services(cls, services: Services) -> TelegramChannel:
@@ -60,11 +60,11 @@ class TelegramChannel:
         sender = services.senders.get(CHANNEL)
         if not isinstance(sender, TelegramSender):
             raise TelegramNotConfigured("TELEGRAM_TOKEN is not set")
-        ladder = services.ladder
-        deliveries = Deliveries(ladder, services.senders)
+        conversations = services.conversations
+        deliveries = Deliveries(conversations, services.senders)
         notices = RedisNotices(services.redis)
-        confirmation = ForgetConfirmation(ladder, notices, deliveries.now)
-        return cls(ladder, sender, deliveries, confirmation)
+        confirmation = ForgetConfirmation(conversations, notices, deliveries.now)
+        return cls(conversations, sender, deliveries, confirmation)
 
     async def process(self, update: Update) -> None:
         """Handle one update. Raises StorageError or RedisError when Redis is unavailable before
@@ -90,7 +90,7 @@ class TelegramChannel:
             await self._reply(outcome)
 
     async def _handle(self, conv: str, event: Event, update: Update) -> Outcome:
-        return await self.ladder.handle(
+        return await self.conversations.handle(
             conv,
             event,
             profile=profile_of(update.effective_user),

@@ -95,14 +95,14 @@ async def post(
 async def to_email_alert(services: Services, chat: str = "42") -> str:
     """Walk a prospect to the email_given alert; returns the conversation id."""
     conv = f"telegram:{chat}"
-    await services.ladder.handle(conv, Start("linkedin-ads"), profile=ANN, durable=False)
-    await services.ladder.handle(conv, Text("Founder"), durable=False)
-    await services.ladder.handle(conv, Text("ann@example.com"), durable=False)
+    await services.conversations.handle(conv, Start("linkedin-ads"), profile=ANN, durable=False)
+    await services.conversations.handle(conv, Text("Founder"), durable=False)
+    await services.conversations.handle(conv, Text("ann@example.com"), durable=False)
     return conv
 
 
 async def lead_of(services: Services, conversation_id: str) -> Lead:
-    stored = await services.ladder.store.load(conversation_id)
+    stored = await services.conversations.store.load(conversation_id)
     assert stored is not None
     return stored.lead
 

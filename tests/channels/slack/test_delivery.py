@@ -39,7 +39,9 @@ async def test_one_lead_card_per_prospect_is_updated_in_place_through_the_ladder
     [card] = fake_slack.messages("#sales-leads")
     assert "said yes: email_given" in card.text
     await post(web, button_press(card, kit.CLAIM, "U1"))
-    await services.ladder.handle(conv, Text("Yes"), durable=False)  # the end: a `completed` alert
+    await services.conversations.handle(
+        conv, Text("Yes"), durable=False
+    )  # the end: a `completed` alert
     assert await deliver(services) == 1
     [card] = fake_slack.messages("#sales-leads")  # still one message, redrawn
     assert "completed the ladder" in card.text and "• talk: Yes" in card.mrkdwn()
@@ -80,7 +82,7 @@ async def test_a_deleted_lead_card_is_posted_again(
     conv = await to_email_alert(services)
     assert await deliver(services) == 1
     await services.redis.hset(keys.lead_key(conv), "ts", "1.000000")  # Slack has no such message
-    await services.ladder.handle(conv, Text("Yes"), durable=False)
+    await services.conversations.handle(conv, Text("Yes"), durable=False)
     assert await deliver(services) == 1
     first, second = fake_slack.messages("#sales-leads")
     assert "said yes: email_given" in first.text and "completed the ladder" in second.text

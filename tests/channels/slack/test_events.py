@@ -41,7 +41,7 @@ async def test_bad_or_stale_signatures_get_401_and_change_nothing(
     assert await services.slack_records.posted("telegram:42") == Posted(
         channel=message.channel, ts=message.ts
     )
-    stored = await services.ladder.store.load("telegram:42")
+    stored = await services.conversations.store.load("telegram:42")
     assert stored is not None and stored.status == Status.ACTIVE
     assert not await services.redis.exists(keys.seen("telegram:42", "slack:event:EvX"))
 

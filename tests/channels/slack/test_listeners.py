@@ -48,7 +48,7 @@ async def test_claim_updates_the_alert_and_a_second_claim_is_refused_politely(
     assert (await lead_of(services, "telegram:42")).claimed_by == "slack:U1"
     assert len(fake_slack.calls("chat.update")) == 2  # the refused presser's stale screen too
     # the prospect's next alert already shows the claim
-    await services.ladder.handle("telegram:42", Text("Yes"), durable=False)
+    await services.conversations.handle("telegram:42", Text("Yes"), durable=False)
     assert await deliver(services) == 1
     completed = fake_slack.messages("#sales-leads")[-1]
     assert "completed the ladder" in completed.text and "Claimed by <@U1>" in completed.mrkdwn()
@@ -75,12 +75,12 @@ async def test_buttons_of_an_erased_prospect_create_no_new_conversation(
     original = Message(**vars(message))  # as a colleague's screen still shows it
     await post(web, button_press(message, kit.TAKE_OVER, SALES))
     [taken] = fake_slack.messages("#sales-leads")
-    await services.ladder.forget("telegram:42")
+    await services.conversations.forget("telegram:42")
     await post(web, button_press(taken, kit.HAND_BACK, SALES))
     assert fake_slack.messages("#sales-leads")[0].buttons() == []  # nothing left to press
     await post(web, button_press(original, kit.TAKE_OVER, "U0OTHER"))
     assert [e["text"] for e in fake_slack.ephemeral()] == [texts.ERASED, texts.ERASED]
-    assert await services.ladder.store.load("telegram:42") is None
+    assert await services.conversations.store.load("telegram:42") is None
     assert (await services.slack_records.posted("telegram:42")).thread_ts == ""
 
 
@@ -89,7 +89,7 @@ async def test_handing_back_an_opted_out_prospect_keeps_the_bot_quiet(
 ) -> None:
     message = await alert_message(services, fake_slack)
     await post(web, button_press(message, kit.TAKE_OVER, SALES))
-    await services.ladder.handle("telegram:42", Stop(), durable=False)
+    await services.conversations.handle("telegram:42", Stop(), durable=False)
     [taken] = fake_slack.messages("#sales-leads")
     await post(web, button_press(taken, kit.HAND_BACK, SALES))
     note = fake_slack.messages("#sales-leads", thread_ts=message.ts)[-1]
@@ -116,7 +116,7 @@ async def test_claim_won_and_not_a_fit_change_the_conversation_and_the_log(
     message = await alert_message(services, fake_slack)
     assert (await post(web, button_press(message, kit.CLAIM, "U1"))).status_code == 200
     assert (await post(web, button_press(message, kit.WON, "U1"))).status_code == 200
-    stored = await services.ladder.store.load("telegram:42")
+    stored = await services.conversations.store.load("telegram:42")
     assert stored is not None and stored.lead == Lead("slack:U1", "", "slack:U1")
     assert (stored.outcome, stored.status) == ("won", Status.ACTIVE)  # the ladder goes on
     logged = [(e.name, e.data.get("by"), e.data.get("outcome"))
@@ -137,7 +137,7 @@ async def test_not_a_fit_cancels_the_pending_follow_ups(
     assert [t.kind for t in await timers("telegram:42")] == ["nudge"]
     assert (await post(web, button_press(message, kit.NOT_A_FIT, "U2"))).status_code == 200
     assert await RedisScheduler(services.redis).of("telegram:42") == []
-    stored = await services.ladder.store.load("telegram:42")
+    stored = await services.conversations.store.load("telegram:42")
     assert stored is not None
     assert (stored.status, stored.outcome, stored.lead.verdict_by) == (
         Status.COMPLETED, "disqualified", "slack:U2"
@@ -145,7 +145,7 @@ async def test_not_a_fit_cancels_the_pending_follow_ups(
     [event] = [e for e in await events_of(services, "telegram:42") if e.name == "not_a_fit"]
     assert event.data["by"] == "slack:U2" and event.step == "offer"
     told = len(prospects(services).texts("telegram:42"))
-    await services.ladder.handle("telegram:42", Text("Yes"))  # the prospect writes again
+    await services.conversations.handle("telegram:42", Text("Yes"))  # the prospect writes again
     assert await RedisScheduler(services.redis).of("telegram:42") == []  # still no nudges
     assert len(prospects(services).texts("telegram:42")) == told  # replies come via handle
 
@@ -154,7 +154,7 @@ async def test_taking_over_an_opted_out_prospect_is_refused(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
     message = await alert_message(services, fake_slack)
-    await services.ladder.handle("telegram:42", Stop(), durable=False)
+    await services.conversations.handle("telegram:42", Stop(), durable=False)
     await post(web, button_press(message, kit.TAKE_OVER, SALES))
     assert "conversation is stopped" in fake_slack.ephemeral()[0]["text"]
     assert (await lead_of(services, "telegram:42")).taken_by == ""
@@ -163,9 +163,9 @@ async def test_taking_over_an_opted_out_prospect_is_refused(
 async def test_a_failed_take_over_changes_nothing_and_says_so(
     services: Services, fake_slack: FakeSlack, web: str
 ) -> None:
-    """A conversation pinned to a flow that is not published (any failure inside the Ladder)."""
+    """A conversation pinned to a flow that is not published (any failure in `Conversations`)."""
     ghost = Conversation(id="telegram:77", flow="ghost", version=3, step="x", profile=ANN)
-    await services.ladder.store.commit(StepWrite(conversation=ghost))
+    await services.conversations.store.commit(StepWrite(conversation=ghost))
     body = {"reason": "completed", "slack_channel": "#sales-leads",
             "conversation": json.loads(ghost.to_json())}  # fmt: skip
     await services.redis.xadd(
@@ -178,7 +178,7 @@ async def test_a_failed_take_over_changes_nothing_and_says_so(
     [warning] = fake_slack.ephemeral()
     assert warning["user"] == SALES and "UnknownFlow" in warning["text"]
     assert (await lead_of(services, "telegram:77")).taken_by == ""
-    stored = await services.ladder.store.load("telegram:77")
+    stored = await services.conversations.store.load("telegram:77")
     assert stored is not None and stored.status == Status.ACTIVE
     assert fake_slack.messages("#sales-leads", thread_ts=message.ts) == []
 
@@ -188,12 +188,12 @@ async def test_a_failed_hand_back_keeps_the_take_over(
 ) -> None:
     message = await alert_message(services, fake_slack)
     await post(web, button_press(message, kit.TAKE_OVER, SALES))
-    stored = await services.ladder.store.load("telegram:42")
-    assert stored is not None  # its flow version disappears (any failure inside the Ladder)
-    await services.ladder.store.commit(StepWrite(conversation=stored.with_(flow="ghost")))
+    stored = await services.conversations.store.load("telegram:42")
+    assert stored is not None  # its flow version disappears (any failure inside `Conversations`)
+    await services.conversations.store.commit(StepWrite(conversation=stored.with_(flow="ghost")))
     [taken] = fake_slack.messages("#sales-leads")
     await post(web, button_press(taken, kit.HAND_BACK, SALES))
     assert "UnknownFlow" in fake_slack.ephemeral()[-1]["text"]
     assert (await lead_of(services, "telegram:42")).taken_by == f"slack:{SALES}"
-    after = await services.ladder.store.load("telegram:42")
+    after = await services.conversations.store.load("telegram:42")
     assert after is not None and after.status == Status.PAUSED

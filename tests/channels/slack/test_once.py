@@ -57,7 +57,7 @@ async def test_a_post_slack_made_but_answered_500_is_not_repeated(
     [message] = fake_slack.messages("#sales-leads")
     assert len(fake_slack.calls("chat.postMessage")) == 1
     await post(web, button_press(message, kit.TAKE_OVER, SALES))
-    await services.ladder.handle("telegram:42", Text("Hello?"), durable=False)
+    await services.conversations.handle("telegram:42", Text("Hello?"), durable=False)
     fake_slack.fail_next("chat.postMessage", 500, processed=True)
     assert await deliver(services) == 0
     await asyncio.sleep(POLICY.backoff)

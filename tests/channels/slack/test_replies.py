@@ -40,7 +40,7 @@ async def test_take_over_relays_both_ways_and_hand_back_resumes(
     message = await alert_message(services, fake_slack)
     conv = "telegram:42"
     assert (await post(web, button_press(message, kit.TAKE_OVER, SALES))).status_code == 200
-    stored = await services.ladder.store.load(conv)
+    stored = await services.conversations.store.load(conv)
     assert stored is not None and stored.status == Status.PAUSED
     [note] = fake_slack.messages("#sales-leads", thread_ts=message.ts)
     assert f"<@{SALES}> took over the chat with Ann Lee" in note.text
@@ -51,7 +51,7 @@ async def test_take_over_relays_both_ways_and_hand_back_resumes(
     assert f"<@{SALES}> is chatting" in alert.mrkdwn()
 
     # the prospect writes: it reaches the thread through the outbox
-    await services.ladder.handle(conv, Text("Is there a discount?"), durable=False)
+    await services.conversations.handle(conv, Text("Is there a discount?"), durable=False)
     assert await deliver(services) == 1
     relayed = fake_slack.messages("#sales-leads", thread_ts=message.ts)[-1]
     assert relayed.text == "💬 *Ann Lee &lt;!channel&gt;:* Is there a discount?"
@@ -65,17 +65,17 @@ async def test_take_over_relays_both_ways_and_hand_back_resumes(
     [alert] = fake_slack.messages("#sales-leads")
     stale = Message(**vars(alert))
     assert (await post(web, button_press(alert, kit.HAND_BACK, SALES))).status_code == 200
-    stored = await services.ladder.store.load(conv)
+    stored = await services.conversations.store.load(conv)
     assert stored is not None and stored.status == Status.ACTIVE and stored.step == "offer"
     assert "handed the chat back" in fake_slack.messages("#sales-leads", message.ts)[-1].text
     [alert] = fake_slack.messages("#sales-leads")
     assert kit.TAKE_OVER in [b["action_id"] for b in alert.buttons()]
-    outcome = await services.ladder.handle(conv, Text("Yes"), durable=False)
+    outcome = await services.conversations.handle(conv, Text("Yes"), durable=False)
     assert outcome.conversation.status == Status.COMPLETED
     # a second Hand back from a screen that was not refreshed yet
     await post(web, button_press(stale, kit.HAND_BACK, "U0OTHER"))
     assert fake_slack.ephemeral()[-1]["text"] == "Nobody has taken over this chat."
-    after = await services.ladder.store.load(conv)
+    after = await services.conversations.store.load(conv)
     assert after is not None and after.status == Status.COMPLETED  # untouched
 
 
@@ -127,7 +127,7 @@ async def test_a_prospect_who_opted_out_during_a_take_over_gets_no_more_messages
 ) -> None:
     message = await alert_message(services, fake_slack)
     await post(web, button_press(message, kit.TAKE_OVER, SALES))
-    await services.ladder.handle("telegram:42", Stop(), durable=False)
+    await services.conversations.handle("telegram:42", Stop(), durable=False)
     told = len(prospects(services).texts("telegram:42"))
     reply = fake_slack.user_reply(message, SALES, "Are you still there?", "Ev5")
     assert (await post(web, json.dumps(reply).encode(), kind="json")).status_code == 200

@@ -30,7 +30,7 @@ async def test_forget_while_telegram_is_down_asks_and_answers_once_it_is_back(
         sender = web.services.senders["telegram"]
         assert isinstance(sender, TelegramSender)
         sender.attempts = 1
-        worker = Worker(web.services.ladder, web.services.senders, web.services.clock)
+        worker = Worker(web.services.conversations, web.services.senders, web.services.clock)
         assert await web.post(ada.text("/start")) == 200
 
         telegram_api.fail_next("sendMessage", DOWN, error_code=502, retry_after=None)

@@ -379,7 +379,7 @@ async def test_an_answer_telegram_would_not_take_waits_in_the_outbox_for_the_wor
         assert ada.messages() == []
         assert "1 item(s) left to the worker: DeliveryFailed" in caplog.text
         assert await sharded.total(redis.xlen, keys.outbox) == 1
-        worker = Worker(web.services.ladder, web.services.senders, web.services.clock)
+        worker = Worker(web.services.conversations, web.services.senders, web.services.clock)
         assert await worker.deliver() == 1
         assert ada.last.text == "Hi Ada!\n\nWant our 2-minute checklist?"
         assert [button["text"] for button in ada.last.buttons] == ["Yes please", "Not now"]
