@@ -13,13 +13,12 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from redis.exceptions import RedisError
-
 from bot.items import ItemKind, NoticeItem
 from bot.service import Conversations, Outcome
 from domain.errors import DuplicateUpdate, StorageError
 from domain.model import Button, Conversation, Say
 from storage.base import Notices
+from storage.connect import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ class ForgetConfirmation:
         if erase:
             try:
                 erased = await self.conversations.forget(conversation)
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 raise StorageError(f"Redis is unavailable: {exc}") from exc
             log.info("forgot %s at their request (%d records)", conversation, erased)
         await self._say(conversation, update_key, Say(FORGOTTEN if erase else KEPT))
@@ -82,7 +81,7 @@ class ForgetConfirmation:
             )
         except DuplicateUpdate:
             return  # said before
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise StorageError(f"Redis is unavailable: {exc}") from exc
         if posted.held:
             unsaved = Conversation(id=conversation, flow="", version=0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from redis.exceptions import RedisError
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -20,6 +19,7 @@ from bot.service import Conversations, Outcome
 from domain.errors import StorageError
 from domain.model import LinkButton, LinkOpened
 from storage.base import Links, TrackedLink
+from storage.connect import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class LinkRoute:
             outcome = await self.conversations.handle(
                 link.conversation, LinkOpened(link.step), deliver_now=True
             )
-        except (StorageError, RedisError) as exc:
+        except (StorageError, *REDIS_ERRORS) as exc:
             log.error("tracked link not recorded: %s", exc)
             return HTMLResponse(UNAVAILABLE_PAGE, status_code=503)
         after = BackgroundTask(self.reply, outcome)

@@ -67,7 +67,7 @@ class TelegramChannel:
         return cls(conversations, sender, deliveries, confirmation)
 
     async def process(self, update: Update) -> None:
-        """Handle one update. Raises StorageError or RedisError when Redis is unavailable before
+        """Handle one update. Raises StorageError or a Redis error when Redis is unavailable before
         the step was stored, so the update is retried (webhook: non-2xx; polling: not
         confirmed); once it is stored, its replies are in the outbox and nothing is raised. A
         malformed update is logged and changes nothing."""

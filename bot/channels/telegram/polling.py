@@ -12,7 +12,6 @@ import logging
 from collections.abc import Sequence
 from itertools import groupby
 
-from redis.exceptions import RedisError
 from telegram import Update
 from telegram.error import Conflict, NetworkError, RetryAfter
 
@@ -20,6 +19,7 @@ from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.sender import retry_seconds
 from bot.channels.telegram.updates import ALLOWED_UPDATES
 from domain.errors import StorageError
+from storage.connect import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ async def poll(channel: TelegramChannel, stop: asyncio.Event, wait_seconds: int 
             await _pause(stop, backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
             continue
-        except (StorageError, RedisError, NetworkError) as exc:
+        except (StorageError, *REDIS_ERRORS, NetworkError) as exc:
             log.warning("polling: %s; retrying in %.1fs", exc, backoff)
             await _pause(stop, backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
@@ -70,7 +70,7 @@ async def _process_chat(channel: TelegramChannel, updates: list[Update]) -> None
     for update in updates:
         try:
             await channel.process(update)
-        except (StorageError, RedisError):
+        except (StorageError, *REDIS_ERRORS):
             raise
         except Exception:  # a bug must not stall everyone's updates: log it and move on
             log.exception("update %s failed and is skipped", update.update_id)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from telegram import Bot, InputFile
 from telegram.error import (
     BadRequest,
@@ -34,6 +33,7 @@ from bot.forget import FORGET
 from domain.errors import LadderError, StorageError
 from domain.model import Action, Button, Conversation, Say, SendCalendar, SendDocument
 from storage.base import Keyboards, Links
+from storage.connect import REDIS_ERRORS
 from storage.keyboards import RedisKeyboards
 from storage.links import LinkStore
 from storage.ratelimit import FloodLimiter, Rate
@@ -178,7 +178,7 @@ class TelegramSender:
         than not at all."""
         try:
             metrics.flood_waited(await self.limiter.acquire(chat))
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("flood limiter unavailable (%s): sending without it", exc)
 
     async def remove_keyboard(self, chat: str, message_id: int) -> None:

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import logging
 
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -22,6 +21,7 @@ from bot.channels.telegram.sender import TelegramNotConfigured, TelegramSender
 from bot.channels.telegram.updates import ALLOWED_UPDATES, read_update
 from bot.config import Settings
 from domain.errors import StorageError
+from storage.connect import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class Webhook:
             return Response(status_code=200)
         try:
             await self.channel.process(update)
-        except (StorageError, RedisError) as exc:
+        except (StorageError, *REDIS_ERRORS) as exc:
             log.error("update %s not processed, Telegram will retry: %s", update_id, exc)
             return PlainTextResponse("storage unavailable", status_code=503)
         return Response(status_code=200)
