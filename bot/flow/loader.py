@@ -247,7 +247,7 @@ class _FlowReader(StepReader):
                 "`languages` needs `default_language`: the language the steps are written in",
             )
         given = fields.get("translations")
-        if given is not None and not languages:
+        if given is not None and "languages" not in fields:
             self.error(given.key, "", "`translations` needs `languages: [...]` to list them")
         if not languages:
             return default, {}
