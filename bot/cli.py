@@ -63,7 +63,7 @@ def _chat(args: argparse.Namespace) -> int:
             source=sys.stdin,
             out=sys.stdout,
             conversation_id=f"console:{args.id}",
-            profile=Profile(first_name=args.name, username=args.id),
+            profile=Profile(first_name=args.name, username=args.id, language=args.lang),
             payload=args.source,
             speed=args.speed,
         )
@@ -343,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--name", default="Alex", help="the prospect's first name")
     chat.add_argument("--id", default="you", help="the prospect's id (console:<id>)")
     chat.add_argument("--source", default="", help="the /start payload, e.g. linkedin")
+    chat.add_argument(
+        "--lang", default="", help="the prospect's language, e.g. de (default: the flow's)"
+    )
     chat.add_argument(
         "--speed", type=float, default=1.0, help="time runs this many times faster (3600: 1h/s)"
     )
