@@ -102,6 +102,7 @@ def _stats(args: argparse.Namespace) -> int:
             args.flow,
             version=args.version,
             source=args.source,
+            language=args.language,
             since=args.since,
         )
     )
@@ -355,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("flow", help="the flow name, e.g. webinar-ladder")
     stats.add_argument("--version", type=int, help="only this version (default: all)")
     stats.add_argument("--source", help="only prospects from this /start source")
+    stats.add_argument("--language", help="only prospects spoken to in this language, e.g. de")
     stats.add_argument("--since", type=_since, help="only events from this date (UTC), ISO 8601")
     stats.add_argument("--csv", action="store_true", help="print the table as CSV")
     stats.add_argument("--chart", metavar="PNG", help="also draw the funnel into this PNG file")
