@@ -27,6 +27,11 @@ class Builtin(StrEnum):
     UNDERSTOOD = "understood"  # {}
     OPEN = "open"  # a link button's label when the step gives none
     LINK_HINT = "link_hint"
+    BOOKED = "booked"  # {slot}
+    REMINDER = "reminder"  # {title} {when} {slot}
+    IN_MINUTES = "in_minutes"  # {n}
+    IN_HOURS = "in_hours"  # {n}
+    IN_DAYS = "in_days"  # {n}
 
 
 DEFAULT_LANGUAGE = "en"

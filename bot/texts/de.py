@@ -17,4 +17,9 @@ TEXTS = {
     "understood": "Verstanden: {}.",
     "open": "Öffnen",
     "link_hint": "Tippe oben auf den Button, um es zu öffnen.",
+    "booked": "Du bist angemeldet für {slot}. Hier ist die Kalendereinladung.",
+    "reminder": "Erinnerung: {title} beginnt {when}, {slot}.",
+    "in_minutes": "in {n} Minuten",
+    "in_hours": "in {n} Stunden",
+    "in_days": "in {n} Tagen",
 }

@@ -15,4 +15,9 @@ TEXTS = {
     "understood": "Got it: {}.",
     "open": "Open",
     "link_hint": "Tap the button above to open it.",
+    "booked": "You're booked for {slot}. Here's the calendar invite.",
+    "reminder": "Reminder: {title} starts {when}, {slot}.",
+    "in_minutes": "in {n} minutes",
+    "in_hours": "in {n} hours",
+    "in_days": "in {n} days",
 }

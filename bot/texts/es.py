@@ -15,4 +15,9 @@ TEXTS = {
     "understood": "Entendido: {}.",
     "open": "Abrir",
     "link_hint": "Pulsa el botón de arriba para abrirlo.",
+    "booked": "Tienes plaza para {slot}. Aquí tienes la invitación del calendario.",
+    "reminder": "Recordatorio: {title} empieza {when}, {slot}.",
+    "in_minutes": "en {n} minutos",
+    "in_hours": "en {n} horas",
+    "in_days": "en {n} días",
 }
