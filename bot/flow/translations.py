@@ -128,6 +128,16 @@ class Translator:
             )
         return replace(step, **changes)  # type: ignore[arg-type]
 
+    def one_each(
+        self, entry: Key, where: str, field: str, wanted: int, of: str
+    ) -> list[Node] | None:
+        """A list with one item for each of `wanted` things (None, and a problem, if not)."""
+        items = self.reader.items(entry.value, where, field)
+        if len(items) == wanted:
+            return items
+        self.reader.error(entry.value, where, f"`{field}` has {len(items)}; {of}: {wanted}")
+        return None
+
     def label(self, entry: Key | None, where: str, default: str | None) -> str | None:
         if entry is None or default is None:
             return default
@@ -139,13 +149,8 @@ class Translator:
         """The choices' labels, in the order written; ids and values stay."""
         if entry is None:
             return choices
-        items = self.reader.items(entry.value, where, "choices")
-        if len(items) != len(choices):
-            self.reader.error(
-                entry.value,
-                where,
-                f"`choices` has {len(items)} labels; the step has {len(choices)} choices",
-            )
+        items = self.one_each(entry, where, "choices", len(choices), "the step's choices")
+        if items is None:
             return choices
         labels = [self.reader.label(item, where, "choice label") for item in items]
         return tuple(
@@ -178,13 +183,8 @@ class Translator:
         if entry is None:
             self.reader.error(at, where, f"missing `follow_up` ({len(originals)} texts)")
             return follow_up
-        items = self.reader.items(entry.value, where, "follow_up")
-        if len(items) != len(originals):
-            self.reader.error(
-                entry.value,
-                where,
-                f"`follow_up` has {len(items)} texts; the follow-up says {len(originals)}",
-            )
+        items = self.one_each(entry, where, "follow_up", len(originals), "different texts")
+        if items is None:
             return follow_up
         said = [self.reader.said(item, where, "follow_up", step) for item in items]
         mapped = {o: s or o for o, s in zip(originals, said, strict=True)}

@@ -82,7 +82,10 @@ def test_translated_texts_are_checked_like_the_default(problems: Problems) -> No
         f"is {MAX_LABEL + 1} characters; a Telegram button fits {MAX_LABEL}"
     ]
     assert problems(FLOW.replace("[Gründer, Anderes]", "[Gründer]")) == [
-        "x.yaml:26:18: translations.de: step 'role': `choices` has 1 labels; the step has 2 choices"
+        "x.yaml:26:18: translations.de: step 'role': `choices` has 1; the step's choices: 2"
+    ]
+    assert problems(FLOW.replace('["Noch da?"]', '["Noch da?", "Hallo?"]')) == [
+        "x.yaml:21:16: translations.de: `follow_up` has 2; different texts: 1"
     ]
     found = problems(FLOW.replace('"Hallo {first_name}!"', '"Hallo {vorname}!"'))
     assert len(found) == 1 and found[0].startswith("x.yaml:24:14:") and "vorname" in found[0]
