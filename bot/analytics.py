@@ -69,17 +69,20 @@ def outcome_counts(final: Mapping[str, str]) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Segment:
-    """Which prospects a funnel counts: one flow, optionally one version and one source."""
+    """Which prospects a funnel counts: one flow, optionally one version, one source and one
+    language."""
 
     flow: str
     version: int | None = None  # None: every version
     source: str | None = None  # None: every source; "" is "came without a source"
+    language: str | None = None  # None: every language; "" is "a flow in one language"
 
     def matches(self, event: DomainEvent) -> bool:
         return (
             event.flow == self.flow
             and (self.version is None or event.version == self.version)
             and (self.source is None or event.data.get("source", "") == self.source)
+            and (self.language is None or event.data.get("language", "") == self.language)
         )
 
 
@@ -232,6 +235,12 @@ def sources(events: Iterable[DomainEvent], flow: str, version: int | None = None
     """The sources prospects of this flow came from, sorted ("" for none)."""
     segment = Segment(flow, version)
     return sorted({e.data.get("source", "") for e in events if segment.matches(e)})
+
+
+def languages(events: Iterable[DomainEvent], segment: Segment) -> list[str]:
+    """The languages the segment's prospects were spoken to in, sorted ("" for a flow in one
+    language: its events record none)."""
+    return sorted({e.data.get("language", "") for e in events if segment.matches(e)})
 
 
 def two_proportion_p(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float | None:
@@ -485,6 +494,7 @@ class FlowStats:
     funnel: Funnel
     by_source: tuple[Funnel, ...]
     variants: tuple[VariantStats, ...]
+    by_language: tuple[Funnel, ...] = ()
 
     @classmethod
     def of(
@@ -500,10 +510,12 @@ class FlowStats:
             if segment.source is not None
             else sources(events, segment.flow, segment.version)
         )
+        spoken = [segment.language] if segment.language is not None else languages(events, segment)
         return cls(
             funnel(events, segment, order, outcomes),
             tuple(funnel(events, replace(segment, source=s), order, outcomes) for s in splits),
             variant_stats(events, segment, outcomes),
+            tuple(funnel(events, replace(segment, language=g), order, outcomes) for g in spoken),
         )
 
     def report(self) -> str:
@@ -511,26 +523,32 @@ class FlowStats:
         seg = self.funnel.segment
         parts = [
             f"{seg.flow}  version {'all' if seg.version is None else seg.version}"
-            f"  source {'all' if seg.source is None else repr(seg.source)}\n" + table(self.funnel),
+            f"  source {'all' if seg.source is None else repr(seg.source)}"
+            + ("" if seg.language is None else f"  language {seg.language!r}")
+            + "\n"
+            + table(self.funnel),
         ]
         if len(self.by_source) > 1:
-            rows = [("source", "started", "completed", "converted", "conversion %")] + [
-                (
-                    f.segment.source or "(none)",
-                    str(f.started),
-                    str(f.completed),
-                    str(f.converted),
-                    f"{100 * f.conversion:.1f}",
-                )
-                for f in self.by_source
-            ]
-            parts.append("\n".join(align(rows, left=1)))
+            by_source = [(f.segment.source or "(none)", f) for f in self.by_source]
+            parts.append(_conversion_table("source", by_source))
+        if len(self.by_language) > 1 or seg.language:
+            by_language = [(f.segment.language or "(none)", f) for f in self.by_language]
+            parts.append(_conversion_table("language", by_language))
         if self.variants:
             parts.append(
                 "A/B variants (p: two-proportion z-test against the first variant)\n"
                 + variant_table(self.variants)
             )
         return "\n\n".join(parts)
+
+
+def _conversion_table(split: str, funnels: Sequence[tuple[str, Funnel]]) -> str:
+    """Conversion per source or per language, as aligned text."""
+    rows = [(split, "started", "completed", "converted", "conversion %")] + [
+        (name, str(f.started), str(f.completed), str(f.converted), f"{100 * f.conversion:.1f}")
+        for name, f in funnels
+    ]
+    return "\n".join(align(rows, left=1))
 
 
 async def flow_stats(
@@ -540,6 +558,7 @@ async def flow_stats(
     *,
     version: int | None = None,
     source: str | None = None,
+    language: str | None = None,
     since: datetime | None = None,
 ) -> FlowStats:
     """Read the log and compute the funnel of one flow, its per-source conversion and its A/B
@@ -549,7 +568,7 @@ async def flow_stats(
     flow = (await flows.compiled(name, shown)).flow
     return FlowStats.of(
         await read_events(redis, name, since),
-        Segment(name, version, source),
+        Segment(name, version, source, language),
         [s.id for s in flow.steps],
         Outcomes.of(flow),
     )

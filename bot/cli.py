@@ -63,7 +63,7 @@ def _chat(args: argparse.Namespace) -> int:
             source=sys.stdin,
             out=sys.stdout,
             conversation_id=f"console:{args.id}",
-            profile=Profile(first_name=args.name, username=args.id),
+            profile=Profile(first_name=args.name, username=args.id, language=args.lang),
             payload=args.source,
             speed=args.speed,
         )
@@ -102,6 +102,7 @@ def _stats(args: argparse.Namespace) -> int:
             args.flow,
             version=args.version,
             source=args.source,
+            language=args.language,
             since=args.since,
         )
     )
@@ -344,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--id", default="you", help="the prospect's id (console:<id>)")
     chat.add_argument("--source", default="", help="the /start payload, e.g. linkedin")
     chat.add_argument(
+        "--lang", default="", help="the prospect's language, e.g. de (default: the flow's)"
+    )
+    chat.add_argument(
         "--speed", type=float, default=1.0, help="time runs this many times faster (3600: 1h/s)"
     )
     chat.set_defaults(handler=_chat)
@@ -352,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("flow", help="the flow name, e.g. webinar-ladder")
     stats.add_argument("--version", type=int, help="only this version (default: all)")
     stats.add_argument("--source", help="only prospects from this /start source")
+    stats.add_argument("--language", help="only prospects spoken to in this language, e.g. de")
     stats.add_argument("--since", type=_since, help="only events from this date (UTC), ISO 8601")
     stats.add_argument("--csv", action="store_true", help="print the table as CSV")
     stats.add_argument("--chart", metavar="PNG", help="also draw the funnel into this PNG file")

@@ -21,6 +21,7 @@ from bot.flow.compile import NEXT, CompiledFlow, choice_trigger
 from bot.flow.model import MAX_MESSAGES_IN_A_ROW, Choice, FollowUp, Step
 from bot.flow.template import CONVERSATION_REF, CONVERSATION_REF_MARKER, render
 from bot.kinds import KINDS, TIMER_OWNERS
+from bot.texts import Builtin, choose_language, text
 from domain.model import (
     Action,
     Alert,
@@ -58,18 +59,6 @@ from domain.model import (
     iso,
 )
 
-HELP = (
-    "I ask a few quick questions and share useful things along the way. "
-    "Tap a button or type your answer (the number of a choice works too).\n"
-    "/restart starts over, /stop and I won't message you again, /forget erases your data."
-)
-STALE_PRESS = "That button belongs to an earlier question. Here's where we are:"
-STOPPED = "Done. You won't hear from me again. Send /start if you change your mind."
-ALREADY_STOPPED = "You're unsubscribed. Send /start if you'd like to pick up again."
-FINISHED = "We're all done here, thank you! Send /restart to go through it again."
-PAUSED = "A colleague is with you in this chat now and will answer shortly."
-WELCOME_BACK = "Welcome back! Here's where we left off:"
-
 
 def step(flow: CompiledFlow, conversation: Conversation, event: Event, now: datetime) -> StepResult:
     """Apply `event` to `conversation`; see the module docstring."""
@@ -88,8 +77,8 @@ class _Turn:
 
     def __init__(self, compiled: CompiledFlow, conversation: Conversation, now: datetime) -> None:
         self.compiled = compiled
-        self.flow = compiled.flow
         self.conv = conversation
+        self.speak()
         self.now = now
         self.at = iso(now)
         self.actions: list[Action] = []
@@ -97,6 +86,19 @@ class _Turn:
         self.schedule: list[Timer] = []
         self.cancel: list[str] = []
         self.cancel_all = False
+
+    def speak(self) -> None:
+        """Choose the prospect's language: a saved `language` answer, else the channel's (the
+        profile's), else the flow's default; the flow's texts are then in that language."""
+        flow = self.compiled.flow
+        wanted = (self.conv.answers.get("language", ""), self.conv.profile.language)
+        self.language = choose_language(wanted, flow.languages, flow.default_language)
+        self.flow = flow.in_language(self.language)
+
+    def text(self, key: Builtin, **values: str) -> str:
+        """A built-in text in the prospect's language."""
+        found = text(key, self.language)
+        return found.format(**values) if values else found
 
     def result(self) -> StepResult:
         conv = self.conv
@@ -116,6 +118,8 @@ class _Turn:
     def emit(self, name: str, step_id: str | None = None, **data: str) -> None:
         step_id = step_id if step_id is not None else (self.conv.step or "")
         data = {"source": self.conv.source, **data}
+        if self.compiled.flow.translations:  # the funnel splits by language (bot.analytics)
+            data["language"] = self.language
         variant = self.conv.variants.get(step_id)
         if variant:
             data["variant"] = variant
@@ -191,6 +195,7 @@ class _Turn:
         After MAX_MESSAGES_IN_A_ROW message steps the turn ends at the next one, unsaid: the
         prospect's next message goes on from there (validated flows never get that far)."""
         for said in range(MAX_MESSAGES_IN_A_ROW + 1):
+            self.speak()  # a `language` answer saved on the way speaks from the next step on
             step = self.flow.step(step_id)
             kind = KINDS[step.kind]
             self.conv = self.conv.with_(
@@ -429,9 +434,9 @@ def _on_start(turn: _Turn, event: Start) -> None:
         turn.emit("started", turn.flow.first.id)
         turn.enter(turn.flow.first.id)
     elif conv.status == Status.PAUSED:
-        turn.say(PAUSED)
+        turn.say(turn.text(Builtin.PAUSED))
     else:
-        turn.present(turn.current(), lead=WELCOME_BACK)
+        turn.present(turn.current(), lead=turn.text(Builtin.WELCOME_BACK))
 
 
 def _on_restart(turn: _Turn, _: Restart) -> None:
@@ -457,19 +462,19 @@ def _on_restart(turn: _Turn, _: Restart) -> None:
 
 def _on_stop(turn: _Turn, _: Stop) -> None:
     if turn.conv.status == Status.STOPPED:
-        turn.say(ALREADY_STOPPED)
+        turn.say(turn.text(Builtin.ALREADY_STOPPED))
         return
     turn.conv = turn.conv.with_(status=Status.STOPPED)
     turn.cancel_all = True
     turn.emit("opted_out")
-    turn.say(STOPPED)
+    turn.say(turn.text(Builtin.STOPPED))
 
 
 def _on_help(turn: _Turn, _: Help) -> None:
     if turn.conv.status == Status.ACTIVE and turn.conv.step is not None:
-        turn.present(turn.current(), lead=HELP)
+        turn.present(turn.current(), lead=turn.text(Builtin.HELP))
     else:
-        turn.say(HELP)
+        turn.say(turn.text(Builtin.HELP))
 
 
 def _closed(turn: _Turn) -> bool:
@@ -478,7 +483,8 @@ def _closed(turn: _Turn) -> bool:
     status = turn.conv.status
     if status == Status.ACTIVE and turn.conv.step is not None:
         return False
-    turn.say({Status.STOPPED: ALREADY_STOPPED, Status.PAUSED: PAUSED}.get(status, FINISHED))
+    said = {Status.STOPPED: Builtin.ALREADY_STOPPED, Status.PAUSED: Builtin.PAUSED}
+    turn.say(turn.text(said.get(status, Builtin.FINISHED)))
     return True
 
 
@@ -501,7 +507,7 @@ def _on_text(turn: _Turn, event: Text) -> None:
 
 def _on_press(turn: _Turn, event: Press) -> None:
     if turn.conv.status == Status.PAUSED:
-        turn.say(PAUSED)
+        turn.say(turn.text(Builtin.PAUSED))
         return
     pressed = f"{event.step}:{event.choice}"
     if turn.conv.status == Status.COMPLETED and pressed == turn.conv.pressed:
@@ -525,7 +531,7 @@ def _stale_press(turn: _Turn, step: Step, pressed: str) -> None:
     turn.conv = conv.with_(stale_presses=conv.stale_presses + 1)
     turn.emit("stale_press", pressed=pressed)
     if conv.stale_presses == 0 and pressed != conv.pressed:
-        turn.present(step, lead=STALE_PRESS)
+        turn.present(step, lead=turn.text(Builtin.STALE_PRESS))
 
 
 def _on_link(turn: _Turn, event: LinkOpened) -> None:

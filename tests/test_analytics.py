@@ -26,7 +26,7 @@ from bot.registry import FlowRegistry
 from bot.service import Conversations
 from domain.clock import ManualClock
 from domain.errors import LadderError
-from domain.model import DomainEvent, Due, Press, Start, Status, Text, iso
+from domain.model import DomainEvent, Due, Press, Profile, Start, Status, Text, iso
 from storage import keys
 from storage.events import PAGE
 from storage.redis import RedisFlowCatalog
@@ -34,6 +34,7 @@ from storage.scheduler import RedisScheduler
 from tests.redis_server import free_port
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+ROOT = Path(__file__).parent.parent
 FLOW_FILE = Path(__file__).parent / "data" / "funnel.yaml"
 
 
@@ -522,6 +523,37 @@ async def test_stats_command_table_csv_and_chart(
     assert {(r["flow"], r["version"], r["source"]) for r in rows} == {("funnel", "1", "mail")}
     assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert f"chart written to {chart}" in captured.err
+
+
+async def test_stats_split_by_language(
+    redis: Redis,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = ManualClock(T0)
+    conversations = await ladder_on(redis, clock, ROOT / "flows" / "webinar-ladder.yaml")
+    spoken = {"telegram:1": "de", "telegram:2": "de-AT", "telegram:3": "en", "telegram:4": "fr"}
+    for cid, language in spoken.items():
+        await conversations.handle(cid, Start(), profile=Profile(first_name="P", language=language))
+    await conversations.handle("telegram:1", Press("welcome", "yes-please"))  # a German yes
+    await conversations.handle("telegram:3", Press("welcome", "not-now"))  # an English no (an end)
+
+    assert await ladder_cli(monkeypatch, redis_url, "stats", "webinar-ladder") == 0
+    out = capsys.readouterr().out
+    by_language = out.split("language  started", 1)[1].splitlines()
+    assert [line.split()[:3] for line in by_language[2:4]] == [["de", "2", "0"], ["en", "2", "1"]]
+
+    code = await ladder_cli(monkeypatch, redis_url, "stats", "webinar-ladder", "--language", "de")
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "webinar-ladder  version all  source all  language 'de'"
+    welcome, later, role = (line.split()[:3] for line in lines[3:6])
+    assert (welcome, later, role) == (
+        ["welcome", "2", "1"],
+        ["later", "0", "0"],
+        ["role", "1", "0"],
+    )
 
 
 async def test_stats_command_errors(

@@ -18,6 +18,7 @@ from bot.commands import ForgetRequest, parse
 from bot.delivery import Deliveries
 from bot.forget import FORGET, ForgetConfirmation
 from bot.service import Outcome
+from bot.texts import language_code
 from bot.worker import Worker
 from domain.clock import ScaledClock
 from domain.model import (
@@ -54,6 +55,7 @@ class ConsoleSender:
 
     out: TextIO = sys.stdout
     buttons: list[Button | LinkButton] = field(default_factory=list)
+    language: str = ""  # the prospect's language as last shown with an event
 
     async def deliver(self, conversation: Conversation, actions: Sequence[Action]) -> None:
         for action in actions:
@@ -80,6 +82,9 @@ class ConsoleSender:
     def show_events(self, events: Sequence[DomainEvent]) -> None:
         for event in events:
             data = {k: v for k, v in event.data.items() if v}
+            if data.get("language") == self.language:  # shown when it starts or changes
+                del data["language"]
+            self.language = data.get("language", self.language)
             detail = " ".join(f"{k}={v}" for k, v in data.items())
             self.print(f"      · {event.name} [{event.step}] {detail}".rstrip())
 
@@ -192,6 +197,9 @@ async def run_chat(
     echo = not source.isatty()
     flow = await services.flows.latest(services.flows.default_name)
     sender.print(f"ladderbot · {flow.flow.title} (v{flow.flow.version})", CHAT_HELP, "")
+    if profile.language and language_code(profile.language) not in flow.flow.languages:
+        speaks = ", ".join(flow.flow.languages)
+        sender.print(f"(the flow speaks {speaks}: showing {flow.flow.default_language})", "")
     await chat.send(Start(payload))
     ticker = asyncio.create_task(_tick_forever(worker)) if speed > 1 else None
     try:

@@ -41,6 +41,7 @@ DURATION = re.compile(
     r"\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?"
     r"\s*(?:(\d+)\s*s)?\s*"
 )
+LANGUAGE = re.compile(r"[a-z]{2,3}")  # ISO 639 code: en, de, es
 QUIET_HOURS = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
 
 FOLLOW_UP_KEYS = ("after", "max", "say", "nudges", "quiet_hours", "drop_after", "stale_after")
@@ -199,6 +200,22 @@ DEFS: dict[str, Schema] = {
             ),
         ]
     },
+    "language": {"type": "string", "pattern": pattern(LANGUAGE)},
+    "step_texts": {
+        "description": "A step's texts in one language: choices and follow_up in the order "
+        "written, variants by id.",
+        **strict(
+            {
+                "say": ref("text"),
+                "ask": ref("text"),
+                "choices": {"type": "array", "minItems": 1, "items": ref("label")},
+                "button": ref("label"),
+                "hint": ref("text"),
+                "variants": {"type": "object", "additionalProperties": ref("text")},
+                "follow_up": {"type": "array", "minItems": 1, "items": ref("text")},
+            }
+        ),
+    },
     "outcome": {
         "description": "What reaching an end means: won (the goal), declined (said no), "
         "disqualified (not a fit), nurture (not ready yet), lost (set by sales).",
@@ -235,6 +252,32 @@ FLOW_KEYS: dict[str, Schema] = {
         "type": "object",
         "propertyNames": {"pattern": pattern(STEP_ID)},
         "additionalProperties": {"type": "string", "pattern": pattern(STEP_ID)},
+    },
+    "default_language": {
+        "description": "The language the steps are written in, e.g. en (default en).",
+        **ref("language"),
+    },
+    "languages": {
+        "description": "Every language the flow speaks, e.g. [en, de]; each other than the "
+        "default has its texts under `translations`.",
+        "type": "array",
+        "minItems": 1,
+        "items": ref("language"),
+    },
+    "translations": {
+        "description": "Per language: the flow's follow-ups and, per step id, its texts.",
+        "type": "object",
+        "propertyNames": {"pattern": pattern(LANGUAGE)},
+        "additionalProperties": strict(
+            {
+                "follow_up": {"type": "array", "minItems": 1, "items": ref("text")},
+                "steps": {
+                    "type": "object",
+                    "propertyNames": {"pattern": pattern(STEP_ID)},
+                    "additionalProperties": ref("step_texts"),
+                },
+            }
+        ),
     },
     "steps": {"type": "array", "minItems": 1, "maxItems": MAX_STEPS, "items": ref("step")},
 }

@@ -32,11 +32,13 @@ from bot.flow.grammar import (
     STEP_ID,
     STEP_KEYS,
 )
-from bot.flow.model import DEFAULT_SUCCESS, Alerts, Flow, FollowUp, Step, StepKind
+from bot.flow.model import DEFAULT_SUCCESS, Alerts, Flow, FollowUp, Step, StepKind, Translation
 from bot.flow.nodes import Key, describe, suggest
 from bot.flow.steps import StepReader
+from bot.flow.translations import Translator
 from bot.flow.validate import alerts_nowhere, check_flow, infer_outcomes, kind_warnings
 from bot.kinds import KIND_WORDS, KINDS
+from bot.texts import DEFAULT_LANGUAGE
 from domain.errors import FlowError, FlowErrors
 from domain.model import EventName, Outcome, ProductEvent
 
@@ -211,6 +213,7 @@ class _FlowReader(StepReader):
             success = self.success(fields["success"].value)
         if not steps:
             return None
+        default, translations = self.languages(fields, steps, follow_up)
         return Flow(
             name=name or "",
             title=title or name or "",
@@ -222,7 +225,33 @@ class _FlowReader(StepReader):
             success=success,
             source=text,
             file=self.file,
+            default_language=default,
+            translations=translations,
         )
+
+    def languages(
+        self, fields: dict[str, Key], steps: list[Step], follow_up: FollowUp | None
+    ) -> tuple[str, dict[str, Translation]]:
+        """The default language and a translation for each other language of `languages:`."""
+        default = DEFAULT_LANGUAGE
+        translator = Translator(self, steps, default)
+        if "default_language" in fields:
+            written = fields["default_language"].value
+            default = translator.language(written, "", "default_language") or default
+            translator.default = default
+        languages = translator.languages(fields["languages"].value) if "languages" in fields else {}
+        if "languages" in fields and "default_language" not in fields and languages:
+            self.error(
+                fields["languages"].value,
+                "",
+                "`languages` needs `default_language`: the language the steps are written in",
+            )
+        given = fields.get("translations")
+        if given is not None and "languages" not in fields:
+            self.error(given.key, "", "`translations` needs `languages: [...]` to list them")
+        if not languages:
+            return default, {}
+        return default, translator.read(languages, given.value if given else None, follow_up)
 
     def compose(self, text: str) -> Node | None:
         try:

@@ -6,7 +6,7 @@ Every node keeps the line and column it came from so later checks can point at i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
@@ -180,6 +180,15 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Translation:
+    """A flow's texts in one more language: its steps with translated texts (same ids, choice
+    ids and values) and its own follow-ups."""
+
+    steps: tuple[Step, ...]
+    follow_up: FollowUp | None = None
+
+
+@dataclass(frozen=True)
 class Flow:
     name: str
     title: str
@@ -192,6 +201,25 @@ class Flow:
     success: tuple[Outcome, ...] = DEFAULT_SUCCESS  # outcomes that count as a conversion
     source: str = ""  # the YAML text, kept so a published version can be rebuilt
     file: str = "<flow>"
+    default_language: str = "en"  # the language the steps are written in
+    translations: dict[str, Translation] = field(default_factory=dict)  # language -> texts
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Every language the flow speaks, its default first."""
+        return (self.default_language, *self.translations)
+
+    @cached_property
+    def _in_language(self) -> dict[str, Flow]:
+        return {
+            language: replace(self, steps=t.steps, follow_up=t.follow_up, translations={})
+            for language, t in self.translations.items()
+        }
+
+    def in_language(self, language: str) -> Flow:
+        """The flow with its texts in `language` (itself for its default or an unknown one);
+        steps, routes and choice ids are the same in every language."""
+        return self._in_language.get(language, self)
 
     @cached_property
     def by_id(self) -> dict[str, Step]:

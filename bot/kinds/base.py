@@ -19,6 +19,7 @@ from yaml.nodes import Node
 from bot.flow.grammar import Schema
 from bot.flow.model import Choice, Flow, Step, StepKind
 from bot.flow.steps import StepReader
+from bot.texts import Builtin
 from domain.errors import FlowError
 from domain.model import Action, Button, Conversation, LinkButton, Reported, Timer
 
@@ -40,6 +41,7 @@ class Turn(Protocol):
     schedule: list[Timer]
     cancel: list[str]
 
+    def text(self, key: Builtin, **values: str) -> str: ...
     def say(self, text: str, buttons: tuple[Button | LinkButton, ...] = ()) -> None: ...
     def render(self, text: str) -> str: ...
     def values(self) -> dict[str, str]: ...
@@ -59,9 +61,8 @@ class Turn(Protocol):
     def timer_id(self, purpose: str) -> str: ...
 
 
-def choice_hint(choices: tuple[Choice, ...]) -> str:
-    labels = ", ".join(c.label for c in choices)
-    return f"Sorry, I didn't catch that. Tap a button or type one of: {labels} (or its number)."
+def choice_hint(turn: Turn, choices: tuple[Choice, ...]) -> str:
+    return turn.text(Builtin.NOT_UNDERSTOOD, labels=", ".join(c.label for c in choices))
 
 
 class Kind:
@@ -131,7 +132,7 @@ class Kind:
 
     def on_text(self, turn: Turn, step: Step, text: str, choices: tuple[Choice, ...]) -> None:
         """A typed answer that is none of `choices`."""
-        turn.reject(step, choice_hint(choices))
+        turn.reject(step, choice_hint(turn, choices))
 
     def on_link(self, turn: Turn, step: Step) -> None:
         """The prospect opened the step's link."""

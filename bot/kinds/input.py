@@ -11,9 +11,9 @@ from bot.flow.model import Check, Choice, Step, StepKind, Validator
 from bot.flow.nodes import suggest
 from bot.flow.steps import StepReader
 from bot.kinds.base import WAITING, Get, Kind, Turn
+from bot.texts import Builtin
 from bot.validators import check
 
-UNDERSTOOD = "Got it: {}."
 VALIDATOR_TYPES = tuple(sorted(c.value for c in Check))
 VALIDATOR_KEYS = ("type", "min", "max", "hint")
 _TYPE = {"enum": list(VALIDATOR_TYPES)}
@@ -55,7 +55,7 @@ class Input(Kind):
         if step.save_as:
             turn.conv = turn.conv.with_(answers={**turn.conv.answers, step.save_as: checked.value})
         if checked.understood is not None:  # "12 reps": say what was taken
-            turn.say(UNDERSTOOD.format(checked.understood))
+            turn.say(turn.text(Builtin.UNDERSTOOD).format(checked.understood))
         turn.emit("answered")
         turn.commit(step)
         turn.go_on(step)

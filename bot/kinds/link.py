@@ -14,10 +14,9 @@ from bot.flow.nodes import Key, suggest
 from bot.flow.steps import StepReader
 from bot.flow.template import CONVERSATION_REF_MARKER, render_url
 from bot.kinds.base import WAITING, Get, Kind, Turn
+from bot.texts import Builtin
 from domain.model import LinkButton, ProductEvent, Reported, Status, Timer, iso
 
-DEFAULT_LINK_LABEL = "Open"
-LINK_HINT = "Tap the button above to open it."
 PRODUCT_EVENTS = tuple(e.value for e in ProductEvent)
 WAIT_FOR_KEYS = ("event", "timeout", "then")
 _EVENT: Schema = {"enum": list(PRODUCT_EVENTS)}
@@ -72,10 +71,10 @@ class LinkKind(Kind):
         if not step.url:
             return None
         url = render_url(step.url, turn.values())
-        return LinkButton(step.button or DEFAULT_LINK_LABEL, step.id, url)
+        return LinkButton(step.button or turn.text(Builtin.OPEN), step.id, url)
 
     def on_text(self, turn: Turn, step: Step, text: str, choices: tuple[Choice, ...]) -> None:
-        turn.reject(step, LINK_HINT)
+        turn.reject(step, turn.text(Builtin.LINK_HINT))
 
     def on_link(self, turn: Turn, step: Step) -> None:
         if step.wait_for is None:

@@ -15,6 +15,7 @@ from bot.flow.grammar import MAX_BUTTONS, MAX_CALLBACK_IDS, ref
 from bot.flow.model import Choice, Step, StepKind
 from bot.flow.steps import StepReader
 from bot.kinds.base import WAITING, Get, Kind, Turn
+from bot.texts import Builtin
 from domain.errors import FlowError
 from domain.model import Booking, SendCalendar, Status, Timer, iso
 
@@ -133,7 +134,8 @@ class Webinar(Kind):
             turn.emit("follow_up_skipped", timer.step, kind="reminder", seq=str(timer.seq))
             return
         label = slot_label(slot, turn.zone())
-        turn.say(f"Reminder: {booking.title} starts {_until(slot - turn.now)}, {label}.")
+        when = _until(turn, slot - turn.now)
+        turn.say(turn.text(Builtin.REMINDER, title=booking.title, when=when, slot=label))
         turn.emit("reminded", timer.step, seq=str(timer.seq))
 
 
@@ -152,7 +154,7 @@ def book(turn: Turn, step: Step, choice: Choice) -> None:
     turn.conv = conv.with_(answers=answers, bookings=(*others, booking))
     turn.commit(step, choice.value)
     minutes = int(step.duration.total_seconds() // 60)
-    turn.say(f"You're booked for {choice.label}. Here's the calendar invite.")
+    turn.say(turn.text(Builtin.BOOKED, slot=choice.label))
     turn.actions.append(SendCalendar(flow.title, choice.value, minutes, step.ask or ""))
     for i, due in enumerate(booking.reminders):
         purpose = f"reminder:{booking.flow}:{step.id}:{i}"
@@ -185,12 +187,14 @@ def _booking_for(turn: Turn, timer: Timer) -> Booking | None:
     return legacy if timer.due in legacy.reminders else None
 
 
-def _until(left: timedelta) -> str:
+def _until(turn: Turn, left: timedelta) -> str:
     minutes = round(left.total_seconds() / 60)
     if minutes < 90:
-        return f"in {minutes} minutes"
+        return turn.text(Builtin.IN_MINUTES, n=str(minutes))
     hours = round(minutes / 60)
-    return f"in {hours} hours" if hours < 36 else f"in {round(hours / 24)} days"
+    if hours < 36:
+        return turn.text(Builtin.IN_HOURS, n=str(hours))
+    return turn.text(Builtin.IN_DAYS, n=str(round(hours / 24)))
 
 
 @lru_cache(maxsize=1024)

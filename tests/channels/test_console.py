@@ -131,3 +131,14 @@ async def test_forget_in_the_terminal_asks_then_erases(redis: Redis, redis_url: 
     )
     assert erased.count("Done: everything about you is erased") == 1
     assert await redis.exists(keys.conversation("console:p6")) == 0
+
+
+def test_lang_previews_one_language(redis_url: str) -> None:
+    german = chat(["1", "/stop"], "flows/webinar-ladder.yaml", "--lang", "de", redis_url=redis_url)
+    assert "bot › Hallo Alex! Ich helfe Vertriebsteams" in german.stdout
+    assert "bot › Gern. Was ist deine Rolle?" in german.stdout
+    assert "Du hörst nichts mehr von mir." in german.stdout
+    args = ("flows/webinar-ladder.yaml", "--lang", "fr", "--id", "p3")
+    french = chat([], *args, redis_url=redis_url).stdout
+    assert "(the flow speaks en, de: showing en)" in french
+    assert "bot › Hi Alex! I help sales teams close faster with AI." in french

@@ -1,0 +1,23 @@
+"""Built-in texts in English (the keys are `bot.texts.Builtin`'s values)."""
+
+TEXTS = {
+    "help": "I ask a few quick questions and share useful things along the way. "
+    "Tap a button or type your answer (the number of a choice works too).\n"
+    "/restart starts over, /stop and I won't message you again, /forget erases your data.",
+    "stale_press": "That button belongs to an earlier question. Here's where we are:",
+    "stopped": "Done. You won't hear from me again. Send /start if you change your mind.",
+    "already_stopped": "You're unsubscribed. Send /start if you'd like to pick up again.",
+    "finished": "We're all done here, thank you! Send /restart to go through it again.",
+    "paused": "A colleague is with you in this chat now and will answer shortly.",
+    "welcome_back": "Welcome back! Here's where we left off:",
+    "not_understood": "Sorry, I didn't catch that. Tap a button or type one of: {labels} "
+    "(or its number).",
+    "understood": "Got it: {}.",
+    "open": "Open",
+    "link_hint": "Tap the button above to open it.",
+    "booked": "You're booked for {slot}. Here's the calendar invite.",
+    "reminder": "Reminder: {title} starts {when}, {slot}.",
+    "in_minutes": "in {n} minutes",
+    "in_hours": "in {n} hours",
+    "in_days": "in {n} days",
+}
