@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
-from bench._common import redis_url
+from bench._common import redis_url, wait_until, worker_env
 from bench.drain import FLOW, fill
 from storage import keys
 from storage.connect import connect
-from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.fakes.telegram_api import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,25 +50,19 @@ def main(argv: list[str] | None = None) -> None:
     with redis_url(fresh=True) as url, tempfile.TemporaryDirectory() as tmp, FakeTelegram() as api:
         (Path(tmp) / "drain.yaml").write_text(FLOW)
         asyncio.run(fill(connect(url), Path(tmp), args.due))
-        env = {
-            **os.environ, "REDIS_URL": url, "FLOWS_DIR": tmp, "TELEGRAM_TOKEN": TOKEN,
-            "TELEGRAM_API_URL": api.url, "LADDER_SECRET": "bench-secret",
-            "TELEGRAM_CHAT_RATE": "1000", "TELEGRAM_BOT_RATE": "100000",
-        }  # fmt: skip
-        env.pop("PUBLIC_URL", None)
+        env = worker_env(url, tmp, api.url)
         command = [sys.executable, "-m", "bot.cli", "worker", "--lease", "5"]
         quiet = subprocess.DEVNULL
         worker = subprocess.Popen(command, cwd=ROOT, env=env, stderr=quiet)
         step = args.due // (args.kills + 1)
         try:
             for kill in range(1, args.kills + 1):
-                while len(api.calls("sendMessage")) < kill * step:
-                    time.sleep(0.005)
+                reached = partial(lambda n: len(api.calls("sendMessage")) >= n, kill * step)
+                wait_until(reached, worker, 0.005)
                 worker.send_signal(signal.SIGKILL)
                 worker.wait(timeout=30)
                 worker = subprocess.Popen(command, cwd=ROOT, env=env, stderr=quiet)
-            while not asyncio.run(settled(url)):
-                time.sleep(0.2)
+            wait_until(lambda: asyncio.run(settled(url)), worker, 0.2)
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=60)
