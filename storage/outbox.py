@@ -14,16 +14,21 @@ until it succeeds:
   (logged, counted in /metrics, replayed or dropped with `ladder outbox`);
 - a handler raising `RetryLater` (Slack's 429 Retry-After) pauses every item of that kind for
   the time asked, without counting a failure;
-- an item held by a consumer that went silent for longer than the lease (killed, crashed) is
-  claimed by another one; that counts as a failed attempt, and `max_lost` of them dead-letter
-  it, so a poison item cannot loop forever.
-Due times of retries follow the outbox's clock (bot.clock), so a test can live through a day
-of outage in moments; leases and receivers' pauses are Redis's own time.
-Claiming a pending item is one Lua script per pass (XPENDING + XCLAIM + retry record), so two
-consumers never both take the same item. Each delivered item leaves a marker
-(`keys.delivered`, SET NX) in the same script as its XACK + XDEL, the one round trip after the
-send: a redelivery finds the marker and is only acknowledged, so a consumer that dies between
-a send and that write repeats at most the item it was sending.
+- a consumer holds each item it read or claimed under a lease (owner and deadline in the item's
+  record); an item whose lease ran out (its consumer killed, crashed, or stalled) is claimed by
+  another one; that counts as a failed attempt, and `max_lost` of them dead-letter it, so a
+  poison item cannot loop forever;
+- before each send a consumer renews the item's lease, fenced by owner: an item another
+  consumer took over meanwhile is not sent (nor deferred), so a batch that outlives its lease
+  on a busy machine never resends its later items; at most the one in flight goes twice.
+Due times of retries and lease deadlines follow the outbox's clock (bot.clock), so a test can
+live through a day of outage, or a lease running out, in moments; receivers' pauses are
+Redis's own time. Reading new items and claiming pending ones are each one Lua script per pass
+(XREADGROUP or XPENDING + XCLAIM, with the records), so two consumers never both take an item.
+Each delivered item leaves a marker (`keys.delivered`, SET NX) in the same script as its XACK +
+XDEL, the one round trip after the send: a redelivery finds the marker and is only
+acknowledged, so a consumer that dies between a send and that write repeats at most the item it
+was sending.
 """
 
 from __future__ import annotations
@@ -68,6 +73,10 @@ class Undeliverable(LadderError):
     """The item can never be delivered as it is (bad body, unknown channel): dead-letter it now."""
 
 
+class _TakenOver(Exception):
+    """This consumer's lease on an entry ran out and another consumer holds it now."""
+
+
 @dataclass(frozen=True)
 class OutboxPolicy:
     """How hard to try. Handlers are cut off at half the lease, so a live consumer never
@@ -78,7 +87,7 @@ class OutboxPolicy:
     max_lost: int = 8  # consumers lost while holding the item (a poison item): dead-letter it
     backoff: float = 2.0  # seconds before the first retry; doubles with each failure
     max_backoff: float = 300.0
-    lease: float = 60.0  # a consumer silent this long with an item is presumed dead
+    lease: float = 60.0  # an item not renewed this long (by the clock) is taken over
     hold: float = 10.0  # seconds the process that took a step has its messages to itself
     behind: float = 1.0  # an item whose lane has an earlier one undelivered looks again after
     batch: int = 200  # new items read per pass, and pending items scanned per pass
@@ -125,11 +134,24 @@ class DeadLetter:
     attempts: int
 
 
+# KEYS: outbox stream, retries hash. ARGV: group, consumer, count, now (epoch ms), lease ms.
+# New entries for this consumer, each recorded as held by it until now + lease.
+READ = """
+local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', tonumber(ARGV[3]),
+                        'STREAMS', KEYS[1], '>')
+if not read then return {} end
+local held = cjson.encode({state = 'held', owner = ARGV[2],
+                           ['until'] = tonumber(ARGV[4]) + tonumber(ARGV[5])})
+for _, entry in ipairs(read[1][2]) do redis.call('HSET', KEYS[2], entry[1], held) end
+return read[1][2]
+"""
+
 # KEYS: outbox stream, retries hash
 # ARGV: group, consumer, lease ms, scan start (exclusive id or '-'), count, now (epoch ms)
 # Returns {last scanned id ('' once the end is reached), {{id, {fields...}, retry JSON}...}}:
-# entries waiting for a retry that is due by now, and entries whose consumer stayed silent for
-# the lease (a lost consumer: a failure); ids whose entry was deleted meanwhile are acknowledged.
+# entries waiting for a retry that is due by now, and held entries whose lease ran out by now
+# (a lost consumer: a failure; an entry with no record, by Redis's idle time); each is held by
+# this consumer until now + lease. Ids whose entry was deleted meanwhile are acknowledged.
 CLAIM_DUE = """
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], '+', tonumber(ARGV[5]))
 local now = tonumber(ARGV[6])
@@ -147,6 +169,7 @@ for _, p in ipairs(pending) do
   info['error'] = info['error'] or ''
   local due
   if info['state'] == 'waiting' then due = tonumber(info['due'] or 0) <= now
+  elseif info['state'] == 'held' then due = tonumber(info['until'] or 0) <= now
   else due = idle >= tonumber(ARGV[3]) end
   if due then
     local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id)
@@ -159,6 +182,8 @@ for _, p in ipairs(pending) do
         info['error'] = 'consumer lost: no answer within the lease'
       end
       info['state'] = 'held'
+      info['owner'] = ARGV[2]
+      info['until'] = now + tonumber(ARGV[3])
       local encoded = cjson.encode(info)
       redis.call('HSET', KEYS[2], id, encoded)
       table.insert(out, {id, entry[2], encoded})
@@ -170,6 +195,32 @@ for _, p in ipairs(pending) do
 end
 if #pending < tonumber(ARGV[5]) then last = '' end
 return {last, out}
+"""
+
+# KEYS: retries hash. ARGV: entry id, consumer, new lease deadline (epoch ms).
+# Renew the consumer's lease on an entry just before sending it: 1 if it still holds it, 0 if
+# another consumer took it over (or it is finished): then it must not be sent.
+RENEW = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local info = cjson.decode(raw)
+if info['state'] ~= 'held' or info['owner'] ~= ARGV[2] then return 0 end
+info['until'] = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(info))
+return 1
+"""
+
+# KEYS: outbox stream, retries hash. ARGV: group, consumer, entry id, retry record JSON.
+# Keep an entry pending, waiting for a retry, unless another consumer holds it now.
+DEFER = """
+local raw = redis.call('HGET', KEYS[2], ARGV[3])
+if raw then
+  local info = cjson.decode(raw)
+  if info['state'] == 'held' and info['owner'] ~= ARGV[2] then return 0 end
+end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
 """
 
 # What a pass needs to know before handing items out, in one call.
@@ -265,7 +316,10 @@ class Outbox:
         self.policy = policy or OutboxPolicy()
         self.stream = stream
         self.clock = clock or SystemClock()
+        self._read = redis.register_script(READ)
         self._claim_due = redis.register_script(CLAIM_DUE)
+        self._renew = redis.register_script(RENEW)
+        self._defer_script = redis.register_script(DEFER)
         self._prepare = redis.register_script(PREPARE)
         self._delivered = redis.register_script(DELIVERED)
         self._release = redis.register_script(RELEASE)
@@ -274,6 +328,9 @@ class Outbox:
 
     def _now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
+
+    def _lease_ms(self) -> int:
+        return int(self.policy.lease * 1000)
 
     async def ensure_group(self) -> None:
         """Create the consumer group (from the Stream's start) unless it exists."""
@@ -298,11 +355,11 @@ class Outbox:
             self._group_ready = False
             await self.ensure_group()
             ready = await self._due_retries()
-        new: Any = await self.redis.xreadgroup(
-            GROUP, self.consumer, {self.stream: ">"}, count=self.policy.batch
+        new: Any = await self._read(
+            keys=[self.stream, keys.OUTBOX_RETRIES],
+            args=[GROUP, self.consumer, self.policy.batch, self._now_ms(), self._lease_ms()],
         )
-        for _, entries in new:
-            ready.extend(_Entry(eid, fields) for eid, fields in entries)
+        ready.extend(_Entry(str(eid), _pairs(fields)) for eid, fields in new)
         if not ready:
             return 0
         known = await self._look(ready)
@@ -398,7 +455,7 @@ class Outbox:
         pending list a page per pass (wrapping around) so none starves behind others."""
         result: Any = await self._claim_due(
             keys=[self.stream, keys.OUTBOX_RETRIES],
-            args=[GROUP, self.consumer, int(self.policy.lease * 1000), self._scan_from,
+            args=[GROUP, self.consumer, self._lease_ms(), self._scan_from,
                   self.policy.batch, self._now_ms()],
         )  # fmt: skip
         last, claimed = result
@@ -477,7 +534,11 @@ class Outbox:
             if n >= leading:
                 await self._defer(entry, self.policy.behind, "an earlier item is undelivered")
                 continue
-            outcome = await self._deliver(entry, known, handler)
+            try:
+                outcome = await self._deliver(entry, known, handler)
+            except _TakenOver:  # its lease ran out: the rest of the lane is the new holder's
+                log.warning("outbox: lease on %s ran out; another consumer has it", entry.id)
+                break
             if outcome is None:
                 leading = n + 1  # the rest of the lane waits for this one
             delivered += outcome or 0
@@ -501,6 +562,12 @@ class Outbox:
             log.info("outbox: %s %s was delivered before; acknowledging", item.kind, item.key)
             await self._ack(entry)
             return 0
+        renewed = await self._renew(
+            keys=[keys.OUTBOX_RETRIES],
+            args=[entry.id, self.consumer, self._now_ms() + self._lease_ms()],
+        )
+        if not renewed:
+            raise _TakenOver(entry.id)
         try:
             async with asyncio.timeout(self.policy.lease / 2):
                 await handler(item)
@@ -565,15 +632,16 @@ class Outbox:
         return bool(fresh)
 
     async def _defer(self, entry: _Entry, seconds: float, error: str) -> None:
-        """Keep the item pending and due again `seconds` from now by the outbox's clock."""
+        """Keep the item pending and due again `seconds` from now by the outbox's clock (unless
+        another consumer took it over meanwhile: then it is theirs)."""
         retry = entry.retry
         info = {"failures": retry.failures, "lost": retry.lost, "first": retry.first_ms,
                 "error": retry.error or error, "state": "waiting",
                 "due": self._now_ms() + int(seconds * 1000)}  # fmt: skip
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.OUTBOX_RETRIES, entry.id, json.dumps(info))
-            pipe.xclaim(self.stream, GROUP, self.consumer, 0, [entry.id], justid=True)
-            await pipe.execute()
+        await self._defer_script(
+            keys=[self.stream, keys.OUTBOX_RETRIES],
+            args=[GROUP, self.consumer, entry.id, json.dumps(info)],
+        )
 
     async def _dead(self, entry: _Entry, attempts: int, error: str) -> None:
         fields = entry.fields
