@@ -110,11 +110,13 @@ class Retry:
 
 @dataclass(frozen=True)
 class _Entry:
-    """An outbox entry to deliver: its fields and its retry record."""
+    """An outbox entry to deliver: its fields, its retry record, and until when (epoch ms by
+    the outbox's clock) this consumer holds it (0: not known, renew before sending)."""
 
     id: str
     fields: dict[str, str]
     retry: Retry = field(default_factory=Retry)
+    lease_until: int = 0
 
     @property
     def lane_key(self) -> str | None:
@@ -355,11 +357,12 @@ class Outbox:
             self._group_ready = False
             await self.ensure_group()
             ready = await self._due_retries()
+        now, lease = self._now_ms(), self._lease_ms()
         new: Any = await self._read(
             keys=[self.stream, keys.OUTBOX_RETRIES],
-            args=[GROUP, self.consumer, self.policy.batch, self._now_ms(), self._lease_ms()],
+            args=[GROUP, self.consumer, self.policy.batch, now, lease],
         )
-        ready.extend(_Entry(str(eid), _pairs(fields)) for eid, fields in new)
+        ready.extend(_Entry(str(eid), _pairs(fields), Retry(), now + lease) for eid, fields in new)
         if not ready:
             return 0
         known = await self._look(ready)
@@ -465,7 +468,7 @@ class Outbox:
             info = json.loads(raw)
             retry = Retry(int(info["failures"]), int(info["lost"]), int(info["first"]),
                           str(info["error"]))  # fmt: skip
-            entries.append(_Entry(str(eid), _pairs(fields), retry))
+            entries.append(_Entry(str(eid), _pairs(fields), retry, int(info["until"])))
         return entries
 
     async def _look(self, ready: list[_Entry]) -> _Pass:
@@ -562,12 +565,7 @@ class Outbox:
             log.info("outbox: %s %s was delivered before; acknowledging", item.kind, item.key)
             await self._ack(entry)
             return 0
-        renewed = await self._renew(
-            keys=[keys.OUTBOX_RETRIES],
-            args=[entry.id, self.consumer, self._now_ms() + self._lease_ms()],
-        )
-        if not renewed:
-            raise _TakenOver(entry.id)
+        await self._renew_lease(entry)
         try:
             async with asyncio.timeout(self.policy.lease / 2):
                 await handler(item)
@@ -597,6 +595,19 @@ class Outbox:
             log.warning("outbox: %s %s was delivered twice (a consumer stalled)", item.kind,
                         item.key)  # fmt: skip
         return 1
+
+    async def _renew_lease(self, entry: _Entry) -> None:
+        """Make sure this consumer holds `entry` for the whole send (cut off at half the lease):
+        with less than half the lease left, renew it in Redis, fenced by owner. Raises
+        _TakenOver when another consumer holds it now."""
+        now = self._now_ms()
+        if now + self._lease_ms() // 2 < entry.lease_until:
+            return  # no other consumer may take it before the send is over or cut off
+        renewed = await self._renew(
+            keys=[keys.OUTBOX_RETRIES], args=[entry.id, self.consumer, now + self._lease_ms()]
+        )
+        if not renewed:
+            raise _TakenOver(entry.id)
 
     def _given_up(self, retry: Retry) -> bool:
         if not retry.failures:
