@@ -14,14 +14,15 @@ until it succeeds:
   (logged, counted in /metrics, replayed or dropped with `ladder outbox`);
 - a handler raising `RetryLater` (Slack's 429 Retry-After) pauses every item of that kind for
   the time asked, without counting a failure;
-- a consumer holds each item it read or claimed under a lease (owner and deadline in the item's
-  record); an item whose lease ran out (its consumer killed, crashed, or stalled) is claimed by
-  another one; that counts as a failed attempt, and `max_lost` of them dead-letter it, so a
-  poison item cannot loop forever;
+- a consumer holds each item it read or claimed under a lease (owner, and since when, in the
+  item's record; the consumer that would take it over judges by its own lease); an item whose
+  lease ran out (its consumer killed, crashed, or stalled) is claimed by another one; that
+  counts as a failed attempt, and `max_lost` of them dead-letter it, so a poison item cannot
+  loop forever;
 - before each send a consumer renews the item's lease, fenced by owner: an item another
   consumer took over meanwhile is not sent (nor deferred), so a batch that outlives its lease
   on a busy machine never resends its later items; at most the one in flight goes twice.
-Due times of retries and lease deadlines follow the outbox's clock (bot.clock), so a test can
+Due times of retries and leases follow the outbox's clock (bot.clock), so a test can
 live through a day of outage, or a lease running out, in moments; receivers' pauses are
 Redis's own time. Reading new items and claiming pending ones are each one Lua script per pass
 (XREADGROUP or XPENDING + XCLAIM, with the records), so two consumers never both take an item.
@@ -136,14 +137,13 @@ class DeadLetter:
     attempts: int
 
 
-# KEYS: outbox stream, retries hash. ARGV: group, consumer, count, now (epoch ms), lease ms.
-# New entries for this consumer, each recorded as held by it until now + lease.
+# KEYS: outbox stream, retries hash. ARGV: group, consumer, count, now (epoch ms).
+# New entries for this consumer, each recorded as held by it since now.
 READ = """
 local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', tonumber(ARGV[3]),
                         'STREAMS', KEYS[1], '>')
-if not read then return {} end
-local held = cjson.encode({state = 'held', owner = ARGV[2],
-                           ['until'] = tonumber(ARGV[4]) + tonumber(ARGV[5])})
+if not read or not read[1] then return {} end  -- nil, or {} (fakeredis)
+local held = cjson.encode({state = 'held', owner = ARGV[2], since = tonumber(ARGV[4])})
 for _, entry in ipairs(read[1][2]) do redis.call('HSET', KEYS[2], entry[1], held) end
 return read[1][2]
 """
@@ -153,7 +153,7 @@ return read[1][2]
 # Returns {last scanned id ('' once the end is reached), {{id, {fields...}, retry JSON}...}}:
 # entries waiting for a retry that is due by now, and held entries whose lease ran out by now
 # (a lost consumer: a failure; an entry with no record, by Redis's idle time); each is held by
-# this consumer until now + lease. Ids whose entry was deleted meanwhile are acknowledged.
+# this consumer since now. Ids whose entry was deleted meanwhile are acknowledged.
 CLAIM_DUE = """
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], '+', tonumber(ARGV[5]))
 local now = tonumber(ARGV[6])
@@ -171,7 +171,7 @@ for _, p in ipairs(pending) do
   info['error'] = info['error'] or ''
   local due
   if info['state'] == 'waiting' then due = tonumber(info['due'] or 0) <= now
-  elseif info['state'] == 'held' then due = tonumber(info['until'] or 0) <= now
+  elseif info['state'] == 'held' then due = tonumber(info['since'] or 0) + ARGV[3] <= now
   else due = idle >= tonumber(ARGV[3]) end
   if due then
     local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id)
@@ -185,7 +185,7 @@ for _, p in ipairs(pending) do
       end
       info['state'] = 'held'
       info['owner'] = ARGV[2]
-      info['until'] = now + tonumber(ARGV[3])
+      info['since'] = now
       local encoded = cjson.encode(info)
       redis.call('HSET', KEYS[2], id, encoded)
       table.insert(out, {id, entry[2], encoded})
@@ -199,7 +199,7 @@ if #pending < tonumber(ARGV[5]) then last = '' end
 return {last, out}
 """
 
-# KEYS: retries hash. ARGV: entry id, consumer, new lease deadline (epoch ms).
+# KEYS: retries hash. ARGV: entry id, consumer, now (epoch ms).
 # Renew the consumer's lease on an entry just before sending it: 1 if it still holds it, 0 if
 # another consumer took it over (or it is finished): then it must not be sent.
 RENEW = """
@@ -207,7 +207,7 @@ local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 local info = cjson.decode(raw)
 if info['state'] ~= 'held' or info['owner'] ~= ARGV[2] then return 0 end
-info['until'] = tonumber(ARGV[3])
+info['since'] = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(info))
 return 1
 """
@@ -357,12 +357,13 @@ class Outbox:
             self._group_ready = False
             await self.ensure_group()
             ready = await self._due_retries()
-        now, lease = self._now_ms(), self._lease_ms()
+        now = self._now_ms()
         new: Any = await self._read(
             keys=[self.stream, keys.OUTBOX_RETRIES],
-            args=[GROUP, self.consumer, self.policy.batch, now, lease],
+            args=[GROUP, self.consumer, self.policy.batch, now],
         )
-        ready.extend(_Entry(str(eid), _pairs(fields), Retry(), now + lease) for eid, fields in new)
+        until = now + self._lease_ms()
+        ready.extend(_Entry(str(eid), _pairs(fields), Retry(), until) for eid, fields in new)
         if not ready:
             return 0
         known = await self._look(ready)
@@ -468,7 +469,8 @@ class Outbox:
             info = json.loads(raw)
             retry = Retry(int(info["failures"]), int(info["lost"]), int(info["first"]),
                           str(info["error"]))  # fmt: skip
-            entries.append(_Entry(str(eid), _pairs(fields), retry, int(info["until"])))
+            until = int(info["since"]) + self._lease_ms()
+            entries.append(_Entry(str(eid), _pairs(fields), retry, until))
         return entries
 
     async def _look(self, ready: list[_Entry]) -> _Pass:
@@ -603,9 +605,7 @@ class Outbox:
         now = self._now_ms()
         if now + self._lease_ms() // 2 < entry.lease_until:
             return  # no other consumer may take it before the send is over or cut off
-        renewed = await self._renew(
-            keys=[keys.OUTBOX_RETRIES], args=[entry.id, self.consumer, now + self._lease_ms()]
-        )
+        renewed = await self._renew(keys=[keys.OUTBOX_RETRIES], args=[entry.id, self.consumer, now])
         if not renewed:
             raise _TakenOver(entry.id)
 
