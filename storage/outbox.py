@@ -22,9 +22,10 @@ until it succeeds:
 - before each send a consumer renews the item's lease, fenced by owner: an item another
   consumer took over meanwhile is not sent (nor deferred), so a batch that outlives its lease
   on a busy machine never resends its later items; at most the one in flight goes twice.
-Due times of retries and leases follow the outbox's clock (bot.clock), so a test can
-live through a day of outage, or a lease running out, in moments; receivers' pauses are
-Redis's own time. Reading new items and claiming pending ones are each one Lua script per pass
+Due times of retries follow the outbox's clock (bot.clock), so a test can live through a day
+of outage in moments; leases follow its lease clock, the system's unless a test injects one to
+run a lease out (a demo's sped-up clock must not shorten them); receivers' pauses are Redis's
+own time. Reading new items and claiming pending ones are each one Lua script per pass
 (XREADGROUP or XPENDING + XCLAIM, with the records), so two consumers never both take an item.
 Each delivered item leaves a marker (`keys.delivered`, SET NX) in the same script as its XACK +
 XDEL, the one round trip after the send: a redelivery finds the marker and is only
@@ -88,7 +89,7 @@ class OutboxPolicy:
     max_lost: int = 8  # consumers lost while holding the item (a poison item): dead-letter it
     backoff: float = 2.0  # seconds before the first retry; doubles with each failure
     max_backoff: float = 300.0
-    lease: float = 60.0  # an item not renewed this long (by the clock) is taken over
+    lease: float = 60.0  # an item not renewed this long (by the lease clock) is taken over
     hold: float = 10.0  # seconds the process that took a step has its messages to itself
     behind: float = 1.0  # an item whose lane has an earlier one undelivered looks again after
     batch: int = 200  # new items read per pass, and pending items scanned per pass
@@ -112,7 +113,7 @@ class Retry:
 @dataclass(frozen=True)
 class _Entry:
     """An outbox entry to deliver: its fields, its retry record, and until when (epoch ms by
-    the outbox's clock) this consumer holds it (0: not known, renew before sending)."""
+    the lease clock) this consumer holds it (0: not known, renew before sending)."""
 
     id: str
     fields: dict[str, str]
@@ -149,14 +150,15 @@ return read[1][2]
 """
 
 # KEYS: outbox stream, retries hash
-# ARGV: group, consumer, lease ms, scan start (exclusive id or '-'), count, now (epoch ms)
+# ARGV: group, consumer, lease ms, scan start (exclusive id or '-'), count, now (epoch ms),
+# now by the lease clock (epoch ms)
 # Returns {last scanned id ('' once the end is reached), {{id, {fields...}, retry JSON}...}}:
 # entries waiting for a retry that is due by now, and held entries whose lease ran out by now
 # (a lost consumer: a failure; an entry with no record, by Redis's idle time); each is held by
 # this consumer since now. Ids whose entry was deleted meanwhile are acknowledged.
 CLAIM_DUE = """
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], '+', tonumber(ARGV[5]))
-local now = tonumber(ARGV[6])
+local now, lease_now = tonumber(ARGV[6]), tonumber(ARGV[7])
 local out = {}
 local last = ''
 for _, p in ipairs(pending) do
@@ -171,7 +173,7 @@ for _, p in ipairs(pending) do
   info['error'] = info['error'] or ''
   local due
   if info['state'] == 'waiting' then due = tonumber(info['due'] or 0) <= now
-  elseif info['state'] == 'held' then due = tonumber(info['since'] or 0) + ARGV[3] <= now
+  elseif info['state'] == 'held' then due = tonumber(info['since'] or 0) + ARGV[3] <= lease_now
   else due = idle >= tonumber(ARGV[3]) end
   if due then
     local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id)
@@ -185,7 +187,7 @@ for _, p in ipairs(pending) do
       end
       info['state'] = 'held'
       info['owner'] = ARGV[2]
-      info['since'] = now
+      info['since'] = lease_now
       local encoded = cjson.encode(info)
       redis.call('HSET', KEYS[2], id, encoded)
       table.insert(out, {id, entry[2], encoded})
@@ -303,7 +305,8 @@ class _Pass:
 
 
 class Outbox:
-    """One consumer of the outbox; any number may run against one Redis."""
+    """One consumer of the outbox; any number may run against one Redis (with one lease clock:
+    the system's)."""
 
     def __init__(
         self,
@@ -312,12 +315,15 @@ class Outbox:
         policy: OutboxPolicy | None = None,
         stream: str = keys.OUTBOX,
         clock: Clock | None = None,
+        *,
+        lease_clock: Clock | None = None,
     ) -> None:
         self.redis = redis
         self.consumer = consumer or default_consumer()
         self.policy = policy or OutboxPolicy()
         self.stream = stream
         self.clock = clock or SystemClock()
+        self.lease_clock = lease_clock or SystemClock()
         self._read = redis.register_script(READ)
         self._claim_due = redis.register_script(CLAIM_DUE)
         self._renew = redis.register_script(RENEW)
@@ -330,6 +336,9 @@ class Outbox:
 
     def _now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
+
+    def _lease_now_ms(self) -> int:
+        return int(self.lease_clock.now().timestamp() * 1000)
 
     def _lease_ms(self) -> int:
         return int(self.policy.lease * 1000)
@@ -357,7 +366,7 @@ class Outbox:
             self._group_ready = False
             await self.ensure_group()
             ready = await self._due_retries()
-        now = self._now_ms()
+        now = self._lease_now_ms()
         new: Any = await self._read(
             keys=[self.stream, keys.OUTBOX_RETRIES],
             args=[GROUP, self.consumer, self.policy.batch, now],
@@ -460,7 +469,7 @@ class Outbox:
         result: Any = await self._claim_due(
             keys=[self.stream, keys.OUTBOX_RETRIES],
             args=[GROUP, self.consumer, self._lease_ms(), self._scan_from,
-                  self.policy.batch, self._now_ms()],
+                  self.policy.batch, self._now_ms(), self._lease_now_ms()],
         )  # fmt: skip
         last, claimed = result
         self._scan_from = f"({last}" if last else "-"
@@ -602,7 +611,7 @@ class Outbox:
         """Make sure this consumer holds `entry` for the whole send (cut off at half the lease):
         with less than half the lease left, renew it in Redis, fenced by owner. Raises
         _TakenOver when another consumer holds it now."""
-        now = self._now_ms()
+        now = self._lease_now_ms()
         if now + self._lease_ms() // 2 < entry.lease_until:
             return  # no other consumer may take it before the send is over or cut off
         renewed = await self._renew(keys=[keys.OUTBOX_RETRIES], args=[entry.id, self.consumer, now])

@@ -442,9 +442,9 @@ async def test_a_batch_that_outlives_its_lease_sends_none_of_its_later_items(
         for key in wanted:
             await add(redis, key)
     late = Receiver()
-    taker = Outbox(redis, "taker", LEASED, clock=clock)
+    taker = Outbox(redis, "taker", LEASED, lease_clock=clock)
     stalled = Stalls(clock, taker, late)
-    await Outbox(redis, "stalled", LEASED, clock=clock).deliver_once(stalled)
+    await Outbox(redis, "stalled", LEASED, lease_clock=clock).deliver_once(stalled)
     assert [i.key for i in stalled.delivered] == ["k0"]  # in flight when its lease ran out
     assert [i.key for i in late.delivered] == wanted  # the taker's: all of them, in order
     assert await redis.xlen(keys.OUTBOX) == 0
