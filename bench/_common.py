@@ -1,9 +1,12 @@
 """What the benchmarks share: the Redis to measure against, draining a queue against the clock,
-and the lines that compare each rate with the baseline measured in the same run."""
+the lines that compare each rate with the baseline measured in the same run, and the
+environment and health of a `ladder worker` process under measurement."""
 
 from __future__ import annotations
 
 import os
+import secrets
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -12,6 +15,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from storage.connect import connect
+from tests.fakes.telegram_api import TOKEN
 from tests.redis_server import RedisServer
 
 
@@ -62,3 +66,24 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time process `pid` has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_env(redis: str, flows: str, telegram_api: str) -> dict[str, str]:
+    """The environment of a `ladder worker` sending to a fake Bot API with the flood limits
+    raised far above the load (a fresh LADDER_SECRET of the required length)."""
+    env = {
+        **os.environ, "REDIS_URL": redis, "FLOWS_DIR": flows, "TELEGRAM_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": telegram_api, "LADDER_SECRET": secrets.token_urlsafe(32),
+        "TELEGRAM_CHAT_RATE": "1000", "TELEGRAM_BOT_RATE": "100000",
+    }  # fmt: skip
+    env.pop("PUBLIC_URL", None)
+    return env
+
+
+def wait_until(done: Callable[[], bool], process: subprocess.Popen[bytes], every: float) -> None:
+    """Poll `done` every `every` seconds until it holds; raise if `process` exits first (a
+    worker that refused to start must not leave the bench waiting forever)."""
+    while not done():
+        if process.poll() is not None:
+            raise SystemExit(f"the worker exited with {process.returncode} before the end")
+        time.sleep(every)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -27,14 +26,14 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from bench._common import cpu_seconds, redis_url
+from bench._common import cpu_seconds, redis_url, wait_until, worker_env
 from bot.app import build
 from bot.config import Settings
 from domain.clock import ManualClock
 from domain.model import Start
 from storage import keys
 from storage.connect import connect
-from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.fakes.telegram_api import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = """\
@@ -92,19 +91,12 @@ def main(argv: list[str] | None = None) -> None:
         (flows / "drain.yaml").write_text(FLOW)
         redis = connect(url)
         asyncio.run(fill(redis, flows, args.due))
-        env = {
-            **os.environ, "REDIS_URL": url, "FLOWS_DIR": tmp, "TELEGRAM_TOKEN": TOKEN,
-            "TELEGRAM_API_URL": api.url, "LADDER_SECRET": "bench-secret",
-            "TELEGRAM_CHAT_RATE": "1000", "TELEGRAM_BOT_RATE": "100000",
-        }  # fmt: skip
-        env.pop("PUBLIC_URL", None)
+        env = worker_env(url, tmp, api.url)
         worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env)
         try:
-            while not api.calls("sendMessage"):
-                time.sleep(0.01)
+            wait_until(lambda: bool(api.calls("sendMessage")), worker, 0.01)
             first, cpu = time.perf_counter(), cpu_seconds(worker.pid)
-            while len(api.calls("sendMessage")) < args.measure:
-                time.sleep(0.05)
+            wait_until(lambda: len(api.calls("sendMessage")) >= args.measure, worker, 0.05)
             seconds, cpu = time.perf_counter() - first, cpu_seconds(worker.pid) - cpu
         finally:
             worker.send_signal(signal.SIGTERM)

@@ -1,9 +1,10 @@
 """`ladder worker`: send the follow-ups and reminders that are due, and run the outbox delivery.
 
 Any number of workers share one Redis. Each round a worker takes back the claims of workers that
-died (their lease ran out), claims a batch of due timers and fires them concurrently: each is fed
-to the engine as `Due(timer)` through `Conversations` (one atomic step that also puts the resulting
-messages in the outbox), its claim acked, its messages sent at once and recorded as delivered.
+died (their lease ran out), claims a batch of due timers and fires them, `SENDING` at once: each
+is fed to the engine as `Due(timer)` through `Conversations` (one atomic step that also puts the
+resulting messages in the outbox), its claim acked, its messages sent at once and recorded as
+delivered.
 Then it delivers what else the outbox holds (concurrently, each conversation in order): messages
 whose first send failed, alerts to Slack. Between rounds it sleeps until the next timer is due,
 at most `idle` seconds.
@@ -40,7 +41,9 @@ from storage.scheduler import Claim, RedisScheduler
 log = logging.getLogger(__name__)
 
 BATCH = 100
-SENDING = 8  # timers' messages sent at once; a crash can send those in flight twice
+SENDING = 8  # timers handled and their messages sent at once; a crash can send those in
+# flight twice. A step holds its conversation (keys.hold) only while it has one of these slots,
+# so its messages never wait for a slot while the hold runs down.
 LEASE = timedelta(seconds=60)
 IDLE_SECONDS = 1.0
 
@@ -103,15 +106,15 @@ class Worker:
         timer = claim.timer
         late = self.clock.now() - datetime.fromisoformat(timer.due)
         metrics.TIMER_LATENESS.observe(max(0.0, late.total_seconds()))
-        try:
-            outcome = await self.conversations.handle(
-                timer.conversation, Due(timer), deliver_now=True
-            )
-            await self.scheduler.ack(claim)
-        except Exception:  # any step failure: logged; the claim's lease brings the timer back
-            log.exception("timer %s failed; it is retried when its lease runs out", timer.id)
-            return
-        async with self._sending:
+        async with self._sending:  # the step's hold starts only once a send slot is free
+            try:
+                outcome = await self.conversations.handle(
+                    timer.conversation, Due(timer), deliver_now=True
+                )
+                await self.scheduler.ack(claim)
+            except Exception:  # any step failure: logged; the claim's lease brings it back
+                log.exception("timer %s failed; it is retried when its lease runs out", timer.id)
+                return
             await self.deliveries.now(outcome)
 
     async def round(self) -> int:

@@ -14,18 +14,25 @@ until it succeeds:
   (logged, counted in /metrics, replayed or dropped with `ladder outbox`);
 - a handler raising `RetryLater` (Slack's 429 Retry-After) pauses every item of that kind for
   the time asked, without counting a failure;
-- an item held by a consumer that went silent for longer than the lease (killed, crashed) is
-  claimed by another one; that counts as a failed attempt, and `max_lost` of them dead-letter
-  it, so a poison item cannot loop forever.
+- a consumer holds each item it read or claimed under a lease (owner, and since when, in the
+  item's record; the consumer that would take it over judges by its own lease); an item whose
+  lease ran out (its consumer killed, crashed, or stalled) is claimed by another one; that
+  counts as a failed attempt, and `max_lost` of them dead-letter it, so a poison item cannot
+  loop forever;
+- before each send a consumer renews the item's lease, fenced by owner: an item another
+  consumer took over meanwhile is not sent (nor deferred), so a batch that outlives its lease
+  on a busy machine never resends its later items; at most the one in flight goes twice.
 Every shard's Stream is read each pass; an entry's retry record, lane, hold, delivered marker
 and dead letter are in its shard, so each script touches one slot of a Redis Cluster.
 Due times of retries follow the outbox's clock (domain.clock), so a test can live through a day
-of outage in moments; leases and receivers' pauses are Redis's own time.
-Claiming a pending item is one Lua script per pass (XPENDING + XCLAIM + retry record), so two
-consumers never both take the same item. Each delivered item leaves a marker
-(`keys.delivered`, SET NX) in the same script as its XACK + XDEL, the one round trip after the
-send: a redelivery finds the marker and is only acknowledged, so a consumer that dies between
-a send and that write repeats at most the item it was sending.
+of outage in moments; leases follow its lease clock, the system's unless a test injects one to
+run a lease out (a demo's sped-up clock must not shorten them); receivers' pauses are Redis's
+own time. Reading new items and claiming pending ones are each one Lua script per pass
+(XREADGROUP or XPENDING + XCLAIM, with the records), so two consumers never both take an item.
+Each delivered item leaves a marker (`keys.delivered`, SET NX) in the same script as its XACK +
+XDEL, the one round trip after the send: a redelivery finds the marker and is only
+acknowledged, so a consumer that dies between a send and that write repeats at most the item it
+was sending.
 """
 
 from __future__ import annotations
@@ -71,6 +78,10 @@ class Undeliverable(LadderError):
     """The item can never be delivered as it is (bad body, unknown channel): dead-letter it now."""
 
 
+class _TakenOver(Exception):
+    """This consumer's lease on an entry ran out and another consumer holds it now."""
+
+
 @dataclass(frozen=True)
 class OutboxPolicy:
     """How hard to try. Handlers are cut off at half the lease, so a live consumer never
@@ -81,7 +92,7 @@ class OutboxPolicy:
     max_lost: int = 8  # consumers lost while holding the item (a poison item): dead-letter it
     backoff: float = 2.0  # seconds before the first retry; doubles with each failure
     max_backoff: float = 300.0
-    lease: float = 60.0  # a consumer silent this long with an item is presumed dead
+    lease: float = 60.0  # an item not renewed this long (by the lease clock) is taken over
     hold: float = 10.0  # seconds the process that took a step has its messages to itself
     behind: float = 1.0  # an item whose lane has an earlier one undelivered looks again after
     batch: int = 200  # new items read per pass, and pending items scanned per pass
@@ -104,12 +115,14 @@ class Retry:
 
 @dataclass(frozen=True)
 class _Entry:
-    """An outbox entry to deliver: its shard, its fields and its retry record."""
+    """An outbox entry to deliver: its shard, its fields, its retry record, and until when
+    (epoch ms by the lease clock) this consumer holds it (0: not known, renew before sending)."""
 
     shard: int
     id: str
     fields: dict[str, str]
     retry: Retry = field(default_factory=Retry)
+    lease_until: int = 0
 
     @property
     def lane_key(self) -> str | None:
@@ -130,14 +143,27 @@ class DeadLetter:
     attempts: int
 
 
+# KEYS: outbox stream, retries hash. ARGV: group, consumer, count, now (epoch ms).
+# New entries for this consumer, each recorded as held by it since now.
+READ = """
+local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', tonumber(ARGV[3]),
+                        'STREAMS', KEYS[1], '>')
+if not read or not read[1] then return {} end  -- nil, or {} (fakeredis)
+local held = cjson.encode({state = 'held', owner = ARGV[2], since = tonumber(ARGV[4])})
+for _, entry in ipairs(read[1][2]) do redis.call('HSET', KEYS[2], entry[1], held) end
+return read[1][2]
+"""
+
 # KEYS: outbox stream, retries hash
-# ARGV: group, consumer, lease ms, scan start (exclusive id or '-'), count, now (epoch ms)
+# ARGV: group, consumer, lease ms, scan start (exclusive id or '-'), count, now (epoch ms),
+# now by the lease clock (epoch ms)
 # Returns {last scanned id ('' once the end is reached), {{id, {fields...}, retry JSON}...}}:
-# entries waiting for a retry that is due by now, and entries whose consumer stayed silent for
-# the lease (a lost consumer: a failure); ids whose entry was deleted meanwhile are acknowledged.
+# entries waiting for a retry that is due by now, and held entries whose lease ran out by now
+# (a lost consumer: a failure; an entry with no record, by Redis's idle time); each is held by
+# this consumer since now. Ids whose entry was deleted meanwhile are acknowledged.
 CLAIM_DUE = """
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], '+', tonumber(ARGV[5]))
-local now = tonumber(ARGV[6])
+local now, lease_now = tonumber(ARGV[6]), tonumber(ARGV[7])
 local out = {}
 local last = ''
 for _, p in ipairs(pending) do
@@ -152,6 +178,7 @@ for _, p in ipairs(pending) do
   info['error'] = info['error'] or ''
   local due
   if info['state'] == 'waiting' then due = tonumber(info['due'] or 0) <= now
+  elseif info['state'] == 'held' then due = tonumber(info['since'] or 0) + ARGV[3] <= lease_now
   else due = idle >= tonumber(ARGV[3]) end
   if due then
     local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id)
@@ -164,6 +191,8 @@ for _, p in ipairs(pending) do
         info['error'] = 'consumer lost: no answer within the lease'
       end
       info['state'] = 'held'
+      info['owner'] = ARGV[2]
+      info['since'] = lease_now
       local encoded = cjson.encode(info)
       redis.call('HSET', KEYS[2], id, encoded)
       table.insert(out, {id, entry[2], encoded})
@@ -175,6 +204,32 @@ for _, p in ipairs(pending) do
 end
 if #pending < tonumber(ARGV[5]) then last = '' end
 return {last, out}
+"""
+
+# KEYS: retries hash. ARGV: entry id, consumer, now (epoch ms).
+# Renew the consumer's lease on an entry just before sending it: 1 if it still holds it, 0 if
+# another consumer took it over (or it is finished): then it must not be sent.
+RENEW = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local info = cjson.decode(raw)
+if info['state'] ~= 'held' or info['owner'] ~= ARGV[2] then return 0 end
+info['since'] = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(info))
+return 1
+"""
+
+# KEYS: outbox stream, retries hash. ARGV: group, consumer, entry id, retry record JSON.
+# Keep an entry pending, waiting for a retry, unless another consumer holds it now.
+DEFER = """
+local raw = redis.call('HGET', KEYS[2], ARGV[3])
+if raw then
+  local info = cjson.decode(raw)
+  if info['state'] == 'held' and info['owner'] ~= ARGV[2] then return 0 end
+end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
 """
 
 # What a pass needs to know before handing items out, in one call.
@@ -271,7 +326,7 @@ class _Pass:
 
 class Outbox:
     """One consumer of the outbox (every shard's Stream); any number may run against one
-    Redis or one Redis Cluster."""
+    Redis or one Redis Cluster (with one lease clock: the system's)."""
 
     def __init__(
         self,
@@ -279,12 +334,18 @@ class Outbox:
         consumer: str | None = None,
         policy: OutboxPolicy | None = None,
         clock: Clock | None = None,
+        *,
+        lease_clock: Clock | None = None,
     ) -> None:
         self.redis = redis
         self.consumer = consumer or default_consumer()
         self.policy = policy or OutboxPolicy()
         self.clock = clock or SystemClock()
+        self.lease_clock = lease_clock or SystemClock()
+        self._read = redis.register_script(READ)
         self._claim_due = redis.register_script(CLAIM_DUE)
+        self._renew = redis.register_script(RENEW)
+        self._defer_script = redis.register_script(DEFER)
         self._prepare = redis.register_script(PREPARE)
         self._delivered = redis.register_script(DELIVERED)
         self._release = redis.register_script(RELEASE)
@@ -293,6 +354,12 @@ class Outbox:
 
     def _now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
+
+    def _lease_now_ms(self) -> int:
+        return int(self.lease_clock.now().timestamp() * 1000)
+
+    def _lease_ms(self) -> int:
+        return int(self.policy.lease * 1000)
 
     async def ensure_group(self, shard: int | None = None) -> None:
         """Create the consumer group (from the Stream's start) of a shard's Stream (None:
@@ -332,11 +399,13 @@ class Outbox:
             self._group_ready.discard(shard)
             await self.ensure_group(shard)
             ready = await self._due_retries(shard)
-        new: Any = await self.redis.xreadgroup(
-            GROUP, self.consumer, {keys.outbox(shard): ">"}, count=self.policy.batch
+        now = self._lease_now_ms()
+        new: Any = await self._read(
+            keys=[keys.outbox(shard), keys.outbox_retries(shard)],
+            args=[GROUP, self.consumer, self.policy.batch, now],
         )
-        for _, entries in new:
-            ready.extend(_Entry(shard, eid, fields) for eid, fields in entries)
+        until = now + self._lease_ms()
+        ready.extend(_Entry(shard, str(eid), _pairs(fields), Retry(), until) for eid, fields in new)
         if not ready:
             return 0
         known = await self._look(shard, ready)
@@ -450,8 +519,8 @@ class Outbox:
         others."""
         result: Any = await self._claim_due(
             keys=[keys.outbox(shard), keys.outbox_retries(shard)],
-            args=[GROUP, self.consumer, int(self.policy.lease * 1000), self._scan_from[shard],
-                  self.policy.batch, self._now_ms()],
+            args=[GROUP, self.consumer, self._lease_ms(), self._scan_from[shard],
+                  self.policy.batch, self._now_ms(), self._lease_now_ms()],
         )  # fmt: skip
         last, claimed = result
         self._scan_from[shard] = f"({last}" if last else "-"
@@ -460,7 +529,8 @@ class Outbox:
             info = json.loads(raw)
             retry = Retry(int(info["failures"]), int(info["lost"]), int(info["first"]),
                           str(info["error"]))  # fmt: skip
-            entries.append(_Entry(shard, str(eid), _pairs(fields), retry))
+            until = int(info["since"]) + self._lease_ms()
+            entries.append(_Entry(shard, str(eid), _pairs(fields), retry, until))
         return entries
 
     async def _look(self, shard: int, ready: list[_Entry]) -> _Pass:
@@ -534,7 +604,11 @@ class Outbox:
             if n >= leading:
                 await self._defer(entry, self.policy.behind, "an earlier item is undelivered")
                 continue
-            outcome = await self._deliver(entry, known, handler)
+            try:
+                outcome = await self._deliver(entry, known, handler)
+            except _TakenOver:  # its lease ran out: the rest of the lane is the new holder's
+                log.warning("outbox: lease on %s ran out; another consumer has it", entry.id)
+                break
             if outcome is None:
                 leading = n + 1  # the rest of the lane waits for this one
             delivered += outcome or 0
@@ -558,6 +632,7 @@ class Outbox:
             log.info("outbox: %s %s was delivered before; acknowledging", item.kind, item.key)
             await self._ack(entry)
             return 0
+        await self._renew_lease(entry)
         try:
             async with asyncio.timeout(self.policy.lease / 2):
                 await handler(item)
@@ -596,6 +671,19 @@ class Outbox:
                 pipe.set(keys.paused(shard, kind), "1", px=max(1, int(seconds * 1000)))
             await pipe.execute()
 
+    async def _renew_lease(self, entry: _Entry) -> None:
+        """Make sure this consumer holds `entry` for the whole send (cut off at half the lease):
+        with less than half the lease left, renew it in Redis, fenced by owner. Raises
+        _TakenOver when another consumer holds it now."""
+        now = self._lease_now_ms()
+        if now + self._lease_ms() // 2 < entry.lease_until:
+            return  # no other consumer may take it before the send is over or cut off
+        renewed = await self._renew(
+            keys=[keys.outbox_retries(entry.shard)], args=[entry.id, self.consumer, now]
+        )
+        if not renewed:
+            raise _TakenOver(entry.id)
+
     def _given_up(self, retry: Retry) -> bool:
         if not retry.failures:
             return False
@@ -632,15 +720,16 @@ class Outbox:
         return bool(fresh)
 
     async def _defer(self, entry: _Entry, seconds: float, error: str) -> None:
-        """Keep the item pending and due again `seconds` from now by the outbox's clock."""
+        """Keep the item pending and due again `seconds` from now by the outbox's clock (unless
+        another consumer took it over meanwhile: then it is theirs)."""
         retry = entry.retry
         info = {"failures": retry.failures, "lost": retry.lost, "first": retry.first_ms,
                 "error": retry.error or error, "state": "waiting",
                 "due": self._now_ms() + int(seconds * 1000)}  # fmt: skip
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.outbox_retries(entry.shard), entry.id, json.dumps(info))
-            pipe.xclaim(keys.outbox(entry.shard), GROUP, self.consumer, 0, [entry.id], justid=True)
-            await pipe.execute()
+        await self._defer_script(
+            keys=[keys.outbox(entry.shard), keys.outbox_retries(entry.shard)],
+            args=[GROUP, self.consumer, entry.id, json.dumps(info)],
+        )
 
     async def _dead(self, entry: _Entry, attempts: int, error: str) -> None:
         fields = entry.fields

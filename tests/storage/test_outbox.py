@@ -27,6 +27,7 @@ from storage.outbox import (
     deliver_outbox_once,
 )
 from storage.redis import RedisConversationStore
+from tests import sharded
 from tests.redis_server import RedisServer
 
 FAST = OutboxPolicy(max_attempts=3, backoff=0.05, max_backoff=0.2, lease=0.4, batch=10)
@@ -408,3 +409,44 @@ async def test_dead_letters_can_be_dropped(redis: Redis) -> None:
     [dead] = await outbox.dead_letters()
     assert await outbox.drop([dead.id, "0-1"]) == 1
     assert await outbox.dead_count() == 0 and await outbox.replay([dead.id]) == 0
+
+
+class Stalls(Receiver):
+    """A consumer's receiver whose first send outlives the consumer's lease: meanwhile (by the
+    shared clock) the lease runs out and another consumer takes the items over and delivers
+    them to `receiver`."""
+
+    def __init__(self, clock: ManualClock, other: Outbox, receiver: Receiver) -> None:
+        super().__init__()
+        self.clock, self.other, self.receiver = clock, other, receiver
+
+    async def __call__(self, item: OutboxItem) -> None:
+        if not self.calls:
+            self.clock.advance(timedelta(seconds=LEASED.lease + 1))
+            await self.other.deliver_once(self.receiver)
+        await super().__call__(item)
+
+
+LEASED = OutboxPolicy(lease=60, batch=10, concurrency=1)
+
+
+@pytest.mark.parametrize("lane", [False, True], ids=["items alone", "one conversation's lane"])
+async def test_a_batch_that_outlives_its_lease_sends_none_of_its_later_items(
+    redis: Redis, lane: bool
+) -> None:
+    """The stalled consumer may still finish the send it was in (the item in flight goes
+    twice); every later item of its batch goes once, from the consumer that took it over."""
+    clock = ManualClock()
+    wanted = [f"k{n}" for n in range(5)]
+    if lane:
+        await step(redis, "c1", *wanted)
+    else:
+        for key in wanted:
+            await add(redis, key)
+    late = Receiver()
+    taker = Outbox(redis, "taker", LEASED, lease_clock=clock)
+    stalled = Stalls(clock, taker, late)
+    await Outbox(redis, "stalled", LEASED, lease_clock=clock).deliver_once(stalled)
+    assert [i.key for i in stalled.delivered] == ["k0"]  # in flight when its lease ran out
+    assert [i.key for i in late.delivered] == wanted  # the taker's: all of them, in order
+    assert await sharded.total(redis.xlen, keys.outbox) == 0
