@@ -7,7 +7,7 @@ Every node keeps the line and column it came from so later checks can point at i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 
@@ -94,6 +94,7 @@ class Check(StrEnum):
     PHONE = "phone"
     NUMBER = "number"
     TEXT = "text"
+    DATE = "date"
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,10 @@ class Validator:
     min: float | None = None  # number: smallest value; text: shortest length
     max: float | None = None  # number: largest value; text: longest length
     hint: str | None = None  # said when the answer does not pass
+    # date: bounds in days from the prospect's today ("today" 0, "90d" 90), or ISO dates
+    earliest: int | date | None = None
+    latest: int | date | None = None
+    month_first: bool = False  # date: "12/3" is December 3rd (en-US), not March 12th
 
 
 @dataclass(frozen=True)

@@ -481,7 +481,7 @@ def test_value_types(problems: Problems) -> None:
         """)
     assert problems(text) == [
         "x.yaml:5:22: step 'a': unknown validator 'numbr' (did you mean 'number'?); use one of"
-        " email, number, phone, text",
+        " date, email, number, phone, text",
         "x.yaml:5:34: step 'a': `min` should be a number, got 'x'",
         "x.yaml:6:12: step 'a': `score` should be a whole number, got 'lots'",
         "x.yaml:7:17: step 'a': `commitment` 'Big Yes' should be lowercase letters, digits, '_'"
@@ -493,7 +493,7 @@ def test_value_types(problems: Problems) -> None:
         "x.yaml:12:28: step 'b': follow_up: `say` and `nudges` do not mix: use one",
         "x.yaml:12:37: step 'b': follow_up: `max` and `nudges` do not mix: use one",
         "x.yaml:12:53: step 'b': follow_up: `nudges` is empty",
-        "x.yaml:15:29: step 'c': `max` only applies to number and text",
+        "x.yaml:15:29: step 'c': `max` only applies to number, text and date",
         "x.yaml:16:46: step 'c': `weight` should be above zero",
         "x.yaml:16:55: step 'c': variant id 'v' is used twice",
         "x.yaml:21:13: step 'd': slot 'tomorrow' is not a date and time like"
