@@ -28,6 +28,7 @@ from bot.model import (
     Button,
     Claim,
     Commitment,
+    ContactShared,
     Conversation,
     DomainEvent,
     Due,
@@ -149,8 +150,10 @@ class _Turn:
             )
         )
 
-    def say(self, text: str, buttons: tuple[Button | LinkButton, ...] = ()) -> None:
-        self.actions.append(Say(text, buttons))
+    def say(
+        self, text: str, buttons: tuple[Button | LinkButton, ...] = (), share_contact: str = ""
+    ) -> None:
+        self.actions.append(Say(text, buttons, share_contact))
 
     def render(self, text: str) -> str:
         return render(text, self.values())
@@ -228,7 +231,7 @@ class _Turn:
         if (link := KINDS[step.kind].link_button(self, step)) is not None:
             buttons.append(link)
         buttons.extend(Button(c.label, step.id, c.id) for c in self.choices(step))
-        self.say("\n\n".join(parts), tuple(buttons))
+        self.say("\n\n".join(parts), tuple(buttons), KINDS[step.kind].share_contact(step))
 
     def ask_text(self, step: Step) -> str:
         variant = self.conv.variants.get(step.id)
@@ -499,6 +502,15 @@ def _on_text(turn: _Turn, event: Text) -> None:
         kind.on_text(turn, step, event.text, choices)
 
 
+def _on_contact(turn: _Turn, event: ContactShared) -> None:
+    if turn.conv.status == Status.PAUSED or _closed(turn):
+        _on_text(turn, Text(event.phone))  # relayed while paused; a closed flow says so
+        return
+    step = turn.current()
+    kind = KINDS[step.kind]
+    kind.on_contact(turn, step, event, kind.choices(turn, step))
+
+
 def _on_press(turn: _Turn, event: Press) -> None:
     if turn.conv.status == Status.PAUSED:
         turn.say(PAUSED)
@@ -664,6 +676,7 @@ _HANDLERS: dict[type, Callable[[_Turn, Any], None]] = {
     Stop: _on_stop,
     Help: _on_help,
     Text: _on_text,
+    ContactShared: _on_contact,
     Press: _on_press,
     LinkOpened: _on_link,
     Due: _on_due,

@@ -193,6 +193,15 @@ class Text:
 
 
 @dataclass(frozen=True)
+class ContactShared:
+    """The prospect shared a phone number with one tap (a contact card); `own` is True when the
+    card is the prospect's own (the channel checked), not one forwarded from someone else."""
+
+    phone: str
+    own: bool
+
+
+@dataclass(frozen=True)
 class Press:
     """The prospect pressed a button; the channel has already checked it was ours."""
 
@@ -318,6 +327,7 @@ class Arrive:
 Event = (
     Start
     | Text
+    | ContactShared
     | Press
     | LinkOpened
     | Restart
@@ -354,10 +364,12 @@ class LinkButton:
 
 @dataclass(frozen=True)
 class Say:
-    """Send a message to the prospect, with optional buttons (one per row)."""
+    """Send a message to the prospect, with optional buttons (one per row); `share_contact`
+    is the label of a one-tap "send my phone number" button (a contact step), "" for none."""
 
     text: str
     buttons: tuple[Button | LinkButton, ...] = ()
+    share_contact: str = ""
 
 
 @dataclass(frozen=True)

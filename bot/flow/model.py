@@ -23,6 +23,7 @@ class StepKind(StrEnum):
 
     SURVEY = "survey"  # a question with choices ("question" is accepted as an alias)
     INPUT = "input"  # a typed answer, checked by a validator
+    CONTACT = "contact"  # a phone number: shared with one tap, or typed
     RESOURCE = "resource"  # a link (tracked) to something of value; the click is the commitment
     WEBINAR = "webinar"  # pick a slot; reminders before it
     TRIAL = "trial"  # a sign-up link (tracked); the click is the commitment

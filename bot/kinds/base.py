@@ -20,7 +20,7 @@ from bot.errors import FlowError
 from bot.flow.grammar import Schema
 from bot.flow.model import Choice, Flow, Step, StepKind
 from bot.flow.steps import StepReader
-from bot.model import Action, Button, Conversation, LinkButton, Reported, Timer
+from bot.model import Action, Button, ContactShared, Conversation, LinkButton, Reported, Timer
 
 # The step keys every kind takes, those of kinds that move on, and those of kinds that wait.
 ALWAYS = frozenset({"id", "kind", "say", "ask"})
@@ -40,7 +40,9 @@ class Turn(Protocol):
     schedule: list[Timer]
     cancel: list[str]
 
-    def say(self, text: str, buttons: tuple[Button | LinkButton, ...] = ()) -> None: ...
+    def say(
+        self, text: str, buttons: tuple[Button | LinkButton, ...] = (), share_contact: str = ""
+    ) -> None: ...
     def render(self, text: str) -> str: ...
     def values(self) -> dict[str, str]: ...
     def emit(self, name: str, step_id: str | None = None, **data: str) -> None: ...
@@ -122,6 +124,10 @@ class Kind:
     def link_button(self, turn: Turn, step: Step) -> LinkButton | None:
         return None
 
+    def share_contact(self, step: Step) -> str:
+        """The label of its one-tap "share my phone number" button; "" for none."""
+        return ""
+
     def choices(self, turn: Turn, step: Step) -> tuple[Choice, ...]:
         """The buttons it offers now."""
         return step.choices
@@ -132,6 +138,12 @@ class Kind:
     def on_text(self, turn: Turn, step: Step, text: str, choices: tuple[Choice, ...]) -> None:
         """A typed answer that is none of `choices`."""
         turn.reject(step, choice_hint(choices))
+
+    def on_contact(
+        self, turn: Turn, step: Step, contact: ContactShared, choices: tuple[Choice, ...]
+    ) -> None:
+        """A shared contact card: at a step that did not ask for one, its phone as typed."""
+        self.on_text(turn, step, contact.phone, choices)
 
     def on_link(self, turn: Turn, step: Step) -> None:
         """The prospect opened the step's link."""

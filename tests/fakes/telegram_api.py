@@ -329,8 +329,8 @@ def _message_json(sent: Sent) -> dict[str, Any]:
             message["caption"] = sent.text
     else:
         message["text"] = sent.text
-    if sent.reply_markup:
-        message["reply_markup"] = sent.reply_markup
+    if sent.reply_markup and "inline_keyboard" in sent.reply_markup:  # as Telegram: a reply
+        message["reply_markup"] = sent.reply_markup  # keyboard is not part of the message
     return message
 
 
@@ -372,6 +372,22 @@ class Prospect:
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return {"update_id": self.api.next_update_id(), "message": message}
+
+    def contact(self, phone: str, user_id: int | None = None) -> dict[str, Any]:
+        """The update for a shared contact card: the prospect's own (one tap on a
+        request_contact button) unless `user_id` names someone else (a forwarded card)."""
+        card = {"phone_number": phone, "first_name": self.user["first_name"]}
+        owner = self.chat_id if user_id is None else user_id
+        if owner:  # a card typed into the phone book has no user id
+            card["user_id"] = owner
+        message: dict[str, Any] = {
+            "message_id": next(self.api._ids),
+            "date": int(time.time()),
+            "chat": {"id": self.chat_id, "type": "private"},
+            "from": self.user,
+            "contact": card,
+        }
         return {"update_id": self.api.next_update_id(), "message": message}
 
     def press_data(self, data: str, message_id: int) -> dict[str, Any]:

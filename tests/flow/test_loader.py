@@ -375,7 +375,7 @@ def test_step_problems(problems: Problems) -> None:
     assert problems(text) == [
         "x.yaml:3:9: step 1: `id` 'Welcome' should be lowercase letters, digits, '_' or '-'",
         "x.yaml:5:11: step 'a': unknown kind 'surveyy' (did you mean 'survey'?); use one of"
-        " survey, input, resource, webinar, trial, message, end",
+        " survey, input, contact, resource, webinar, trial, message, end",
         "x.yaml:6:10: step 'a': `ask` should be text, got a list",
         "x.yaml:8:5: step 'a': this id is used by an earlier step too",
         "x.yaml:10:5: step 4: missing `id`",
@@ -503,8 +503,8 @@ def test_value_types(problems: Problems) -> None:
         " unit, like 30s, 15m, 24h, 2d, 1w or 1h30m",
         "x.yaml:23:17: step 'd': `reminders` '1x' is not a duration: write a number with a unit,"
         " like 30s, 15m, 24h, 2d, 1w or 1h30m",
-        "x.yaml:24:24: step 'e': `go` only applies to survey, input, resource, webinar, trial or"
-        " message steps",
+        "x.yaml:24:24: step 'e': `go` only applies to survey, input, contact, resource, webinar,"
+        " trial or message steps",
     ]
 
 

@@ -114,7 +114,8 @@ class TelegramSender:
         )
         if message is None:
             return None
-        if any(isinstance(b, Button) and b.step != FORGET for b in say.buttons):
+        inline = not say.share_contact  # a reply keyboard cannot be taken off a message
+        if inline and any(isinstance(b, Button) and b.step != FORGET for b in say.buttons):
             await self._track_keyboard(conversation, message.message_id)
         return message.message_id
 
