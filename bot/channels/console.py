@@ -63,6 +63,8 @@ class ConsoleSender:
         if isinstance(action, Say):
             lines = action.text.splitlines() or [""]
             self.print(f"bot › {lines[0]}", *(f"      {line}".rstrip() for line in lines[1:]))
+            if action.share_contact:  # Telegram shows a one-tap button; here the number is typed
+                self.print(f"        [{action.share_contact}: type the number]")
             if action.buttons:
                 self.buttons = list(action.buttons)
                 for n, button in enumerate(action.buttons, 1):
