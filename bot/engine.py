@@ -47,6 +47,7 @@ from bot.model import (
     Reported,
     Restart,
     Say,
+    SendMedia,
     Start,
     Status,
     StepResult,
@@ -204,6 +205,9 @@ class _Turn:
                 return
             self.pick_variant(step)
             self.emit("step_reached", kind=step.kind.value)
+            if step.media is not None:
+                media = step.media
+                self.actions.append(SendMedia(media.kind, media.source, self.render(media.caption)))
             following = kind.enter(self, step)
             if following is None:
                 return

@@ -381,6 +381,16 @@ class SendDocument:
 
 
 @dataclass(frozen=True)
+class SendMedia:
+    """Send an image, a video or a document (a step's `media`): `kind` is image, video or
+    document; `source` an https URL or a path in the flows folder."""
+
+    kind: str
+    source: str
+    caption: str = ""
+
+
+@dataclass(frozen=True)
 class SendCalendar:
     """Send an .ics calendar invitation for a booked webinar slot."""
 
@@ -405,10 +415,10 @@ class Relay:
     text: str
 
 
-Action = Say | SendDocument | SendCalendar | Alert | Relay
-Message = Say | SendDocument | SendCalendar
+Action = Say | SendDocument | SendMedia | SendCalendar | Alert | Relay
+Message = Say | SendDocument | SendMedia | SendCalendar
 """What the prospect receives, as opposed to what goes to the sales team."""
-MESSAGE_TYPES = (Say, SendDocument, SendCalendar)
+MESSAGE_TYPES = (Say, SendDocument, SendMedia, SendCalendar)
 
 
 def messages_to_json(messages: Sequence[Message]) -> str:
@@ -435,6 +445,8 @@ def messages_from_json(text: str) -> tuple[Message, ...]:
             out.append(Say(buttons=row, **item))
         elif kind == "SendDocument":
             out.append(SendDocument(**item))
+        elif kind == "SendMedia":
+            out.append(SendMedia(**item))
         elif kind == "SendCalendar":
             out.append(SendCalendar(**item))
         else:

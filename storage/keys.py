@@ -85,3 +85,12 @@ def attempt_key(item_key: str) -> str:
 def channel_key(name: str) -> str:
     """A channel name's id, learnt from Slack."""
     return f"{SLACK}:channel:{name}"
+
+
+# --- Telegram: uploaded media, sent again by file_id --------------------------------------------
+
+
+def media_file(bot: str, digest: str) -> str:
+    """A file's Telegram file_id for one bot (file ids belong to the bot that uploaded them),
+    by the SHA-256 of the file's bytes: a changed file is uploaded again."""
+    return f"{PREFIX}:telegram:media:{bot}:{digest}"

@@ -33,6 +33,7 @@ from bot.model import (
     Say,
     SendCalendar,
     SendDocument,
+    SendMedia,
     Start,
 )
 from bot.service import Outcome
@@ -72,6 +73,8 @@ class ConsoleSender:
                     self.print(f"        {n}) {button.label}{link}")
         elif isinstance(action, SendDocument):
             self.print(f"bot › [document] {action.path} {action.caption}".rstrip())
+        elif isinstance(action, SendMedia):
+            self.print(f"bot › [{action.kind}] {action.source} {action.caption}".rstrip())
         elif isinstance(action, SendCalendar):
             self.print(f"bot › [calendar invite] {action.title}, {action.start}")
         elif isinstance(action, Alert):

@@ -160,6 +160,29 @@ class Variant:
     weight: float = 1.0
 
 
+class MediaKind(StrEnum):
+    """What a step's `media` is, as Telegram sends it."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    DOCUMENT = "document"
+
+
+@dataclass(frozen=True)
+class Media:
+    """An image, video or document a step sends before its text: an https URL, or a file path
+    relative to the flows folder; `pos` is where the path is written (for `ladder validate`)."""
+
+    kind: MediaKind
+    source: str
+    caption: str = ""
+    pos: Pos = field(default=Pos(), compare=False)
+
+    @property
+    def is_url(self) -> bool:
+        return self.source.startswith("https://")
+
+
 @dataclass(frozen=True)
 class Step:
     id: str
@@ -182,6 +205,7 @@ class Step:
     variants: tuple[Variant, ...] = ()
     outcome: Outcome | None = None  # end steps; None only in versions published before outcomes
     wait_for: WaitFor | None = None  # resource and trial steps: a product event moves on
+    media: Media | None = None  # any step: an image, video or document sent first
     pos: Pos = field(default=Pos(), compare=False)
 
 

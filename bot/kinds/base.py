@@ -23,7 +23,7 @@ from bot.flow.steps import StepReader
 from bot.model import Action, Button, ContactShared, Conversation, LinkButton, Reported, Timer
 
 # The step keys every kind takes, those of kinds that move on, and those of kinds that wait.
-ALWAYS = frozenset({"id", "kind", "say", "ask"})
+ALWAYS = frozenset({"id", "kind", "say", "ask", "media"})
 MOVING = ALWAYS | {"go"}
 WAITING = MOVING | {"choices", "commitment", "score", "follow_up", "variants"}
 
