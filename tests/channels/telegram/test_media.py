@@ -34,24 +34,22 @@ async def sender(
     await sender.aclose()
 
 
-@pytest.mark.parametrize(
-    ("kind", "method", "field", "path"),
-    [
-        ("image", "sendPhoto", "photo", "media/intro.png"),
-        ("video", "sendVideo", "video", "media/tour.mp4"),
-        ("document", "sendDocument", "document", "media/pricing.pdf"),
-    ],
-)
+SENT_AS = [  # a step's media kind, the Bot API method, its file field, a file in the folder
+    ("image", "sendPhoto", "photo", "media/intro.png"),
+    ("video", "sendVideo", "video", "media/tour.mp4"),
+    ("document", "sendDocument", "document", "media/pricing.pdf"),
+]
+
+
+@pytest.mark.parametrize("case", SENT_AS)
 async def test_a_file_is_uploaded_once_then_sent_by_its_file_id(
     telegram_api: FakeTelegram,
     sender: TelegramSender,
     redis: Redis,
     tmp_path: Path,
-    kind: str,
-    method: str,
-    field: str,
-    path: str,
+    case: tuple[str, str, str, str],
 ) -> None:
+    kind, method, field, path = case
     media = SendMedia(kind, path, "Have a look, Ada")
     await sender.deliver(CONV, [media])
     await sender.deliver(CONV, [media])
