@@ -135,13 +135,15 @@ async def test_forget_in_the_terminal_asks_then_erases(redis: Redis, redis_url: 
     assert await redis.exists(keys.conversation("console:p6")) == 0
 
 
-def test_the_contact_button_is_named_and_a_typed_number_and_date_are_taken() -> None:
-    """The terminal has no one-tap button: the preview names it, the number is typed."""
+def test_media_and_the_contact_button_are_named_and_a_typed_number_and_date_taken() -> None:
+    """The terminal shows no picture and has no one-tap button: the preview names them, the
+    number is typed."""
     zone = ZoneInfo("America/New_York")  # the free-trial flow's
     before = datetime.now(zone).date() + timedelta(days=1)
     script = ["1", "Acme", "1", "2", "+49 30 1234567", "tomorrow"]
     out = chat(script, "flows/free-trial.yaml", redis_url=None).stdout
     after = datetime.now(zone).date() + timedelta(days=1)
     assert "[Send my number: type the number]" in out
+    assert "bot › [image] media/dashboard.png Acme's pipeline, at a glance" in out
     said = {f"on {day.isoformat()}." for day in (before, after)}
     assert any(f"will call +49301234567 {s}" in out for s in said), out
