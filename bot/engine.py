@@ -208,6 +208,8 @@ class _Turn:
             if step.media is not None:
                 media = step.media
                 self.actions.append(SendMedia(media.kind, media.source, self.render(media.caption)))
+                if (sent := f"{media.kind} {media.source}") not in self.conv.media_sent:
+                    self.conv = self.conv.with_(media_sent=(*self.conv.media_sent, sent))
             following = kind.enter(self, step)
             if following is None:
                 return
@@ -449,6 +451,7 @@ def _on_restart(turn: _Turn, _: Restart) -> None:
         commitments=(),
         score=0,
         bookings=(),
+        media_sent=(),
         variants={},
         invalid=0,
         nudges=0,

@@ -114,6 +114,7 @@ class Conversation:
     step_at: str = ""  # when the current step was reached
     outcome: Outcome | None = None  # set at an end step, or by the sales team (won, lost, ...)
     lead: Lead = Lead()
+    media_sent: tuple[str, ...] = ()  # "image media/intro.png": what the steps sent, once each
     revision: int = 0  # storage's optimistic-concurrency counter
 
     @property
@@ -156,6 +157,7 @@ class Conversation:
         data["lead"] = Lead(**data.get("lead", {}))  # stored before sales actions: no key
         data["commitments"] = tuple(Commitment(**c) for c in data["commitments"])
         data["bookings"] = tuple(Booking.from_dict(b) for b in data.get("bookings", ()))
+        data["media_sent"] = tuple(data.get("media_sent", ()))  # stored before media: no key
         if "score" not in data:
             answers = data["answers"]
             data["score"] = int(answers.get(LEGACY_SCORE, "0"))

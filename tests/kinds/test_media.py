@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from bot import engine
+from bot.channels.slack.blocks import alert_blocks
 from bot.errors import FlowErrors
 from bot.flow.compile import compile_flow
 from bot.flow.loader import parse_flow
-from bot.model import Conversation, Profile, Say, SendMedia, Start
+from bot.model import Conversation, Press, Profile, Restart, Say, SendMedia, Start
 
 FLOW = """\
 flow: tour
@@ -38,6 +39,23 @@ def test_media_goes_before_the_text_with_its_caption_filled_in() -> None:
     media, ask = result.actions
     assert media == SendMedia("image", "media/intro.png", "Hi Ada, this is the dashboard")
     assert isinstance(ask, Say) and ask.text == "Want the full tour?"
+
+
+def test_what_was_sent_is_kept_once_and_the_slack_card_mentions_it() -> None:
+    flow = compile_flow(replace(parse_flow(FLOW.replace("{MEDIA}", IMAGE)), version=1))
+    conv = Conversation(id="telegram:1", flow="tour", version=1, profile=Profile("Ada"))
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    for event in (Start(), Press("intro", "nope"), Start()):  # asked again: sent again
+        conv = engine.step(flow, conv, event, now).conversation
+    assert conv.media_sent == ("image media/intro.png",)
+    assert Conversation.from_json(conv.to_json()).media_sent == conv.media_sent
+    card = alert_blocks(conv, ["completed"], "Tour", buttons=False)
+    fields = [f["text"] for b in card for f in b.get("fields", [])]
+    assert "*Sent*\nimage media/intro.png" in fields
+    restarted = engine.step(flow, conv, Restart(), now).conversation
+    assert restarted.media_sent == ("image media/intro.png",)  # the restart asks it again
+    without = alert_blocks(replace(conv, media_sent=()), ["completed"], "Tour", buttons=False)
+    assert not any(f["text"].startswith("*Sent*") for b in without for f in b.get("fields", []))
 
 
 @pytest.mark.parametrize(
