@@ -17,7 +17,17 @@ from bot.channels.slack.blocks import alert_blocks
 from bot.errors import FlowErrors
 from bot.flow.compile import compile_flow
 from bot.flow.loader import parse_flow
-from bot.model import Conversation, Press, Profile, Restart, Say, SendMedia, Start
+from bot.model import (
+    Conversation,
+    Press,
+    Profile,
+    Restart,
+    Say,
+    SendMedia,
+    Start,
+    messages_from_json,
+    messages_to_json,
+)
 
 FLOW = """\
 flow: tour
@@ -99,3 +109,8 @@ def test_a_missing_media_file_fails_ladder_validate_with_its_place(tmp_path: Pat
         timeout=120,
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_media_waits_in_the_outbox_as_it_was_said() -> None:
+    said = (SendMedia("video", "https://cdn.example.com/tour.mp4", "Tour"), Say("Next?"))
+    assert messages_from_json(messages_to_json(said)) == said
