@@ -29,6 +29,7 @@ from domain.model import (
     Button,
     Claim,
     Commitment,
+    ContactShared,
     Conversation,
     DomainEvent,
     Due,
@@ -47,6 +48,7 @@ from domain.model import (
     Reported,
     Restart,
     Say,
+    SendMedia,
     Start,
     Status,
     StepResult,
@@ -153,8 +155,10 @@ class _Turn:
             )
         )
 
-    def say(self, text: str, buttons: tuple[Button | LinkButton, ...] = ()) -> None:
-        self.actions.append(Say(text, buttons))
+    def say(
+        self, text: str, buttons: tuple[Button | LinkButton, ...] = (), share_contact: str = ""
+    ) -> None:
+        self.actions.append(Say(text, buttons, share_contact))
 
     def render(self, text: str) -> str:
         return render(text, self.values())
@@ -206,6 +210,11 @@ class _Turn:
                 return
             self.pick_variant(step)
             self.emit("step_reached", kind=step.kind.value)
+            if step.media is not None:
+                media = step.media
+                self.actions.append(SendMedia(media.kind, media.source, self.render(media.caption)))
+                if (sent := f"{media.kind} {media.source}") not in self.conv.media_sent:
+                    self.conv = self.conv.with_(media_sent=(*self.conv.media_sent, sent))
             following = kind.enter(self, step)
             if following is None:
                 return
@@ -233,7 +242,7 @@ class _Turn:
         if (link := KINDS[step.kind].link_button(self, step)) is not None:
             buttons.append(link)
         buttons.extend(Button(c.label, step.id, c.id) for c in self.choices(step))
-        self.say("\n\n".join(parts), tuple(buttons))
+        self.say("\n\n".join(parts), tuple(buttons), KINDS[step.kind].share_contact(step))
 
     def ask_text(self, step: Step) -> str:
         variant = self.conv.variants.get(step.id)
@@ -447,6 +456,7 @@ def _on_restart(turn: _Turn, _: Restart) -> None:
         commitments=(),
         score=0,
         bookings=(),
+        media_sent=(),
         variants={},
         invalid=0,
         nudges=0,
@@ -503,6 +513,15 @@ def _on_text(turn: _Turn, event: Text) -> None:
         turn.choose(step, choice)
     else:
         kind.on_text(turn, step, event.text, choices)
+
+
+def _on_contact(turn: _Turn, event: ContactShared) -> None:
+    if turn.conv.status == Status.PAUSED or _closed(turn):
+        _on_text(turn, Text(event.phone))  # relayed while paused; a closed flow says so
+        return
+    step = turn.current()
+    kind = KINDS[step.kind]
+    kind.on_contact(turn, step, event, kind.choices(turn, step))
 
 
 def _on_press(turn: _Turn, event: Press) -> None:
@@ -670,6 +689,7 @@ _HANDLERS: dict[type, Callable[[_Turn, Any], None]] = {
     Stop: _on_stop,
     Help: _on_help,
     Text: _on_text,
+    ContactShared: _on_contact,
     Press: _on_press,
     LinkOpened: _on_link,
     Due: _on_due,

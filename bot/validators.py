@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from dateutil import parser as dateparser
 
 from bot.flow.model import Check, Validator
 
@@ -27,11 +30,15 @@ class Checked:
         return self.value is not None
 
 
-def check(validator: Validator | None, text: str) -> Checked:
-    """Validate typed input against the step's validator (None: any non-empty text)."""
+def check(validator: Validator | None, text: str, today: date | None = None) -> Checked:
+    """Validate typed input against the step's validator (None: any non-empty text); `today`
+    is the prospect's date in their time zone (date answers: "tomorrow", `min: today`)."""
     validator = validator or Validator()
     text = text.strip()
-    result = _CHECKS[validator.kind](validator, text)
+    if validator.kind == Check.DATE:
+        result = _date(validator, text, today or date.today())
+    else:
+        result = _CHECKS[validator.kind](validator, text)
     if result.ok or validator.hint is None:
         return result
     return Checked(hint=validator.hint)
@@ -103,6 +110,73 @@ def _text(validator: Validator, text: str) -> Checked:
     if len(text) > longest:
         return Checked(hint=f"That's a little long. {longest} characters at most, please.")
     return Checked(text)
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_RELATIVE_DAYS = {"today": 0, "tonight": 0, "tomorrow": 1, "tmrw": 1, "day after tomorrow": 2}
+_NUMERIC_DATE = re.compile(r"^\d{1,2}[/.\-]\d{1,2}([/.\-]\d{2,4})?\.?$")
+
+
+def read_date(text: str, today: date, month_first: bool = False) -> date | None:
+    """The date `text` names, read on `today`: ISO (2026-12-03), written ("3 Dec", "Dec 3rd",
+    "12/3": day first unless `month_first`), relative ("tomorrow", "friday", "next friday").
+    A date without a year is the next one on or after today. None when it cannot be read."""
+    said = " ".join(text.lower().replace(",", " ").split()).removesuffix(".")
+    if said in _RELATIVE_DAYS:
+        return today + timedelta(days=_RELATIVE_DAYS[said])
+    words = said.split()
+    if words and words[-1] in _WEEKDAYS and words[:-1] in ([], ["next"], ["this"], ["on"]):
+        ahead = (_WEEKDAYS.index(words[-1]) - today.weekday()) % 7
+        return today + timedelta(days=ahead or 7)  # "friday" on a friday: the one a week on
+    try:
+        return date.fromisoformat(said)
+    except ValueError:
+        pass
+    if said.isdigit() or not any(c.isdigit() for c in said):  # "5", "soon": not a date
+        return None
+    dayfirst = not month_first
+    if _NUMERIC_DATE.match(said):  # "3.12." and "3-12" as "3/12": the parser reads 3.12 as a time
+        said = re.sub(r"[.\-]", "/", said).strip("/")
+    try:  # two default years: a date read the same in both had its year written
+        first, second = (
+            dateparser.parse(said, dayfirst=dayfirst, default=datetime(year, 1, 1)).date()
+            for year in (today.year, today.year + 4)  # both leap years or neither
+        )
+    except (ValueError, OverflowError):
+        return None
+    if first != second and first < today:
+        return first.replace(year=first.year + 1)
+    return first
+
+
+def bound(limit: int | date, today: date) -> date:
+    """A date bound on `today`: a number of days from it, or a date."""
+    return today + timedelta(days=limit) if isinstance(limit, int) else limit
+
+
+def _date(validator: Validator, text: str, today: date) -> Checked:
+    found = read_date(text, today, validator.month_first)
+    numeric = "%-m/%-d" if validator.month_first else "%-d/%-m"
+    example = (today + timedelta(days=7)).strftime(numeric)
+    if found is None:
+        return Checked(hint=f"Please send a date, e.g. {example}, 3 Dec, or next friday.")
+    low = bound(validator.earliest, today) if validator.earliest is not None else None
+    high = bound(validator.latest, today) if validator.latest is not None else None
+    if (low is not None and found < low) or (high is not None and found > high):
+        return Checked(hint=_date_range_hint(low, high))
+    return Checked(found.isoformat(), understood=found.strftime("%a %-d %b %Y"))
+
+
+def _date_range_hint(low: date | None, high: date | None) -> str:
+    def say(day: date) -> str:
+        return day.strftime("%a %-d %b %Y")
+
+    if low is not None and high is not None:
+        return f"Please pick a date between {say(low)} and {say(high)}."
+    if low is not None:
+        return f"Please pick a date on or after {say(low)}."
+    assert high is not None
+    return f"Please pick a date on or before {say(high)}."
 
 
 _CHECKS = {Check.EMAIL: _email, Check.PHONE: _phone, Check.NUMBER: _number, Check.TEXT: _text}

@@ -114,6 +114,7 @@ class Conversation:
     step_at: str = ""  # when the current step was reached
     outcome: Outcome | None = None  # set at an end step, or by the sales team (won, lost, ...)
     lead: Lead = Lead()
+    media_sent: tuple[str, ...] = ()  # "image media/intro.png": what the steps sent, once each
     revision: int = 0  # storage's optimistic-concurrency counter
 
     @property
@@ -156,6 +157,7 @@ class Conversation:
         data["lead"] = Lead(**data.get("lead", {}))  # stored before sales actions: no key
         data["commitments"] = tuple(Commitment(**c) for c in data["commitments"])
         data["bookings"] = tuple(Booking.from_dict(b) for b in data.get("bookings", ()))
+        data["media_sent"] = tuple(data.get("media_sent", ()))  # stored before media: no key
         if "score" not in data:
             answers = data["answers"]
             data["score"] = int(answers.get(LEGACY_SCORE, "0"))
@@ -190,6 +192,15 @@ class Text:
     """The prospect typed something."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class ContactShared:
+    """The prospect shared a phone number with one tap (a contact card); `own` is True when the
+    card is the prospect's own (the channel checked), not one forwarded from someone else."""
+
+    phone: str
+    own: bool
 
 
 @dataclass(frozen=True)
@@ -318,6 +329,7 @@ class Arrive:
 Event = (
     Start
     | Text
+    | ContactShared
     | Press
     | LinkOpened
     | Restart
@@ -354,10 +366,12 @@ class LinkButton:
 
 @dataclass(frozen=True)
 class Say:
-    """Send a message to the prospect, with optional buttons (one per row)."""
+    """Send a message to the prospect, with optional buttons (one per row); `share_contact`
+    is the label of a one-tap "send my phone number" button (a contact step), "" for none."""
 
     text: str
     buttons: tuple[Button | LinkButton, ...] = ()
+    share_contact: str = ""
 
 
 @dataclass(frozen=True)
@@ -365,6 +379,16 @@ class SendDocument:
     """Send a file (a resource step's `document`)."""
 
     path: str
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class SendMedia:
+    """Send an image, a video or a document (a step's `media`): `kind` is image, video or
+    document; `source` an https URL or a path in the flows folder."""
+
+    kind: str
+    source: str
     caption: str = ""
 
 
@@ -393,10 +417,10 @@ class Relay:
     text: str
 
 
-Action = Say | SendDocument | SendCalendar | Alert | Relay
-Message = Say | SendDocument | SendCalendar
+Action = Say | SendDocument | SendMedia | SendCalendar | Alert | Relay
+Message = Say | SendDocument | SendMedia | SendCalendar
 """What the prospect receives, as opposed to what goes to the sales team."""
-MESSAGE_TYPES = (Say, SendDocument, SendCalendar)
+MESSAGE_TYPES = (Say, SendDocument, SendMedia, SendCalendar)
 
 
 def messages_to_json(messages: Sequence[Message]) -> str:
@@ -423,6 +447,8 @@ def messages_from_json(text: str) -> tuple[Message, ...]:
             out.append(Say(buttons=row, **item))
         elif kind == "SendDocument":
             out.append(SendDocument(**item))
+        elif kind == "SendMedia":
+            out.append(SendMedia(**item))
         elif kind == "SendCalendar":
             out.append(SendCalendar(**item))
         else:

@@ -225,6 +225,19 @@ def channel_key(name: str) -> str:
     return f"{SLACK}:channel:{name}"
 
 
+# --- Telegram: uploaded media, sent again by file_id --------------------------------------------
+
+
+def media_file(bot: str, digest: str) -> str:
+    """A file's Telegram file_id for one bot (file ids belong to the bot that uploaded them),
+    by the SHA-256 of the file's bytes: a changed file is uploaded again; kept MEDIA_RETENTION after
+    its last use."""
+    return f"{PREFIX}:telegram:media:{bot}:{digest}"
+
+
+MEDIA_RETENTION = 180 * DAY
+
+
 # --- the layout before sharding: read once by `ladder migrate-keys` (storage/migrate.py) -------
 
 

@@ -36,6 +36,7 @@ from domain.model import (
     Say,
     SendCalendar,
     SendDocument,
+    SendMedia,
     Start,
 )
 from storage.notices import RedisNotices
@@ -65,6 +66,8 @@ class ConsoleSender:
         if isinstance(action, Say):
             lines = action.text.splitlines() or [""]
             self.print(f"bot › {lines[0]}", *(f"      {line}".rstrip() for line in lines[1:]))
+            if action.share_contact:  # Telegram shows a one-tap button; here the number is typed
+                self.print(f"        [{action.share_contact}: type the number]")
             if action.buttons:
                 self.buttons = list(action.buttons)
                 for n, button in enumerate(action.buttons, 1):
@@ -72,6 +75,8 @@ class ConsoleSender:
                     self.print(f"        {n}) {button.label}{link}")
         elif isinstance(action, SendDocument):
             self.print(f"bot › [document] {action.path} {action.caption}".rstrip())
+        elif isinstance(action, SendMedia):
+            self.print(f"bot › [{action.kind}] {action.source} {action.caption}".rstrip())
         elif isinstance(action, SendCalendar):
             self.print(f"bot › [calendar invite] {action.title}, {action.start}")
         elif isinstance(action, Alert):

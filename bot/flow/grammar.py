@@ -31,6 +31,8 @@ MAX_VARIANTS = 20
 MAX_DURATION = timedelta(days=366)  # the longest a flow waits (follow-ups, reminders, ...)
 MAX_SCORE = 1_000  # lead score points of one commitment
 MAX_ALERT_SCORE = 1_000_000  # alerts.score_at_least
+MAX_MEDIA_SOURCE = 1024  # a `media` URL or path
+MAX_CAPTION = 1024  # Telegram's longest media caption
 MAX_NUMBER = 1e15  # validator bounds and `if` comparisons: whole numbers stay exact
 MAX_WEIGHT = 1_000.0  # a variant's weight
 
@@ -296,6 +298,19 @@ STEP_KEYS: dict[str, Schema] = {
     "commitment": ref("id"),
     "score": {"type": "integer", "minimum": 0, "maximum": MAX_SCORE},
     "follow_up": {"oneOf": [ref("follow_up"), {"const": False}]},
+    "media": {
+        **strict(
+            {
+                "image": {"type": "string", "minLength": 1, "maxLength": MAX_MEDIA_SOURCE},
+                "video": {"type": "string", "minLength": 1, "maxLength": MAX_MEDIA_SOURCE},
+                "document": {"type": "string", "minLength": 1, "maxLength": MAX_MEDIA_SOURCE},
+                "caption": ref("text"),
+            }
+        ),
+        "description": "An image, video or document sent before the step's text: an https URL "
+        "or a file in the flows folder (media/intro.png), with an optional caption.",
+        "minProperties": 1,
+    },
     "variants": {
         "type": "array",
         "minItems": 1,

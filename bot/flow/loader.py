@@ -73,7 +73,7 @@ def parse_flow(text: str, file: str = "<flow>", *, require_outcomes: bool = True
 
 
 def load_flow(path: Path | str) -> Flow:
-    """Read and parse a flow file; also checks that its `document` files exist."""
+    """Read and parse a flow file; also checks that its `document` and `media` files exist."""
     path = Path(path)
     try:
         with path.open(encoding="utf-8") as handle:
@@ -93,6 +93,16 @@ def load_flow(path: Path | str) -> Flow:
         )
         for s in flow.steps
         if s.document and not (path.parent / s.document).is_file()
+    ]
+    missing += [
+        FlowError(
+            f"step {s.id!r}: media {s.media.source!r} does not exist in the flows folder",
+            s.media.pos.file,
+            s.media.pos.line,
+            s.media.pos.col,
+        )
+        for s in flow.steps
+        if s.media and not s.media.is_url and not (path.parent / s.media.source).is_file()
     ]
     if missing:
         raise FlowErrors(missing)
@@ -444,6 +454,7 @@ class _FlowReader(StepReader):
             score=score,
             follow_up=step_follow_up,
             variants=self.variants(get("variants"), where, step_id),
+            media=self.media(get("media"), where, step_id),
             pos=self.pos(fields["id"].value),
             **own,
         )

@@ -7,7 +7,7 @@ Every node keeps the line and column it came from so later checks can point at i
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 
@@ -23,6 +23,7 @@ class StepKind(StrEnum):
 
     SURVEY = "survey"  # a question with choices ("question" is accepted as an alias)
     INPUT = "input"  # a typed answer, checked by a validator
+    CONTACT = "contact"  # a phone number: shared with one tap, or typed
     RESOURCE = "resource"  # a link (tracked) to something of value; the click is the commitment
     WEBINAR = "webinar"  # pick a slot; reminders before it
     TRIAL = "trial"  # a sign-up link (tracked); the click is the commitment
@@ -94,6 +95,7 @@ class Check(StrEnum):
     PHONE = "phone"
     NUMBER = "number"
     TEXT = "text"
+    DATE = "date"
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,10 @@ class Validator:
     min: float | None = None  # number: smallest value; text: shortest length
     max: float | None = None  # number: largest value; text: longest length
     hint: str | None = None  # said when the answer does not pass
+    # date: bounds in days from the prospect's today ("today" 0, "90d" 90), or ISO dates
+    earliest: int | date | None = None
+    latest: int | date | None = None
+    month_first: bool = False  # date: "12/3" is December 3rd (en-US), not March 12th
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,29 @@ class Variant:
     weight: float = 1.0
 
 
+class MediaKind(StrEnum):
+    """What a step's `media` is, as Telegram sends it."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    DOCUMENT = "document"
+
+
+@dataclass(frozen=True)
+class Media:
+    """An image, video or document a step sends before its text: an https URL, or a file path
+    relative to the flows folder; `pos` is where the path is written (for `ladder validate`)."""
+
+    kind: MediaKind
+    source: str
+    caption: str = ""
+    pos: Pos = field(default=Pos(), compare=False)
+
+    @property
+    def is_url(self) -> bool:
+        return self.source.startswith("https://")
+
+
 @dataclass(frozen=True)
 class Step:
     id: str
@@ -176,6 +205,7 @@ class Step:
     variants: tuple[Variant, ...] = ()
     outcome: Outcome | None = None  # end steps; None only in versions published before outcomes
     wait_for: WaitFor | None = None  # resource and trial steps: a product event moves on
+    media: Media | None = None  # any step: an image, video or document sent first
     pos: Pos = field(default=Pos(), compare=False)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import PurePosixPath
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -14,6 +15,8 @@ from bot.flow.grammar import (
     FOLLOW_UP_KEYS,
     MAX_BUTTONS,
     MAX_CALLBACK_IDS,
+    MAX_CAPTION,
+    MAX_MEDIA_SOURCE,
     MAX_NUDGES,
     MAX_SCORE,
     MAX_SLUG,
@@ -25,7 +28,18 @@ from bot.flow.grammar import (
     VARIABLE,
     VARIANT_KEYS,
 )
-from bot.flow.model import COMPARISONS, Choice, Condition, FollowUp, Nudge, Op, Route, Variant
+from bot.flow.model import (
+    COMPARISONS,
+    Choice,
+    Condition,
+    FollowUp,
+    Media,
+    MediaKind,
+    Nudge,
+    Op,
+    Route,
+    Variant,
+)
 from bot.flow.nodes import NULL, Key, Reader, describe, suggest
 from bot.flow.template import BUILTIN_VARIABLES
 from domain.model import Outcome
@@ -131,6 +145,36 @@ class StepReader(Reader):
         return None
 
     # --- shared step keys ---------------------------------------------------------------------
+
+    def media(self, node: Node | None, where: str, step: str) -> Media | None:
+        """`media: {image|video|document: <https URL or path in the flows folder>, caption}`."""
+        if node is None:
+            return None
+        kinds = tuple(k.value for k in MediaKind)
+        fields = self.fields(node, f"{where}: media", (*kinds, "caption"))
+        if fields is None:
+            return None
+        given = [k for k in kinds if k in fields]
+        if len(given) != 1:
+            self.error(node, where, "`media` needs exactly one of image, video or document")
+            return None
+        value = fields[given[0]].value
+        source = self.scalar(value, where, given[0], "an https URL or a file path")
+        if source is None or not self.short(value, where, given[0], source, MAX_MEDIA_SOURCE):
+            return None
+        if not source.startswith("https://") and not inside_folder(source):
+            self.error(
+                value,
+                where,
+                f"media {source!r} should be an https URL or a path inside the flows folder, "
+                "like media/intro.png",
+            )
+            return None
+        caption = ""
+        if "caption" in fields:
+            caption = self.said(fields["caption"].value, where, "caption", step) or ""
+            self.short(fields["caption"].value, where, "caption", caption, MAX_CAPTION)
+        return Media(MediaKind(given[0]), source, caption, self.pos(value))
 
     def optional_text(self, node: Node | None, where: str, field: str, step: str) -> str | None:
         return self.said(node, where, field, step) if node is not None else None
@@ -383,3 +427,10 @@ class StepReader(Reader):
                     return None
                 found.append(Condition(var, Op.EQ, said))
         return tuple(found)
+
+
+def inside_folder(path: str) -> bool:
+    """A relative path that stays inside its folder (no `..`, not absolute, no backslash)."""
+    return not (PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts) and (
+        "\\" not in path and ":" not in path
+    )

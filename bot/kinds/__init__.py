@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from bot.flow.model import StepKind
-from bot.kinds import end, input, message, resource, survey, trial, webinar
+from bot.kinds import contact, end, input, message, resource, survey, trial, webinar
 from bot.kinds.base import Kind
 
 KINDS: Mapping[StepKind, Kind] = MappingProxyType(
@@ -19,6 +19,7 @@ KINDS: Mapping[StepKind, Kind] = MappingProxyType(
         for kind in (
             survey.KIND,
             input.KIND,
+            contact.KIND,
             resource.KIND,
             webinar.KIND,
             trial.KIND,

@@ -21,10 +21,18 @@ from bot.flow.model import Choice, Flow, Step, StepKind
 from bot.flow.steps import StepReader
 from bot.texts import Builtin
 from domain.errors import FlowError
-from domain.model import Action, Button, Conversation, LinkButton, Reported, Timer
+from domain.model import (
+    Action,
+    Button,
+    ContactShared,
+    Conversation,
+    LinkButton,
+    Reported,
+    Timer,
+)
 
 # The step keys every kind takes, those of kinds that move on, and those of kinds that wait.
-ALWAYS = frozenset({"id", "kind", "say", "ask"})
+ALWAYS = frozenset({"id", "kind", "say", "ask", "media"})
 MOVING = ALWAYS | {"go"}
 WAITING = MOVING | {"choices", "commitment", "score", "follow_up", "variants"}
 
@@ -42,7 +50,9 @@ class Turn(Protocol):
     cancel: list[str]
 
     def text(self, key: Builtin, **values: str) -> str: ...
-    def say(self, text: str, buttons: tuple[Button | LinkButton, ...] = ()) -> None: ...
+    def say(
+        self, text: str, buttons: tuple[Button | LinkButton, ...] = (), share_contact: str = ""
+    ) -> None: ...
     def render(self, text: str) -> str: ...
     def values(self) -> dict[str, str]: ...
     def emit(self, name: str, step_id: str | None = None, **data: str) -> None: ...
@@ -123,6 +133,10 @@ class Kind:
     def link_button(self, turn: Turn, step: Step) -> LinkButton | None:
         return None
 
+    def share_contact(self, step: Step) -> str:
+        """The label of its one-tap "share my phone number" button; "" for none."""
+        return ""
+
     def choices(self, turn: Turn, step: Step) -> tuple[Choice, ...]:
         """The buttons it offers now."""
         return step.choices
@@ -133,6 +147,12 @@ class Kind:
     def on_text(self, turn: Turn, step: Step, text: str, choices: tuple[Choice, ...]) -> None:
         """A typed answer that is none of `choices`."""
         turn.reject(step, choice_hint(turn, choices))
+
+    def on_contact(
+        self, turn: Turn, step: Step, contact: ContactShared, choices: tuple[Choice, ...]
+    ) -> None:
+        """A shared contact card: at a step that did not ask for one, its phone as typed."""
+        self.on_text(turn, step, contact.phone, choices)
 
     def on_link(self, turn: Turn, step: Step) -> None:
         """The prospect opened the step's link."""

@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
@@ -142,3 +144,19 @@ def test_lang_previews_one_language(redis_url: str) -> None:
     french = chat([], *args, redis_url=redis_url).stdout
     assert "(the flow speaks en, de: showing en)" in french
     assert "bot › Hi Alex! I help sales teams close faster with AI." in french
+
+
+def test_media_and_the_contact_button_are_named_and_a_typed_number_and_date_taken(
+    redis_url: str,
+) -> None:
+    """The terminal shows no picture and has no one-tap button: the preview names them, the
+    number is typed."""
+    zone = ZoneInfo("America/New_York")  # the free-trial flow's
+    before = datetime.now(zone).date() + timedelta(days=1)
+    script = ["1", "Acme", "1", "2", "+49 30 1234567", "tomorrow"]
+    out = chat(script, "flows/free-trial.yaml", redis_url=redis_url).stdout
+    after = datetime.now(zone).date() + timedelta(days=1)
+    assert "[Send my number: type the number]" in out
+    assert "bot › [image] media/dashboard.png Acme's pipeline, at a glance" in out
+    said = {f"on {day.isoformat()}." for day in (before, after)}
+    assert any(f"will call +49301234567 {s}" in out for s in said), out

@@ -55,7 +55,8 @@ class Sent:
     chat_id: int
     text: str
     reply_markup: dict[str, Any] | None
-    document: tuple[str, bytes] | None = None
+    document: tuple[str, bytes] | None = None  # the file (name, bytes), URL or file_id sent
+    media: str = "document"  # what it was sent as: document, photo or video
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -85,6 +86,7 @@ class _State:
     webhook: dict[str, str] = field(default_factory=dict)
     failures: dict[str, _Failure] = field(default_factory=dict)
     holds: dict[str, Hold] = field(default_factory=dict)
+    files: set[str] = field(default_factory=set)  # file ids given to uploads
 
 
 def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> JSONResponse:
@@ -277,12 +279,34 @@ class FakeTelegram(HeldCalls):
     async def _m_sendDocument(
         self, params: dict[str, str], files: dict[str, tuple[str, bytes]]
     ) -> JSONResponse:
-        document = files.get("document")
-        if document is None and params.get("document"):  # a URL or file_id instead of a file
-            document = (params["document"], b"")
-        if document is None:
-            return _error(400, "Bad Request: there is no document in the request")
-        return self._record(params, params.get("caption", ""), document)
+        return self._attachment("document", params, files)
+
+    async def _m_sendPhoto(
+        self, params: dict[str, str], files: dict[str, tuple[str, bytes]]
+    ) -> JSONResponse:
+        return self._attachment("photo", params, files)
+
+    async def _m_sendVideo(
+        self, params: dict[str, str], files: dict[str, tuple[str, bytes]]
+    ) -> JSONResponse:
+        return self._attachment("video", params, files)
+
+    def _attachment(
+        self, media: str, params: dict[str, str], files: dict[str, tuple[str, bytes]]
+    ) -> JSONResponse:
+        """A file uploaded (multipart), or a URL or the file_id of an earlier upload (a
+        parameter); an unknown file_id is refused, as Telegram does."""
+        attached = files.get(media)
+        if attached is None and params.get(media):
+            given = params[media]
+            with self._lock:
+                known = given in self._state.files
+            if not known and not given.startswith(("http://", "https://")):
+                return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            attached = (given, b"")
+        if attached is None:
+            return _error(400, f"Bad Request: there is no {media} in the request")
+        return self._record(params, params.get("caption", ""), attached, media)
 
     async def _m_answerCallbackQuery(self, params: dict[str, str], _: Any) -> JSONResponse:
         if not params.get("callback_query_id"):
@@ -304,14 +328,29 @@ class FakeTelegram(HeldCalls):
             return _ok(_message_json(sent))
 
     def _record(
-        self, params: dict[str, str], text: str, document: tuple[str, bytes] | None
+        self,
+        params: dict[str, str],
+        text: str,
+        document: tuple[str, bytes] | None,
+        media: str = "document",
     ) -> JSONResponse:
         chat_id = int(params["chat_id"])
         markup = json.loads(params["reply_markup"]) if params.get("reply_markup") else None
         with self._lock:
-            sent = Sent(next(self._ids), chat_id, text, markup, document)
+            sent = Sent(next(self._ids), chat_id, text, markup, document, media)
             self._state.chats.setdefault(chat_id, []).append(sent)
+            if document is not None and document[1]:  # an upload: its id may be sent later
+                self._state.files.add(_file_id(sent))
         return _ok(_message_json(sent))
+
+
+def _file_id(sent: Sent) -> str:
+    """The id Telegram gives a sent file: the same id again when it was sent by its id."""
+    assert sent.document is not None
+    name, data = sent.document
+    if not data and not name.startswith(("http://", "https://")):
+        return name
+    return f"{sent.media[0]}{sent.message_id}"
 
 
 def _message_json(sent: Sent) -> dict[str, Any]:
@@ -323,14 +362,19 @@ def _message_json(sent: Sent) -> dict[str, Any]:
     }
     if sent.document:
         name = sent.document[0]
-        message["document"] = {"file_id": f"d{sent.message_id}", "file_unique_id": name}
-        message["document"]["file_name"] = name
+        attached = {"file_id": _file_id(sent), "file_unique_id": name}
+        if sent.media == "photo":
+            message["photo"] = [{**attached, "width": 90, "height": 90}]
+        elif sent.media == "video":
+            message["video"] = {**attached, "width": 90, "height": 90, "duration": 1}
+        else:
+            message["document"] = {**attached, "file_name": name}
         if sent.text:
             message["caption"] = sent.text
     else:
         message["text"] = sent.text
-    if sent.reply_markup:
-        message["reply_markup"] = sent.reply_markup
+    if sent.reply_markup and "inline_keyboard" in sent.reply_markup:  # as Telegram: a reply
+        message["reply_markup"] = sent.reply_markup  # keyboard is not part of the message
     return message
 
 
@@ -372,6 +416,22 @@ class Prospect:
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return {"update_id": self.api.next_update_id(), "message": message}
+
+    def contact(self, phone: str, user_id: int | None = None) -> dict[str, Any]:
+        """The update for a shared contact card: the prospect's own (one tap on a
+        request_contact button) unless `user_id` names someone else (a forwarded card)."""
+        card = {"phone_number": phone, "first_name": self.user["first_name"]}
+        owner = self.chat_id if user_id is None else user_id
+        if owner:  # a card typed into the phone book has no user id
+            card["user_id"] = owner
+        message: dict[str, Any] = {
+            "message_id": next(self.api._ids),
+            "date": int(time.time()),
+            "chat": {"id": self.chat_id, "type": "private"},
+            "from": self.user,
+            "contact": card,
+        }
         return {"update_id": self.api.next_update_id(), "message": message}
 
     def press_data(self, data: str, message_id: int) -> dict[str, Any]:

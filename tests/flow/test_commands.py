@@ -31,7 +31,7 @@ def test_validate_the_example_flows() -> None:
     done = ladder("validate", "flows")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "ok: flows/free-trial.yaml (free-trial, 10 steps)",
+        "ok: flows/free-trial.yaml (free-trial, 11 steps)",
         "ok: flows/webinar-ladder.yaml (webinar-ladder, 13 steps)",
     ]
 

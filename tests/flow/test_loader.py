@@ -375,7 +375,7 @@ def test_step_problems(problems: Problems) -> None:
     assert problems(text) == [
         "x.yaml:3:9: step 1: `id` 'Welcome' should be lowercase letters, digits, '_' or '-'",
         "x.yaml:5:11: step 'a': unknown kind 'surveyy' (did you mean 'survey'?); use one of"
-        " survey, input, resource, webinar, trial, message, end",
+        " survey, input, contact, resource, webinar, trial, message, end",
         "x.yaml:6:10: step 'a': `ask` should be text, got a list",
         "x.yaml:8:5: step 'a': this id is used by an earlier step too",
         "x.yaml:10:5: step 4: missing `id`",
@@ -481,7 +481,7 @@ def test_value_types(problems: Problems) -> None:
         """)
     assert problems(text) == [
         "x.yaml:5:22: step 'a': unknown validator 'numbr' (did you mean 'number'?); use one of"
-        " email, number, phone, text",
+        " date, email, number, phone, text",
         "x.yaml:5:34: step 'a': `min` should be a number, got 'x'",
         "x.yaml:6:12: step 'a': `score` should be a whole number, got 'lots'",
         "x.yaml:7:17: step 'a': `commitment` 'Big Yes' should be lowercase letters, digits, '_'"
@@ -493,7 +493,7 @@ def test_value_types(problems: Problems) -> None:
         "x.yaml:12:28: step 'b': follow_up: `say` and `nudges` do not mix: use one",
         "x.yaml:12:37: step 'b': follow_up: `max` and `nudges` do not mix: use one",
         "x.yaml:12:53: step 'b': follow_up: `nudges` is empty",
-        "x.yaml:15:29: step 'c': `max` only applies to number and text",
+        "x.yaml:15:29: step 'c': `max` only applies to number, text and date",
         "x.yaml:16:46: step 'c': `weight` should be above zero",
         "x.yaml:16:55: step 'c': variant id 'v' is used twice",
         "x.yaml:21:13: step 'd': slot 'tomorrow' is not a date and time like"
@@ -503,8 +503,8 @@ def test_value_types(problems: Problems) -> None:
         " unit, like 30s, 15m, 24h, 2d, 1w or 1h30m",
         "x.yaml:23:17: step 'd': `reminders` '1x' is not a duration: write a number with a unit,"
         " like 30s, 15m, 24h, 2d, 1w or 1h30m",
-        "x.yaml:24:24: step 'e': `go` only applies to survey, input, resource, webinar, trial or"
-        " message steps",
+        "x.yaml:24:24: step 'e': `go` only applies to survey, input, contact, resource, webinar,"
+        " trial or message steps",
     ]
 
 

@@ -40,6 +40,7 @@ SAMPLES = {
     "duration": "45m",
     "reminders": ["1h"],
     "outcome": "won",
+    "media": {"image": "https://example.com/intro.png", "caption": "Our dashboard"},
 }
 
 

@@ -108,6 +108,8 @@ def alert_blocks(
         "Why now": escape(describe_reasons(reasons)),
         "Status": f"{conv.status.value} at `{escape(conv.step or '-')}`",
     }
+    if conv.media_sent:  # the flow's images, videos and documents the prospect was sent
+        facts["Sent"] = escape(", ".join(conv.media_sent))
     answers = [f"• {escape(k)}: {escape(v)}" for k, v in conv.answers.items()]
     commitments = [
         f"✅ *{escape(c.name)}*" + (f" ({escape(c.value)})" if c.value else "")

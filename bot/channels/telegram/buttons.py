@@ -3,7 +3,11 @@
 Callback data is `step:choice:signature`: 10 base64url characters of HMAC-SHA256 over the
 conversation, step and choice, so a press is only taken from the chat it was sent to and only
 if we made it. Link buttons lead to their (tracked) url; when links cannot be tracked (no
-PUBLIC_URL), a "✓ Done" button (choice OPENED) lets the prospect say they opened it."""
+PUBLIC_URL), a "✓ Done" button (choice OPENED) lets the prospect say they opened it.
+
+A contact step's message gets a reply keyboard instead: its first button shares the prospect's
+phone number in one tap (request_contact), the step's choices follow as buttons that type
+their label."""
 
 from __future__ import annotations
 
@@ -11,7 +15,12 @@ import base64
 import hashlib
 import hmac
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
 
 from bot.links import button_url
 from domain.model import Button, LinkButton, Press, Say
@@ -55,8 +64,12 @@ class InlineKeyboards:
         self.public_url = public_url
         self.links = links
 
-    async def markup(self, conversation: str, say: Say) -> InlineKeyboardMarkup | None:
+    async def markup(
+        self, conversation: str, say: Say
+    ) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
         """One button a row; None for a message without buttons."""
+        if say.share_contact:
+            return contact_keyboard(say)
         rows = [[await self._button(conversation, b)] for b in say.buttons]
         if self.public_url is None:  # untracked links: the prospect tells us they opened it
             rows += [
@@ -79,3 +92,11 @@ class InlineKeyboards:
     def _data(self, conversation: str, button: Button | LinkButton) -> str:
         choice = button.choice if isinstance(button, Button) else OPENED
         return callback_data(self.secret, conversation, button.step, choice)
+
+
+def contact_keyboard(say: Say) -> ReplyKeyboardMarkup:
+    """The one-tap "share my phone number" button, then the choices (pressing one types its
+    label, which the step reads as that choice); hidden once used."""
+    rows = [[KeyboardButton(say.share_contact, request_contact=True)]]
+    rows += [[KeyboardButton(b.label)] for b in say.buttons if isinstance(b, Button)]
+    return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)

@@ -19,6 +19,7 @@ from bot.channels.telegram.updates import (
     CHANNEL,
     conversation_id,
     profile_of,
+    shared_contact,
     unreadable,
     update_key,
 )
@@ -81,7 +82,7 @@ class TelegramChannel:
         if message is None:
             return  # edits, channel posts, membership changes: nothing for the ladder
         conv = conversation_id(message.chat.id)
-        what = parse(message.text)
+        what = shared_contact(message) or parse(message.text)
         if isinstance(what, ForgetRequest):
             await self.confirmation.ask(conv, update_key(update.update_id))
             return

@@ -8,6 +8,7 @@ on) takes it off: stale presses become rarer."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
-from telegram import Bot, InputFile
+from telegram import Bot, InputFile, Message
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -31,11 +32,20 @@ from bot.channels.telegram.transport import AiohttpRequest, mask_token_in_logs
 from bot.config import Settings
 from bot.forget import FORGET
 from domain.errors import LadderError, StorageError
-from domain.model import Action, Button, Conversation, Say, SendCalendar, SendDocument
+from domain.model import (
+    Action,
+    Button,
+    Conversation,
+    Say,
+    SendCalendar,
+    SendDocument,
+    SendMedia,
+)
 from storage.base import Keyboards, Links
 from storage.connect import REDIS_ERRORS
 from storage.keyboards import RedisKeyboards
 from storage.links import LinkStore
+from storage.media import RedisMediaFiles
 from storage.ratelimit import FloodLimiter, Rate
 
 log = logging.getLogger(__name__)
@@ -68,6 +78,7 @@ class TelegramSender:
         public_url: str | None,
         documents: Path,
         limiter: FloodLimiter,
+        media_files: RedisMediaFiles,
         attempts: int = SEND_ATTEMPTS,
     ) -> None:
         self.bot = bot
@@ -77,6 +88,7 @@ class TelegramSender:
         self.secret = secret
         self.documents = documents
         self.limiter = limiter
+        self.media_files = media_files
         self.markup = InlineKeyboards(secret, public_url, links)
         if public_url is None:
             log.warning(
@@ -98,6 +110,8 @@ class TelegramSender:
                     await self.say(conversation.id, action)
                 elif isinstance(action, SendDocument):
                     await self._document(conversation, action)
+                elif isinstance(action, SendMedia):
+                    await self._media(conversation, action)
                 elif isinstance(action, SendCalendar):
                     await self._calendar(conversation, action)
         except Forbidden as exc:
@@ -114,7 +128,8 @@ class TelegramSender:
         )
         if message is None:
             return None
-        if any(isinstance(b, Button) and b.step != FORGET for b in say.buttons):
+        inline = not say.share_contact  # a reply keyboard cannot be taken off a message
+        if inline and any(isinstance(b, Button) and b.step != FORGET for b in say.buttons):
             await self._track_keyboard(conversation, message.message_id)
         return message.message_id
 
@@ -141,6 +156,53 @@ class TelegramSender:
             conversation.chat,
             lambda: self.bot.send_document(conversation.chat, document, caption=caption),
         )
+
+    async def _media(self, conversation: Conversation, action: SendMedia) -> None:
+        """An image, video or document: by URL, by the file_id of an earlier upload of the same
+        bytes, else uploaded (and its file_id remembered). A file outside the flows folder or
+        missing is logged and not sent."""
+        chat, caption = conversation.chat, action.caption or None
+        senders: dict[str, Callable[..., Awaitable[Message]]] = {
+            "image": self.bot.send_photo,
+            "video": self.bot.send_video,
+            "document": self.bot.send_document,
+        }
+        send = senders[action.kind]
+        if action.source.startswith("https://"):
+            await self._send(chat, lambda: send(chat, action.source, caption=caption))
+            return
+        path = (self.documents / action.source).resolve()
+        if not path.is_relative_to(self.documents.resolve()) or not path.is_file():
+            log.error("media %s for %s is not a file in the flows folder: not sent", path, chat)
+            return
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        known = await self._known_file(digest)
+        if known is not None:
+            if await self._send(chat, lambda: send(chat, known, caption=caption)) is not None:
+                return
+            await self._forget_file(digest)  # Telegram refused the id: upload the file
+        upload = InputFile(data, filename=path.name)
+        sent = await self._send(chat, lambda: send(chat, upload, caption=caption))
+        file_id = uploaded_file_id(sent) if sent is not None else None
+        if file_id is not None:
+            try:
+                await self.media_files.remember(digest, file_id)
+            except StorageError as exc:  # the next send uploads again
+                log.warning("could not remember the file id of %s: %s", path.name, exc)
+
+    async def _known_file(self, digest: str) -> str | None:
+        try:
+            return await self.media_files.file_id(digest)
+        except StorageError as exc:
+            log.warning("media file ids unavailable (%s): uploading", exc)
+            return None
+
+    async def _forget_file(self, digest: str) -> None:
+        try:
+            await self.media_files.forget(digest)
+        except StorageError as exc:
+            log.warning("could not forget a refused file id: %s", exc)
 
     async def _calendar(self, conversation: Conversation, action: SendCalendar) -> None:
         ics = calendar.invitation(conversation, action, stamp=datetime.now(UTC))
@@ -228,6 +290,14 @@ def retry_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def uploaded_file_id(message: Message) -> str | None:
+    """The file_id Telegram gave an uploaded photo (its largest size), video or document."""
+    if message.photo:
+        return message.photo[-1].file_id
+    found = message.video or message.document
+    return found.file_id if found is not None else None
+
+
 def make_bot(settings: Settings) -> Bot:
     """A Bot for TELEGRAM_TOKEN talking to TELEGRAM_API_URL (Telegram, or any Bot API server)."""
     if not settings.telegram_token:
@@ -262,4 +332,5 @@ def make_sender(settings: Settings, redis: Redis) -> TelegramSender:
         public_url=settings.public_url,
         documents=settings.flows_dir,
         limiter=limiter,
+        media_files=RedisMediaFiles(redis, bot.token.split(":", 1)[0]),
     )

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from telegram import Bot, Chat, Update, User
+from telegram import Bot, Chat, Contact, Message, Update, User
 
-from domain.model import Profile
+from domain.model import ContactShared, Profile
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -57,6 +57,10 @@ def _fields(update: Update) -> Iterator[tuple[str, object, type | tuple[type, ..
         yield "message.chat", message.chat, Chat
         yield "message.chat.id", message.chat.id, int
         yield "message.text", message.text, _TEXT
+        yield "message.contact", message.contact, (Contact, type(None))
+        if (contact := message.contact) is not None:
+            yield "message.contact.phone_number", contact.phone_number, str
+            yield "message.contact.user_id", contact.user_id, (int, type(None))
     if (query := update.callback_query) is not None:
         yield "callback_query.id", query.id, str
         yield "callback_query.data", query.data, _TEXT
@@ -71,6 +75,17 @@ def _fields(update: Update) -> Iterator[tuple[str, object, type | tuple[type, ..
         yield "from.last_name", user.last_name, _TEXT
         yield "from.username", user.username, _TEXT
         yield "from.language_code", user.language_code, _TEXT
+
+
+def shared_contact(message: Message) -> ContactShared | None:
+    """A contact card in the message, as the engine sees it: its own only when the card's
+    user is the sender (a card forwarded from someone else, or typed in, is not)."""
+    contact = message.contact
+    if contact is None:
+        return None
+    sender = message.from_user.id if message.from_user is not None else None
+    own = contact.user_id is not None and contact.user_id == sender
+    return ContactShared(contact.phone_number, own=own)
 
 
 def profile_of(user: User | None) -> Profile | None:

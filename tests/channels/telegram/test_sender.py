@@ -33,6 +33,7 @@ from domain.model import (
 from storage.connect import connect
 from storage.keyboards import RedisKeyboards
 from storage.links import LinkStore
+from storage.media import RedisMediaFiles
 from storage.ratelimit import FloodLimiter, Rate
 from tests.channels.conftest import telegram_settings
 from tests.fakes.telegram_api import FakeTelegram
@@ -61,6 +62,7 @@ def new_sender(
         public_url=public_url,
         documents=tmp_path,
         limiter=limiter,
+        media_files=RedisMediaFiles(redis, "123456"),
     )
 
 
