@@ -154,7 +154,7 @@ def test_media_and_the_contact_button_are_named_and_a_typed_number_and_date_take
     zone = ZoneInfo("America/New_York")  # the free-trial flow's
     before = datetime.now(zone).date() + timedelta(days=1)
     script = ["1", "Acme", "1", "2", "+49 30 1234567", "tomorrow"]
-    out = chat(script, "flows/free-trial.yaml", redis_url=redis_url).stdout
+    out = chat(script, "flows/free-trial.yaml", "--id", "media", redis_url=redis_url).stdout
     after = datetime.now(zone).date() + timedelta(days=1)
     assert "[Send my number: type the number]" in out
     assert "bot › [image] media/dashboard.png Acme's pipeline, at a glance" in out
