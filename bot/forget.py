@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.items import ItemKind, NoticeItem
 from bot.service import Conversations, Outcome
+from bot.texts import DEFAULT_LANGUAGE, Builtin, language_code, text
 from domain.errors import DuplicateUpdate, StorageError
 from domain.model import Button, Conversation, Say
 from storage.base import Notices
@@ -23,13 +24,6 @@ from storage.connect import REDIS_ERRORS
 log = logging.getLogger(__name__)
 
 FORGET = "!forget"  # pseudo-step of the confirmation buttons; no flow step looks like it
-FORGET_ASK = (
-    "This erases everything I know about you: your answers and our whole history. Erase it?"
-)
-FORGET_YES = "Yes, erase everything"
-FORGET_NO = "No, keep it"
-FORGOTTEN = "Done: everything about you is erased. Send /start if you ever want to begin again."
-KEPT = "Nothing was erased."
 
 
 class ForgetConfirmation:
@@ -48,8 +42,12 @@ class ForgetConfirmation:
 
     async def ask(self, conversation: str, update_key: str | None) -> None:
         """`/forget`: ask whether to erase, with a yes and a no button (step FORGET)."""
-        buttons = (Button(FORGET_YES, FORGET, "yes"), Button(FORGET_NO, FORGET, "no"))
-        await self._say(conversation, update_key, Say(FORGET_ASK, buttons))
+        language = await self.language(conversation)
+        buttons = (
+            Button(text(Builtin.FORGET_YES, language), FORGET, "yes"),
+            Button(text(Builtin.FORGET_NO, language), FORGET, "no"),
+        )
+        await self._say(conversation, update_key, Say(text(Builtin.FORGET_ASK, language), buttons))
 
     async def answered(self, conversation: str, update_key: str) -> bool:
         """Was the press with this update key answered before (a redelivery)?"""
@@ -58,13 +56,26 @@ class ForgetConfirmation:
     async def answer(self, conversation: str, update_key: str | None, erase: bool) -> None:
         """A press of yes (`erase`) or no. Erasing again on a redelivered press is harmless;
         the answer is said once."""
+        language = await self.language(conversation)  # before it is erased
         if erase:
             try:
                 erased = await self.conversations.forget(conversation)
             except REDIS_ERRORS as exc:
                 raise StorageError(f"Redis is unavailable: {exc}") from exc
             log.info("forgot %s at their request (%d records)", conversation, erased)
-        await self._say(conversation, update_key, Say(FORGOTTEN if erase else KEPT))
+        said = text(Builtin.FORGOTTEN if erase else Builtin.KEPT, language)
+        await self._say(conversation, update_key, Say(said))
+
+    async def language(self, conversation: str) -> str:
+        """The prospect's language for built-in texts: a saved `language` answer, else their
+        channel's; English for a conversation that is not stored (or no longer)."""
+        try:
+            conv = await self.conversations.store.load(conversation)
+        except REDIS_ERRORS as exc:
+            raise StorageError(f"Redis is unavailable: {exc}") from exc
+        if conv is None:
+            return DEFAULT_LANGUAGE
+        return language_code(conv.answers.get("language") or conv.profile.language or "en")
 
     async def _say(self, conversation: str, update_key: str | None, say: Say) -> None:
         channel = conversation.split(":", 1)[0]

@@ -148,7 +148,9 @@ class DeadLetter:
 READ = """
 local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', tonumber(ARGV[3]),
                         'STREAMS', KEYS[1], '>')
-if not read or not read[1] then return {} end  -- nil, or {} (fakeredis)
+if type(read) ~= 'table' or type(read[1]) ~= 'table' or type(read[1][2]) ~= 'table' then
+  return {}  -- nil, or {} or {{stream}} (fakeredis): nothing new
+end
 local held = cjson.encode({state = 'held', owner = ARGV[2], since = tonumber(ARGV[4])})
 for _, entry in ipairs(read[1][2]) do redis.call('HSET', KEYS[2], entry[1], held) end
 return read[1][2]

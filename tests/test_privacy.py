@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from bot import privacy
 from bot.channels.product import SIGNATURE_HEADER, SOURCE_HEADER, TIMESTAMP_HEADER, signature
 from bot.channels.slack import blocks as slack
-from bot.forget import FORGET_YES, FORGOTTEN
+from bot.texts import Builtin, text
 from domain.model import Conversation, DomainEvent, Status
 from storage import keys
 from storage.base import StepWrite
@@ -34,6 +34,9 @@ from tests.fakes.http import listening_socket
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack, button_press, sign
 from tests.fakes.telegram_api import FakeTelegram
 from tests.test_analytics import ladder_cli
+
+FORGET_YES = text(Builtin.FORGET_YES, "en")
+FORGOTTEN = text(Builtin.FORGOTTEN, "en")
 
 SOURCE_SECRET = "billing-secret-that-is-long-enough-0123456789"
 SALES = "U0SALES"

@@ -32,6 +32,11 @@ class Builtin(StrEnum):
     IN_MINUTES = "in_minutes"  # {n}
     IN_HOURS = "in_hours"  # {n}
     IN_DAYS = "in_days"  # {n}
+    FORGET_ASK = "forget_ask"  # /forget's question, and its two buttons
+    FORGET_YES = "forget_yes"
+    FORGET_NO = "forget_no"
+    FORGOTTEN = "forgotten"
+    KEPT = "kept"
 
 
 DEFAULT_LANGUAGE = "en"

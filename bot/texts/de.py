@@ -22,4 +22,11 @@ TEXTS = {
     "in_minutes": "in {n} Minuten",
     "in_hours": "in {n} Stunden",
     "in_days": "in {n} Tagen",
+    "forget_ask": "Damit lösche ich alles, was ich über dich weiß: deine Antworten und unseren "
+    "ganzen Verlauf. Löschen?",
+    "forget_yes": "Ja, alles löschen",
+    "forget_no": "Nein, behalten",
+    "forgotten": "Erledigt: Alles über dich ist gelöscht. Schick /start, wenn du irgendwann neu "
+    "beginnen möchtest.",
+    "kept": "Es wurde nichts gelöscht.",
 }

@@ -20,4 +20,11 @@ TEXTS = {
     "in_minutes": "in {n} minutes",
     "in_hours": "in {n} hours",
     "in_days": "in {n} days",
+    "forget_ask": "This erases everything I know about you: your answers and our whole history. "
+    "Erase it?",
+    "forget_yes": "Yes, erase everything",
+    "forget_no": "No, keep it",
+    "forgotten": "Done: everything about you is erased. Send /start if you ever want to begin "
+    "again.",
+    "kept": "Nothing was erased.",
 }

@@ -20,4 +20,11 @@ TEXTS = {
     "in_minutes": "en {n} minutos",
     "in_hours": "en {n} horas",
     "in_days": "en {n} días",
+    "forget_ask": "Esto borra todo lo que sé de ti: tus respuestas y toda nuestra conversación. "
+    "¿Lo borro?",
+    "forget_yes": "Sí, borrar todo",
+    "forget_no": "No, conservarlo",
+    "forgotten": "Hecho: todo lo tuyo está borrado. Envía /start si algún día quieres empezar "
+    "de nuevo.",
+    "kept": "No se ha borrado nada.",
 }

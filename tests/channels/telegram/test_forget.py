@@ -8,12 +8,15 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from bot.channels.telegram.sender import TelegramSender
-from bot.forget import FORGET_ASK, FORGOTTEN
+from bot.texts import Builtin, text
 from bot.worker import Worker
 from storage import keys
 from tests import sharded
 from tests.channels.conftest import CONV, stored, telegram_settings, web_process
 from tests.fakes.telegram_api import FakeTelegram
+
+FORGET_ASK = text(Builtin.FORGET_ASK, "en")
+FORGOTTEN = text(Builtin.FORGOTTEN, "en")
 
 DOWN = 10**6  # failures: Telegram stays down until `recover`
 

@@ -53,6 +53,11 @@ async def test_a_german_prospect_gets_german_texts(
         assert greta.last.text.startswith(text(Builtin.HELP, "de"))
         assert await web.post(greta.text("/stop")) == 200
         assert greta.last.text == text(Builtin.STOPPED, "de")
+        assert await web.post(greta.text("/forget")) == 200  # asked, answered in German too
+        assert greta.last.text == text(Builtin.FORGET_ASK, "de")
+        assert [b["text"] for b in greta.last.buttons] == ["Ja, alles löschen", "Nein, behalten"]
+        assert await web.post(greta.press("Nein, behalten")) == 200
+        assert greta.last.text == "Es wurde nichts gelöscht."
 
     events = [DomainEvent.from_fields(f) for _, f in await sharded.entries(redis, keys.events)]
     mine = [e for e in events if e.conversation == "telegram:7"]

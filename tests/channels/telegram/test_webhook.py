@@ -19,7 +19,7 @@ from bot.channels.telegram.channel import FORGED_PRESS, STALE_PRESS
 from bot.channels.telegram.sender import TelegramSender
 from bot.channels.telegram.webhook import webhook_secret
 from bot.config import Settings
-from bot.forget import FORGET_ASK, FORGOTTEN, KEPT
+from bot.texts import Builtin, text
 from bot.worker import Worker
 from domain.model import Conversation, Status
 from storage import keys
@@ -36,6 +36,10 @@ from tests.channels.conftest import (
 from tests.fakes.http import listening_socket
 from tests.fakes.telegram_api import FakeTelegram, Prospect
 from tests.redis_server import RedisServer
+
+FORGET_ASK = text(Builtin.FORGET_ASK, "en")
+FORGOTTEN = text(Builtin.FORGOTTEN, "en")
+KEPT = text(Builtin.KEPT, "en")
 
 
 def test_webhook_secret_is_derived_when_not_configured() -> None:
