@@ -12,7 +12,7 @@ from bot.analytics import today_funnel
 from bot.channels import Sender
 from bot.channels.slack.delivery import SlackDelivery, outbox_handler
 from bot.channels.slack.listeners import Listeners
-from bot.channels.telegram.sender import make_sender
+from bot.channels.telegram.factory import make_sender
 from bot.channels.telegram.updates import CHANNEL as TELEGRAM
 from bot.config import Settings
 from bot.delivery import Deliveries

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
 from telegram import Bot, InputFile, Message
 from telegram.error import (
     BadRequest,
@@ -28,8 +27,6 @@ from telegram.error import (
 
 from bot import calendar, metrics
 from bot.channels.telegram.buttons import OPENED_LABEL, InlineKeyboards
-from bot.channels.telegram.transport import AiohttpRequest, mask_token_in_logs
-from bot.config import Settings
 from bot.forget import FORGET
 from domain.errors import LadderError, StorageError
 from domain.model import (
@@ -43,10 +40,8 @@ from domain.model import (
 )
 from storage.base import Keyboards, Links
 from storage.connect import REDIS_ERRORS
-from storage.keyboards import RedisKeyboards
-from storage.links import LinkStore
 from storage.media import RedisMediaFiles
-from storage.ratelimit import FloodLimiter, Rate
+from storage.ratelimit import FloodLimiter
 
 log = logging.getLogger(__name__)
 
@@ -296,41 +291,3 @@ def uploaded_file_id(message: Message) -> str | None:
         return message.photo[-1].file_id
     found = message.video or message.document
     return found.file_id if found is not None else None
-
-
-def make_bot(settings: Settings) -> Bot:
-    """A Bot for TELEGRAM_TOKEN talking to TELEGRAM_API_URL (Telegram, or any Bot API server)."""
-    if not settings.telegram_token:
-        raise TelegramNotConfigured("TELEGRAM_TOKEN is not set")
-    mask_token_in_logs()
-    api = settings.telegram_api_url
-    transport = AiohttpRequest(connection_pool_size=64, pool_timeout=10.0)  # long polls too
-    return Bot(
-        settings.telegram_token,
-        base_url=f"{api}/bot",
-        base_file_url=f"{api}/file/bot",
-        request=transport,
-        get_updates_request=transport,
-    )
-
-
-def make_sender(settings: Settings, redis: Redis) -> TelegramSender:
-    """The Telegram sender of a process: its bot, flood limits and records on `redis`."""
-    bot = make_bot(settings)
-    chat_rate, bot_rate = settings.telegram_chat_rate, settings.telegram_bot_rate
-    limiter = FloodLimiter(
-        redis,
-        bot.token.split(":", 1)[0],
-        per_chat=Rate(chat_rate, burst=CHAT_BURST),
-        per_bot=Rate(bot_rate, burst=max(1, int(bot_rate))),
-    )
-    return TelegramSender(
-        bot,
-        keyboards=RedisKeyboards(redis),
-        links=LinkStore(redis),
-        secret=settings.secret,
-        public_url=settings.public_url,
-        documents=settings.flows_dir,
-        limiter=limiter,
-        media_files=RedisMediaFiles(redis, bot.token.split(":", 1)[0]),
-    )

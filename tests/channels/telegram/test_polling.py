@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 
 from bot.app import build
 from bot.channels.telegram.channel import TelegramChannel
+from bot.channels.telegram.factory import make_bot
 from bot.channels.telegram.polling import poll
-from bot.channels.telegram.sender import make_bot
 from bot.config import Settings
 from domain.model import Conversation, Status
 from storage import keys

@@ -17,7 +17,8 @@ from redis.asyncio import Redis
 from bot.app import build
 from bot.channels import Sender
 from bot.channels.telegram.buttons import OPENED, verify_callback
-from bot.channels.telegram.sender import DeliveryFailed, TelegramSender, make_bot
+from bot.channels.telegram.factory import make_bot
+from bot.channels.telegram.sender import DeliveryFailed, TelegramSender
 from bot.worker import Worker
 from domain.clock import ManualClock
 from domain.model import (

@@ -25,7 +25,7 @@ from telegram.error import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.channels.telegram.sender import make_bot
+from bot.channels.telegram.factory import make_bot
 from bot.channels.telegram.transport import AiohttpRequest, masked
 from bot.config import Settings
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
