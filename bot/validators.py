@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from dateutil import parser as dateparser
 
 from bot.flow.model import Check, Validator
+from bot.texts import DEFAULT_LANGUAGE, Builtin, text
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _PHONE_NOISE = re.compile(r"[\s().\-/]")
@@ -30,47 +31,57 @@ class Checked:
         return self.value is not None
 
 
-def check(validator: Validator | None, text: str, today: date | None = None) -> Checked:
+def check(
+    validator: Validator | None,
+    answer: str,
+    today: date | None = None,
+    language: str = DEFAULT_LANGUAGE,
+) -> Checked:
     """Validate typed input against the step's validator (None: any non-empty text); `today`
-    is the prospect's date in their time zone (date answers: "tomorrow", `min: today`)."""
+    is the prospect's date in their time zone (date answers: "tomorrow", `min: today`); a hint
+    is in `language` (the flow's own `hint:` comes translated by the flow)."""
     validator = validator or Validator()
-    text = text.strip()
+    answer = answer.strip()
     if validator.kind == Check.DATE:
-        result = _date(validator, text, today or date.today())
+        result = _date(validator, answer, today or date.today(), language)
     else:
-        result = _CHECKS[validator.kind](validator, text)
+        result = _CHECKS[validator.kind](validator, answer, language)
     if result.ok or validator.hint is None:
         return result
     return Checked(hint=validator.hint)
 
 
-def _email(_: Validator, text: str) -> Checked:
-    if _EMAIL.match(text):
-        local, domain = text.rsplit("@", 1)
+def _hint(language: str, key: Builtin, **values: object) -> Checked:
+    return Checked(hint=text(key, language).format(**values))
+
+
+def _email(_: Validator, answer: str, language: str) -> Checked:
+    if _EMAIL.match(answer):
+        local, domain = answer.rsplit("@", 1)
         return Checked(f"{local}@{domain.lower()}")
-    return Checked(hint="That doesn't look like an email address. Something like name@company.com?")
+    return _hint(language, Builtin.EMAIL_INVALID)
 
 
-def _phone(_: Validator, text: str) -> Checked:
-    digits = _PHONE_NOISE.sub("", text)
+def _phone(_: Validator, answer: str, language: str) -> Checked:
+    digits = _PHONE_NOISE.sub("", answer)
     plus = digits.startswith("+")
     digits = digits.removeprefix("+")
     if digits.isdigit() and 7 <= len(digits) <= 15:
         return Checked(("+" if plus else "") + digits)
-    return Checked(hint="Please send a phone number with its country code, e.g. +49 30 1234567.")
+    return _hint(language, Builtin.PHONE_INVALID)
 
 
-def _number(validator: Validator, text: str) -> Checked:
-    found, taken = _as_number(text), False
+def _number(validator: Validator, answer: str, language: str) -> Checked:
+    found, taken = _as_number(answer), False
     if found is None:  # "12 reps", "about 40": the one number in the answer
-        said = [_as_number(word.strip(_AROUND).rstrip(".,")) for word in text.split()]
+        said = [_as_number(word.strip(_AROUND).rstrip(".,")) for word in answer.split()]
         numbers = [n for n in said if n is not None]
         found, taken = (numbers[0], True) if len(numbers) == 1 else (None, False)
     if found is None:
-        return Checked(hint=_range_hint("Please answer with a number", validator))
+        return _range_hint(language, Builtin.NUMBER_NEEDED, validator)
     low, high = validator.min, validator.max
     if (low is not None and found < low) or (high is not None and found > high):
-        return Checked(hint=_range_hint("That number is out of range", validator))
+        return _range_hint(language, Builtin.NUMBER_OUT_OF_RANGE, validator)
     value = str(int(found)) if found.is_integer() else str(found)
     return Checked(value, understood=value if taken else None)
 
@@ -89,27 +100,27 @@ def _as_number(text: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _range_hint(prefix: str, validator: Validator) -> str:
-    low, high = validator.min, validator.max
+def _range_hint(language: str, what: Builtin, validator: Validator) -> Checked:
+    low, high, said = validator.min, validator.max, text(what, language)
     if low is not None and high is not None:
-        return f"{prefix} between {low:g} and {high:g}."
+        return _hint(language, Builtin.RANGE_BETWEEN, what=said, low=f"{low:g}", high=f"{high:g}")
     if low is not None:
-        return f"{prefix} of at least {low:g}."
+        return _hint(language, Builtin.RANGE_AT_LEAST, what=said, low=f"{low:g}")
     if high is not None:
-        return f"{prefix} of at most {high:g}."
-    return f"{prefix}."
+        return _hint(language, Builtin.RANGE_AT_MOST, what=said, high=f"{high:g}")
+    return _hint(language, Builtin.RANGE_ANY, what=said)
 
 
-def _text(validator: Validator, text: str) -> Checked:
+def _text(validator: Validator, answer: str, language: str) -> Checked:
     shortest = int(validator.min) if validator.min is not None else 1
     longest = int(validator.max) if validator.max is not None else 4096
-    if len(text) < shortest:
+    if len(answer) < shortest:
         if shortest <= 1:
-            return Checked(hint="Please type your answer.")
-        return Checked(hint=f"Could you say a bit more? At least {shortest} characters, please.")
-    if len(text) > longest:
-        return Checked(hint=f"That's a little long. {longest} characters at most, please.")
-    return Checked(text)
+            return _hint(language, Builtin.TEXT_EMPTY)
+        return _hint(language, Builtin.TEXT_SHORT, n=shortest)
+    if len(answer) > longest:
+        return _hint(language, Builtin.TEXT_LONG, n=longest)
+    return Checked(answer)
 
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -154,29 +165,29 @@ def bound(limit: int | date, today: date) -> date:
     return today + timedelta(days=limit) if isinstance(limit, int) else limit
 
 
-def _date(validator: Validator, text: str, today: date) -> Checked:
-    found = read_date(text, today, validator.month_first)
+def _date(validator: Validator, answer: str, today: date, language: str) -> Checked:
+    found = read_date(answer, today, validator.month_first)
     numeric = "%-m/%-d" if validator.month_first else "%-d/%-m"
     example = (today + timedelta(days=7)).strftime(numeric)
     if found is None:
-        return Checked(hint=f"Please send a date, e.g. {example}, 3 Dec, or next friday.")
+        return _hint(language, Builtin.DATE_INVALID, example=example)
     low = bound(validator.earliest, today) if validator.earliest is not None else None
     high = bound(validator.latest, today) if validator.latest is not None else None
     if (low is not None and found < low) or (high is not None and found > high):
-        return Checked(hint=_date_range_hint(low, high))
+        return _date_range_hint(language, low, high)
     return Checked(found.isoformat(), understood=found.strftime("%a %-d %b %Y"))
 
 
-def _date_range_hint(low: date | None, high: date | None) -> str:
+def _date_range_hint(language: str, low: date | None, high: date | None) -> Checked:
     def say(day: date) -> str:
         return day.strftime("%a %-d %b %Y")
 
     if low is not None and high is not None:
-        return f"Please pick a date between {say(low)} and {say(high)}."
+        return _hint(language, Builtin.DATE_BETWEEN, low=say(low), high=say(high))
     if low is not None:
-        return f"Please pick a date on or after {say(low)}."
+        return _hint(language, Builtin.DATE_AFTER, low=say(low))
     assert high is not None
-    return f"Please pick a date on or before {say(high)}."
+    return _hint(language, Builtin.DATE_BEFORE, high=say(high))
 
 
 _CHECKS = {Check.EMAIL: _email, Check.PHONE: _phone, Check.NUMBER: _number, Check.TEXT: _text}

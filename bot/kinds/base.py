@@ -48,6 +48,7 @@ class Turn(Protocol):
     actions: list[Action]
     schedule: list[Timer]
     cancel: list[str]
+    language: str  # the prospect's (bot.texts): built-in texts and answer checks speak it
 
     def text(self, key: Builtin, **values: str) -> str: ...
     def say(

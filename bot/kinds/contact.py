@@ -11,11 +11,11 @@ from bot.flow.grammar import ref
 from bot.flow.model import Check, Choice, Step, StepKind, Validator
 from bot.flow.steps import StepReader
 from bot.kinds.base import WAITING, Get, Kind, Turn
+from bot.texts import Builtin
 from bot.validators import check
 from domain.model import ContactShared
 
 SHARE_LABEL = "Share my phone number"
-NOT_YOURS = "Please share your own number: tap the button below, or type it."
 PHONE = Validator(kind=Check.PHONE)
 
 
@@ -40,12 +40,12 @@ class Contact(Kind):
         self, turn: Turn, step: Step, contact: ContactShared, choices: tuple[Choice, ...]
     ) -> None:
         if not contact.own:
-            turn.reject(step, NOT_YOURS)
+            turn.reject(step, turn.text(Builtin.CONTACT_NOT_YOURS))
             return
         self.on_text(turn, step, contact.phone, choices)
 
     def on_text(self, turn: Turn, step: Step, text: str, choices: tuple[Choice, ...]) -> None:
-        checked = check(PHONE, text)
+        checked = check(PHONE, text, language=turn.language)
         if checked.value is None:
             turn.reject(step, checked.hint or "")
             return

@@ -62,7 +62,8 @@ class Input(Kind):
         return {"validator": validator(reader, get("validate"), where)}
 
     def on_text(self, turn: Turn, step: Step, text: str, choices: tuple[Choice, ...]) -> None:
-        checked = check(step.validator, text, turn.now.astimezone(turn.zone()).date())
+        today = turn.now.astimezone(turn.zone()).date()
+        checked = check(step.validator, text, today, turn.language)
         if checked.value is None:
             turn.reject(step, checked.hint or "")
             return

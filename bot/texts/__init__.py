@@ -37,6 +37,22 @@ class Builtin(StrEnum):
     FORGET_NO = "forget_no"
     FORGOTTEN = "forgotten"
     KEPT = "kept"
+    EMAIL_INVALID = "email_invalid"  # typed answers that do not pass their step's check
+    PHONE_INVALID = "phone_invalid"
+    CONTACT_NOT_YOURS = "contact_not_yours"
+    NUMBER_NEEDED = "number_needed"
+    NUMBER_OUT_OF_RANGE = "number_out_of_range"
+    RANGE_BETWEEN = "range_between"  # {what} {low} {high}
+    RANGE_AT_LEAST = "range_at_least"  # {what} {low}
+    RANGE_AT_MOST = "range_at_most"  # {what} {high}
+    RANGE_ANY = "range_any"  # {what}
+    TEXT_EMPTY = "text_empty"
+    TEXT_SHORT = "text_short"  # {n}
+    TEXT_LONG = "text_long"  # {n}
+    DATE_INVALID = "date_invalid"  # {example}
+    DATE_BETWEEN = "date_between"  # {low} {high}
+    DATE_AFTER = "date_after"  # {low}
+    DATE_BEFORE = "date_before"  # {high}
 
 
 DEFAULT_LANGUAGE = "en"

@@ -29,4 +29,21 @@ TEXTS = {
     "forgotten": "Erledigt: Alles über dich ist gelöscht. Schick /start, wenn du irgendwann neu "
     "beginnen möchtest.",
     "kept": "Es wurde nichts gelöscht.",
+    "email_invalid": "Das sieht nicht nach einer E-Mail-Adresse aus. Etwa name@firma.de?",
+    "phone_invalid": "Bitte schick eine Telefonnummer mit Ländervorwahl, z. B. +49 30 1234567.",
+    "contact_not_yours": "Bitte teile deine eigene Nummer: tippe unten auf den Button oder "
+    "schreib sie.",
+    "number_needed": "Bitte antworte mit einer Zahl",
+    "number_out_of_range": "Diese Zahl liegt außerhalb des Bereichs",
+    "range_between": "{what} zwischen {low} und {high}.",
+    "range_at_least": "{what} von mindestens {low}.",
+    "range_at_most": "{what} von höchstens {high}.",
+    "range_any": "{what}.",
+    "text_empty": "Bitte schreib deine Antwort.",
+    "text_short": "Magst du etwas mehr schreiben? Mindestens {n} Zeichen, bitte.",
+    "text_long": "Das ist etwas lang. Höchstens {n} Zeichen, bitte.",
+    "date_invalid": "Bitte schick ein Datum, z. B. {example}, 3 Dez oder nächsten Freitag.",
+    "date_between": "Bitte wähle ein Datum zwischen {low} und {high}.",
+    "date_after": "Bitte wähle ein Datum am oder nach dem {low}.",
+    "date_before": "Bitte wähle ein Datum am oder vor dem {high}.",
 }

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from bot import engine
 from bot.flow.compile import CompiledFlow, compile_flow
 from bot.flow.loader import parse_flow
-from bot.kinds.contact import NOT_YOURS, SHARE_LABEL
+from bot.kinds.contact import SHARE_LABEL
+from bot.texts import Builtin, text
 from domain.model import ContactShared, Conversation, Event, Say, Start
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -53,7 +54,10 @@ def test_the_ask_carries_the_share_button_and_the_own_card_is_taken() -> None:
 def test_another_persons_card_is_asked_again() -> None:
     conv, said = walk([Start(), ContactShared("+49 30 7654321", own=False)])
     assert conv.step == "phone" and "phone" not in conv.answers and conv.invalid == 1
-    assert said[0].text.startswith(NOT_YOURS) and said[0].share_contact == SHARE_LABEL
+    assert (
+        said[0].text.startswith(text(Builtin.CONTACT_NOT_YOURS, "en"))
+        and said[0].share_contact == SHARE_LABEL
+    )
 
 
 def test_a_card_at_a_step_that_asks_for_text_counts_as_typed() -> None:

@@ -7,7 +7,9 @@ import string
 
 import pytest
 
+from bot.flow.model import Check, Validator
 from bot.texts import CATALOGS, DEFAULT_LANGUAGE, Builtin, choose_language, text
+from bot.validators import check
 
 
 def placeholders(template: str) -> set[str]:
@@ -35,3 +37,18 @@ def test_the_saved_answer_comes_first_then_the_channel_then_the_default() -> Non
     assert choose_language(("", "de-AT"), offered, "en") == "de"
     assert choose_language(("Klingon", "PT_br"), offered, "en") == "en"
     assert choose_language(("", ""), offered, "de") == "de"
+
+
+def test_answer_checks_hint_in_the_prospects_language() -> None:
+    email, number = Validator(kind=Check.EMAIL), Validator(kind=Check.NUMBER, min=1, max=50)
+    assert check(email, "nope", language="de").hint == text(Builtin.EMAIL_INVALID, "de")
+    assert (
+        check(number, "viele", language="de").hint
+        == "Bitte antworte mit einer Zahl zwischen 1 und 50."
+    )
+    assert (
+        check(number, "99", language="es").hint == "Ese número está fuera del rango entre 1 y 50."
+    )
+    assert check(number, "99").hint == "That number is out of range between 1 and 50."
+    flows_own = Validator(kind=Check.NUMBER, hint="Nur die Zahl, z. B. 12.")
+    assert check(flows_own, "viele", language="es").hint == "Nur die Zahl, z. B. 12."  # as given

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from telegram import Bot, Update
 
 from bot.channels.telegram.updates import shared_contact
-from bot.kinds.contact import NOT_YOURS
+from bot.texts import Builtin, text
 from domain.model import ContactShared
 from tests.channels.conftest import CONV, stored, telegram_settings, web_process
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
@@ -73,7 +73,7 @@ async def test_the_contact_keyboard_and_a_forwarded_card_asked_again(
         assert forwarded is not None and forwarded.step == "phone"
         assert "phone" not in forwarded.answers
         again = telegram_api.calls("sendMessage")[-1]
-        assert again.params["text"].startswith(NOT_YOURS)
+        assert again.params["text"].startswith(text(Builtin.CONTACT_NOT_YOURS, "en"))
         assert again.json("reply_markup")["keyboard"][0][0]["request_contact"] is True
         await web.post(ada.contact("+49 30 1234567"))  # one tap on the button
     done = await stored(redis)
