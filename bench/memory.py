@@ -27,7 +27,6 @@ import re
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from domain.clock import ManualClock
 from domain.model import Event, Profile, Start, StepResult, messages_from_json
 from storage import keys
 from storage.base import OutboxItem
+from storage.events import RedisEventLog
 from storage.outbox import Outbox
 from storage.redis import RedisFlowCatalog
 
@@ -95,10 +95,6 @@ async def populate(redis: Redis, prospects: int) -> int:
         while await outbox.deliver_once(received):
             pass
     return steps
-
-
-async def sharded_size(redis: Redis, stream: Callable[[int], str]) -> int:
-    return sum([int(await redis.xlen(stream(shard))) for shard in keys.shards()])
 
 
 async def used(redis: Redis) -> int:
@@ -156,7 +152,7 @@ def percentile(samples: list[float], q: int) -> float:
 
 
 async def bench_forget(redis: Redis, prospects: int, count: int) -> None:
-    events = await sharded_size(redis, keys.events)
+    events = await RedisEventLog(redis).count()
     chosen = random.Random(13).sample(range(prospects), min(count, prospects))
     forget, baseline = [], []
     for n in chosen:
@@ -191,7 +187,7 @@ async def run(prospects: int, forget: int) -> None:
         started = time.perf_counter()
         steps = await populate(redis, prospects)
         walked = time.perf_counter() - started
-        events = await sharded_size(redis, keys.events)
+        events = await RedisEventLog(redis).count()
         print(f"{prospects:,} conversations of {FLOW.name} walked to their end: {steps:,} "
               f"steps in {walked:.0f} s, {events:,} events")  # fmt: skip
         await report(redis, "(a) right after", base, prospects)

@@ -6,6 +6,7 @@ its commits' order, so a conversation's events always come in the order they hap
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import AsyncIterator, Collection
 from datetime import datetime
 from typing import Any
@@ -134,9 +135,9 @@ class RedisEventLog:
         for shard in keys.shards():
             rests[shard] = self._entries(keys.events(shard), low, high)
             await self._advance(heads, shard, rests[shard])
+        heapq.heapify(heads)
         while heads:
-            heads.sort()
-            _, shard, entry_id, fields = heads.pop(0)
+            _, shard, entry_id, fields = heapq.heappop(heads)
             yield f"{shard}/{entry_id}", DomainEvent.from_fields(fields)
             await self._advance(heads, shard, rests[shard])
 
@@ -155,7 +156,7 @@ class RedisEventLog:
     ) -> None:
         found = await anext(rest, None)
         if found is not None:
-            heads.append((_order(found[0]), shard, *found))
+            heapq.heappush(heads, (_order(found[0]), shard, *found))
 
     async def index(self, orphan_ttl: int) -> int:
         """Put every entry of the log in its conversation's event index: entries written before
